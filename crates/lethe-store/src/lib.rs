@@ -1,1 +1,218 @@
-//! placeholder
+//! Lethe's storage: the tables generated from a [`Schema`], records, users and tokens, and
+//! Lethe's own system tables, on SQLite or PostgreSQL (SPEC §9).
+//!
+//! **Architecture invariant:** this crate knows nothing of HTTP or of the command line. It
+//! takes typed requests and returns typed results and [`StoreError`]s.
+//!
+//! **Architecture invariant:** every SQL statement built from the schema or from input is
+//! built with sea-query and every value is bound; identifiers come only from a validated
+//! schema.
+
+mod bulk;
+mod clock;
+mod ddl;
+mod dialect;
+mod error;
+mod records;
+mod system;
+mod users;
+mod value;
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lethe_schema::{Entity, Schema, suggest};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+pub use clock::Clock;
+pub use ddl::MigrationReport;
+pub use dialect::Backend;
+pub use error::{ErrorClass, StoreError};
+pub use records::{ListQuery, Page, Record, SortOrder};
+pub use users::{Role, User};
+pub use value::{Value, ValueError, format_date, format_timestamp, parse_date, parse_timestamp};
+
+/// Where the data lives: a SQLite file or a PostgreSQL URL (`--db`, `LETHE_DATABASE_URL`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    /// `postgres://…` or `postgresql://…` is PostgreSQL; `sqlite://PATH`, `sqlite:PATH` or
+    /// anything else is the path of a SQLite file.
+    pub fn parse(raw: &str) -> Result<DatabaseUrl, StoreError> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Err(StoreError::BadRequest(
+                "the database is empty: give a file path or a postgres:// URL".to_owned(),
+            ));
+        }
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            return Ok(DatabaseUrl::Postgres(raw.to_owned()));
+        }
+        let path = raw.strip_prefix("sqlite://").or_else(|| raw.strip_prefix("sqlite:")).unwrap_or(raw);
+        Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
+    }
+
+    /// A description safe to print: the password of a PostgreSQL URL is hidden.
+    pub fn display_safe(&self) -> String {
+        match self {
+            DatabaseUrl::Sqlite(path) => path.display().to_string(),
+            DatabaseUrl::Postgres(url) => match (url.find("://"), url.rfind('@')) {
+                (Some(scheme_end), Some(at)) if at > scheme_end => {
+                    let credentials = &url[scheme_end + 3..at];
+                    match credentials.split_once(':') {
+                        Some((user, _)) => {
+                            format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
+                        }
+                        None => url.clone(),
+                    }
+                }
+                _ => url.clone(),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Pools {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+#[derive(Debug)]
+struct Inner {
+    pools: Pools,
+    schema: Schema,
+    clock: Clock,
+    url: DatabaseUrl,
+}
+
+/// A handle on one Lethe database. Cheap to clone; clones share the connection pool.
+#[derive(Debug, Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+/// Runs `$body` with `$pool` bound to the concrete pool, so generic code over [`Dialect`]
+/// is instantiated once per backend.
+macro_rules! dispatch {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.inner.pools {
+            Pools::Sqlite($pool) => $body,
+            Pools::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use dispatch;
+
+impl Store {
+    /// Connects to the database. Nothing is created until [`Store::migrate`] runs.
+    pub async fn open(url: &DatabaseUrl, schema: Schema) -> Result<Store, StoreError> {
+        Store::open_with_clock(url, schema, Clock::system()).await
+    }
+
+    pub async fn open_with_clock(
+        url: &DatabaseUrl,
+        schema: Schema,
+        clock: Clock,
+    ) -> Result<Store, StoreError> {
+        let connect_error = |error: sqlx::Error| StoreError::Connect {
+            target: url.display_safe(),
+            message: error.to_string(),
+        };
+        let pools = match url {
+            DatabaseUrl::Sqlite(path) => {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+                    && !parent.exists()
+                {
+                    return Err(StoreError::Connect {
+                        target: url.display_safe(),
+                        message: format!("the folder {} does not exist", parent.display()),
+                    });
+                }
+                let options = SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(30))
+                    // Erased values must not linger in free pages (SPEC §6); the SQLite that
+                    // sqlx bundles does not turn this on by itself.
+                    .pragma("secure_delete", "on")
+                    .pragma("cache_size", "-65536")
+                    .pragma("temp_store", "memory");
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(8)
+                    .connect_with(options)
+                    .await
+                    .map_err(connect_error)?;
+                Pools::Sqlite(pool)
+            }
+            DatabaseUrl::Postgres(raw) => {
+                let options = PgConnectOptions::from_str(raw).map_err(connect_error)?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(10)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(options)
+                    .await
+                    .map_err(connect_error)?;
+                Pools::Postgres(pool)
+            }
+        };
+        Ok(Store { inner: Arc::new(Inner { pools, schema, clock, url: url.clone() }) })
+    }
+
+    /// Creates or upgrades Lethe's system tables and the tables of the schema.
+    pub async fn migrate(&self) -> Result<MigrationReport, StoreError> {
+        let now = self.now();
+        dispatch!(self, pool => {
+            system::migrate(pool).await?;
+            ddl::migrate_schema(pool, &self.inner.schema, now).await
+        })
+    }
+
+    pub fn schema(&self) -> &Schema {
+        &self.inner.schema
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.inner.pools {
+            Pools::Sqlite(_) => Backend::Sqlite,
+            Pools::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.inner.url
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    pub fn now(&self) -> time::OffsetDateTime {
+        self.inner.clock.now()
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        dispatch!(self, pool => pool.close().await)
+    }
+
+    /// Looks up an entity by name, or says which one was probably meant.
+    pub fn entity(&self, name: &str) -> Result<&Entity, StoreError> {
+        let schema = &self.inner.schema;
+        schema.entity(name).ok_or_else(|| StoreError::UnknownEntity {
+            name: name.to_owned(),
+            suggestion: suggest(name, schema.entity_names()),
+        })
+    }
+}

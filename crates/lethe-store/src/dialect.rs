@@ -1,0 +1,285 @@
+//! The two SQL backends behind one trait. Everything that differs between SQLite and
+//! PostgreSQL — the sea-query builder, how values are bound, how columns are decoded, column
+//! types — lives here; the rest of the crate is written once, generic over [`Dialect`].
+
+use std::future::Future;
+
+use lethe_schema::ValueType;
+use rust_decimal::Decimal;
+use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
+use sea_query::{PostgresQueryBuilder, SqliteQueryBuilder};
+use sea_query_sqlx::{SqlxBinder, SqlxValues};
+use sqlx::{AssertSqlSafe, Postgres, Row, Sqlite};
+use time::{Date, OffsetDateTime};
+
+use crate::value::{Value, format_date, format_timestamp, parse_date, parse_timestamp};
+
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// One SQL dialect: the sqlx database plus what Lethe needs to know about it.
+pub(crate) trait Dialect: sqlx::Database {
+    const BACKEND: Backend;
+
+    /// Renders a sea-query statement for this dialect with its bound values.
+    fn build<S: SqlxBinder>(statement: &S) -> (String, SqlxValues);
+
+    /// Renders a schema (DDL) statement for this dialect.
+    fn build_schema<S: sea_query::SchemaStatementBuilder>(statement: &S) -> String;
+
+    /// The SQL column type for a value type.
+    fn column_type(value_type: &ValueType) -> &'static str;
+
+    /// Converts a value into a bound parameter for a column of `value_type`. `NULL` is typed
+    /// too, because PostgreSQL refuses an untyped text `NULL` for a `bigint` column.
+    fn bind_value(value_type: &ValueType, value: &Value) -> sea_query::Value;
+
+    /// Decodes column `index` of a row as a value of `value_type`.
+    fn decode(row: &Self::Row, index: usize, value_type: &ValueType) -> Result<Value, sqlx::Error>;
+
+    fn fetch_all<'c>(
+        connection: &'c mut Self::Connection,
+        sql: String,
+        values: SqlxValues,
+    ) -> impl Future<Output = Result<Vec<Self::Row>, sqlx::Error>> + Send + 'c;
+
+    fn fetch_optional<'c>(
+        connection: &'c mut Self::Connection,
+        sql: String,
+        values: SqlxValues,
+    ) -> impl Future<Output = Result<Option<Self::Row>, sqlx::Error>> + Send + 'c;
+
+    fn execute<'c>(
+        connection: &'c mut Self::Connection,
+        sql: String,
+        values: SqlxValues,
+    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 'c;
+
+    /// Runs fixed SQL text (DDL, pragmas) that takes no parameters.
+    fn execute_plain<'c>(
+        connection: &'c mut Self::Connection,
+        sql: String,
+    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 'c;
+}
+
+/// The execution methods are the same text for both dialects; sqlx's executor traits are
+/// implemented for each connection type separately, so the body is stamped out twice.
+macro_rules! execution_methods {
+    ($db:ty) => {
+        fn fetch_all<'c>(
+            connection: &'c mut <$db as sqlx::Database>::Connection,
+            sql: String,
+            values: SqlxValues,
+        ) -> impl Future<Output = Result<Vec<<$db as sqlx::Database>::Row>, sqlx::Error>> + Send + 'c
+        {
+            // The SQL text comes from sea-query (or a fixed literal); every value is bound.
+            async move { sqlx::query_with(AssertSqlSafe(sql), values).fetch_all(connection).await }
+        }
+
+        fn fetch_optional<'c>(
+            connection: &'c mut <$db as sqlx::Database>::Connection,
+            sql: String,
+            values: SqlxValues,
+        ) -> impl Future<Output = Result<Option<<$db as sqlx::Database>::Row>, sqlx::Error>> + Send + 'c
+        {
+            async move {
+                sqlx::query_with(AssertSqlSafe(sql), values).fetch_optional(connection).await
+            }
+        }
+
+        fn execute<'c>(
+            connection: &'c mut <$db as sqlx::Database>::Connection,
+            sql: String,
+            values: SqlxValues,
+        ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 'c {
+            async move {
+                let done = sqlx::query_with(AssertSqlSafe(sql), values).execute(connection).await?;
+                Ok(done.rows_affected())
+            }
+        }
+
+        fn execute_plain<'c>(
+            connection: &'c mut <$db as sqlx::Database>::Connection,
+            sql: String,
+        ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 'c {
+            async move {
+                let done = sqlx::raw_sql(AssertSqlSafe(sql)).execute(connection).await?;
+                Ok(done.rows_affected())
+            }
+        }
+    };
+}
+
+fn decode_error(index: usize, message: impl Into<String>) -> sqlx::Error {
+    sqlx::Error::ColumnDecode { index: index.to_string(), source: message.into().into() }
+}
+
+impl Dialect for Sqlite {
+    const BACKEND: Backend = Backend::Sqlite;
+
+    fn build<S: SqlxBinder>(statement: &S) -> (String, SqlxValues) {
+        statement.build_sqlx(SqliteQueryBuilder)
+    }
+
+    fn build_schema<S: sea_query::SchemaStatementBuilder>(statement: &S) -> String {
+        statement.to_string(SqliteQueryBuilder)
+    }
+
+    fn column_type(value_type: &ValueType) -> &'static str {
+        match value_type {
+            // Dates and timestamps are fixed-width ISO 8601 text, so text order is time order.
+            ValueType::Text
+            | ValueType::Enum { .. }
+            | ValueType::OwnerEntity { .. }
+            | ValueType::Date
+            | ValueType::Timestamp
+            | ValueType::Json => "text",
+            ValueType::Integer | ValueType::Reference | ValueType::Boolean => "integer",
+            ValueType::Decimal { .. } => "real",
+        }
+    }
+
+    fn bind_value(value_type: &ValueType, value: &Value) -> sea_query::Value {
+        use sea_query::Value as S;
+        match (value_type, value) {
+            (_, Value::Text(text)) => S::String(Some(text.clone())),
+            (_, Value::Integer(number)) => S::BigInt(Some(*number)),
+            (_, Value::Decimal(decimal)) => S::Double(decimal.to_f64()),
+            (_, Value::Boolean(flag)) => S::BigInt(Some(i64::from(*flag))),
+            (_, Value::Date(date)) => S::String(Some(format_date(*date))),
+            (_, Value::Timestamp(at)) => S::String(Some(format_timestamp(*at))),
+            (_, Value::Json(json)) => S::String(Some(json.to_string())),
+            (ValueType::Integer | ValueType::Reference | ValueType::Boolean, Value::Null) => {
+                S::BigInt(None)
+            }
+            (ValueType::Decimal { .. }, Value::Null) => S::Double(None),
+            (_, Value::Null) => S::String(None),
+        }
+    }
+
+    fn decode(row: &Self::Row, index: usize, value_type: &ValueType) -> Result<Value, sqlx::Error> {
+        let value = match value_type {
+            ValueType::Text | ValueType::Enum { .. } | ValueType::OwnerEntity { .. } => {
+                row.try_get::<Option<String>, _>(index)?.map(Value::Text)
+            }
+            ValueType::Integer | ValueType::Reference => {
+                row.try_get::<Option<i64>, _>(index)?.map(Value::Integer)
+            }
+            ValueType::Boolean => row.try_get::<Option<i64>, _>(index)?.map(|n| Value::Boolean(n != 0)),
+            ValueType::Decimal { scale } => match row.try_get_unchecked::<Option<f64>, _>(index)? {
+                None => None,
+                Some(float) => {
+                    let mut decimal = Decimal::from_f64(float)
+                        .ok_or_else(|| decode_error(index, "decimal out of range"))?
+                        .round_dp(*scale);
+                    decimal.rescale(*scale);
+                    Some(Value::Decimal(decimal))
+                }
+            },
+            ValueType::Date => match row.try_get::<Option<String>, _>(index)? {
+                None => None,
+                Some(text) => Some(Value::Date(
+                    parse_date(&text).map_err(|error| decode_error(index, error.0))?,
+                )),
+            },
+            ValueType::Timestamp => match row.try_get::<Option<String>, _>(index)? {
+                None => None,
+                Some(text) => Some(Value::Timestamp(
+                    parse_timestamp(&text).map_err(|error| decode_error(index, error.0))?,
+                )),
+            },
+            ValueType::Json => match row.try_get::<Option<String>, _>(index)? {
+                None => None,
+                Some(text) => Some(Value::Json(
+                    serde_json::from_str(&text).map_err(|error| decode_error(index, error.to_string()))?,
+                )),
+            },
+        };
+        Ok(value.unwrap_or(Value::Null))
+    }
+
+    execution_methods!(Sqlite);
+}
+
+impl Dialect for Postgres {
+    const BACKEND: Backend = Backend::Postgres;
+
+    fn build<S: SqlxBinder>(statement: &S) -> (String, SqlxValues) {
+        statement.build_sqlx(PostgresQueryBuilder)
+    }
+
+    fn build_schema<S: sea_query::SchemaStatementBuilder>(statement: &S) -> String {
+        statement.to_string(PostgresQueryBuilder)
+    }
+
+    fn column_type(value_type: &ValueType) -> &'static str {
+        match value_type {
+            ValueType::Text | ValueType::Enum { .. } | ValueType::OwnerEntity { .. } => "text",
+            ValueType::Integer | ValueType::Reference => "bigint",
+            ValueType::Boolean => "boolean",
+            ValueType::Decimal { .. } => "numeric",
+            ValueType::Date => "date",
+            ValueType::Timestamp => "timestamptz",
+            ValueType::Json => "jsonb",
+        }
+    }
+
+    fn bind_value(value_type: &ValueType, value: &Value) -> sea_query::Value {
+        use sea_query::Value as S;
+        match (value_type, value) {
+            (_, Value::Text(text)) => S::String(Some(text.clone())),
+            (_, Value::Integer(number)) => S::BigInt(Some(*number)),
+            (_, Value::Decimal(decimal)) => S::Decimal(Some(*decimal)),
+            (_, Value::Boolean(flag)) => S::Bool(Some(*flag)),
+            (_, Value::Date(date)) => S::TimeDate(Some(*date)),
+            (_, Value::Timestamp(at)) => S::TimeDateTimeWithTimeZone(Some(*at)),
+            (_, Value::Json(json)) => S::Json(Some(Box::new(json.clone()))),
+            (ValueType::Integer | ValueType::Reference, Value::Null) => S::BigInt(None),
+            (ValueType::Boolean, Value::Null) => S::Bool(None),
+            (ValueType::Decimal { .. }, Value::Null) => S::Decimal(None),
+            (ValueType::Date, Value::Null) => S::TimeDate(None),
+            (ValueType::Timestamp, Value::Null) => S::TimeDateTimeWithTimeZone(None),
+            (ValueType::Json, Value::Null) => S::Json(None),
+            (_, Value::Null) => S::String(None),
+        }
+    }
+
+    fn decode(row: &Self::Row, index: usize, value_type: &ValueType) -> Result<Value, sqlx::Error> {
+        let value = match value_type {
+            ValueType::Text | ValueType::Enum { .. } | ValueType::OwnerEntity { .. } => {
+                row.try_get::<Option<String>, _>(index)?.map(Value::Text)
+            }
+            ValueType::Integer | ValueType::Reference => {
+                row.try_get::<Option<i64>, _>(index)?.map(Value::Integer)
+            }
+            ValueType::Boolean => row.try_get::<Option<bool>, _>(index)?.map(Value::Boolean),
+            ValueType::Decimal { scale } => row.try_get::<Option<Decimal>, _>(index)?.map(|d| {
+                let mut decimal = d.round_dp(*scale);
+                decimal.rescale(*scale);
+                Value::Decimal(decimal)
+            }),
+            ValueType::Date => row.try_get::<Option<Date>, _>(index)?.map(Value::Date),
+            ValueType::Timestamp => {
+                row.try_get::<Option<OffsetDateTime>, _>(index)?.map(Value::Timestamp)
+            }
+            ValueType::Json => row.try_get::<Option<serde_json::Value>, _>(index)?.map(Value::Json),
+        };
+        Ok(value.unwrap_or(Value::Null))
+    }
+
+    execution_methods!(Postgres);
+}

@@ -1,0 +1,127 @@
+//! What can go wrong in the store, in words a user can act on.
+
+/// An error from the store. Every variant except [`StoreError::Database`] and
+/// [`StoreError::Internal`] is caused by the request and says what to change.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unknown entity `{name}`{}", hint(.suggestion))]
+    UnknownEntity { name: String, suggestion: Option<String> },
+
+    #[error("unknown field `{field}` on {entity}{}", hint(.suggestion))]
+    UnknownField { entity: String, field: String, suggestion: Option<String> },
+
+    #[error("`{field}` is managed by Lethe and cannot be written")]
+    ReadOnlyField { field: String },
+
+    #[error("{entity}.{field}: {message}")]
+    InvalidValue { entity: String, field: String, message: String },
+
+    #[error("{entity}: missing required field(s): {}", .fields.join(", "))]
+    MissingRequired { entity: String, fields: Vec<String> },
+
+    #[error("{entity} {id} does not exist")]
+    NotFound { entity: String, id: i64 },
+
+    #[error("{entity} {id} is in the trash (deletion batch {batch}); restore it first")]
+    InTrash { entity: String, id: i64, batch: i64 },
+
+    #[error("{entity}.{field}: {target} {id} does not exist")]
+    MissingReference { entity: String, field: String, target: String, id: i64 },
+
+    #[error("{entity}.{field}: {target} {id} is in the trash; nothing new may point at the trash")]
+    ReferenceInTrash { entity: String, field: String, target: String, id: i64 },
+
+    #[error("{entity}.{field}: another {entity} already has this value; it must be unique")]
+    UniqueViolation { entity: String, field: String },
+
+    #[error("{0}")]
+    BadRequest(String),
+
+    #[error("the database schema cannot be brought to this schema automatically:\n{}", .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    IncompatibleSchema(Vec<String>),
+
+    #[error("cannot open the database {target}: {message}")]
+    Connect { target: String, message: String },
+
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+fn hint(suggestion: &Option<String>) -> String {
+    match suggestion {
+        Some(close) => format!("; did you mean `{close}`?"),
+        None => String::new(),
+    }
+}
+
+/// The broad class of an error, which the HTTP layer maps to a status code and the CLI to an
+/// exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// The thing asked for does not exist.
+    NotFound,
+    /// The request is malformed or does not fit the schema.
+    Invalid,
+    /// The request conflicts with the current state (unique values, the trash).
+    Conflict,
+    /// A fault of the server or the database, not of the request.
+    Internal,
+}
+
+impl StoreError {
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            StoreError::UnknownEntity { .. } | StoreError::NotFound { .. } => ErrorClass::NotFound,
+            StoreError::UnknownField { .. }
+            | StoreError::ReadOnlyField { .. }
+            | StoreError::InvalidValue { .. }
+            | StoreError::MissingRequired { .. }
+            | StoreError::MissingReference { .. }
+            | StoreError::BadRequest(_)
+            | StoreError::IncompatibleSchema(_) => ErrorClass::Invalid,
+            StoreError::InTrash { .. }
+            | StoreError::ReferenceInTrash { .. }
+            | StoreError::UniqueViolation { .. } => ErrorClass::Conflict,
+            StoreError::Connect { .. } | StoreError::Database(_) | StoreError::Internal(_) => {
+                ErrorClass::Internal
+            }
+        }
+    }
+
+    /// A stable machine-readable code for API clients.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StoreError::UnknownEntity { .. } => "unknown_entity",
+            StoreError::UnknownField { .. } => "unknown_field",
+            StoreError::ReadOnlyField { .. } => "read_only_field",
+            StoreError::InvalidValue { .. } => "invalid_value",
+            StoreError::MissingRequired { .. } => "missing_required",
+            StoreError::NotFound { .. } => "not_found",
+            StoreError::InTrash { .. } => "in_trash",
+            StoreError::MissingReference { .. } => "missing_reference",
+            StoreError::ReferenceInTrash { .. } => "reference_in_trash",
+            StoreError::UniqueViolation { .. } => "unique_violation",
+            StoreError::BadRequest(_) => "bad_request",
+            StoreError::IncompatibleSchema(_) => "incompatible_schema",
+            StoreError::Connect { .. } => "connect_failed",
+            StoreError::Database(_) => "database_error",
+            StoreError::Internal(_) => "internal_error",
+        }
+    }
+
+    /// The field the error is about, if any, so clients can mark it in a form.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            StoreError::UnknownField { field, .. }
+            | StoreError::ReadOnlyField { field }
+            | StoreError::InvalidValue { field, .. }
+            | StoreError::MissingReference { field, .. }
+            | StoreError::ReferenceInTrash { field, .. }
+            | StoreError::UniqueViolation { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+}

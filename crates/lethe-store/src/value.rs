@@ -1,0 +1,270 @@
+//! Record values: what a column holds, parsed from JSON at the edge and written back as JSON.
+//!
+//! A [`Value`] always fits the column it was parsed for; the storage code converts it into a
+//! bound SQL parameter for the dialect in use and never splices it into SQL text.
+
+use lethe_schema::ValueType;
+use rust_decimal::Decimal;
+use time::format_description::well_known::Rfc3339;
+use time::{Date, OffsetDateTime, UtcOffset, macros::format_description};
+
+/// The longest text value accepted in a field (1 MiB), so a single request cannot grow the
+/// database without bound.
+pub const MAX_TEXT_BYTES: usize = 1 << 20;
+
+/// One column's value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Text(String),
+    Integer(i64),
+    Decimal(Decimal),
+    Boolean(bool),
+    Date(Date),
+    Timestamp(OffsetDateTime),
+    Json(serde_json::Value),
+}
+
+/// Why a JSON value does not fit a column. The message is for users and names the expected
+/// form.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ValueError(pub String);
+
+impl Value {
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    /// Parses a JSON value for a column of the given type.
+    pub fn from_json(value_type: &ValueType, json: &serde_json::Value) -> Result<Value, ValueError> {
+        use serde_json::Value as J;
+        if json.is_null() {
+            return Ok(Value::Null);
+        }
+        let describe = || describe_json(json);
+        match value_type {
+            ValueType::Text => match json {
+                J::String(text) => text_value(text),
+                _ => Err(ValueError(format!("expected a text string, got {}", describe()))),
+            },
+            ValueType::Enum { values } => match json {
+                J::String(text) if values.contains(text) => Ok(Value::Text(text.clone())),
+                J::String(text) => Err(ValueError(format!(
+                    "`{text}` is not allowed; expected one of: {}",
+                    values.join(", ")
+                ))),
+                _ => Err(ValueError(format!(
+                    "expected one of: {}, got {}",
+                    values.join(", "),
+                    describe()
+                ))),
+            },
+            ValueType::OwnerEntity { entities } => match json {
+                J::String(text) if entities.iter().any(|entity| entity == text.as_str()) => {
+                    Ok(Value::Text(text.clone()))
+                }
+                _ => Err(ValueError(format!(
+                    "expected the name of one of: {}, got {}",
+                    entities.iter().map(|e| e.as_str()).collect::<Vec<_>>().join(", "),
+                    describe()
+                ))),
+            },
+            ValueType::Integer | ValueType::Reference => match json.as_i64() {
+                Some(number) => Ok(Value::Integer(number)),
+                None => Err(ValueError(format!("expected a whole number, got {}", describe()))),
+            },
+            ValueType::Decimal { scale } => {
+                let parsed = match json {
+                    J::Number(number) => number.to_string().parse::<Decimal>().ok(),
+                    J::String(text) => text.trim().parse::<Decimal>().ok(),
+                    _ => None,
+                };
+                match parsed {
+                    Some(decimal) if decimal.scale() <= *scale => {
+                        let mut decimal = decimal;
+                        decimal.rescale(*scale);
+                        Ok(Value::Decimal(decimal))
+                    }
+                    Some(_) => Err(ValueError(format!(
+                        "has more than {scale} digits after the decimal point"
+                    ))),
+                    None => Err(ValueError(format!(
+                        "expected a decimal number such as 1234.50, got {}",
+                        describe()
+                    ))),
+                }
+            }
+            ValueType::Boolean => match json {
+                J::Bool(flag) => Ok(Value::Boolean(*flag)),
+                _ => Err(ValueError(format!("expected true or false, got {}", describe()))),
+            },
+            ValueType::Date => match json {
+                J::String(text) => parse_date(text).map(Value::Date),
+                _ => Err(ValueError(format!("expected a date such as \"2024-05-31\", got {}", describe()))),
+            },
+            ValueType::Timestamp => match json {
+                J::String(text) => parse_timestamp(text).map(Value::Timestamp),
+                _ => Err(ValueError(format!(
+                    "expected a timestamp such as \"2024-05-31T14:30:00Z\", got {}",
+                    describe()
+                ))),
+            },
+            ValueType::Json => {
+                let size = json.to_string().len();
+                if size > MAX_TEXT_BYTES {
+                    return Err(ValueError(format!("is {size} bytes; at most {MAX_TEXT_BYTES} are accepted")));
+                }
+                Ok(Value::Json(json.clone()))
+            }
+        }
+    }
+
+    /// The JSON form of the value, as the API and `--json` print it. Decimals are strings so
+    /// that no precision is lost in clients that read numbers as floats.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Null => serde_json::Value::Null,
+            Value::Text(text) => serde_json::Value::String(text.clone()),
+            Value::Integer(number) => serde_json::Value::from(*number),
+            Value::Decimal(decimal) => serde_json::Value::String(decimal.to_string()),
+            Value::Boolean(flag) => serde_json::Value::Bool(*flag),
+            Value::Date(date) => serde_json::Value::String(format_date(*date)),
+            Value::Timestamp(at) => serde_json::Value::String(format_timestamp(*at)),
+            Value::Json(json) => json.clone(),
+        }
+    }
+}
+
+fn text_value(text: &str) -> Result<Value, ValueError> {
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(ValueError(format!(
+            "is {} bytes long; at most {MAX_TEXT_BYTES} are accepted",
+            text.len()
+        )));
+    }
+    if text.contains('\0') {
+        return Err(ValueError("may not contain a NUL character".to_owned()));
+    }
+    Ok(Value::Text(text.to_owned()))
+}
+
+fn describe_json(json: &serde_json::Value) -> String {
+    match json {
+        serde_json::Value::Null => "null".to_owned(),
+        serde_json::Value::Bool(flag) => format!("the boolean {flag}"),
+        serde_json::Value::Number(number) => format!("the number {number}"),
+        serde_json::Value::String(text) => {
+            let shown: String = text.chars().take(40).collect();
+            format!("the text \"{shown}\"")
+        }
+        serde_json::Value::Array(_) => "a list".to_owned(),
+        serde_json::Value::Object(_) => "an object".to_owned(),
+    }
+}
+
+/// Parses `YYYY-MM-DD`.
+pub fn parse_date(text: &str) -> Result<Date, ValueError> {
+    Date::parse(text.trim(), format_description!("[year]-[month]-[day]"))
+        .map_err(|_| ValueError(format!("`{text}` is not a date; expected the form 2024-05-31")))
+}
+
+/// Parses an RFC 3339 timestamp (a date alone means midnight UTC) and normalises it to UTC
+/// with microsecond precision, which both SQLite text and PostgreSQL `timestamptz` keep.
+pub fn parse_timestamp(text: &str) -> Result<OffsetDateTime, ValueError> {
+    let trimmed = text.trim();
+    let parsed = OffsetDateTime::parse(trimmed, &Rfc3339)
+        .or_else(|_| parse_date(trimmed).map(|date| date.midnight().assume_utc()))
+        .map_err(|_| {
+            ValueError(format!(
+                "`{text}` is not a timestamp; expected the form 2024-05-31T14:30:00Z"
+            ))
+        })?;
+    Ok(truncate_to_micros(parsed.to_offset(UtcOffset::UTC)))
+}
+
+/// Drops sub-microsecond precision.
+pub fn truncate_to_micros(at: OffsetDateTime) -> OffsetDateTime {
+    let nanos = at.nanosecond();
+    at.replace_nanosecond(nanos - nanos % 1_000).unwrap_or(at)
+}
+
+pub fn format_date(date: Date) -> String {
+    date.format(format_description!("[year]-[month]-[day]"))
+        .unwrap_or_else(|_| date.to_string())
+}
+
+/// Formats a timestamp in UTC with exactly six fractional digits. The fixed width makes text
+/// order equal time order, which SQLite relies on for comparisons and indexes.
+pub fn format_timestamp(at: OffsetDateTime) -> String {
+    let utc = at.to_offset(UtcOffset::UTC);
+    utc.format(format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+    ))
+    .unwrap_or_else(|_| utc.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    #[test]
+    fn enum_values_outside_the_list_are_refused_with_the_list() {
+        let value_type = ValueType::Enum { values: vec!["a".into(), "b".into()] };
+        let error = Value::from_json(&value_type, &json!("c")).expect_err("not allowed");
+        assert_eq!(error.0, "`c` is not allowed; expected one of: a, b");
+    }
+
+    #[test]
+    fn decimals_keep_their_scale_and_refuse_more_digits() {
+        let value_type = ValueType::Decimal { scale: 2 };
+        assert_eq!(
+            Value::from_json(&value_type, &json!(12.5)).map(|v| v.to_json()),
+            Ok(json!("12.50"))
+        );
+        assert!(Value::from_json(&value_type, &json!("1.234")).is_err());
+        assert!(Value::from_json(&value_type, &json!("abc")).is_err());
+    }
+
+    #[test]
+    fn timestamps_are_normalised_to_utc_micros() {
+        let parsed = parse_timestamp("2024-05-31T16:30:00.123456789+02:00").expect("valid");
+        assert_eq!(format_timestamp(parsed), "2024-05-31T14:30:00.123456Z");
+        assert_eq!(
+            format_timestamp(parse_timestamp("2024-05-31").expect("valid")),
+            "2024-05-31T00:00:00.000000Z"
+        );
+        assert!(parse_timestamp("yesterday").is_err());
+    }
+
+    #[test]
+    fn wrong_json_types_are_named() {
+        let error = Value::from_json(&ValueType::Integer, &json!("12")).expect_err("a string");
+        assert_eq!(error.0, "expected a whole number, got the text \"12\"");
+        let error = Value::from_json(&ValueType::Boolean, &json!(1)).expect_err("a number");
+        assert_eq!(error.0, "expected true or false, got the number 1");
+    }
+
+    proptest! {
+        #[test]
+        fn timestamp_text_order_is_time_order(a in 0i64..4_000_000_000, b in 0i64..4_000_000_000, micros in 0u32..1_000_000) {
+            let at = |seconds: i64| OffsetDateTime::from_unix_timestamp(seconds)
+                .expect("in range")
+                .replace_nanosecond(micros * 1_000)
+                .expect("in range");
+            let (x, y) = (at(a), at(b));
+            prop_assert_eq!(x.cmp(&y), format_timestamp(x).cmp(&format_timestamp(y)));
+            prop_assert_eq!(parse_timestamp(&format_timestamp(x)).expect("round trip"), x);
+        }
+
+        #[test]
+        fn parsing_any_json_for_any_type_never_panics(text in ".{0,30}", number in any::<f64>()) {
+            for value_type in [ValueType::Text, ValueType::Integer, ValueType::Decimal { scale: 2 }, ValueType::Boolean, ValueType::Date, ValueType::Timestamp, ValueType::Json] {
+                let _ = Value::from_json(&value_type, &json!(text));
+                let _ = Value::from_json(&value_type, &json!(number));
+            }
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! Test support shared by the crates' integration tests: each test gets its own database, a
+//! temporary SQLite file or a uniquely named PostgreSQL database that is dropped afterwards.
+//!
+//! PostgreSQL is found at `LETHE_TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432`). When it cannot be reached, PostgreSQL tests are
+//! skipped with a message — unless `LETHE_REQUIRE_POSTGRES=1` (as in CI), where that is a
+//! failure.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use rand::Rng;
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+
+/// The backends every storage test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestBackend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh database for one test. Dropping it removes the database.
+#[derive(Debug)]
+pub struct TestDatabase {
+    /// What to pass as `--db`.
+    pub url: String,
+    /// For SQLite: the folder holding the file (removed on drop).
+    pub dir: Option<tempfile::TempDir>,
+    postgres_name: Option<String>,
+}
+
+fn server_url() -> String {
+    std::env::var("LETHE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+}
+
+fn postgres_required() -> bool {
+    std::env::var("LETHE_REQUIRE_POSTGRES").is_ok_and(|value| value == "1")
+}
+
+async fn admin_connection() -> Option<PgConnection> {
+    let options = PgConnectOptions::from_str(&format!("{}/postgres", server_url())).ok()?;
+    match PgConnection::connect_with(&options).await {
+        Ok(connection) => Some(connection),
+        Err(error) => {
+            if postgres_required() {
+                panic!("PostgreSQL is required (LETHE_REQUIRE_POSTGRES=1) but unreachable: {error}");
+            }
+            eprintln!("skipping a PostgreSQL test: PostgreSQL is unreachable ({error})");
+            None
+        }
+    }
+}
+
+impl TestDatabase {
+    /// A new database on `backend`, or `None` when PostgreSQL is unavailable and not required.
+    pub async fn new(backend: TestBackend) -> Option<TestDatabase> {
+        match backend {
+            TestBackend::Sqlite => Some(TestDatabase::sqlite()),
+            TestBackend::Postgres => TestDatabase::postgres().await,
+        }
+    }
+
+    pub fn sqlite() -> TestDatabase {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let path = dir.path().join("lethe.db");
+        TestDatabase { url: path.display().to_string(), dir: Some(dir), postgres_name: None }
+    }
+
+    pub async fn postgres() -> Option<TestDatabase> {
+        let mut connection = admin_connection().await?;
+        let suffix: u64 = rand::rng().random();
+        let name = format!("lethe_test_{suffix:016x}");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut connection)
+            .await
+            .expect("create a test database");
+        Some(TestDatabase {
+            url: format!("{}/{name}", server_url()),
+            dir: Some(tempfile::tempdir().expect("a temporary folder")),
+            postgres_name: Some(name),
+        })
+    }
+
+    /// A scratch folder that lives as long as the database (for attachment files, configs).
+    pub fn scratch_dir(&self) -> PathBuf {
+        self.dir.as_ref().map(|dir| dir.path().to_path_buf()).unwrap_or_else(std::env::temp_dir)
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some(name) = self.postgres_name.take() else { return };
+        // Drop runs outside any async context we can rely on; use a small runtime on its own
+        // thread so this also works when the test's runtime is shutting down.
+        let handle = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            if let Ok(runtime) = runtime {
+                runtime.block_on(async move {
+                    if let Some(mut connection) = admin_connection().await {
+                        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                        )))
+                        .execute(&mut connection)
+                        .await;
+                    }
+                });
+            }
+        });
+        let _ = handle.join();
+    }
+}
+
+/// Defines one `#[tokio::test]` per backend for an async test body taking a `TestDatabase`:
+///
+/// ```ignore
+/// both_backends!(creating_a_contact_works, |db| async move { ... });
+/// ```
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_sqlite() {
+                let database = $crate::TestDatabase::new($crate::TestBackend::Sqlite)
+                    .await
+                    .expect("SQLite is always available");
+                ($body)(database).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_postgres() {
+                let Some(database) = $crate::TestDatabase::new($crate::TestBackend::Postgres).await
+                else {
+                    return;
+                };
+                ($body)(database).await;
+            }
+        }
+    };
+}
