@@ -1,1 +1,191 @@
-//! placeholder
+//! The Lethe HTTP JSON API under `/api/v1` (SPEC §8), with its OpenAPI document.
+//!
+//! **Architecture invariant:** this crate is the only one that knows the JSON shapes of the
+//! API and HTTP status codes. It holds no business rules: it authenticates, parses, calls the
+//! store and renders the result.
+
+mod auth;
+mod error;
+mod extract;
+mod openapi;
+
+use std::net::SocketAddr;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use axum::{Json, Router, middleware};
+use lethe_store::{ListQuery, Role, SortOrder, Store};
+use serde::Deserialize;
+use serde_json::{Value as Json_, json};
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+
+pub use auth::CurrentUser;
+pub use error::ApiError;
+use extract::{JsonBody, PathParams, QueryParams};
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Store,
+}
+
+/// The whole application: API routes behind the token check, plus the public OpenAPI
+/// document, health check and landing page.
+pub fn router(store: Store) -> Router {
+    let state = AppState { store };
+    let protected = Router::new()
+        .route("/api/v1/me", get(me))
+        .route("/api/v1/schema", get(schema))
+        .route("/api/v1/users", get(list_users).post(create_user))
+        .route("/api/v1/records/{entity}", get(list_records).post(create_record))
+        .route("/api/v1/records/{entity}/{id}", get(get_record).patch(update_record))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
+    Router::new()
+        .route("/", get(landing))
+        .route("/api/v1/health", get(health))
+        .route("/api/v1/openapi.json", get(openapi_document))
+        .merge(protected)
+        .fallback(not_found)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Binds `address` (port 0 picks a free port) and returns the listener and the real address.
+pub async fn bind(address: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(address).await?;
+    let local = listener.local_addr()?;
+    Ok((listener, local))
+}
+
+/// Serves the API on a bound listener until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    store: Store,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(store)).with_graceful_shutdown(shutdown).await
+}
+
+async fn landing() -> Html<&'static str> {
+    Html(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Lethe</title></head>\
+         <body><h1>Lethe</h1><p>A CRM record store that deletes properly.</p>\
+         <p>The JSON API lives under <code>/api/v1</code>; its description is at \
+         <a href=\"/api/v1/openapi.json\">/api/v1/openapi.json</a>.</p></body></html>",
+    )
+}
+
+async fn health(State(state): State<AppState>) -> Json<Json_> {
+    Json(json!({"status": "ok", "backend": state.store.backend().as_str()}))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route; the API is described at /api/v1/openapi.json".to_owned())
+}
+
+async fn openapi_document(State(state): State<AppState>) -> Json<Json_> {
+    Json(openapi::document(state.store.schema()))
+}
+
+async fn me(user: CurrentUser) -> Json<Json_> {
+    Json(json!(user.0))
+}
+
+async fn schema(State(state): State<AppState>) -> Json<Json_> {
+    Json(state.store.schema().to_json())
+}
+
+async fn list_users(State(state): State<AppState>, user: CurrentUser) -> Result<Json<Json_>, ApiError> {
+    user.require_admin("listing users")?;
+    let users = state.store.list_users().await?;
+    Ok(Json(json!({"users": users})))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewUser {
+    name: String,
+    role: String,
+}
+
+async fn create_user(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    JsonBody(body): JsonBody<NewUser>,
+) -> Result<impl IntoResponse, ApiError> {
+    user.require_admin("creating users")?;
+    let role = Role::parse(&body.role)?;
+    let (created, token) = state.store.add_user(&body.name, role).await?;
+    Ok((StatusCode::CREATED, Json(json!({"user": created, "token": token}))))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListParams {
+    sort: Option<String>,
+    order: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+async fn list_records(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+    PathParams(entity): PathParams<String>,
+    QueryParams(params): QueryParams<ListParams>,
+) -> Result<Json<Json_>, ApiError> {
+    let order = match params.order.as_deref() {
+        None | Some("asc") => SortOrder::Asc,
+        Some("desc") => SortOrder::Desc,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!("order must be asc or desc, got `{other}`")));
+        }
+    };
+    let query = ListQuery { sort: params.sort, order, limit: params.limit, cursor: params.cursor };
+    let page = state.store.list_records(&entity, &query).await?;
+    let records: Vec<Json_> = page.records.iter().map(|record| record.to_json()).collect();
+    Ok(Json(json!({"records": records, "next_cursor": page.next_cursor})))
+}
+
+fn as_object(body: Json_) -> Result<serde_json::Map<String, Json_>, ApiError> {
+    match body {
+        Json_::Object(object) => Ok(object),
+        _ => Err(ApiError::BadRequest(
+            "the body must be a JSON object of field values, such as {\"name\": \"Acme\"}".to_owned(),
+        )),
+    }
+}
+
+async fn create_record(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    PathParams(entity): PathParams<String>,
+    JsonBody(body): JsonBody<Json_>,
+) -> Result<impl IntoResponse, ApiError> {
+    let input = as_object(body)?;
+    let record = state.store.create_record(&entity, &input, Some(user.0.id)).await?;
+    Ok((StatusCode::CREATED, Json(record.to_json())))
+}
+
+async fn get_record(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+    PathParams((entity, id)): PathParams<(String, i64)>,
+) -> Result<Json<Json_>, ApiError> {
+    let record = state.store.get_record(&entity, id).await?;
+    Ok(Json(record.to_json()))
+}
+
+async fn update_record(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    PathParams((entity, id)): PathParams<(String, i64)>,
+    JsonBody(body): JsonBody<Json_>,
+) -> Result<Json<Json_>, ApiError> {
+    let input = as_object(body)?;
+    let record = state.store.update_record(&entity, id, &input, Some(user.0.id)).await?;
+    Ok(Json(record.to_json()))
+}

@@ -1,0 +1,72 @@
+//! The API's one error type. 4xx bodies explain what was wrong and where; 5xx bodies say
+//! nothing about internals, and the cause is logged instead.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use lethe_store::{ErrorClass, StoreError};
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("missing or invalid API token: send `Authorization: Bearer TOKEN` (create one with `lethe user add NAME`)")]
+    Unauthorized,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Store(error) => match error.class() {
+                ErrorClass::NotFound => StatusCode::NOT_FOUND,
+                ErrorClass::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorClass::Conflict => StatusCode::CONFLICT,
+                ErrorClass::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Store(error) => error.code(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = if status.is_server_error() {
+            tracing::error!(error = ?self, "request failed");
+            json!({"error": "internal server error; the cause is in the server log", "code": "internal_error"})
+        } else {
+            let field = match &self {
+                ApiError::Store(error) => error.field().map(str::to_owned),
+                _ => None,
+            };
+            json!({"error": self.to_string(), "code": self.code(), "field": field})
+        };
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"lethe\""));
+        }
+        response
+    }
+}
