@@ -13,7 +13,7 @@ use crate::{Pools, Store, dispatch};
 /// SQLite allows 32,766 bound parameters per statement, PostgreSQL 65,535; stay below both.
 const MAX_PARAMETERS_PER_STATEMENT: usize = 30_000;
 
-fn column_type<'e>(entity: &'e Entity, column: &str) -> Result<ValueType, StoreError> {
+fn column_type(entity: &Entity, column: &str) -> Result<ValueType, StoreError> {
     match column {
         builtin::ID | builtin::CREATED_BY | builtin::TRASH_BATCH_ID | builtin::TRASHED_BY => {
             Ok(ValueType::Integer)

@@ -1,0 +1,149 @@
+//! The command-line grammar (SPEC §8). Only parsing lives here.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "lethe", version, about = "A CRM record store that deletes properly: trash, restore, purge, anonymise — in bulk, with proof.")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalOptions,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalOptions {
+    /// The database: a SQLite file path or a postgres:// URL.
+    #[arg(long, global = true, env = "LETHE_DATABASE_URL", default_value = "./lethe.db")]
+    pub db: String,
+    /// A schema file (TOML) to use instead of the built-in CRM schema.
+    #[arg(long, global = true, env = "LETHE_SCHEMA")]
+    pub schema: Option<PathBuf>,
+    /// Print exactly one JSON document on stdout (errors as JSON on stderr).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Act as this Lethe user (recorded as the author of changes) instead of the operator.
+    #[arg(long = "as", global = true, value_name = "USER")]
+    pub act_as: Option<String>,
+    /// More log output on stderr (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build a realistic synthetic CRM data set, then serve it.
+    Demo(DemoArgs),
+    /// Serve the HTTP API.
+    Serve(ServeArgs),
+    /// Create or upgrade the database tables for the schema.
+    Migrate,
+    /// Show or check schemas.
+    #[command(subcommand)]
+    Schema(SchemaCommand),
+    /// Manage users and API tokens.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Create, read, update and list records.
+    #[command(subcommand)]
+    Record(RecordCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Number of contacts (about one company per ten contacts, and their related records).
+    #[arg(long, default_value_t = 20_000)]
+    pub contacts: u64,
+    /// Seed for the generator: the same seed gives the same data.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Only build the data set; do not serve.
+    #[arg(long)]
+    pub no_serve: bool,
+    /// Where attachment files go (default: a folder next to the database).
+    #[arg(long)]
+    pub files: Option<PathBuf>,
+    /// Address to listen on afterwards.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SchemaCommand {
+    /// Print the effective schema (TOML, or JSON with --json).
+    Show,
+    /// Validate a schema file and list every problem in it.
+    Check {
+        /// The schema file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user and print its first API token (shown only once).
+    Add {
+        name: String,
+        #[arg(long, default_value = "user", value_parser = ["admin", "user"])]
+        role: String,
+    },
+    /// Issue another API token for a user.
+    Token {
+        name: String,
+        /// A label to recognise the token by.
+        #[arg(long, default_value = "issued on the command line")]
+        label: String,
+    },
+    /// List users.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RecordCommand {
+    /// Print one record.
+    Get { entity: String, id: i64 },
+    /// Create a record from FIELD=VALUE pairs or a JSON object.
+    Create {
+        entity: String,
+        /// FIELD=VALUE pairs; values of number, boolean and json fields are read as JSON.
+        #[arg(value_name = "FIELD=VALUE")]
+        fields: Vec<String>,
+        /// The fields as one JSON object instead.
+        #[arg(long, conflicts_with = "fields")]
+        data: Option<String>,
+    },
+    /// Change fields of a record.
+    Update {
+        entity: String,
+        id: i64,
+        #[arg(value_name = "FIELD=VALUE")]
+        fields: Vec<String>,
+        #[arg(long, conflicts_with = "fields")]
+        data: Option<String>,
+    },
+    /// List records, one page at a time.
+    List {
+        entity: String,
+        /// Sort by this field (the id, a timestamp or an indexed field).
+        #[arg(long)]
+        sort: Option<String>,
+        /// Sort descending.
+        #[arg(long)]
+        desc: bool,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Continue after this cursor (printed with the previous page).
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+}

@@ -1,0 +1,104 @@
+//! One module per command group. Each opens the store it needs through [`Context`].
+
+mod demo;
+mod record;
+mod schema;
+mod serve;
+mod user;
+
+use anyhow::Context as _;
+use lethe_schema::Schema;
+use lethe_store::{Clock, DatabaseUrl, Store};
+
+use crate::cli::{Cli, Command, GlobalOptions};
+use crate::output::UsageError;
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let context = Context { global: cli.global };
+    match cli.command {
+        Command::Demo(args) => demo::run(&context, args).await,
+        Command::Serve(args) => serve::run(&context, args).await,
+        Command::Migrate => {
+            let store = context.open_without_migrating().await?;
+            let report = store.migrate().await.context("migrating the database")?;
+            if context.json() {
+                crate::output::print_json(&serde_json::to_value(&report)?);
+            } else if report.created_tables.is_empty() && report.added_columns.is_empty() {
+                println!("{} is up to date.", store.url().display_safe());
+            } else {
+                println!(
+                    "Migrated {}: {} table(s) created, {} column(s) added.",
+                    store.url().display_safe(),
+                    report.created_tables.len(),
+                    report.added_columns.len()
+                );
+            }
+            Ok(())
+        }
+        Command::Schema(command) => schema::run(&context, command).await,
+        Command::User(command) => user::run(&context, command).await,
+        Command::Record(command) => record::run(&context, command).await,
+    }
+}
+
+/// What every command shares: the global options and how to open the store.
+pub struct Context {
+    pub global: GlobalOptions,
+}
+
+impl Context {
+    pub fn json(&self) -> bool {
+        self.global.json
+    }
+
+    /// The schema in use: `--schema FILE` or the built-in CRM schema.
+    pub fn schema(&self) -> anyhow::Result<Schema> {
+        match &self.global.schema {
+            None => Ok(Schema::default_crm()),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading the schema file {}", path.display()))?;
+                Schema::from_toml(&text).with_context(|| format!("in {}", path.display()))
+            }
+        }
+    }
+
+    /// The clock: the system clock, or the instant in `LETHE_NOW` (RFC 3339) for tests and
+    /// reproducible runs.
+    pub fn clock(&self) -> anyhow::Result<Clock> {
+        match std::env::var("LETHE_NOW") {
+            Ok(raw) if !raw.trim().is_empty() => {
+                let at = lethe_store::parse_timestamp(&raw)
+                    .map_err(|error| UsageError(format!("LETHE_NOW: {error}")))?;
+                Ok(Clock::fixed(at))
+            }
+            _ => Ok(Clock::system()),
+        }
+    }
+
+    pub fn database_url(&self) -> anyhow::Result<DatabaseUrl> {
+        Ok(DatabaseUrl::parse(&self.global.db)?)
+    }
+
+    pub async fn open_without_migrating(&self) -> anyhow::Result<Store> {
+        let url = self.database_url()?;
+        let store = Store::open_with_clock(&url, self.schema()?, self.clock()?).await?;
+        Ok(store)
+    }
+
+    /// Opens the store and brings its tables up to the schema.
+    pub async fn open(&self) -> anyhow::Result<Store> {
+        let store = self.open_without_migrating().await?;
+        store.migrate().await.context("preparing the database")?;
+        Ok(store)
+    }
+
+    /// The user changes are recorded under: `--as USER`, or none (the operator).
+    pub async fn actor(&self, store: &Store) -> anyhow::Result<Option<i64>> {
+        let Some(name) = &self.global.act_as else { return Ok(None) };
+        let user = store.find_user(name).await?.ok_or_else(|| {
+            UsageError(format!("--as {name}: there is no such user; see `lethe user list`"))
+        })?;
+        Ok(Some(user.id))
+    }
+}

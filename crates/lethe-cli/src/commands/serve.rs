@@ -1,0 +1,61 @@
+//! `lethe serve`: the HTTP API until Ctrl-C or SIGTERM.
+
+use std::net::SocketAddr;
+
+use anyhow::Context as _;
+use lethe_store::Store;
+use serde_json::json;
+
+use super::Context;
+use crate::cli::ServeArgs;
+
+pub async fn run(context: &Context, args: ServeArgs) -> anyhow::Result<()> {
+    let store = context.open().await?;
+    serve(context, store, args.listen, None).await
+}
+
+/// Serves `store`, printing the URL first (tests read it from the first line of stdout).
+pub async fn serve(
+    context: &Context,
+    store: Store,
+    listen: SocketAddr,
+    admin_token: Option<String>,
+) -> anyhow::Result<()> {
+    let (listener, address) =
+        lethe_http::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
+    let url = format!("http://{address}");
+    if context.json() {
+        println!("{}", json!({"url": url, "admin_token": admin_token, "database": store.url().display_safe()}));
+    } else {
+        println!("Lethe serves {url} (database {}).", store.url().display_safe());
+        if let Some(token) = &admin_token {
+            println!("Admin token: {token}");
+            println!("Try: curl -H 'Authorization: Bearer {token}' {url}/api/v1/records/contact?limit=3");
+        }
+        println!("Stop with Ctrl-C.");
+    }
+    lethe_http::serve(listener, store.clone(), shutdown_signal()).await.context("serving HTTP")?;
+    store.close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}
