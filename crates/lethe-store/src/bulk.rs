@@ -8,6 +8,7 @@ use sqlx::Pool;
 use crate::dialect::{Backend, Dialect};
 use crate::error::StoreError;
 use crate::value::Value;
+use crate::value::{format_date, format_timestamp};
 use crate::{Pools, Store, dispatch};
 
 /// SQLite allows 32,766 bound parameters per statement, PostgreSQL 65,535; stay below both.
@@ -52,7 +53,11 @@ impl Store {
                 columns.len()
             )));
         }
-        dispatch!(self, pool => insert_rows::<_>(pool, entity, columns, &types, rows).await)
+        match &self.inner_pools() {
+            // PostgreSQL loads fastest through COPY, which also skips statement parsing.
+            Pools::Postgres(pool) => copy_rows(pool, entity, columns, rows).await,
+            Pools::Sqlite(pool) => insert_rows(pool, entity, columns, &types, rows).await,
+        }
     }
 
     /// After a bulk load with explicit ids: moves PostgreSQL's id sequences past the highest
@@ -110,4 +115,85 @@ async fn finish<DB: Dialect>(pool: &Pool<DB>, schema: &lethe_schema::Schema) -> 
     }
     DB::execute_plain(&mut connection, "ANALYZE".to_owned()).await?;
     Ok(())
+}
+
+/// Appends `text` to a COPY text-format buffer, escaping what the format treats specially.
+fn push_copy_text(buffer: &mut Vec<u8>, text: &str) {
+    for byte in text.bytes() {
+        match byte {
+            b'\\' => buffer.extend_from_slice(b"\\\\"),
+            b'\n' => buffer.extend_from_slice(b"\\n"),
+            b'\r' => buffer.extend_from_slice(b"\\r"),
+            b'\t' => buffer.extend_from_slice(b"\\t"),
+            other => buffer.push(other),
+        }
+    }
+}
+
+fn push_copy_value(buffer: &mut Vec<u8>, value: &Value) {
+    match value {
+        Value::Null => buffer.extend_from_slice(b"\\N"),
+        Value::Text(text) => push_copy_text(buffer, text),
+        Value::Integer(number) => buffer.extend_from_slice(number.to_string().as_bytes()),
+        Value::Decimal(decimal) => buffer.extend_from_slice(decimal.to_string().as_bytes()),
+        Value::Boolean(flag) => buffer.push(if *flag { b't' } else { b'f' }),
+        Value::Date(date) => buffer.extend_from_slice(format_date(*date).as_bytes()),
+        Value::Timestamp(at) => buffer.extend_from_slice(format_timestamp(*at).as_bytes()),
+        Value::Json(json) => push_copy_text(buffer, &json.to_string()),
+    }
+}
+
+/// How much COPY data is buffered before it is sent.
+const COPY_CHUNK_BYTES: usize = 1 << 20;
+
+async fn copy_rows(
+    pool: &sqlx::PgPool,
+    entity: &Entity,
+    columns: &[&str],
+    rows: Vec<Vec<Value>>,
+) -> Result<u64, StoreError> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    // Identifiers: the table comes from the validated schema and every column was checked
+    // against it (or the built-ins) before we got here.
+    let column_list =
+        columns.iter().map(|column| format!("\"{column}\"")).collect::<Vec<_>>().join(", ");
+    let statement = format!("COPY \"{}\" ({column_list}) FROM STDIN (FORMAT text)", entity.name);
+    let mut transaction = pool.begin().await?;
+    let mut copy = transaction.copy_in_raw(&statement).await?;
+    let mut buffer = Vec::with_capacity(COPY_CHUNK_BYTES + 4096);
+    for row in &rows {
+        for (index, value) in row.iter().enumerate() {
+            if index > 0 {
+                buffer.push(b'\t');
+            }
+            push_copy_value(&mut buffer, value);
+        }
+        buffer.push(b'\n');
+        if buffer.len() >= COPY_CHUNK_BYTES {
+            copy.send(std::mem::take(&mut buffer)).await?;
+            buffer.reserve(COPY_CHUNK_BYTES + 4096);
+        }
+    }
+    if !buffer.is_empty() {
+        copy.send(buffer).await?;
+    }
+    let copied = copy.finish().await?;
+    transaction.commit().await?;
+    Ok(copied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_text_escapes_the_characters_the_format_reserves() {
+        let mut buffer = Vec::new();
+        push_copy_value(&mut buffer, &Value::Text("a\tb\\c\nd".to_owned()));
+        buffer.push(b'|');
+        push_copy_value(&mut buffer, &Value::Null);
+        assert_eq!(String::from_utf8(buffer).expect("utf-8"), "a\\tb\\\\c\\nd|\\N");
+    }
 }

@@ -207,6 +207,10 @@ impl Store {
         dispatch!(self, pool => pool.close().await)
     }
 
+    pub(crate) fn inner_pools(&self) -> &Pools {
+        &self.inner.pools
+    }
+
     /// Looks up an entity by name, or says which one was probably meant.
     pub fn entity(&self, name: &str) -> Result<&Entity, StoreError> {
         let schema = &self.inner.schema;

@@ -198,3 +198,43 @@ both_backends!(migrating_twice_changes_nothing_and_new_fields_are_added, |databa
     let error = store.migrate().await.expect_err("dropping a column is refused");
     assert!(error.to_string().contains("company.website is no longer in the schema"), "{error}");
 });
+
+both_backends!(bulk_loaded_rows_read_back_exactly, |database: TestDatabase| async move {
+    use lethe_store::Value;
+    let store = open(&database).await;
+    let at = lethe_store::parse_timestamp("2020-02-29T12:34:56.789012Z").unwrap();
+    let tricky = "tab\there, back\\slash, new\nline, quote \" and 'ø'".to_owned();
+    let rows = vec![
+        vec![Value::Integer(10), Value::Timestamp(at), Value::Null, Value::Timestamp(at), Value::Text(tricky.clone()), Value::Text("customer".into()), Value::Null],
+        vec![Value::Integer(11), Value::Timestamp(at), Value::Integer(1), Value::Timestamp(at), Value::Text("Plain".into()), Value::Text("lost".into()), Value::Text("\\N".into())],
+    ];
+    let inserted = store
+        .bulk_insert("company", &["id", "created_at", "created_by", "updated_at", "name", "category", "website"], rows)
+        .await
+        .unwrap();
+    assert_eq!(inserted, 2);
+    store
+        .bulk_insert(
+            "contact",
+            &["id", "created_at", "updated_at", "company_id", "last_name", "category", "legal_basis", "custom"],
+            vec![vec![Value::Integer(5), Value::Timestamp(at), Value::Timestamp(at), Value::Integer(10), Value::Text("Berg".into()), Value::Text("prospect".into()), Value::Text("none".into()), Value::Json(json!({"a": "x\ty"}))]],
+        )
+        .await
+        .unwrap();
+    store.finish_bulk_load().await.unwrap();
+
+    let first = store.get_record("company", 10).await.unwrap();
+    assert_eq!(first.get("name"), Some(&Value::Text(tricky)));
+    assert_eq!(first.get("website"), Some(&Value::Null));
+    assert_eq!(first.created_at, at);
+    let second = store.get_record("company", 11).await.unwrap();
+    assert_eq!(second.get("website"), Some(&Value::Text("\\N".into())), "a literal backslash-N is text, not NULL");
+    assert_eq!(second.created_by, Some(1));
+    assert_eq!(store.get_record("contact", 5).await.unwrap().to_json()["custom"], json!({"a": "x\ty"}));
+    // New records continue after the loaded ids.
+    let next = store.create_record("company", &object(json!({"name": "After"})), None).await.unwrap();
+    assert!(next.id > 11, "id {} follows the bulk-loaded ids", next.id);
+
+    let error = store.bulk_insert("company", &["id", "nmae"], vec![]).await.expect_err("unknown column");
+    assert_eq!(error.to_string(), "unknown field `nmae` on company; did you mean `name`?");
+});
