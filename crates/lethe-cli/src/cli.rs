@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "lethe", version, about = "A CRM record store that deletes properly: trash, restore, purge, anonymise — in bulk, with proof.")]
+#[command(
+    name = "lethe",
+    version,
+    about = "A CRM record store that deletes properly: trash, restore, purge, anonymise — in bulk, with proof."
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalOptions,
@@ -17,7 +21,12 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalOptions {
     /// The database: a SQLite file path or a postgres:// URL.
-    #[arg(long, global = true, env = "LETHE_DATABASE_URL", default_value = "./lethe.db")]
+    #[arg(
+        long,
+        global = true,
+        env = "LETHE_DATABASE_URL",
+        default_value = "./lethe.db"
+    )]
     pub db: String,
     /// A schema file (TOML) to use instead of the built-in CRM schema.
     #[arg(long, global = true, env = "LETHE_SCHEMA")]

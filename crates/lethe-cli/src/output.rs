@@ -14,18 +14,26 @@ pub fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("LETHE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 /// Prints `value` as the one JSON document of a `--json` run.
 pub fn print_json(value: &serde_json::Value) {
-    println!("{}", serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".to_owned()));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".to_owned())
+    );
 }
 
 /// Reports a failed command and chooses the exit code: 2 for a problem with the input, 1 for
 /// a fault.
 pub fn report_error(json: bool, error: &anyhow::Error) -> ExitCode {
-    let store_error = error.chain().find_map(|cause| cause.downcast_ref::<StoreError>());
+    let store_error = error
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<StoreError>());
     let (code, exit) = match store_error {
         Some(store_error) if store_error.class() != ErrorClass::Internal => (store_error.code(), 2),
         Some(store_error) => (store_error.code(), 1),
@@ -33,10 +41,17 @@ pub fn report_error(json: bool, error: &anyhow::Error) -> ExitCode {
     };
     // The store's own message is the one users act on; context added on the way out goes
     // first so they see where it happened.
-    let message = error.chain().map(ToString::to_string).collect::<Vec<_>>().join(": ");
+    let message = error
+        .chain()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ");
     if json {
         let field = store_error.and_then(StoreError::field);
-        eprintln!("{}", json!({"error": message, "code": code, "field": field}));
+        eprintln!(
+            "{}",
+            json!({"error": message, "code": code, "field": field})
+        );
     } else {
         eprintln!("error: {message}");
     }

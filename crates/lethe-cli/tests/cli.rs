@@ -6,82 +6,200 @@ mod support;
 
 use support::*;
 
-both_backends!(records_can_be_managed_from_the_command_line, |database: TestDatabase| async move {
-    let run = lethe(&database, &["record", "create", "company", "name=Acme AS", "org_number=007", "--json"]);
-    assert_eq!(run.status, 0, "{}", run.stderr);
-    let company = run.json();
-    assert_eq!(company["org_number"], "007", "text fields keep what was typed");
-    let id = company["id"].to_string();
+both_backends!(
+    records_can_be_managed_from_the_command_line,
+    |database: TestDatabase| async move {
+        let run = lethe(
+            &database,
+            &[
+                "record",
+                "create",
+                "company",
+                "name=Acme AS",
+                "org_number=007",
+                "--json",
+            ],
+        );
+        assert_eq!(run.status, 0, "{}", run.stderr);
+        let company = run.json();
+        assert_eq!(
+            company["org_number"], "007",
+            "text fields keep what was typed"
+        );
+        let id = company["id"].to_string();
 
-    let run = lethe(&database, &["record", "create", "contact", &format!("company_id={id}"), "last_name=Berg", "--json"]);
-    assert_eq!(run.status, 0, "{}", run.stderr);
-    assert_eq!(run.json()["company_id"], company["id"]);
+        let run = lethe(
+            &database,
+            &[
+                "record",
+                "create",
+                "contact",
+                &format!("company_id={id}"),
+                "last_name=Berg",
+                "--json",
+            ],
+        );
+        assert_eq!(run.status, 0, "{}", run.stderr);
+        assert_eq!(run.json()["company_id"], company["id"]);
 
-    let run = lethe(&database, &["record", "update", "company", &id, "--data", r#"{"category": "customer"}"#, "--json"]);
-    assert_eq!(run.json()["category"], "customer");
-    let run = lethe(&database, &["record", "get", "company", &id, "--json"]);
-    assert_eq!(run.json()["name"], "Acme AS");
-    let run = lethe(&database, &["record", "list", "contact", "--limit", "5", "--json"]);
-    assert_eq!(run.json()["records"].as_array().unwrap().len(), 1);
-    assert!(run.json()["next_cursor"].is_null());
-});
+        let run = lethe(
+            &database,
+            &[
+                "record",
+                "update",
+                "company",
+                &id,
+                "--data",
+                r#"{"category": "customer"}"#,
+                "--json",
+            ],
+        );
+        assert_eq!(run.json()["category"], "customer");
+        let run = lethe(&database, &["record", "get", "company", &id, "--json"]);
+        assert_eq!(run.json()["name"], "Acme AS");
+        let run = lethe(
+            &database,
+            &["record", "list", "contact", "--limit", "5", "--json"],
+        );
+        assert_eq!(run.json()["records"].as_array().unwrap().len(), 1);
+        assert!(run.json()["next_cursor"].is_null());
+    }
+);
 
-both_backends!(errors_are_one_json_object_on_stderr_with_a_nonzero_exit, |database: TestDatabase| async move {
-    let run = lethe(&database, &["record", "create", "contact", "categroy=lost", "--json"]);
-    assert_eq!(run.status, 2);
-    assert!(run.stdout.is_empty(), "nothing on stdout: {}", run.stdout);
-    let error = run.error_json();
-    assert_eq!(error["error"], "unknown field `categroy` on contact; did you mean `category`?");
-    assert_eq!(error["code"], "unknown_field");
+both_backends!(
+    errors_are_one_json_object_on_stderr_with_a_nonzero_exit,
+    |database: TestDatabase| async move {
+        let run = lethe(
+            &database,
+            &["record", "create", "contact", "categroy=lost", "--json"],
+        );
+        assert_eq!(run.status, 2);
+        assert!(run.stdout.is_empty(), "nothing on stdout: {}", run.stdout);
+        let error = run.error_json();
+        assert_eq!(
+            error["error"],
+            "unknown field `categroy` on contact; did you mean `category`?"
+        );
+        assert_eq!(error["code"], "unknown_field");
 
-    let run = lethe(&database, &["record", "get", "company", "5", "--json"]);
-    assert_eq!(run.status, 2);
-    assert_eq!(run.error_json()["error"], "company 5 does not exist");
+        let run = lethe(&database, &["record", "get", "company", "5", "--json"]);
+        assert_eq!(run.status, 2);
+        assert_eq!(run.error_json()["error"], "company 5 does not exist");
 
-    let run = lethe(&database, &["record", "create", "company", "--data", "{oops", "--json"]);
-    assert_eq!(run.status, 2);
-    assert!(run.error_json()["error"].as_str().unwrap().starts_with("--data is not valid JSON"));
+        let run = lethe(
+            &database,
+            &["record", "create", "company", "--data", "{oops", "--json"],
+        );
+        assert_eq!(run.status, 2);
+        assert!(
+            run.error_json()["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("--data is not valid JSON")
+        );
 
-    let run = lethe(&database, &["record", "list", "contact", "--json"]);
-    assert_eq!(run.json()["records"].as_array().unwrap().len(), 0, "nothing was written");
-});
+        let run = lethe(&database, &["record", "list", "contact", "--json"]);
+        assert_eq!(
+            run.json()["records"].as_array().unwrap().len(),
+            0,
+            "nothing was written"
+        );
+    }
+);
 
-both_backends!(users_get_a_token_once_and_act_as_works, |database: TestDatabase| async move {
-    let run = lethe(&database, &["user", "add", "dpo", "--role", "admin"]);
-    assert_eq!(run.status, 0, "{}", run.stderr);
-    assert!(run.stdout.contains("lethe_"), "the token is printed: {}", run.stdout);
-    let run = lethe(&database, &["user", "list", "--json"]);
-    assert_eq!(run.json()["users"][0]["name"], "dpo");
-    let run = lethe(&database, &["record", "create", "company", "name=X", "--as", "dpo", "--json"]);
-    assert_eq!(run.json()["created_by"], 1);
-    let run = lethe(&database, &["record", "create", "company", "name=Y", "--as", "nobody", "--json"]);
-    assert_eq!(run.status, 2);
-    assert_eq!(run.error_json()["error"], "--as nobody: there is no such user; see `lethe user list`");
-});
+both_backends!(
+    users_get_a_token_once_and_act_as_works,
+    |database: TestDatabase| async move {
+        let run = lethe(&database, &["user", "add", "dpo", "--role", "admin"]);
+        assert_eq!(run.status, 0, "{}", run.stderr);
+        assert!(
+            run.stdout.contains("lethe_"),
+            "the token is printed: {}",
+            run.stdout
+        );
+        let run = lethe(&database, &["user", "list", "--json"]);
+        assert_eq!(run.json()["users"][0]["name"], "dpo");
+        let run = lethe(
+            &database,
+            &[
+                "record", "create", "company", "name=X", "--as", "dpo", "--json",
+            ],
+        );
+        assert_eq!(run.json()["created_by"], 1);
+        let run = lethe(
+            &database,
+            &[
+                "record", "create", "company", "name=Y", "--as", "nobody", "--json",
+            ],
+        );
+        assert_eq!(run.status, 2);
+        assert_eq!(
+            run.error_json()["error"],
+            "--as nobody: there is no such user; see `lethe user list`"
+        );
+    }
+);
 
 #[test]
 fn schema_show_prints_the_effective_schema_and_check_lists_problems() {
     let database = TestDatabase::sqlite();
     let run = lethe(&database, &["schema", "show"]);
     assert_eq!(run.status, 0);
-    assert!(run.stdout.contains("[entities.ticket_comment.fields.contact_id]"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("[entities.ticket_comment.fields.contact_id]"),
+        "{}",
+        run.stdout
+    );
     let run = lethe(&database, &["schema", "show", "--json"]);
-    assert_eq!(run.json()["entities"]["activity"]["purge_preconditions"][0]["require"]["status"][1], "verified");
+    assert_eq!(
+        run.json()["entities"]["activity"]["purge_preconditions"][0]["require"]["status"][1],
+        "verified"
+    );
 
     let dir = database.scratch_dir();
     let bad = dir.join("bad.toml");
     std::fs::write(&bad, "version = 1\n[entities.person]\nfields.email = { type = \"text\", personal = true }\nfields.boss = { type = \"reference\", to = \"persn\", on_delete = \"cascade\" }\n").unwrap();
-    let run = lethe(&database, &["schema", "check", bad.to_str().unwrap(), "--json"]);
+    let run = lethe(
+        &database,
+        &["schema", "check", bad.to_str().unwrap(), "--json"],
+    );
     assert_eq!(run.status, 1);
     let message = run.error_json()["error"].as_str().unwrap().to_owned();
-    assert!(message.contains("entities.person.fields.email: a personal field needs an anonymisation strategy"), "{message}");
-    assert!(message.contains("relation to unknown entity `persn`; did you mean `person`?"), "{message}");
+    assert!(
+        message.contains(
+            "entities.person.fields.email: a personal field needs an anonymisation strategy"
+        ),
+        "{message}"
+    );
+    assert!(
+        message.contains("relation to unknown entity `persn`; did you mean `person`?"),
+        "{message}"
+    );
 
     let good = dir.join("good.toml");
-    std::fs::write(&good, "version = 1\n[entities.person]\nfields.name = { type = \"text\", required = true }\n").unwrap();
-    let run = lethe(&database, &["schema", "check", good.to_str().unwrap(), "--json"]);
+    std::fs::write(
+        &good,
+        "version = 1\n[entities.person]\nfields.name = { type = \"text\", required = true }\n",
+    )
+    .unwrap();
+    let run = lethe(
+        &database,
+        &["schema", "check", good.to_str().unwrap(), "--json"],
+    );
     assert_eq!(run.json()["entities"], 1);
     // A custom schema drives the tables and records.
-    let run = lethe(&database, &["--schema", good.to_str().unwrap(), "record", "create", "person", "name=Ada", "--json"]);
+    let run = lethe(
+        &database,
+        &[
+            "--schema",
+            good.to_str().unwrap(),
+            "record",
+            "create",
+            "person",
+            "name=Ada",
+            "--json",
+        ],
+    );
     assert_eq!(run.json()["name"], "Ada", "{}", run.stderr);
 }

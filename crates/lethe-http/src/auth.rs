@@ -33,7 +33,11 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        parts.extensions.get::<CurrentUser>().cloned().ok_or(ApiError::Unauthorized)
+        parts
+            .extensions
+            .get::<CurrentUser>()
+            .cloned()
+            .ok_or(ApiError::Unauthorized)
     }
 }
 
@@ -50,7 +54,11 @@ pub async fn require_token(
         .and_then(|value| value.strip_prefix("Bearer "))
         .map(str::trim)
         .ok_or(ApiError::Unauthorized)?;
-    let user = state.store.authenticate(token).await?.ok_or(ApiError::Unauthorized)?;
+    let user = state
+        .store
+        .authenticate(token)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
     request.extensions_mut().insert(CurrentUser(user));
     Ok(next.run(request).await)
 }

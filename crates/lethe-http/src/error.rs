@@ -9,7 +9,9 @@ use serde_json::json;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("missing or invalid API token: send `Authorization: Bearer TOKEN` (create one with `lethe user add NAME`)")]
+    #[error(
+        "missing or invalid API token: send `Authorization: Bearer TOKEN` (create one with `lethe user add NAME`)"
+    )]
     Unauthorized,
     #[error("{0}")]
     Forbidden(String),
@@ -63,9 +65,10 @@ impl IntoResponse for ApiError {
         };
         let mut response = (status, Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"lethe\""));
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"lethe\""),
+            );
         }
         response
     }

@@ -26,8 +26,13 @@ where
                 JsonRejection::MissingJsonContentType(_) => {
                     "send the body as JSON with `Content-Type: application/json`".to_owned()
                 }
-                JsonRejection::JsonSyntaxError(error) => format!("the body is not valid JSON: {}", error.body_text()),
-                JsonRejection::JsonDataError(error) => format!("the body does not have the expected shape: {}", error.body_text()),
+                JsonRejection::JsonSyntaxError(error) => {
+                    format!("the body is not valid JSON: {}", error.body_text())
+                }
+                JsonRejection::JsonDataError(error) => format!(
+                    "the body does not have the expected shape: {}",
+                    error.body_text()
+                ),
                 other => other.body_text(),
             })),
         }
@@ -50,7 +55,10 @@ where
             .await
             .map(|axum::extract::Path(value)| PathParams(value))
             .map_err(|rejection: PathRejection| {
-                ApiError::BadRequest(format!("bad path: {}; a record id is a whole number", rejection.body_text()))
+                ApiError::BadRequest(format!(
+                    "bad path: {}; a record id is a whole number",
+                    rejection.body_text()
+                ))
             })
     }
 }

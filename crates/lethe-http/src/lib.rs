@@ -40,9 +40,18 @@ pub fn router(store: Store) -> Router {
         .route("/api/v1/me", get(me))
         .route("/api/v1/schema", get(schema))
         .route("/api/v1/users", get(list_users).post(create_user))
-        .route("/api/v1/records/{entity}", get(list_records).post(create_record))
-        .route("/api/v1/records/{entity}/{id}", get(get_record).patch(update_record))
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
+        .route(
+            "/api/v1/records/{entity}",
+            get(list_records).post(create_record),
+        )
+        .route(
+            "/api/v1/records/{entity}/{id}",
+            get(get_record).patch(update_record),
+        )
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ));
     Router::new()
         .route("/", get(landing))
         .route("/api/v1/health", get(health))
@@ -66,7 +75,9 @@ pub async fn serve(
     store: Store,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(store)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(store))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 async fn landing() -> Html<&'static str> {
@@ -98,7 +109,10 @@ async fn schema(State(state): State<AppState>) -> Json<Json_> {
     Json(state.store.schema().to_json())
 }
 
-async fn list_users(State(state): State<AppState>, user: CurrentUser) -> Result<Json<Json_>, ApiError> {
+async fn list_users(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Json<Json_>, ApiError> {
     user.require_admin("listing users")?;
     let users = state.store.list_users().await?;
     Ok(Json(json!({"users": users})))
@@ -119,7 +133,10 @@ async fn create_user(
     user.require_admin("creating users")?;
     let role = Role::parse(&body.role)?;
     let (created, token) = state.store.add_user(&body.name, role).await?;
-    Ok((StatusCode::CREATED, Json(json!({"user": created, "token": token}))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"user": created, "token": token})),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -141,20 +158,30 @@ async fn list_records(
         None | Some("asc") => SortOrder::Asc,
         Some("desc") => SortOrder::Desc,
         Some(other) => {
-            return Err(ApiError::BadRequest(format!("order must be asc or desc, got `{other}`")));
+            return Err(ApiError::BadRequest(format!(
+                "order must be asc or desc, got `{other}`"
+            )));
         }
     };
-    let query = ListQuery { sort: params.sort, order, limit: params.limit, cursor: params.cursor };
+    let query = ListQuery {
+        sort: params.sort,
+        order,
+        limit: params.limit,
+        cursor: params.cursor,
+    };
     let page = state.store.list_records(&entity, &query).await?;
     let records: Vec<Json_> = page.records.iter().map(|record| record.to_json()).collect();
-    Ok(Json(json!({"records": records, "next_cursor": page.next_cursor})))
+    Ok(Json(
+        json!({"records": records, "next_cursor": page.next_cursor}),
+    ))
 }
 
 fn as_object(body: Json_) -> Result<serde_json::Map<String, Json_>, ApiError> {
     match body {
         Json_::Object(object) => Ok(object),
         _ => Err(ApiError::BadRequest(
-            "the body must be a JSON object of field values, such as {\"name\": \"Acme\"}".to_owned(),
+            "the body must be a JSON object of field values, such as {\"name\": \"Acme\"}"
+                .to_owned(),
         )),
     }
 }
@@ -166,7 +193,10 @@ async fn create_record(
     JsonBody(body): JsonBody<Json_>,
 ) -> Result<impl IntoResponse, ApiError> {
     let input = as_object(body)?;
-    let record = state.store.create_record(&entity, &input, Some(user.0.id)).await?;
+    let record = state
+        .store
+        .create_record(&entity, &input, Some(user.0.id))
+        .await?;
     Ok((StatusCode::CREATED, Json(record.to_json())))
 }
 
@@ -186,6 +216,9 @@ async fn update_record(
     JsonBody(body): JsonBody<Json_>,
 ) -> Result<Json<Json_>, ApiError> {
     let input = as_object(body)?;
-    let record = state.store.update_record(&entity, id, &input, Some(user.0.id)).await?;
+    let record = state
+        .store
+        .update_record(&entity, id, &input, Some(user.0.id))
+        .await?;
     Ok(Json(record.to_json()))
 }

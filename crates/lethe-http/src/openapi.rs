@@ -17,7 +17,9 @@ fn field_schema(column: &Column) -> Value {
         ValueType::Date => json!({"type": "string", "format": "date"}),
         ValueType::Timestamp => json!({"type": "string", "format": "date-time"}),
         ValueType::Enum { values } => json!({"type": "string", "enum": values}),
-        ValueType::OwnerEntity { entities } => json!({"type": "string", "enum": entities.iter().map(|e| e.as_str()).collect::<Vec<_>>()}),
+        ValueType::OwnerEntity { entities } => {
+            json!({"type": "string", "enum": entities.iter().map(|e| e.as_str()).collect::<Vec<_>>()})
+        }
         ValueType::Json => json!({}),
     };
     if let Value::Object(object) = &mut schema {
@@ -45,9 +47,18 @@ fn field_schema(column: &Column) -> Value {
 fn entity_schemas(entity: &Entity) -> (Value, Value, Value) {
     let mut record = Map::new();
     record.insert("id".into(), json!({"type": "integer", "format": "int64"}));
-    record.insert("created_at".into(), json!({"type": "string", "format": "date-time"}));
-    record.insert("created_by".into(), json!({"type": ["integer", "null"], "format": "int64"}));
-    record.insert("updated_at".into(), json!({"type": "string", "format": "date-time"}));
+    record.insert(
+        "created_at".into(),
+        json!({"type": "string", "format": "date-time"}),
+    );
+    record.insert(
+        "created_by".into(),
+        json!({"type": ["integer", "null"], "format": "int64"}),
+    );
+    record.insert(
+        "updated_at".into(),
+        json!({"type": "string", "format": "date-time"}),
+    );
     let mut input = Map::new();
     let mut required_input = Vec::new();
     for column in &entity.columns {
@@ -58,8 +69,10 @@ fn entity_schemas(entity: &Entity) -> (Value, Value, Value) {
             required_input.push(column.name.to_string());
         }
     }
-    let mut record_required: Vec<String> =
-        ["id", "created_at", "created_by", "updated_at"].iter().map(|s| (*s).to_owned()).collect();
+    let mut record_required: Vec<String> = ["id", "created_at", "created_by", "updated_at"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
     record_required.extend(entity.columns.iter().map(|column| column.name.to_string()));
     (
         json!({"type": "object", "description": entity.description, "properties": record, "required": record_required}),
@@ -119,7 +132,13 @@ pub fn document(schema: &Schema) -> Value {
         let record_ref = json!({"$ref": format!("#/components/schemas/{name}")});
         let sortable: Vec<&str> = ["id", "created_at", "updated_at"]
             .into_iter()
-            .chain(entity.columns.iter().filter(|c| c.indexed).map(|c| c.name.as_str()))
+            .chain(
+                entity
+                    .columns
+                    .iter()
+                    .filter(|c| c.indexed)
+                    .map(|c| c.name.as_str()),
+            )
             .collect();
         let mut list_ok = Map::new();
         list_ok.insert("200".into(), json!({"description": format!("a page of {name} records"), "content": {"application/json": {"schema": {

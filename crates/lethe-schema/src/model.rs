@@ -29,8 +29,15 @@ pub mod builtin {
     pub const TRASHED_BY: &str = "trashed_by";
 
     /// All built-in columns, in table order.
-    pub const ALL: [&str; 7] =
-        [ID, CREATED_AT, CREATED_BY, UPDATED_AT, TRASH_BATCH_ID, TRASHED_AT, TRASHED_BY];
+    pub const ALL: [&str; 7] = [
+        ID,
+        CREATED_AT,
+        CREATED_BY,
+        UPDATED_AT,
+        TRASH_BATCH_ID,
+        TRASHED_AT,
+        TRASHED_BY,
+    ];
 
     /// Whether a name is reserved for a built-in column.
     pub fn is_builtin(name: &str) -> bool {
@@ -190,7 +197,9 @@ pub struct Entity {
 impl Entity {
     /// The column with this name, if the entity has one (built-in columns are not included).
     pub fn column(&self, name: &str) -> Option<&Column> {
-        self.column_index.get(name).map(|&index| &self.columns[index])
+        self.column_index
+            .get(name)
+            .map(|&index| &self.columns[index])
     }
 
     /// The names of the entity's own columns, for error hints.
@@ -200,8 +209,10 @@ impl Entity {
 
     /// Columns a list may be sorted by: the id, the timestamps and every indexed column.
     pub fn is_sortable(&self, name: &str) -> bool {
-        matches!(name, builtin::ID | builtin::CREATED_AT | builtin::UPDATED_AT)
-            || self.column(name).is_some_and(|column| column.indexed)
+        matches!(
+            name,
+            builtin::ID | builtin::CREATED_AT | builtin::UPDATED_AT
+        ) || self.column(name).is_some_and(|column| column.indexed)
     }
 
     /// The personal columns, which anonymisation overwrites.
@@ -225,7 +236,9 @@ impl Schema {
     }
 
     pub fn entity(&self, name: &str) -> Option<&Entity> {
-        self.entity_index.get(name).map(|&index| &self.entities[index])
+        self.entity_index
+            .get(name)
+            .map(|&index| &self.entities[index])
     }
 
     pub fn entity_names(&self) -> impl Iterator<Item = &str> {
@@ -238,13 +251,23 @@ impl Schema {
     }
 
     /// Relations whose child is `entity` (its outgoing links).
-    pub fn relations_from<'a>(&'a self, entity: &'a EntityName) -> impl Iterator<Item = &'a Relation> {
-        self.relations.iter().filter(move |relation| &relation.child == entity)
+    pub fn relations_from<'a>(
+        &'a self,
+        entity: &'a EntityName,
+    ) -> impl Iterator<Item = &'a Relation> {
+        self.relations
+            .iter()
+            .filter(move |relation| &relation.child == entity)
     }
 
     /// Relations that can point at `entity` (its children).
-    pub fn relations_to<'a>(&'a self, entity: &'a EntityName) -> impl Iterator<Item = &'a Relation> {
-        self.relations.iter().filter(move |relation| relation.points_to(entity))
+    pub fn relations_to<'a>(
+        &'a self,
+        entity: &'a EntityName,
+    ) -> impl Iterator<Item = &'a Relation> {
+        self.relations
+            .iter()
+            .filter(move |relation| relation.points_to(entity))
     }
 
     /// The relation held in a given child column, if that column is a link.

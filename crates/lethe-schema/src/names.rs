@@ -152,10 +152,22 @@ mod tests {
     fn names_must_be_snake_case_identifiers() {
         assert!(EntityName::parse("ticket_comment").is_ok());
         assert_eq!(EntityName::parse(""), Err(NameError::Empty));
-        assert!(matches!(EntityName::parse("Contact"), Err(NameError::BadCharacters(_))));
-        assert!(matches!(EntityName::parse("1abc"), Err(NameError::BadCharacters(_))));
-        assert!(matches!(EntityName::parse("a\"; drop"), Err(NameError::BadCharacters(_))));
-        assert!(matches!(ColumnName::parse(&"a".repeat(41)), Err(NameError::TooLong(_))));
+        assert!(matches!(
+            EntityName::parse("Contact"),
+            Err(NameError::BadCharacters(_))
+        ));
+        assert!(matches!(
+            EntityName::parse("1abc"),
+            Err(NameError::BadCharacters(_))
+        ));
+        assert!(matches!(
+            EntityName::parse("a\"; drop"),
+            Err(NameError::BadCharacters(_))
+        ));
+        assert!(matches!(
+            ColumnName::parse(&"a".repeat(41)),
+            Err(NameError::TooLong(_))
+        ));
     }
 
     proptest! {

@@ -126,7 +126,10 @@ struct Problems(Vec<SchemaProblem>);
 
 impl Problems {
     fn add(&mut self, location: impl Into<String>, message: impl Into<String>) {
-        self.0.push(SchemaProblem { location: location.into(), message: message.into() });
+        self.0.push(SchemaProblem {
+            location: location.into(),
+            message: message.into(),
+        });
     }
 }
 
@@ -240,10 +243,17 @@ impl Schema {
                 .collect();
             entities.insert(
                 entity.name.to_string(),
-                RawEntity { description: entity.description.clone(), fields, purge_preconditions },
+                RawEntity {
+                    description: entity.description.clone(),
+                    fields,
+                    purge_preconditions,
+                },
             );
         }
-        RawSchema { version: SCHEMA_VERSION, entities }
+        RawSchema {
+            version: SCHEMA_VERSION,
+            entities,
+        }
     }
 }
 
@@ -255,11 +265,17 @@ fn build(raw: RawSchema) -> Result<Schema, SchemaError> {
     if raw.version != SCHEMA_VERSION {
         problems.add(
             "version",
-            format!("this Lethe reads schema version {SCHEMA_VERSION}, the file says {}", raw.version),
+            format!(
+                "this Lethe reads schema version {SCHEMA_VERSION}, the file says {}",
+                raw.version
+            ),
         );
     }
     if raw.entities.is_empty() {
-        problems.add("entities", "the schema defines no entity; add at least one [entities.NAME]");
+        problems.add(
+            "entities",
+            "the schema defines no entity; add at least one [entities.NAME]",
+        );
     }
 
     let entity_names: Vec<&str> = raw.entities.keys().map(String::as_str).collect();
@@ -276,10 +292,16 @@ fn build(raw: RawSchema) -> Result<Schema, SchemaError> {
             }
         };
         if entity_key.starts_with("lethe_") {
-            problems.add(&location, "entity names starting with `lethe_` are reserved for Lethe's own tables");
+            problems.add(
+                &location,
+                "entity names starting with `lethe_` are reserved for Lethe's own tables",
+            );
         }
         if raw_entity.fields.is_empty() {
-            problems.add(format!("{location}.fields"), "an entity needs at least one field");
+            problems.add(
+                format!("{location}.fields"),
+                "an entity needs at least one field",
+            );
         }
         let mut columns: Vec<Column> = Vec::new();
         for (field_key, raw_field) in &raw_entity.fields {
@@ -297,7 +319,10 @@ fn build(raw: RawSchema) -> Result<Schema, SchemaError> {
         }
         let mut column_index = HashMap::new();
         for (index, column) in columns.iter().enumerate() {
-            if column_index.insert(column.name.to_string(), index).is_some() {
+            if column_index
+                .insert(column.name.to_string(), index)
+                .is_some()
+            {
                 problems.add(
                     format!("{location}.fields.{}", column.field),
                     format!("the column `{}` is defined twice", column.name),
@@ -313,9 +338,12 @@ fn build(raw: RawSchema) -> Result<Schema, SchemaError> {
         };
         for (index, raw_precondition) in raw_entity.purge_preconditions.iter().enumerate() {
             let precondition_location = format!("{location}.purge_preconditions[{index}]");
-            if let Some(precondition) =
-                build_precondition(&entity, raw_precondition, &precondition_location, &mut problems)
-            {
+            if let Some(precondition) = build_precondition(
+                &entity,
+                raw_precondition,
+                &precondition_location,
+                &mut problems,
+            ) {
                 entity.purge_preconditions.push(precondition);
             }
         }
@@ -326,9 +354,16 @@ fn build(raw: RawSchema) -> Result<Schema, SchemaError> {
     if !problems.0.is_empty() {
         return Err(SchemaError::Invalid(problems.0));
     }
-    let entity_index =
-        entities.iter().enumerate().map(|(index, entity)| (entity.name.to_string(), index)).collect();
-    Ok(Schema { entities, entity_index, relations })
+    let entity_index = entities
+        .iter()
+        .enumerate()
+        .map(|(index, entity)| (entity.name.to_string(), index))
+        .collect();
+    Ok(Schema {
+        entities,
+        entity_index,
+        relations,
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -360,7 +395,10 @@ fn build_field(
     if !FIELD_TYPES.contains(&field_type) {
         problems.add(
             location,
-            format!("unknown type `{field_type}`{}", hint(field_type, &FIELD_TYPES)),
+            format!(
+                "unknown type `{field_type}`{}",
+                hint(field_type, &FIELD_TYPES)
+            ),
         );
         return;
     }
@@ -378,13 +416,27 @@ fn build_field(
     only_for("scale", raw.scale.is_some(), &["decimal"], problems);
     only_for("to", raw.to.is_some(), &["reference"], problems);
     only_for("entities", raw.entities.is_some(), &["owner"], problems);
-    only_for("on_delete", raw.on_delete.is_some(), &["reference", "owner"], problems);
+    only_for(
+        "on_delete",
+        raw.on_delete.is_some(),
+        &["reference", "owner"],
+        problems,
+    );
     if raw.unique && matches!(field_type, "json" | "boolean" | "owner") {
         problems.add(location, format!("a {field_type} field cannot be unique"));
     }
 
     if matches!(field_type, "reference" | "owner") {
-        build_relation_field(entity, &name, raw, location, entity_names, columns, relations, problems);
+        build_relation_field(
+            entity,
+            &name,
+            raw,
+            location,
+            entity_names,
+            columns,
+            relations,
+            problems,
+        );
         return;
     }
 
@@ -410,7 +462,10 @@ fn build_field(
             let mut seen = HashSet::new();
             for value in &values {
                 if value.is_empty() || value.len() > 64 {
-                    problems.add(location, format!("enum value `{value}` must be 1 to 64 characters"));
+                    problems.add(
+                        location,
+                        format!("enum value `{value}` must be 1 to 64 characters"),
+                    );
                 }
                 if !seen.insert(value) {
                     problems.add(location, format!("enum value `{value}` is listed twice"));
@@ -466,7 +521,10 @@ fn build_anonymize(
     match strategy {
         "null" => {
             if raw.required {
-                problems.add(location, "a required field cannot be anonymised to null; use \"fixed\" or \"hash\"");
+                problems.add(
+                    location,
+                    "a required field cannot be anonymised to null; use \"fixed\" or \"hash\"",
+                );
             }
             Some(Anonymize::Null)
         }
@@ -478,23 +536,35 @@ fn build_anonymize(
         }
         "fixed" => {
             let Some(text) = raw.anonymize_value.clone() else {
-                problems.add(location, "anonymize = \"fixed\" needs `anonymize_value = \"...\"`");
+                problems.add(
+                    location,
+                    "anonymize = \"fixed\" needs `anonymize_value = \"...\"`",
+                );
                 return None;
             };
             if !textual {
-                problems.add(location, "only text fields can be anonymised to a fixed text");
+                problems.add(
+                    location,
+                    "only text fields can be anonymised to a fixed text",
+                );
             }
             if let ValueType::Enum { values } = value_type
                 && !values.contains(&text)
             {
-                problems.add(location, format!("anonymize_value `{text}` is not one of the enum's values"));
+                problems.add(
+                    location,
+                    format!("anonymize_value `{text}` is not one of the enum's values"),
+                );
             }
             Some(Anonymize::Fixed(text))
         }
         other => {
             problems.add(
                 location,
-                format!("unknown anonymisation strategy `{other}`{}", hint(other, &ANONYMIZE_STRATEGIES)),
+                format!(
+                    "unknown anonymisation strategy `{other}`{}",
+                    hint(other, &ANONYMIZE_STRATEGIES)
+                ),
             );
             None
         }
@@ -511,7 +581,10 @@ fn build_default(
         (ValueType::Text, toml::Value::String(text)) => DefaultValue::Text(text.clone()),
         (ValueType::Enum { values }, toml::Value::String(text)) => {
             if !values.contains(text) {
-                problems.add(location, format!("default `{text}` is not one of the enum's values"));
+                problems.add(
+                    location,
+                    format!("default `{text}` is not one of the enum's values"),
+                );
                 return None;
             }
             DefaultValue::Text(text.clone())
@@ -572,25 +645,37 @@ fn build_relation_field(
         Some(other) => {
             problems.add(
                 location,
-                format!("unknown on_delete rule `{other}`{}", hint(other, &ON_DELETE_RULES)),
+                format!(
+                    "unknown on_delete rule `{other}`{}",
+                    hint(other, &ON_DELETE_RULES)
+                ),
             );
             None
         }
     };
     if on_delete == Some(OnDelete::SetNull) && raw.required {
-        problems.add(location, "on_delete = \"set_null\" needs a field that is not required");
+        problems.add(
+            location,
+            "on_delete = \"set_null\" needs a field that is not required",
+        );
     }
 
     let check_parent = |parent: &str, problems: &mut Problems| -> Option<EntityName> {
         if !entity_names.contains(&parent) {
             problems.add(
                 location,
-                format!("relation to unknown entity `{parent}`{}", hint(parent, entity_names)),
+                format!(
+                    "relation to unknown entity `{parent}`{}",
+                    hint(parent, entity_names)
+                ),
             );
             return None;
         }
         if parent == entity.as_str() {
-            problems.add(location, "an entity may not refer to itself (relations must not form a cycle)");
+            problems.add(
+                location,
+                "an entity may not refer to itself (relations must not form a cycle)",
+            );
             return None;
         }
         EntityName::parse(parent).ok()
@@ -602,7 +687,9 @@ fn build_relation_field(
             problems.add(location, "a reference needs `to = \"ENTITY\"`");
             return;
         };
-        let Some(parent) = check_parent(target, problems) else { return };
+        let Some(parent) = check_parent(target, problems) else {
+            return;
+        };
         columns.push(Column {
             name: name.clone(),
             value_type: ValueType::Reference,
@@ -626,7 +713,10 @@ fn build_relation_field(
 
     // A polymorphic owner: two columns, `<name>_entity` and `<name>_id`.
     if on_delete == OnDelete::Anonymize {
-        problems.add(location, "an owner field can be cascade, restrict or set_null, not anonymize");
+        problems.add(
+            location,
+            "an owner field can be cascade, restrict or set_null, not anonymize",
+        );
         return;
     }
     let targets = raw.entities.clone().unwrap_or_default();
@@ -634,8 +724,10 @@ fn build_relation_field(
         problems.add(location, "an owner field needs `entities = [\"...\", ...]`");
         return;
     }
-    let parents: Vec<EntityName> =
-        targets.iter().filter_map(|target| check_parent(target, problems)).collect();
+    let parents: Vec<EntityName> = targets
+        .iter()
+        .filter_map(|target| check_parent(target, problems))
+        .collect();
     if parents.len() != targets.len() {
         return;
     }
@@ -643,12 +735,17 @@ fn build_relation_field(
         ColumnName::parse(&format!("{name}_entity")),
         ColumnName::parse(&format!("{name}_id")),
     ) else {
-        problems.add(location, "the owner field's name is too long for its `_entity` and `_id` columns");
+        problems.add(
+            location,
+            "the owner field's name is too long for its `_entity` and `_id` columns",
+        );
         return;
     };
     columns.push(Column {
         name: entity_column.clone(),
-        value_type: ValueType::OwnerEntity { entities: parents.clone() },
+        value_type: ValueType::OwnerEntity {
+            entities: parents.clone(),
+        },
         required: raw.required,
         unique: false,
         indexed: true,
@@ -705,7 +802,10 @@ fn build_precondition(
                         if !allowed.contains(value) {
                             problems.add(
                                 format!("{location}.{part}.{column_name}"),
-                                format!("`{value}` is not a value of {}.{column_name}", entity.name),
+                                format!(
+                                    "`{value}` is not a value of {}.{column_name}",
+                                    entity.name
+                                ),
                             );
                         }
                     }
@@ -713,11 +813,17 @@ fn build_precondition(
                 ValueType::Text => {}
                 other => problems.add(
                     format!("{location}.{part}.{column_name}"),
-                    format!("preconditions test enum or text fields, not {}", other.type_name()),
+                    format!(
+                        "preconditions test enum or text fields, not {}",
+                        other.type_name()
+                    ),
                 ),
             }
             if values.is_empty() {
-                problems.add(format!("{location}.{part}.{column_name}"), "list at least one value");
+                problems.add(
+                    format!("{location}.{part}.{column_name}"),
+                    "list at least one value",
+                );
             }
             if let Ok(name) = ColumnName::parse(column_name) {
                 out.push((name, values.clone()));
@@ -728,10 +834,16 @@ fn build_precondition(
     let when = check(&raw.when, "when");
     let require = check(&raw.require, "require");
     if raw.require.is_empty() {
-        problems.add(location, "a purge precondition needs `require = { FIELD = [...] }`");
+        problems.add(
+            location,
+            "a purge precondition needs `require = { FIELD = [...] }`",
+        );
     }
     if raw.reason.trim().is_empty() {
-        problems.add(location, "a purge precondition needs a `reason` that users will read");
+        problems.add(
+            location,
+            "a purge precondition needs a `reason` that users will read",
+        );
     }
     (problems.0.len() == before).then(|| PurgePrecondition {
         when,
@@ -747,7 +859,10 @@ fn order_parents_first(
     relations: &[Relation],
     problems: &mut Problems,
 ) -> Vec<Entity> {
-    let names: Vec<String> = entities.iter().map(|entity| entity.name.to_string()).collect();
+    let names: Vec<String> = entities
+        .iter()
+        .map(|entity| entity.name.to_string())
+        .collect();
     let mut pending_parents: HashMap<&str, HashSet<&str>> = HashMap::new();
     for name in &names {
         pending_parents.entry(name.as_str()).or_default();
@@ -777,8 +892,11 @@ fn order_parents_first(
         }
     }
     if ordered.len() < names.len() {
-        let stuck: Vec<&str> =
-            names.iter().filter(|name| !placed.contains(name.as_str())).map(String::as_str).collect();
+        let stuck: Vec<&str> = names
+            .iter()
+            .filter(|name| !placed.contains(name.as_str()))
+            .map(String::as_str)
+            .collect();
         problems.add(
             "entities",
             format!(
@@ -788,7 +906,12 @@ fn order_parents_first(
         );
         return entities;
     }
-    let mut by_name: HashMap<String, Entity> =
-        entities.into_iter().map(|entity| (entity.name.to_string(), entity)).collect();
-    ordered.iter().filter_map(|name| by_name.remove(name)).collect()
+    let mut by_name: HashMap<String, Entity> = entities
+        .into_iter()
+        .map(|entity| (entity.name.to_string(), entity))
+        .collect();
+    ordered
+        .iter()
+        .filter_map(|name| by_name.remove(name))
+        .collect()
 }

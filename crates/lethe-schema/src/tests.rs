@@ -6,9 +6,10 @@ fn problems_of(text: &str) -> Vec<String> {
     match Schema::from_toml(text) {
         Ok(_) => Vec::new(),
         Err(SchemaError::Syntax(message)) => vec![message],
-        Err(SchemaError::Invalid(problems)) => {
-            problems.into_iter().map(|p| format!("{}: {}", p.location, p.message)).collect()
-        }
+        Err(SchemaError::Invalid(problems)) => problems
+            .into_iter()
+            .map(|p| format!("{}: {}", p.location, p.message))
+            .collect(),
     }
 }
 
@@ -53,13 +54,18 @@ fn the_default_schema_follows_the_seeds_relation_rules() {
     let schema = Schema::default_crm();
     let rule = |child: &str, column: &str| {
         let child = crate::EntityName::parse(child).expect("valid name");
-        schema.relation_for_column(&child, column).map(|relation| relation.on_delete)
+        schema
+            .relation_for_column(&child, column)
+            .map(|relation| relation.on_delete)
     };
     assert_eq!(rule("note", "contact_id"), Some(OnDelete::Cascade));
     assert_eq!(rule("activity", "contact_id"), Some(OnDelete::Cascade));
     assert_eq!(rule("message", "contact_id"), Some(OnDelete::Cascade));
     assert_eq!(rule("ticket", "contact_id"), Some(OnDelete::Cascade));
-    assert_eq!(rule("campaign_membership", "contact_id"), Some(OnDelete::Cascade));
+    assert_eq!(
+        rule("campaign_membership", "contact_id"),
+        Some(OnDelete::Cascade)
+    );
     assert_eq!(rule("attachment", "owner_id"), Some(OnDelete::Cascade));
     assert_eq!(rule("contact", "company_id"), Some(OnDelete::Cascade));
     assert_eq!(rule("invoice", "contact_id"), Some(OnDelete::Restrict));
@@ -67,20 +73,41 @@ fn the_default_schema_follows_the_seeds_relation_rules() {
     assert_eq!(rule("deal", "contact_id"), Some(OnDelete::Restrict));
     assert_eq!(rule("project", "company_id"), Some(OnDelete::Restrict));
     assert_eq!(rule("time_entry", "contact_id"), Some(OnDelete::Restrict));
-    assert_eq!(rule("ticket_comment", "contact_id"), Some(OnDelete::Anonymize));
-    assert_eq!(rule("survey_rating", "contact_id"), Some(OnDelete::Anonymize));
+    assert_eq!(
+        rule("ticket_comment", "contact_id"),
+        Some(OnDelete::Anonymize)
+    );
+    assert_eq!(
+        rule("survey_rating", "contact_id"),
+        Some(OnDelete::Anonymize)
+    );
 }
 
 #[test]
 fn every_personal_field_of_the_default_schema_has_a_strategy() {
     let schema = Schema::default_crm();
     let contact = schema.entity("contact").expect("contact exists");
-    let personal: Vec<&str> = contact.personal_columns().map(|c| c.name.as_str()).collect();
+    let personal: Vec<&str> = contact
+        .personal_columns()
+        .map(|c| c.name.as_str())
+        .collect();
     assert_eq!(
         personal,
-        ["first_name", "last_name", "email", "phone", "job_title", "address", "custom"]
+        [
+            "first_name",
+            "last_name",
+            "email",
+            "phone",
+            "job_title",
+            "address",
+            "custom"
+        ]
     );
-    assert!(contact.personal_columns().all(|column| column.anonymize.is_some()));
+    assert!(
+        contact
+            .personal_columns()
+            .all(|column| column.anonymize.is_some())
+    );
 }
 
 #[test]
@@ -101,7 +128,10 @@ fn an_owner_field_makes_two_columns_and_one_relation() {
         attachment.column("owner_entity").map(|c| &c.value_type),
         Some(ValueType::OwnerEntity { .. })
     ));
-    assert_eq!(attachment.column("owner_id").map(|c| &c.value_type), Some(&ValueType::Reference));
+    assert_eq!(
+        attachment.column("owner_id").map(|c| &c.value_type),
+        Some(&ValueType::Reference)
+    );
 }
 
 #[test]
@@ -120,8 +150,14 @@ fields.name = { type = "txet" }
 "#,
     );
     assert_eq!(problems.len(), 1, "{problems:?}");
-    assert!(problems[0].contains("entities.person.fields.name"), "{problems:?}");
-    assert!(problems[0].contains("unknown type `txet`; did you mean `text`?"), "{problems:?}");
+    assert!(
+        problems[0].contains("entities.person.fields.name"),
+        "{problems:?}"
+    );
+    assert!(
+        problems[0].contains("unknown type `txet`; did you mean `text`?"),
+        "{problems:?}"
+    );
 }
 
 #[test]
@@ -135,7 +171,9 @@ fields.person_id = { type = "reference", to = "persno", on_delete = "cascade" }
 "#,
     );
     assert!(
-        problems.iter().any(|p| p.contains("unknown entity `persno`; did you mean `person`?")),
+        problems
+            .iter()
+            .any(|p| p.contains("unknown entity `persno`; did you mean `person`?")),
         "{problems:?}"
     );
 }
@@ -148,7 +186,12 @@ fn a_personal_field_without_a_strategy_is_refused() {
 fields.email = { type = "text", personal = true }
 "#,
     );
-    assert!(problems.iter().any(|p| p.contains("needs an anonymisation strategy")), "{problems:?}");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("needs an anonymisation strategy")),
+        "{problems:?}"
+    );
 }
 
 #[test]
@@ -177,7 +220,12 @@ fields.owner_id = { type = "integer" }
 fields.owner = { type = "owner", entities = ["person"], on_delete = "cascade" }
 "#,
     );
-    assert!(problems.iter().any(|p| p.contains("`owner_id` is defined twice")), "{problems:?}");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("`owner_id` is defined twice")),
+        "{problems:?}"
+    );
 }
 
 #[test]
@@ -188,7 +236,10 @@ fn builtin_column_names_are_reserved() {
 fields.created_at = { type = "timestamp" }
 "#,
     );
-    assert!(problems.iter().any(|p| p.contains("built-in column")), "{problems:?}");
+    assert!(
+        problems.iter().any(|p| p.contains("built-in column")),
+        "{problems:?}"
+    );
 }
 
 #[test]
@@ -201,7 +252,10 @@ fields.b_id = { type = "reference", to = "b", on_delete = "cascade" }
 fields.a_id = { type = "reference", to = "a", on_delete = "cascade" }
 "#,
     );
-    assert!(problems.iter().any(|p| p.contains("cycle among a, b")), "{problems:?}");
+    assert!(
+        problems.iter().any(|p| p.contains("cycle among a, b")),
+        "{problems:?}"
+    );
 }
 
 #[test]
@@ -220,8 +274,16 @@ fields.flag = { type = "boolean", default = "yes" }
     assert!(problems.iter().any(|p| p.contains("schema version 1")));
     assert!(problems.iter().any(|p| p.contains("entities.Person")));
     assert!(problems.iter().any(|p| p.contains("needs `values")));
-    assert!(problems.iter().any(|p| p.contains("unknown on_delete rule `explode`")));
-    assert!(problems.iter().any(|p| p.contains("does not fit a boolean field")));
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("unknown on_delete rule `explode`"))
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("does not fit a boolean field"))
+    );
 }
 
 #[test]
@@ -234,7 +296,10 @@ fields.name = { type = "text" }
 fields.person_id = { type = "reference", to = "person", on_delete = "set_null", required = true }
 "#,
     );
-    assert!(problems.iter().any(|p| p.contains("not required")), "{problems:?}");
+    assert!(
+        problems.iter().any(|p| p.contains("not required")),
+        "{problems:?}"
+    );
 }
 
 #[test]

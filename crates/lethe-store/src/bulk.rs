@@ -20,13 +20,14 @@ fn column_type(entity: &Entity, column: &str) -> Result<ValueType, StoreError> {
             Ok(ValueType::Integer)
         }
         builtin::CREATED_AT | builtin::UPDATED_AT | builtin::TRASHED_AT => Ok(ValueType::Timestamp),
-        _ => entity.column(column).map(|c| c.value_type.clone()).ok_or_else(|| {
-            StoreError::UnknownField {
+        _ => entity
+            .column(column)
+            .map(|c| c.value_type.clone())
+            .ok_or_else(|| StoreError::UnknownField {
                 entity: entity.name.to_string(),
                 field: column.to_owned(),
                 suggestion: lethe_schema::suggest(column, entity.column_names()),
-            }
-        }),
+            }),
     }
 }
 
@@ -60,9 +61,18 @@ impl Store {
         }
     }
 
-    /// After a bulk load with explicit ids: moves PostgreSQL's id sequences past the highest
-    /// id, and refreshes the query planner's statistics on both backends.
+    /// Before loading many rows into empty tables: drops the secondary indexes, so rows are
+    /// appended without updating a dozen B-trees at random places each time.
+    /// [`Store::finish_bulk_load`] builds them again; should the load be interrupted,
+    /// the next [`Store::migrate`] does.
+    pub async fn begin_bulk_load(&self) -> Result<(), StoreError> {
+        dispatch!(self, pool => crate::ddl::drop_secondary_indexes::<_>(pool, self.schema()).await)
+    }
+
+    /// After a bulk load with explicit ids: builds the secondary indexes, moves PostgreSQL's
+    /// id sequences past the highest id, and refreshes the query planner's statistics.
     pub async fn finish_bulk_load(&self) -> Result<(), StoreError> {
+        dispatch!(self, pool => crate::ddl::ensure_indexes::<_>(pool, self.schema()).await)?;
         dispatch!(self, pool => finish::<_>(pool, self.schema()).await)
     }
 }
@@ -92,16 +102,21 @@ async fn insert_rows<DB: Dialect>(
                 .zip(types)
                 .map(|(value, value_type)| Expr::val(DB::bind_value(value_type, value)))
                 .collect();
-            statement.values(values).map_err(|error| StoreError::Internal(error.to_string()))?;
+            statement
+                .values(values)
+                .map_err(|error| StoreError::Internal(error.to_string()))?;
         }
         let (sql, values) = DB::build(&statement);
-        inserted += DB::execute(&mut transaction, sql, values).await?;
+        inserted += DB::execute_transient(&mut transaction, sql, values).await?;
     }
     transaction.commit().await?;
     Ok(inserted)
 }
 
-async fn finish<DB: Dialect>(pool: &Pool<DB>, schema: &lethe_schema::Schema) -> Result<(), StoreError> {
+async fn finish<DB: Dialect>(
+    pool: &Pool<DB>,
+    schema: &lethe_schema::Schema,
+) -> Result<(), StoreError> {
     let mut connection = pool.acquire().await?;
     if DB::BACKEND == Backend::Postgres {
         for entity in schema.entities() {
@@ -114,6 +129,14 @@ async fn finish<DB: Dialect>(pool: &Pool<DB>, schema: &lethe_schema::Schema) -> 
         }
     }
     DB::execute_plain(&mut connection, "ANALYZE".to_owned()).await?;
+    if DB::BACKEND == Backend::Sqlite {
+        // Fold the load into the database file and give the WAL's space back.
+        DB::execute_plain(
+            &mut connection,
+            "PRAGMA wal_checkpoint(TRUNCATE)".to_owned(),
+        )
+        .await?;
+    }
     Ok(())
 }
 
@@ -157,9 +180,15 @@ async fn copy_rows(
     }
     // Identifiers: the table comes from the validated schema and every column was checked
     // against it (or the built-ins) before we got here.
-    let column_list =
-        columns.iter().map(|column| format!("\"{column}\"")).collect::<Vec<_>>().join(", ");
-    let statement = format!("COPY \"{}\" ({column_list}) FROM STDIN (FORMAT text)", entity.name);
+    let column_list = columns
+        .iter()
+        .map(|column| format!("\"{column}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let statement = format!(
+        "COPY \"{}\" ({column_list}) FROM STDIN (FORMAT text)",
+        entity.name
+    );
     let mut transaction = pool.begin().await?;
     let mut copy = transaction.copy_in_raw(&statement).await?;
     let mut buffer = Vec::with_capacity(COPY_CHUNK_BYTES + 4096);
@@ -194,6 +223,9 @@ mod tests {
         push_copy_value(&mut buffer, &Value::Text("a\tb\\c\nd".to_owned()));
         buffer.push(b'|');
         push_copy_value(&mut buffer, &Value::Null);
-        assert_eq!(String::from_utf8(buffer).expect("utf-8"), "a\\tb\\\\c\\nd|\\N");
+        assert_eq!(
+            String::from_utf8(buffer).expect("utf-8"),
+            "a\\tb\\\\c\\nd|\\N"
+        );
     }
 }

@@ -20,7 +20,9 @@ const SYSTEM: i64 = i64::MIN;
 impl Clock {
     /// The real time.
     pub fn system() -> Clock {
-        Clock { pinned_micros: Arc::new(AtomicI64::new(SYSTEM)) }
+        Clock {
+            pinned_micros: Arc::new(AtomicI64::new(SYSTEM)),
+        }
     }
 
     /// A clock that stands still at `at` until it is moved with [`Clock::set`].

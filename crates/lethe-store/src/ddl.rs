@@ -74,9 +74,17 @@ fn create_table<DB: Dialect>(schema: &Schema, entity: &Entity) -> String {
     table.col(id);
     let timestamp = DB::column_type(&ValueType::Timestamp);
     let integer = DB::column_type(&ValueType::Integer);
-    table.col(ColumnDef::new(Alias::new(builtin::CREATED_AT)).custom(Alias::new(timestamp)).not_null());
+    table.col(
+        ColumnDef::new(Alias::new(builtin::CREATED_AT))
+            .custom(Alias::new(timestamp))
+            .not_null(),
+    );
     table.col(ColumnDef::new(Alias::new(builtin::CREATED_BY)).custom(Alias::new(integer)));
-    table.col(ColumnDef::new(Alias::new(builtin::UPDATED_AT)).custom(Alias::new(timestamp)).not_null());
+    table.col(
+        ColumnDef::new(Alias::new(builtin::UPDATED_AT))
+            .custom(Alias::new(timestamp))
+            .not_null(),
+    );
     table.col(ColumnDef::new(Alias::new(builtin::TRASH_BATCH_ID)).custom(Alias::new(integer)));
     table.col(ColumnDef::new(Alias::new(builtin::TRASHED_AT)).custom(Alias::new(timestamp)));
     table.col(ColumnDef::new(Alias::new(builtin::TRASHED_BY)).custom(Alias::new(integer)));
@@ -85,7 +93,11 @@ fn create_table<DB: Dialect>(schema: &Schema, entity: &Entity) -> String {
     }
     table.foreign_key(
         ForeignKey::create()
-            .name(index_name("fk", entity.name.as_str(), builtin::TRASH_BATCH_ID))
+            .name(index_name(
+                "fk",
+                entity.name.as_str(),
+                builtin::TRASH_BATCH_ID,
+            ))
             .from(table_name.clone(), Alias::new(builtin::TRASH_BATCH_ID))
             .to(Alias::new("lethe_deletion_batch"), Alias::new("id")),
     );
@@ -107,7 +119,11 @@ fn index_statements<DB: Dialect>(entity: &Entity) -> Vec<(String, String)> {
             .to_owned();
         statements.push((name, DB::build_schema(&statement)));
     };
-    for column in [builtin::TRASH_BATCH_ID, builtin::CREATED_AT, builtin::UPDATED_AT] {
+    for column in [
+        builtin::TRASH_BATCH_ID,
+        builtin::CREATED_AT,
+        builtin::UPDATED_AT,
+    ] {
         plain(column, &mut statements);
     }
     for column in &entity.columns {
@@ -196,7 +212,9 @@ async fn stored_schema<DB: Dialect>(
         return Ok(None);
     };
     Schema::from_toml(&text).map(Some).map_err(|error| {
-        StoreError::Internal(format!("the schema stored in the database is unreadable: {error}"))
+        StoreError::Internal(format!(
+            "the schema stored in the database is unreadable: {error}"
+        ))
     })
 }
 
@@ -207,16 +225,25 @@ pub(crate) async fn migrate_schema<DB: Dialect>(
     schema: &Schema,
     now: OffsetDateTime,
 ) -> Result<MigrationReport, StoreError> {
-    let mut report = MigrationReport { system_version: crate::system::latest_version(), ..Default::default() };
+    let mut report = MigrationReport {
+        system_version: crate::system::latest_version(),
+        ..Default::default()
+    };
     let mut transaction = pool.begin().await?;
     if DB::BACKEND == Backend::Postgres {
-        DB::execute_plain(&mut transaction, "LOCK TABLE lethe_schema_state IN EXCLUSIVE MODE".to_owned())
-            .await?;
+        DB::execute_plain(
+            &mut transaction,
+            "LOCK TABLE lethe_schema_state IN EXCLUSIVE MODE".to_owned(),
+        )
+        .await?;
     }
     let previous = stored_schema::<DB>(&mut transaction).await?;
     if let Some(previous) = &previous {
         if previous == schema {
             transaction.rollback().await?;
+            // Indexes may be missing after an interrupted bulk load; building a missing one
+            // here repairs that, and checking for present ones costs next to nothing.
+            ensure_indexes::<DB>(pool, schema).await?;
             return Ok(report);
         }
         let problems = incompatibilities(previous, schema);
@@ -226,7 +253,9 @@ pub(crate) async fn migrate_schema<DB: Dialect>(
     }
 
     for entity in schema.entities() {
-        let old_entity = previous.as_ref().and_then(|old| old.entity(entity.name.as_str()));
+        let old_entity = previous
+            .as_ref()
+            .and_then(|old| old.entity(entity.name.as_str()));
         match old_entity {
             None => {
                 DB::execute_plain(&mut transaction, create_table::<DB>(schema, entity)).await?;
@@ -255,7 +284,9 @@ pub(crate) async fn migrate_schema<DB: Dialect>(
                         .add_column(definition)
                         .to_owned();
                     DB::execute_plain(&mut transaction, DB::build_schema(&alter)).await?;
-                    report.added_columns.push(format!("{}.{}", entity.name, column.name));
+                    report
+                        .added_columns
+                        .push(format!("{}.{}", entity.name, column.name));
                 }
             }
         }
@@ -270,7 +301,11 @@ pub(crate) async fn migrate_schema<DB: Dialect>(
     let statement = match previous {
         None => Query::insert()
             .into_table(Alias::new("lethe_schema_state"))
-            .columns([Alias::new("id"), Alias::new("schema_toml"), Alias::new("updated_at")])
+            .columns([
+                Alias::new("id"),
+                Alias::new("schema_toml"),
+                Alias::new("updated_at"),
+            ])
             .values_panic([Expr::val(1), Expr::val(text), Expr::val(timestamp)])
             .to_owned(),
         Some(_) => {
@@ -290,4 +325,33 @@ pub(crate) async fn migrate_schema<DB: Dialect>(
     DB::execute(&mut transaction, sql, values).await?;
     transaction.commit().await?;
     Ok(report)
+}
+
+/// Creates every index the schema calls for that does not exist yet.
+pub(crate) async fn ensure_indexes<DB: Dialect>(
+    pool: &Pool<DB>,
+    schema: &Schema,
+) -> Result<(), StoreError> {
+    let mut connection = pool.acquire().await?;
+    for entity in schema.entities() {
+        for (_, statement) in index_statements::<DB>(entity) {
+            DB::execute_plain(&mut connection, statement).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Drops the indexes [`ensure_indexes`] creates (not primary keys).
+pub(crate) async fn drop_secondary_indexes<DB: Dialect>(
+    pool: &Pool<DB>,
+    schema: &Schema,
+) -> Result<(), StoreError> {
+    let mut connection = pool.acquire().await?;
+    for entity in schema.entities() {
+        for (name, _) in index_statements::<DB>(entity) {
+            let statement = Index::drop().if_exists().name(name).to_owned();
+            DB::execute_plain(&mut connection, DB::build_schema(&statement)).await?;
+        }
+    }
+    Ok(())
 }

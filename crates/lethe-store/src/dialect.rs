@@ -69,6 +69,15 @@ pub(crate) trait Dialect: sqlx::Database {
         values: SqlxValues,
     ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 'c;
 
+    /// Like [`Dialect::execute`], but the prepared statement is not kept in the connection's
+    /// statement cache. For one-off giant statements (multi-row inserts), which would
+    /// otherwise pin megabytes of memory per connection.
+    fn execute_transient<'c>(
+        connection: &'c mut Self::Connection,
+        sql: String,
+        values: SqlxValues,
+    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 'c;
+
     /// Runs fixed SQL text (DDL, pragmas) that takes no parameters.
     fn execute_plain<'c>(
         connection: &'c mut Self::Connection,
@@ -112,6 +121,20 @@ macro_rules! execution_methods {
             }
         }
 
+        fn execute_transient<'c>(
+            connection: &'c mut <$db as sqlx::Database>::Connection,
+            sql: String,
+            values: SqlxValues,
+        ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 'c {
+            async move {
+                let done = sqlx::query_with(AssertSqlSafe(sql), values)
+                    .persistent(false)
+                    .execute(connection)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+        }
+
         fn execute_plain<'c>(
             connection: &'c mut <$db as sqlx::Database>::Connection,
             sql: String,
@@ -125,7 +148,10 @@ macro_rules! execution_methods {
 }
 
 fn decode_error(index: usize, message: impl Into<String>) -> sqlx::Error {
-    sqlx::Error::ColumnDecode { index: index.to_string(), source: message.into().into() }
+    sqlx::Error::ColumnDecode {
+        index: index.to_string(),
+        source: message.into().into(),
+    }
 }
 
 impl Dialect for Sqlite {
@@ -179,7 +205,9 @@ impl Dialect for Sqlite {
             ValueType::Integer | ValueType::Reference => {
                 row.try_get::<Option<i64>, _>(index)?.map(Value::Integer)
             }
-            ValueType::Boolean => row.try_get::<Option<i64>, _>(index)?.map(|n| Value::Boolean(n != 0)),
+            ValueType::Boolean => row
+                .try_get::<Option<i64>, _>(index)?
+                .map(|n| Value::Boolean(n != 0)),
             ValueType::Decimal { scale } => match row.try_get_unchecked::<Option<f64>, _>(index)? {
                 None => None,
                 Some(float) => {
@@ -205,7 +233,8 @@ impl Dialect for Sqlite {
             ValueType::Json => match row.try_get::<Option<String>, _>(index)? {
                 None => None,
                 Some(text) => Some(Value::Json(
-                    serde_json::from_str(&text).map_err(|error| decode_error(index, error.to_string()))?,
+                    serde_json::from_str(&text)
+                        .map_err(|error| decode_error(index, error.to_string()))?,
                 )),
             },
         };
@@ -273,10 +302,12 @@ impl Dialect for Postgres {
                 Value::Decimal(decimal)
             }),
             ValueType::Date => row.try_get::<Option<Date>, _>(index)?.map(Value::Date),
-            ValueType::Timestamp => {
-                row.try_get::<Option<OffsetDateTime>, _>(index)?.map(Value::Timestamp)
-            }
-            ValueType::Json => row.try_get::<Option<serde_json::Value>, _>(index)?.map(Value::Json),
+            ValueType::Timestamp => row
+                .try_get::<Option<OffsetDateTime>, _>(index)?
+                .map(Value::Timestamp),
+            ValueType::Json => row
+                .try_get::<Option<serde_json::Value>, _>(index)?
+                .map(Value::Json),
         };
         Ok(value.unwrap_or(Value::Null))
     }

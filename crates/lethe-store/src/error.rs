@@ -5,16 +5,27 @@
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("unknown entity `{name}`{}", hint(.suggestion))]
-    UnknownEntity { name: String, suggestion: Option<String> },
+    UnknownEntity {
+        name: String,
+        suggestion: Option<String>,
+    },
 
     #[error("unknown field `{field}` on {entity}{}", hint(.suggestion))]
-    UnknownField { entity: String, field: String, suggestion: Option<String> },
+    UnknownField {
+        entity: String,
+        field: String,
+        suggestion: Option<String>,
+    },
 
     #[error("`{field}` is managed by Lethe and cannot be written")]
     ReadOnlyField { field: String },
 
     #[error("{entity}.{field}: {message}")]
-    InvalidValue { entity: String, field: String, message: String },
+    InvalidValue {
+        entity: String,
+        field: String,
+        message: String,
+    },
 
     #[error("{entity}: missing required field(s): {}", .fields.join(", "))]
     MissingRequired { entity: String, fields: Vec<String> },
@@ -26,10 +37,20 @@ pub enum StoreError {
     InTrash { entity: String, id: i64, batch: i64 },
 
     #[error("{entity}.{field}: {target} {id} does not exist")]
-    MissingReference { entity: String, field: String, target: String, id: i64 },
+    MissingReference {
+        entity: String,
+        field: String,
+        target: String,
+        id: i64,
+    },
 
     #[error("{entity}.{field}: {target} {id} is in the trash; nothing new may point at the trash")]
-    ReferenceInTrash { entity: String, field: String, target: String, id: i64 },
+    ReferenceInTrash {
+        entity: String,
+        field: String,
+        target: String,
+        id: i64,
+    },
 
     #[error("{entity}.{field}: another {entity} already has this value; it must be unique")]
     UniqueViolation { entity: String, field: String },

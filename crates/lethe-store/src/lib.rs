@@ -56,7 +56,10 @@ impl DatabaseUrl {
         if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
             return Ok(DatabaseUrl::Postgres(raw.to_owned()));
         }
-        let path = raw.strip_prefix("sqlite://").or_else(|| raw.strip_prefix("sqlite:")).unwrap_or(raw);
+        let path = raw
+            .strip_prefix("sqlite://")
+            .or_else(|| raw.strip_prefix("sqlite:"))
+            .unwrap_or(raw);
         Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
     }
 
@@ -147,8 +150,9 @@ impl Store {
                     // Erased values must not linger in free pages (SPEC §6); the SQLite that
                     // sqlx bundles does not turn this on by itself.
                     .pragma("secure_delete", "on")
-                    .pragma("cache_size", "-65536")
-                    .pragma("temp_store", "memory");
+                    // 32 MiB of page cache per connection; sorts and temporary tables spill
+                    // to disk, so memory stays bounded whatever the data size.
+                    .pragma("cache_size", "-32768");
                 let pool = SqlitePoolOptions::new()
                     .max_connections(8)
                     .connect_with(options)
@@ -167,7 +171,14 @@ impl Store {
                 Pools::Postgres(pool)
             }
         };
-        Ok(Store { inner: Arc::new(Inner { pools, schema, clock, url: url.clone() }) })
+        Ok(Store {
+            inner: Arc::new(Inner {
+                pools,
+                schema,
+                clock,
+                url: url.clone(),
+            }),
+        })
     }
 
     /// Creates or upgrades Lethe's system tables and the tables of the schema.
@@ -214,9 +225,11 @@ impl Store {
     /// Looks up an entity by name, or says which one was probably meant.
     pub fn entity(&self, name: &str) -> Result<&Entity, StoreError> {
         let schema = &self.inner.schema;
-        schema.entity(name).ok_or_else(|| StoreError::UnknownEntity {
-            name: name.to_owned(),
-            suggestion: suggest(name, schema.entity_names()),
-        })
+        schema
+            .entity(name)
+            .ok_or_else(|| StoreError::UnknownEntity {
+                name: name.to_owned(),
+                suggestion: suggest(name, schema.entity_names()),
+            })
     }
 }

@@ -31,7 +31,10 @@ pub struct Record {
 
 impl Record {
     pub fn get(&self, column: &str) -> Option<&Value> {
-        self.values.iter().find(|(name, _)| name == column).map(|(_, value)| value)
+        self.values
+            .iter()
+            .find(|(name, _)| name == column)
+            .map(|(_, value)| value)
     }
 
     /// The record as a JSON object: `id`, the built-in columns, then the fields.
@@ -110,7 +113,12 @@ fn selected_columns(entity: &Entity) -> Vec<Alias> {
     SELECTED_BUILTINS
         .iter()
         .map(|name| Alias::new(*name))
-        .chain(entity.columns.iter().map(|column| Alias::new(column.name.as_str())))
+        .chain(
+            entity
+                .columns
+                .iter()
+                .map(|column| Alias::new(column.name.as_str())),
+        )
         .collect()
 }
 
@@ -128,11 +136,15 @@ fn decode_record<DB: Dialect>(
     let timestamp = |index: usize| -> Result<OffsetDateTime, StoreError> {
         match DB::decode(row, index, &ValueType::Timestamp)? {
             Value::Timestamp(at) => Ok(at),
-            _ => Err(StoreError::Internal(format!("{} has a record without a timestamp", entity.name))),
+            _ => Err(StoreError::Internal(format!(
+                "{} has a record without a timestamp",
+                entity.name
+            ))),
         }
     };
-    let id = integer(0)?
-        .ok_or_else(|| StoreError::Internal(format!("{} has a record without an id", entity.name)))?;
+    let id = integer(0)?.ok_or_else(|| {
+        StoreError::Internal(format!("{} has a record without an id", entity.name))
+    })?;
     let mut values = Vec::with_capacity(entity.columns.len());
     for (offset, column) in entity.columns.iter().enumerate() {
         let value = DB::decode(row, SELECTED_BUILTINS.len() + offset, &column.value_type)?;
@@ -204,15 +216,19 @@ async fn check_references<DB: Dialect>(
     values: &[(&Column, Value)],
 ) -> Result<(), StoreError> {
     for relation in schema.relations_from(&entity.name) {
-        let Some((_, Value::Integer(parent_id))) =
-            values.iter().find(|(column, _)| column.name == relation.column)
+        let Some((_, Value::Integer(parent_id))) = values
+            .iter()
+            .find(|(column, _)| column.name == relation.column)
         else {
             continue;
         };
         let parent = match &relation.discriminator {
             None => relation.parents.first().map(|parent| parent.to_string()),
             Some(discriminator) => {
-                match values.iter().find(|(column, _)| &column.name == discriminator) {
+                match values
+                    .iter()
+                    .find(|(column, _)| &column.name == discriminator)
+                {
                     Some((_, Value::Text(name))) => Some(name.clone()),
                     _ => {
                         return Err(StoreError::InvalidValue {
@@ -261,9 +277,9 @@ fn explain_constraint(entity: &Entity, error: sqlx::Error) -> StoreError {
             let message = database_error.message();
             let constraint = database_error.constraint().unwrap_or_default();
             let column = entity.columns.iter().find(|column| {
-                let index = crate::ddl::index_name("ux", entity.name.as_str(), column.name.as_str());
-                constraint == index
-                    || message.contains(&format!("{}.{}", entity.name, column.name))
+                let index =
+                    crate::ddl::index_name("ux", entity.name.as_str(), column.name.as_str());
+                constraint == index || message.contains(&format!("{}.{}", entity.name, column.name))
             });
             if let Some(column) = column {
                 return StoreError::UniqueViolation {
@@ -304,12 +320,17 @@ impl Store {
             .iter()
             .filter(|column| column.required)
             .filter(|column| {
-                values.iter().all(|(given, value)| given.name != column.name || value.is_null())
+                values
+                    .iter()
+                    .all(|(given, value)| given.name != column.name || value.is_null())
             })
             .map(|column| column.name.to_string())
             .collect();
         if !missing.is_empty() {
-            return Err(StoreError::MissingRequired { entity: entity.name.to_string(), fields: missing });
+            return Err(StoreError::MissingRequired {
+                entity: entity.name.to_string(),
+                fields: missing,
+            });
         }
         let now = self.now();
         dispatch!(self, pool => create::<_>(pool, self.schema(), entity, &values, actor, now).await)
@@ -337,7 +358,10 @@ impl Store {
             .map(|(column, _)| column.name.to_string())
             .collect();
         if !cleared.is_empty() {
-            return Err(StoreError::MissingRequired { entity: entity.name.to_string(), fields: cleared });
+            return Err(StoreError::MissingRequired {
+                entity: entity.name.to_string(),
+                fields: cleared,
+            });
         }
         if values.is_empty() {
             return Err(StoreError::BadRequest(format!(
@@ -408,7 +432,11 @@ async fn create<DB: Dialect>(
     ];
     let mut row: Vec<Expr> = vec![
         timestamp.clone().into(),
-        DB::bind_value(&ValueType::Integer, &actor.map_or(Value::Null, Value::Integer)).into(),
+        DB::bind_value(
+            &ValueType::Integer,
+            &actor.map_or(Value::Null, Value::Integer),
+        )
+        .into(),
         timestamp.into(),
     ];
     for (column, value) in values {
@@ -442,10 +470,17 @@ async fn get<DB: Dialect>(pool: &Pool<DB>, entity: &Entity, id: i64) -> Result<R
     let mut connection = pool.acquire().await?;
     let row = DB::fetch_optional(&mut connection, sql, values)
         .await?
-        .ok_or_else(|| StoreError::NotFound { entity: entity.name.to_string(), id })?;
+        .ok_or_else(|| StoreError::NotFound {
+            entity: entity.name.to_string(),
+            id,
+        })?;
     let (record, trash_batch) = decode_record::<DB>(entity, &row)?;
     if let Some(batch) = trash_batch {
-        return Err(StoreError::InTrash { entity: entity.name.to_string(), id, batch });
+        return Err(StoreError::InTrash {
+            entity: entity.name.to_string(),
+            id,
+            batch,
+        });
     }
     Ok(record)
 }
@@ -464,7 +499,10 @@ async fn update<DB: Dialect>(
     let mut statement = Query::update();
     statement.table(Alias::new(entity.name.as_str()));
     for (column, value) in values {
-        statement.value(Alias::new(column.name.as_str()), DB::bind_value(&column.value_type, value));
+        statement.value(
+            Alias::new(column.name.as_str()),
+            DB::bind_value(&column.value_type, value),
+        );
     }
     statement
         .value(
@@ -483,7 +521,9 @@ async fn update<DB: Dialect>(
         // Say why: the record does not exist, or it is in the trash.
         return Err(match get::<DB>(pool, entity, id).await {
             Err(error) => error,
-            Ok(_) => StoreError::Internal(format!("{} {id} changed during the update", entity.name)),
+            Ok(_) => {
+                StoreError::Internal(format!("{} {id} changed during the update", entity.name))
+            }
         });
     };
     let (record, _) = decode_record::<DB>(entity, &row)?;
@@ -511,7 +551,13 @@ async fn list<DB: Dialect>(
     let Some((sort_type, sort_not_null)) = sort_value_type(entity, &sort) else {
         let sortable: Vec<&str> = [builtin::ID, builtin::CREATED_AT, builtin::UPDATED_AT]
             .into_iter()
-            .chain(entity.columns.iter().filter(|c| c.indexed).map(|c| c.name.as_str()))
+            .chain(
+                entity
+                    .columns
+                    .iter()
+                    .filter(|c| c.indexed)
+                    .map(|c| c.name.as_str()),
+            )
             .collect();
         return Err(StoreError::BadRequest(format!(
             "cannot sort {} by `{sort}`; sortable fields are: {}",
@@ -540,14 +586,17 @@ async fn list<DB: Dialect>(
 
     if let Some(raw_cursor) = &query.cursor {
         let cursor = decode_cursor(raw_cursor)?;
-        if cursor.entity != entity.name.as_str() || cursor.sort != sort || cursor.order != query.order
+        if cursor.entity != entity.name.as_str()
+            || cursor.sort != sort
+            || cursor.order != query.order
         {
             return Err(StoreError::BadRequest(
                 "the cursor belongs to another list (entity, sort or order differ); start again without a cursor".to_owned(),
             ));
         }
-        let value = Value::from_json(&sort_type, &cursor.value)
-            .map_err(|_| StoreError::BadRequest("the cursor is damaged; start again without a cursor".to_owned()))?;
+        let value = Value::from_json(&sort_type, &cursor.value).map_err(|_| {
+            StoreError::BadRequest("the cursor is damaged; start again without a cursor".to_owned())
+        })?;
         statement.and_where(keyset_condition::<DB>(
             &sort,
             &sort_type,
@@ -592,7 +641,10 @@ async fn list<DB: Dialect>(
     } else {
         None
     };
-    Ok(Page { records, next_cursor })
+    Ok(Page {
+        records,
+        next_cursor,
+    })
 }
 
 /// The condition "after the cursor row" for `ORDER BY sort <order> NULLS LAST, id <order>`.
@@ -618,9 +670,13 @@ fn keyset_condition<DB: Dialect>(
         // Among the NULLs at the end, only the id orders.
         return column().is_null().and(beyond(id(), Expr::val(last_id)));
     }
-    let after = beyond(column(), bound())
-        .or(column().eq(bound()).and(beyond(id(), Expr::val(last_id))));
-    if not_null { after } else { after.or(column().is_null()) }
+    let after =
+        beyond(column(), bound()).or(column().eq(bound()).and(beyond(id(), Expr::val(last_id))));
+    if not_null {
+        after
+    } else {
+        after.or(column().is_null())
+    }
 }
 
 fn encode_cursor(cursor: &Cursor) -> String {
@@ -628,7 +684,8 @@ fn encode_cursor(cursor: &Cursor) -> String {
 }
 
 fn decode_cursor(raw: &str) -> Result<Cursor, StoreError> {
-    let damaged = || StoreError::BadRequest("the cursor is damaged; start again without a cursor".to_owned());
+    let damaged =
+        || StoreError::BadRequest("the cursor is damaged; start again without a cursor".to_owned());
     let bytes = URL_SAFE_NO_PAD.decode(raw.trim()).map_err(|_| damaged())?;
     serde_json::from_slice(&bytes).map_err(|_| damaged())
 }

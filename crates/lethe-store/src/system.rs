@@ -172,7 +172,9 @@ pub(crate) async fn migrate<DB: Dialect>(pool: &Pool<DB>) -> Result<(), StoreErr
             sea_query::Query::select()
                 .expr(sea_query::Expr::col(sea_query::Alias::new("version")).count())
                 .from(sea_query::Alias::new("lethe_migration"))
-                .and_where(sea_query::Expr::col(sea_query::Alias::new("version")).eq(migration.version)),
+                .and_where(
+                    sea_query::Expr::col(sea_query::Alias::new("version")).eq(migration.version),
+                ),
         );
         let row = DB::fetch_optional(&mut transaction, sql, values).await?;
         let applied = match row {
@@ -191,12 +193,22 @@ pub(crate) async fn migrate<DB: Dialect>(pool: &Pool<DB>) -> Result<(), StoreErr
         let (sql, values) = DB::build(
             sea_query::Query::insert()
                 .into_table(sea_query::Alias::new("lethe_migration"))
-                .columns([sea_query::Alias::new("version"), sea_query::Alias::new("name")])
-                .values_panic([sea_query::Expr::val(migration.version), sea_query::Expr::val(migration.name)]),
+                .columns([
+                    sea_query::Alias::new("version"),
+                    sea_query::Alias::new("name"),
+                ])
+                .values_panic([
+                    sea_query::Expr::val(migration.version),
+                    sea_query::Expr::val(migration.name),
+                ]),
         );
         DB::execute(&mut transaction, sql, values).await?;
         transaction.commit().await?;
-        tracing::info!(version = migration.version, name = migration.name, "applied system migration");
+        tracing::info!(
+            version = migration.version,
+            name = migration.name,
+            "applied system migration"
+        );
     }
     Ok(())
 }

@@ -77,7 +77,9 @@ fn hash_token(token: &str) -> String {
 fn valid_user_name(name: &str) -> Result<(), StoreError> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'));
     if ok {
         Ok(())
     } else {
@@ -99,10 +101,11 @@ impl Store {
 
     /// Issues another token for an existing user (the old ones stay valid).
     pub async fn issue_token(&self, name: &str, label: &str) -> Result<(User, String), StoreError> {
-        let user = self
-            .find_user(name)
-            .await?
-            .ok_or_else(|| StoreError::BadRequest(format!("there is no user `{name}`; create it with `lethe user add {name}`")))?;
+        let user = self.find_user(name).await?.ok_or_else(|| {
+            StoreError::BadRequest(format!(
+                "there is no user `{name}`; create it with `lethe user add {name}`"
+            ))
+        })?;
         let token = new_token()?;
         let now = self.now();
         dispatch!(self, pool => add_token::<_>(pool, user.id, &token, label, now).await)?;
@@ -159,7 +162,10 @@ async fn insert_token<DB: Dialect>(
                 Expr::val(user_id),
                 Expr::val(hash_token(token)),
                 Expr::val(label),
-                Expr::val(DB::bind_value(&ValueType::Timestamp, &Value::Timestamp(now))),
+                Expr::val(DB::bind_value(
+                    &ValueType::Timestamp,
+                    &Value::Timestamp(now),
+                )),
             ]),
     );
     DB::execute(connection, sql, values).await?;
@@ -177,29 +183,47 @@ async fn add_user<DB: Dialect>(
     let (sql, values) = DB::build(
         Query::insert()
             .into_table(Alias::new("lethe_user"))
-            .columns([Alias::new("name"), Alias::new("role"), Alias::new("created_at")])
+            .columns([
+                Alias::new("name"),
+                Alias::new("role"),
+                Alias::new("created_at"),
+            ])
             .values_panic([
                 Expr::val(name),
                 Expr::val(role.as_str()),
-                Expr::val(DB::bind_value(&ValueType::Timestamp, &Value::Timestamp(now))),
+                Expr::val(DB::bind_value(
+                    &ValueType::Timestamp,
+                    &Value::Timestamp(now),
+                )),
             ])
             .returning_col(Alias::new("id")),
     );
-    let row = DB::fetch_optional(&mut transaction, sql, values).await.map_err(|error| {
-        match &error {
+    let row = DB::fetch_optional(&mut transaction, sql, values)
+        .await
+        .map_err(|error| match &error {
             sqlx::Error::Database(database_error) if database_error.is_unique_violation() => {
                 StoreError::BadRequest(format!("a user named `{name}` already exists"))
             }
             _ => StoreError::Database(error),
-        }
-    })?;
-    let id = match row.map(|row| DB::decode(&row, 0, &ValueType::Integer)).transpose()? {
+        })?;
+    let id = match row
+        .map(|row| DB::decode(&row, 0, &ValueType::Integer))
+        .transpose()?
+    {
         Some(Value::Integer(id)) => id,
-        _ => return Err(StoreError::Internal("creating a user returned no id".to_owned())),
+        _ => {
+            return Err(StoreError::Internal(
+                "creating a user returned no id".to_owned(),
+            ));
+        }
     };
     insert_token::<DB>(&mut transaction, id, token, "created with the user", now).await?;
     transaction.commit().await?;
-    Ok(User { id, name: name.to_owned(), role })
+    Ok(User {
+        id,
+        name: name.to_owned(),
+        role,
+    })
 }
 
 fn decode_user<DB: Dialect>(row: &DB::Row) -> Result<User, StoreError> {
@@ -210,7 +234,11 @@ fn decode_user<DB: Dialect>(row: &DB::Row) -> Result<User, StoreError> {
     ) else {
         return Err(StoreError::Internal("a user row is incomplete".to_owned()));
     };
-    Ok(User { id, name, role: Role::parse(&role)? })
+    Ok(User {
+        id,
+        name,
+        role: Role::parse(&role)?,
+    })
 }
 
 async fn find_user<DB: Dialect>(
@@ -240,7 +268,10 @@ async fn list_users<DB: Dialect>(pool: &Pool<DB>) -> Result<Vec<User>, StoreErro
     rows.iter().map(decode_user::<DB>).collect()
 }
 
-async fn authenticate<DB: Dialect>(pool: &Pool<DB>, hash: &str) -> Result<Option<User>, StoreError> {
+async fn authenticate<DB: Dialect>(
+    pool: &Pool<DB>,
+    hash: &str,
+) -> Result<Option<User>, StoreError> {
     let (sql, values) = DB::build(
         Query::select()
             .expr(Expr::col((Alias::new("lethe_user"), Alias::new("id"))))

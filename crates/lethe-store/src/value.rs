@@ -37,7 +37,10 @@ impl Value {
     }
 
     /// Parses a JSON value for a column of the given type.
-    pub fn from_json(value_type: &ValueType, json: &serde_json::Value) -> Result<Value, ValueError> {
+    pub fn from_json(
+        value_type: &ValueType,
+        json: &serde_json::Value,
+    ) -> Result<Value, ValueError> {
         use serde_json::Value as J;
         if json.is_null() {
             return Ok(Value::Null);
@@ -46,7 +49,10 @@ impl Value {
         match value_type {
             ValueType::Text => match json {
                 J::String(text) => text_value(text),
-                _ => Err(ValueError(format!("expected a text string, got {}", describe()))),
+                _ => Err(ValueError(format!(
+                    "expected a text string, got {}",
+                    describe()
+                ))),
             },
             ValueType::Enum { values } => match json {
                 J::String(text) if values.contains(text) => Ok(Value::Text(text.clone())),
@@ -66,13 +72,20 @@ impl Value {
                 }
                 _ => Err(ValueError(format!(
                     "expected the name of one of: {}, got {}",
-                    entities.iter().map(|e| e.as_str()).collect::<Vec<_>>().join(", "),
+                    entities
+                        .iter()
+                        .map(|e| e.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     describe()
                 ))),
             },
             ValueType::Integer | ValueType::Reference => match json.as_i64() {
                 Some(number) => Ok(Value::Integer(number)),
-                None => Err(ValueError(format!("expected a whole number, got {}", describe()))),
+                None => Err(ValueError(format!(
+                    "expected a whole number, got {}",
+                    describe()
+                ))),
             },
             ValueType::Decimal { scale } => {
                 let parsed = match json {
@@ -97,11 +110,17 @@ impl Value {
             }
             ValueType::Boolean => match json {
                 J::Bool(flag) => Ok(Value::Boolean(*flag)),
-                _ => Err(ValueError(format!("expected true or false, got {}", describe()))),
+                _ => Err(ValueError(format!(
+                    "expected true or false, got {}",
+                    describe()
+                ))),
             },
             ValueType::Date => match json {
                 J::String(text) => parse_date(text).map(Value::Date),
-                _ => Err(ValueError(format!("expected a date such as \"2024-05-31\", got {}", describe()))),
+                _ => Err(ValueError(format!(
+                    "expected a date such as \"2024-05-31\", got {}",
+                    describe()
+                ))),
             },
             ValueType::Timestamp => match json {
                 J::String(text) => parse_timestamp(text).map(Value::Timestamp),
@@ -113,7 +132,9 @@ impl Value {
             ValueType::Json => {
                 let size = json.to_string().len();
                 if size > MAX_TEXT_BYTES {
-                    return Err(ValueError(format!("is {size} bytes; at most {MAX_TEXT_BYTES} are accepted")));
+                    return Err(ValueError(format!(
+                        "is {size} bytes; at most {MAX_TEXT_BYTES} are accepted"
+                    )));
                 }
                 Ok(Value::Json(json.clone()))
             }
@@ -165,8 +186,11 @@ fn describe_json(json: &serde_json::Value) -> String {
 
 /// Parses `YYYY-MM-DD`.
 pub fn parse_date(text: &str) -> Result<Date, ValueError> {
-    Date::parse(text.trim(), format_description!("[year]-[month]-[day]"))
-        .map_err(|_| ValueError(format!("`{text}` is not a date; expected the form 2024-05-31")))
+    Date::parse(text.trim(), format_description!("[year]-[month]-[day]")).map_err(|_| {
+        ValueError(format!(
+            "`{text}` is not a date; expected the form 2024-05-31"
+        ))
+    })
 }
 
 /// Parses an RFC 3339 timestamp (a date alone means midnight UTC) and normalises it to UTC
@@ -212,7 +236,9 @@ mod tests {
 
     #[test]
     fn enum_values_outside_the_list_are_refused_with_the_list() {
-        let value_type = ValueType::Enum { values: vec!["a".into(), "b".into()] };
+        let value_type = ValueType::Enum {
+            values: vec!["a".into(), "b".into()],
+        };
         let error = Value::from_json(&value_type, &json!("c")).expect_err("not allowed");
         assert_eq!(error.0, "`c` is not allowed; expected one of: a, b");
     }

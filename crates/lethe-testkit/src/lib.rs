@@ -47,7 +47,9 @@ async fn admin_connection() -> Option<PgConnection> {
         Ok(connection) => Some(connection),
         Err(error) => {
             if postgres_required() {
-                panic!("PostgreSQL is required (LETHE_REQUIRE_POSTGRES=1) but unreachable: {error}");
+                panic!(
+                    "PostgreSQL is required (LETHE_REQUIRE_POSTGRES=1) but unreachable: {error}"
+                );
             }
             eprintln!("skipping a PostgreSQL test: PostgreSQL is unreachable ({error})");
             None
@@ -67,7 +69,11 @@ impl TestDatabase {
     pub fn sqlite() -> TestDatabase {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let path = dir.path().join("lethe.db");
-        TestDatabase { url: path.display().to_string(), dir: Some(dir), postgres_name: None }
+        TestDatabase {
+            url: path.display().to_string(),
+            dir: Some(dir),
+            postgres_name: None,
+        }
     }
 
     pub async fn postgres() -> Option<TestDatabase> {
@@ -87,17 +93,24 @@ impl TestDatabase {
 
     /// A scratch folder that lives as long as the database (for attachment files, configs).
     pub fn scratch_dir(&self) -> PathBuf {
-        self.dir.as_ref().map(|dir| dir.path().to_path_buf()).unwrap_or_else(std::env::temp_dir)
+        self.dir
+            .as_ref()
+            .map(|dir| dir.path().to_path_buf())
+            .unwrap_or_else(std::env::temp_dir)
     }
 }
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        let Some(name) = self.postgres_name.take() else { return };
+        let Some(name) = self.postgres_name.take() else {
+            return;
+        };
         // Drop runs outside any async context we can rely on; use a small runtime on its own
         // thread so this also works when the test's runtime is shutting down.
         let handle = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
             if let Ok(runtime) = runtime {
                 runtime.block_on(async move {
                     if let Some(mut connection) = admin_connection().await {

@@ -18,7 +18,10 @@ use crate::output::print_json;
 fn default_files_dir(url: &DatabaseUrl) -> PathBuf {
     match url {
         DatabaseUrl::Sqlite(path) => {
-            let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+            let mut name = path
+                .file_name()
+                .map(|n| n.to_os_string())
+                .unwrap_or_default();
             name.push(".files");
             path.with_file_name(name)
         }
@@ -28,7 +31,10 @@ fn default_files_dir(url: &DatabaseUrl) -> PathBuf {
 
 pub async fn run(context: &Context, args: DemoArgs) -> anyhow::Result<()> {
     let store = context.open().await?;
-    let files_dir = args.files.clone().unwrap_or_else(|| default_files_dir(store.url()));
+    let files_dir = args
+        .files
+        .clone()
+        .unwrap_or_else(|| default_files_dir(store.url()));
     let (admin, token) = match store.find_user("admin").await? {
         Some(_) => store.issue_token("admin", "issued by lethe demo").await?,
         None => store.add_user("admin", Role::Admin).await?,
@@ -59,10 +65,16 @@ pub async fn run(context: &Context, args: DemoArgs) -> anyhow::Result<()> {
         now: store.now(),
         created_by: Some(admin.id),
     };
-    let bar = if context.json() { ProgressBar::hidden() } else { ProgressBar::new(args.contacts) };
+    let bar = if context.json() {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(args.contacts)
+    };
     bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} contacts, {per_sec}, {eta} left")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{msg} [{bar:40}] {pos}/{len} contacts, {per_sec}, {eta} left",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.set_message("building demo data");
     let progress_bar = bar.clone();
@@ -90,7 +102,10 @@ pub async fn run(context: &Context, args: DemoArgs) -> anyhow::Result<()> {
             "admin_token": token,
         }));
     } else if !context.json() {
-        println!("Built {total} records in {seconds:.1} s into {}:", store.url().display_safe());
+        println!(
+            "Built {total} records in {seconds:.1} s into {}:",
+            store.url().display_safe()
+        );
         for (entity, count) in &report.counts {
             println!("  {entity:<20} {count:>10}");
         }

@@ -95,9 +95,13 @@ impl Context {
 
     /// The user changes are recorded under: `--as USER`, or none (the operator).
     pub async fn actor(&self, store: &Store) -> anyhow::Result<Option<i64>> {
-        let Some(name) = &self.global.act_as else { return Ok(None) };
+        let Some(name) = &self.global.act_as else {
+            return Ok(None);
+        };
         let user = store.find_user(name).await?.ok_or_else(|| {
-            UsageError(format!("--as {name}: there is no such user; see `lethe user list`"))
+            UsageError(format!(
+                "--as {name}: there is no such user; see `lethe user list`"
+            ))
         })?;
         Ok(Some(user.id))
     }

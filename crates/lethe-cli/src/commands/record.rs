@@ -16,7 +16,11 @@ pub async fn run(context: &Context, command: RecordCommand) -> anyhow::Result<()
             let record = store.get_record(&entity, id).await?;
             print_json(&record.to_json());
         }
-        RecordCommand::Create { entity, fields, data } => {
+        RecordCommand::Create {
+            entity,
+            fields,
+            data,
+        } => {
             let input = input_object(&store, &entity, &fields, data.as_deref())?;
             let record = store.create_record(&entity, &input, actor).await?;
             if context.json() {
@@ -25,7 +29,12 @@ pub async fn run(context: &Context, command: RecordCommand) -> anyhow::Result<()
                 println!("Created {entity} {}.", record.id);
             }
         }
-        RecordCommand::Update { entity, id, fields, data } => {
+        RecordCommand::Update {
+            entity,
+            id,
+            fields,
+            data,
+        } => {
             let input = input_object(&store, &entity, &fields, data.as_deref())?;
             let record = store.update_record(&entity, id, &input, actor).await?;
             if context.json() {
@@ -34,10 +43,28 @@ pub async fn run(context: &Context, command: RecordCommand) -> anyhow::Result<()
                 println!("Updated {entity} {}.", record.id);
             }
         }
-        RecordCommand::List { entity, sort, desc, limit, cursor } => {
-            let order = if desc { SortOrder::Desc } else { SortOrder::Asc };
+        RecordCommand::List {
+            entity,
+            sort,
+            desc,
+            limit,
+            cursor,
+        } => {
+            let order = if desc {
+                SortOrder::Desc
+            } else {
+                SortOrder::Asc
+            };
             let page = store
-                .list_records(&entity, &ListQuery { sort, order, limit: Some(limit), cursor })
+                .list_records(
+                    &entity,
+                    &ListQuery {
+                        sort,
+                        order,
+                        limit: Some(limit),
+                        cursor,
+                    },
+                )
                 .await?;
             let records: Vec<Value> = page.records.iter().map(|record| record.to_json()).collect();
             if context.json() {
@@ -68,7 +95,10 @@ fn input_object(
     if let Some(data) = data {
         return match serde_json::from_str::<Value>(data) {
             Ok(Value::Object(object)) => Ok(object),
-            Ok(_) => Err(UsageError("--data must be a JSON object such as '{\"name\": \"Acme\"}'".to_owned()).into()),
+            Ok(_) => Err(UsageError(
+                "--data must be a JSON object such as '{\"name\": \"Acme\"}'".to_owned(),
+            )
+            .into()),
             Err(error) => Err(UsageError(format!("--data is not valid JSON: {error}")).into()),
         };
     }

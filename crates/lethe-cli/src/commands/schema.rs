@@ -21,13 +21,17 @@ pub async fn run(context: &Context, command: SchemaCommand) -> anyhow::Result<()
         SchemaCommand::Check { file } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading the schema file {}", file.display()))?;
-            let schema = Schema::from_toml(&text).with_context(|| format!("in {}", file.display()))?;
+            let schema =
+                Schema::from_toml(&text).with_context(|| format!("in {}", file.display()))?;
             let relations = schema.relations().len();
             let entities = schema.entities().len();
             if context.json() {
                 print_json(&json!({"valid": true, "entities": entities, "relations": relations}));
             } else {
-                println!("{} is valid: {entities} entities, {relations} relations.", file.display());
+                println!(
+                    "{} is valid: {entities} entities, {relations} relations.",
+                    file.display()
+                );
             }
         }
     }

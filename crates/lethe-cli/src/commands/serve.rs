@@ -21,20 +21,31 @@ pub async fn serve(
     listen: SocketAddr,
     admin_token: Option<String>,
 ) -> anyhow::Result<()> {
-    let (listener, address) =
-        lethe_http::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
+    let (listener, address) = lethe_http::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
     let url = format!("http://{address}");
     if context.json() {
-        println!("{}", json!({"url": url, "admin_token": admin_token, "database": store.url().display_safe()}));
+        println!(
+            "{}",
+            json!({"url": url, "admin_token": admin_token, "database": store.url().display_safe()})
+        );
     } else {
-        println!("Lethe serves {url} (database {}).", store.url().display_safe());
+        println!(
+            "Lethe serves {url} (database {}).",
+            store.url().display_safe()
+        );
         if let Some(token) = &admin_token {
             println!("Admin token: {token}");
-            println!("Try: curl -H 'Authorization: Bearer {token}' {url}/api/v1/records/contact?limit=3");
+            println!(
+                "Try: curl -H 'Authorization: Bearer {token}' {url}/api/v1/records/contact?limit=3"
+            );
         }
         println!("Stop with Ctrl-C.");
     }
-    lethe_http::serve(listener, store.clone(), shutdown_signal()).await.context("serving HTTP")?;
+    lethe_http::serve(listener, store.clone(), shutdown_signal())
+        .await
+        .context("serving HTTP")?;
     store.close().await;
     Ok(())
 }

@@ -15,7 +15,12 @@ pub async fn run(context: &Context, command: UserCommand) -> anyhow::Result<()> 
             if context.json() {
                 print_json(&json!({"user": user, "token": token}));
             } else {
-                println!("Created {} user `{}` (id {}).", user.role.as_str(), user.name, user.id);
+                println!(
+                    "Created {} user `{}` (id {}).",
+                    user.role.as_str(),
+                    user.name,
+                    user.id
+                );
                 println!("API token (shown only now; store it safely):\n{token}");
             }
         }
@@ -24,7 +29,10 @@ pub async fn run(context: &Context, command: UserCommand) -> anyhow::Result<()> 
             if context.json() {
                 print_json(&json!({"user": user, "token": token}));
             } else {
-                println!("New API token for `{}` (shown only now):\n{token}", user.name);
+                println!(
+                    "New API token for `{}` (shown only now):\n{token}",
+                    user.name
+                );
             }
         }
         UserCommand::List => {

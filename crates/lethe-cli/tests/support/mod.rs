@@ -19,8 +19,12 @@ pub struct Run {
 impl Run {
     /// The stdout of a `--json` run, which must be exactly one JSON document.
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|error| panic!("stdout is not one JSON document ({error}): {}\nstderr: {}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|error| {
+            panic!(
+                "stdout is not one JSON document ({error}): {}\nstderr: {}",
+                self.stdout, self.stderr
+            )
+        })
     }
 
     /// The stderr of a failed `--json` run: one JSON object with an `error` field.
@@ -34,14 +38,23 @@ impl Run {
 
 pub fn lethe_command(database: &TestDatabase) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_lethe"));
-    command.env("LETHE_DATABASE_URL", &database.url).env_remove("LETHE_SCHEMA").env_remove("LETHE_NOW");
+    command
+        .env("LETHE_DATABASE_URL", &database.url)
+        .env_remove("LETHE_SCHEMA")
+        .env_remove("LETHE_NOW");
     command
 }
 
 /// Runs `lethe ARGS` against the database and waits for it.
 pub fn lethe(database: &TestDatabase, args: &[&str]) -> Run {
-    let Output { status, stdout, stderr } =
-        lethe_command(database).args(args).output().expect("run the lethe binary");
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = lethe_command(database)
+        .args(args)
+        .output()
+        .expect("run the lethe binary");
     Run {
         status: status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
@@ -54,7 +67,10 @@ pub fn add_user(database: &TestDatabase, name: &str, role: &str) -> (i64, String
     let run = lethe(database, &["user", "add", name, "--role", role, "--json"]);
     assert_eq!(run.status, 0, "{}", run.stderr);
     let json = run.json();
-    (json["user"]["id"].as_i64().unwrap(), json["token"].as_str().unwrap().to_owned())
+    (
+        json["user"]["id"].as_i64().unwrap(),
+        json["token"].as_str().unwrap().to_owned(),
+    )
 }
 
 /// A running `lethe serve` on a random port, killed when dropped.
@@ -74,7 +90,9 @@ impl TestServer {
             .expect("start lethe serve");
         let stdout = child.stdout.take().expect("stdout");
         let mut first_line = String::new();
-        BufReader::new(stdout).read_line(&mut first_line).expect("read the URL line");
+        BufReader::new(stdout)
+            .read_line(&mut first_line)
+            .expect("read the URL line");
         let announced: Value = serde_json::from_str(&first_line)
             .unwrap_or_else(|_| panic!("serve did not announce its URL: {first_line:?}"));
         TestServer {
