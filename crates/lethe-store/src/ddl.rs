@@ -54,8 +54,10 @@ fn column_def<DB: Dialect>(column: &Column, schema: &Schema, entity: &Entity) ->
         && relation.discriminator.is_none()
         && let Some(parent) = relation.parents.first()
     {
-        // Identifiers come from the validated schema (lower snake_case only).
-        definition.extra(format!("REFERENCES \"{parent}\" (\"id\")"));
+        // Identifiers come from the validated schema (lower snake_case only). The constraint
+        // is named so a bulk load can drop it and build it again.
+        let constraint = index_name("fk", entity.name.as_str(), column.name.as_str());
+        definition.extra(format!("CONSTRAINT \"{constraint}\" REFERENCES \"{parent}\" (\"id\")"));
     }
     definition
 }
@@ -338,6 +340,30 @@ pub(crate) async fn ensure_indexes<DB: Dialect>(
             DB::execute_plain(&mut connection, statement).await?;
         }
     }
+    if DB::BACKEND == Backend::Postgres {
+        let (sql, values) = DB::build(
+            Query::select()
+                .column(Alias::new("conname"))
+                .from(Alias::new("pg_constraint"))
+                .and_where(Expr::col(Alias::new("contype")).eq("f")),
+        );
+        let rows = DB::fetch_all(&mut connection, sql, values).await?;
+        let mut present = std::collections::HashSet::new();
+        for row in &rows {
+            if let Value::Text(name) = DB::decode(row, 0, &ValueType::Text)? {
+                present.insert(name);
+            }
+        }
+        for (table, constraint, column, parent) in foreign_keys(schema) {
+            if present.contains(&constraint) {
+                continue;
+            }
+            let statement = format!(
+                "ALTER TABLE \"{table}\" ADD CONSTRAINT \"{constraint}\" FOREIGN KEY (\"{column}\") REFERENCES \"{parent}\" (\"id\")"
+            );
+            DB::execute_plain(&mut connection, statement).await?;
+        }
+    }
     Ok(())
 }
 
@@ -347,6 +373,15 @@ pub(crate) async fn drop_secondary_indexes<DB: Dialect>(
     schema: &Schema,
 ) -> Result<(), StoreError> {
     let mut connection = pool.acquire().await?;
+    if DB::BACKEND == Backend::Postgres {
+        // PostgreSQL checks a foreign key row by row with a trigger; validating it once
+        // after the load is a single set-based pass. (SQLite's checks are plain primary-key
+        // lookups and it cannot drop a constraint, so it keeps them.)
+        for (table, constraint, _, _) in foreign_keys(schema) {
+            let statement = format!("ALTER TABLE \"{table}\" DROP CONSTRAINT IF EXISTS \"{constraint}\"");
+            DB::execute_plain(&mut connection, statement).await?;
+        }
+    }
     for entity in schema.entities() {
         for (name, _) in index_statements::<DB>(entity) {
             let statement = Index::drop().if_exists().name(name).to_owned();
@@ -354,4 +389,22 @@ pub(crate) async fn drop_secondary_indexes<DB: Dialect>(
         }
     }
     Ok(())
+}
+
+/// Every plain reference's foreign key: (table, constraint name, column, parent table).
+fn foreign_keys(schema: &Schema) -> Vec<(String, String, String, String)> {
+    schema
+        .relations()
+        .iter()
+        .filter(|relation| relation.discriminator.is_none())
+        .filter_map(|relation| {
+            let parent = relation.parents.first()?;
+            Some((
+                relation.child.to_string(),
+                index_name("fk", relation.child.as_str(), relation.column.as_str()),
+                relation.column.to_string(),
+                parent.to_string(),
+            ))
+        })
+        .collect()
 }

@@ -58,6 +58,9 @@ pub enum StoreError {
     #[error("{0}")]
     BadRequest(String),
 
+    #[error("{0}")]
+    Filter(#[from] lethe_filter::FilterError),
+
     #[error("the database schema cannot be brought to this schema automatically:\n{}", .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
     IncompatibleSchema(Vec<String>),
 
@@ -102,6 +105,7 @@ impl StoreError {
             | StoreError::MissingRequired { .. }
             | StoreError::MissingReference { .. }
             | StoreError::BadRequest(_)
+            | StoreError::Filter(_)
             | StoreError::IncompatibleSchema(_) => ErrorClass::Invalid,
             StoreError::InTrash { .. }
             | StoreError::ReferenceInTrash { .. }
@@ -126,6 +130,7 @@ impl StoreError {
             StoreError::ReferenceInTrash { .. } => "reference_in_trash",
             StoreError::UniqueViolation { .. } => "unique_violation",
             StoreError::BadRequest(_) => "bad_request",
+            StoreError::Filter(_) => "invalid_filter",
             StoreError::IncompatibleSchema(_) => "incompatible_schema",
             StoreError::Connect { .. } => "connect_failed",
             StoreError::Database(_) => "database_error",

@@ -14,6 +14,7 @@ mod ddl;
 mod dialect;
 mod error;
 mod records;
+mod select;
 mod system;
 mod users;
 mod value;
@@ -33,6 +34,8 @@ pub use ddl::MigrationReport;
 pub use dialect::Backend;
 pub use error::{ErrorClass, StoreError};
 pub use records::{ListQuery, Page, Record, SortOrder};
+pub use select::{Explanation, Scope};
+pub use lethe_filter::Filter;
 pub use users::{Role, User};
 pub use value::{Value, ValueError, format_date, format_timestamp, parse_date, parse_timestamp};
 

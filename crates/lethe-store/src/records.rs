@@ -376,7 +376,9 @@ impl Store {
     /// Lists active records, one page at a time (keyset paging: stable and fast at any depth).
     pub async fn list_records(&self, entity: &str, query: &ListQuery) -> Result<Page, StoreError> {
         let entity = self.entity(entity)?;
-        dispatch!(self, pool => list::<_>(pool, entity, query).await)
+        let active = crate::select::scope_condition("t0", crate::select::Scope::Active)
+            .unwrap_or_else(|| Expr::cust("1 = 1"));
+        dispatch!(self, pool => list::<_>(pool, entity, query, active.clone()).await)
     }
 
     /// Number of records in an entity table, in every lifecycle state.
@@ -542,10 +544,11 @@ fn sort_value_type(entity: &Entity, sort: &str) -> Option<(ValueType, bool)> {
     }
 }
 
-async fn list<DB: Dialect>(
+pub(crate) async fn list<DB: Dialect>(
     pool: &Pool<DB>,
     entity: &Entity,
     query: &ListQuery,
+    condition: SimpleExpr,
 ) -> Result<Page, StoreError> {
     let sort = query.sort.clone().unwrap_or_else(|| builtin::ID.to_owned());
     let Some((sort_type, sort_not_null)) = sort_value_type(entity, &sort) else {
@@ -575,14 +578,14 @@ async fn list<DB: Dialect>(
         SortOrder::Asc => Order::Asc,
         SortOrder::Desc => Order::Desc,
     };
-    let sort_column = Alias::new(sort.as_str());
-    let id_column = Alias::new(builtin::ID);
+    let sort_column = (Alias::new("t0"), Alias::new(sort.as_str()));
+    let id_column = (Alias::new("t0"), Alias::new(builtin::ID));
 
     let mut statement = Query::select();
     statement
         .columns(selected_columns(entity))
-        .from(Alias::new(entity.name.as_str()))
-        .and_where(Expr::col(Alias::new(builtin::TRASH_BATCH_ID)).is_null());
+        .from_as(Alias::new(entity.name.as_str()), Alias::new("t0"))
+        .and_where(condition);
 
     if let Some(raw_cursor) = &query.cursor {
         let cursor = decode_cursor(raw_cursor)?;
@@ -656,8 +659,8 @@ fn keyset_condition<DB: Dialect>(
     last_id: i64,
     order: SortOrder,
 ) -> SimpleExpr {
-    let column = || Expr::col(Alias::new(sort));
-    let id = || Expr::col(Alias::new(builtin::ID));
+    let column = || Expr::col((Alias::new("t0"), Alias::new(sort)));
+    let id = || Expr::col((Alias::new("t0"), Alias::new(builtin::ID)));
     let bound = || Expr::val(DB::bind_value(sort_type, value));
     let beyond = |left: Expr, right: Expr| match order {
         SortOrder::Asc => left.gt(right),
