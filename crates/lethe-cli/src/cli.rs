@@ -59,6 +59,45 @@ pub enum Command {
     /// Create, read, update and list records.
     #[command(subcommand)]
     Record(RecordCommand),
+    /// Select records with a filter: count them, page through them, or explain the query.
+    Select(SelectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SelectArgs {
+    /// The entity to select from (`contact`).
+    pub entity: String,
+    /// The filter, e.g. 'category = "prospect" and none activity(happened_at > now - 2y)'.
+    /// Empty or omitted: every record.
+    #[arg(default_value = "")]
+    pub filter: String,
+    /// The filter in its JSON form instead of text.
+    #[arg(long, conflicts_with = "filter")]
+    pub filter_json: Option<String>,
+    /// Which records: active (default), trashed or all.
+    #[arg(long, default_value = "active", value_parser = ["active", "trashed", "all"])]
+    pub scope: String,
+    /// Print only the number of matching records.
+    #[arg(long)]
+    pub count: bool,
+    /// Print the SQL, its parameters and the database's plan instead of running it.
+    #[arg(long, conflicts_with = "count")]
+    pub explain: bool,
+    /// How to print records: table, json or csv (`--json` implies json).
+    #[arg(long, default_value = "table", value_parser = ["table", "json", "csv"])]
+    pub format: String,
+    /// Sort by this field (the id, a timestamp or an indexed field).
+    #[arg(long)]
+    pub sort: Option<String>,
+    /// Sort descending.
+    #[arg(long)]
+    pub desc: bool,
+    /// How many records to print (at most 1000 a page; follow the printed cursor for more).
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
+    /// Continue after this cursor.
+    #[arg(long)]
+    pub cursor: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -203,3 +203,154 @@ fn schema_show_prints_the_effective_schema_and_check_lists_problems() {
     );
     assert_eq!(run.json()["name"], "Ada", "{}", run.stderr);
 }
+
+both_backends!(
+    select_counts_pages_prints_csv_and_explains,
+    |database: TestDatabase| async move {
+        for (name, category) in [("Ann", "prospect"), ("Bo", "lost"), ("Cy, Jr.", "lost")] {
+            let run = lethe(
+                &database,
+                &[
+                    "record",
+                    "create",
+                    "contact",
+                    &format!("last_name={name}"),
+                    &format!("category={category}"),
+                ],
+            );
+            assert_eq!(run.status, 0, "{}", run.stderr);
+        }
+        let run = lethe(
+            &database,
+            &[
+                "select",
+                "contact",
+                "category = \"lost\"",
+                "--count",
+                "--json",
+            ],
+        );
+        assert_eq!(run.status, 0, "{}", run.stderr);
+        assert_eq!(run.json()["count"], 2);
+        let run = lethe(
+            &database,
+            &["select", "contact", "category = \"lost\"", "--count"],
+        );
+        assert_eq!(run.stdout.trim(), "2");
+        let run = lethe(
+            &database,
+            &[
+                "select",
+                "contact",
+                "--filter-json",
+                r#"{"field": "category", "op": "=", "value": "prospect"}"#,
+                "--count",
+            ],
+        );
+        assert_eq!(run.stdout.trim(), "1", "{}", run.stderr);
+
+        let run = lethe(
+            &database,
+            &[
+                "select",
+                "contact",
+                "category = \"lost\"",
+                "--format",
+                "csv",
+                "--sort",
+                "last_name",
+            ],
+        );
+        let lines: Vec<&str> = run.stdout.lines().collect();
+        assert!(
+            lines[0].starts_with("id,company_id,first_name,last_name,"),
+            "{}",
+            run.stdout
+        );
+        assert!(lines[1].contains(",Bo,"), "{}", run.stdout);
+        assert!(lines[2].contains(",\"Cy, Jr.\","), "quoted: {}", run.stdout);
+
+        let run = lethe(
+            &database,
+            &[
+                "select",
+                "contact",
+                "category = \"lost\"",
+                "--limit",
+                "1",
+                "--json",
+            ],
+        );
+        let page = run.json();
+        assert_eq!(page["records"].as_array().unwrap().len(), 1);
+        let cursor = page["next_cursor"].as_str().unwrap().to_owned();
+        let run = lethe(
+            &database,
+            &[
+                "select",
+                "contact",
+                "category = \"lost\"",
+                "--limit",
+                "1",
+                "--cursor",
+                &cursor,
+                "--json",
+            ],
+        );
+        assert_eq!(run.json()["records"].as_array().unwrap().len(), 1);
+        assert!(run.json()["next_cursor"].is_null());
+
+        let run = lethe(
+            &database,
+            &[
+                "select",
+                "contact",
+                "none activity(happened_at > now - 2y)",
+                "--explain",
+                "--json",
+            ],
+        );
+        assert_eq!(run.status, 0, "{}", run.stderr);
+        assert!(
+            run.json()["explain"]["sql"]
+                .as_str()
+                .unwrap()
+                .contains("NOT EXISTS")
+        );
+        assert!(!run.json()["explain"]["plan"].as_array().unwrap().is_empty());
+
+        let run = lethe(
+            &database,
+            &[
+                "select",
+                "contact",
+                "categroy = \"lost\"",
+                "--count",
+                "--json",
+            ],
+        );
+        assert_eq!(run.status, 2);
+        assert_eq!(
+            run.error_json()["error"],
+            "1:1: unknown field `categroy` on contact; did you mean `category`?"
+        );
+        assert_eq!(run.error_json()["code"], "invalid_filter");
+        let run = lethe(
+            &database,
+            &[
+                "select",
+                "contact",
+                "created_at > \"abc\"",
+                "--count",
+                "--json",
+            ],
+        );
+        assert_eq!(run.status, 2);
+        assert!(
+            run.error_json()["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("1:14:")
+        );
+    }
+);

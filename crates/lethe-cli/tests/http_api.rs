@@ -362,3 +362,85 @@ both_backends!(
         assert_eq!(unchanged["category"], "prospect");
     }
 );
+
+both_backends!(
+    selections_count_page_and_query_over_http,
+    |database: TestDatabase| async move {
+        let (_, admin) = add_user(&database, "admin", "admin");
+        let server = TestServer::start(&database);
+        let token = Some(admin.as_str());
+        for (name, category) in [("Ann", "prospect"), ("Bo", "lost"), ("Cy", "lost")] {
+            server
+                .post(
+                    token,
+                    "/api/v1/records/contact",
+                    &json!({"last_name": name, "category": category}),
+                )
+                .await;
+        }
+        let (status, body) = server
+            .get(
+                token,
+                "/api/v1/records/contact/count?filter=category%20%3D%20%22lost%22",
+            )
+            .await;
+        assert_eq!((status, &body["count"]), (200, &json!(2)), "{body}");
+        assert_eq!(body["filter"], "category = \"lost\"");
+        let (status, body) = server.get(token, "/api/v1/records/contact?filter=category%20%3D%20%22lost%22&sort=last_name&order=desc").await;
+        assert_eq!(status, 200);
+        let names: Vec<&str> = body["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["last_name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["Cy", "Bo"]);
+
+        let (status, body) = server
+        .post(token, "/api/v1/query/contact", &json!({"filter": {"field": "category", "op": "in", "value": ["prospect", "lost"]}, "limit": 2}))
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["count"], 3);
+        assert_eq!(body["records"].as_array().unwrap().len(), 2);
+        assert!(body["next_cursor"].is_string());
+        let (_, body) = server
+            .post(
+                token,
+                "/api/v1/query/contact",
+                &json!({"filter": "last_name starts_with \"B\"", "count_only": true}),
+            )
+            .await;
+        assert_eq!(body["count"], 1);
+        assert!(body.get("records").is_none());
+
+        let (status, body) = server
+            .get(
+                token,
+                "/api/v1/records/contact/count?filter=categroy%20%3D%201",
+            )
+            .await;
+        assert_eq!(status, 422);
+        assert_eq!(
+            body["error"],
+            "1:1: unknown field `categroy` on contact; did you mean `category`?"
+        );
+        let (status, body) = server
+            .post(
+                token,
+                "/api/v1/query/contact",
+                &json!({"filter": {"field": "category", "op": "~", "value": 1}}),
+            )
+            .await;
+        assert_eq!(status, 422, "{body}");
+        assert!(
+            body["error"].as_str().unwrap().contains("$."),
+            "JSON errors name the path: {body}"
+        );
+        let (status, _) = server
+            .get(token, "/api/v1/records/contact/count?scope=everything")
+            .await;
+        assert_eq!(status, 422);
+        let (status, _) = server.get(None, "/api/v1/records/contact/count").await;
+        assert_eq!(status, 401);
+    }
+);

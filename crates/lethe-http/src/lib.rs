@@ -16,7 +16,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::{Json, Router, middleware};
-use lethe_store::{ListQuery, Role, SortOrder, Store};
+use lethe_store::{Filter, ListQuery, Role, Scope, SortOrder, Store};
 use serde::Deserialize;
 use serde_json::{Value as Json_, json};
 use tokio::net::TcpListener;
@@ -40,6 +40,8 @@ pub fn router(store: Store) -> Router {
         .route("/api/v1/me", get(me))
         .route("/api/v1/schema", get(schema))
         .route("/api/v1/users", get(list_users).post(create_user))
+        .route("/api/v1/records/{entity}/count", get(count_records))
+        .route("/api/v1/query/{entity}", axum::routing::post(query_records))
         .route(
             "/api/v1/records/{entity}",
             get(list_records).post(create_record),
@@ -146,6 +148,39 @@ struct ListParams {
     order: Option<String>,
     limit: Option<u32>,
     cursor: Option<String>,
+    /// A filter in its text form.
+    filter: Option<String>,
+    scope: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CountParams {
+    filter: Option<String>,
+    scope: Option<String>,
+}
+
+fn parse_order(raw: Option<&str>) -> Result<SortOrder, ApiError> {
+    match raw {
+        None | Some("asc") => Ok(SortOrder::Asc),
+        Some("desc") => Ok(SortOrder::Desc),
+        Some(other) => Err(ApiError::BadRequest(format!(
+            "order must be asc or desc, got `{other}`"
+        ))),
+    }
+}
+
+fn parse_scope(raw: Option<&str>) -> Result<Scope, ApiError> {
+    Ok(raw.map(Scope::parse).transpose()?.unwrap_or_default())
+}
+
+fn text_filter(store: &Store, entity: &str, text: Option<&str>) -> Result<Filter, ApiError> {
+    Ok(store.parse_filter(entity, text.unwrap_or(""))?)
+}
+
+fn page_json(page: &lethe_store::Page) -> Json_ {
+    let records: Vec<Json_> = page.records.iter().map(|record| record.to_json()).collect();
+    json!({"records": records, "next_cursor": page.next_cursor})
 }
 
 async fn list_records(
@@ -154,26 +189,81 @@ async fn list_records(
     PathParams(entity): PathParams<String>,
     QueryParams(params): QueryParams<ListParams>,
 ) -> Result<Json<Json_>, ApiError> {
-    let order = match params.order.as_deref() {
-        None | Some("asc") => SortOrder::Asc,
-        Some("desc") => SortOrder::Desc,
-        Some(other) => {
-            return Err(ApiError::BadRequest(format!(
-                "order must be asc or desc, got `{other}`"
-            )));
-        }
-    };
+    let order = parse_order(params.order.as_deref())?;
+    let scope = parse_scope(params.scope.as_deref())?;
     let query = ListQuery {
         sort: params.sort,
         order,
         limit: params.limit,
         cursor: params.cursor,
     };
-    let page = state.store.list_records(&entity, &query).await?;
-    let records: Vec<Json_> = page.records.iter().map(|record| record.to_json()).collect();
+    let page = if params.filter.is_none() && scope == Scope::Active {
+        state.store.list_records(&entity, &query).await?
+    } else {
+        let filter = text_filter(&state.store, &entity, params.filter.as_deref())?;
+        state.store.select_page(&filter, scope, &query).await?
+    };
+    Ok(Json(page_json(&page)))
+}
+
+async fn count_records(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+    PathParams(entity): PathParams<String>,
+    QueryParams(params): QueryParams<CountParams>,
+) -> Result<Json<Json_>, ApiError> {
+    let scope = parse_scope(params.scope.as_deref())?;
+    let filter = text_filter(&state.store, &entity, params.filter.as_deref())?;
+    let count = state.store.count_matching(&filter, scope).await?;
     Ok(Json(
-        json!({"records": records, "next_cursor": page.next_cursor}),
+        json!({"entity": entity, "filter": filter.to_text(), "scope": scope.as_str(), "count": count}),
     ))
+}
+
+/// A selection request with the filter in either form: text (a JSON string) or JSON.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueryBody {
+    #[serde(default)]
+    filter: Option<Json_>,
+    scope: Option<String>,
+    sort: Option<String>,
+    order: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+    /// Only count; return no records.
+    #[serde(default)]
+    count_only: bool,
+}
+
+async fn query_records(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+    PathParams(entity): PathParams<String>,
+    JsonBody(body): JsonBody<QueryBody>,
+) -> Result<Json<Json_>, ApiError> {
+    let filter = match &body.filter {
+        None | Some(Json_::Null) => text_filter(&state.store, &entity, None)?,
+        Some(Json_::String(text)) => text_filter(&state.store, &entity, Some(text))?,
+        Some(json) => state.store.filter_from_json(&entity, json)?,
+    };
+    let scope = parse_scope(body.scope.as_deref())?;
+    let count = state.store.count_matching(&filter, scope).await?;
+    let mut answer = json!({"entity": entity, "filter": filter.to_text(), "scope": scope.as_str(), "count": count});
+    if !body.count_only {
+        let order = parse_order(body.order.as_deref())?;
+        let query = ListQuery {
+            sort: body.sort,
+            order,
+            limit: body.limit,
+            cursor: body.cursor,
+        };
+        let page = state.store.select_page(&filter, scope, &query).await?;
+        let records: Vec<Json_> = page.records.iter().map(|record| record.to_json()).collect();
+        answer["records"] = json!(records);
+        answer["next_cursor"] = json!(page.next_cursor);
+    }
+    Ok(Json(answer))
 }
 
 fn as_object(body: Json_) -> Result<serde_json::Map<String, Json_>, ApiError> {

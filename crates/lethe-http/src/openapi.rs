@@ -119,6 +119,10 @@ pub fn document(schema: &Schema) -> Value {
         }, "required": ["error", "code"]}),
     );
     components.insert(
+        "Count".into(),
+        json!({"type": "object", "properties": {"entity": {"type": "string"}, "filter": {"type": "string"}, "scope": {"type": "string"}, "count": {"type": "integer"}}, "required": ["entity", "filter", "scope", "count"]}),
+    );
+    components.insert(
         "User".into(),
         json!({"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"}, "role": {"type": "string", "enum": ["admin", "user"]}}, "required": ["id", "name", "role"]}),
     );
@@ -158,7 +162,9 @@ pub fn document(schema: &Schema) -> Value {
                         {"name": "sort", "in": "query", "schema": {"type": "string", "enum": sortable}},
                         {"name": "order", "in": "query", "schema": {"type": "string", "enum": ["asc", "desc"]}},
                         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
-                        {"name": "cursor", "in": "query", "schema": {"type": "string"}}
+                        {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                        {"name": "filter", "in": "query", "description": "a filter in the text form of the filter language", "schema": {"type": "string"}},
+                        {"name": "scope", "in": "query", "schema": {"type": "string", "enum": ["active", "trashed", "all"]}}
                     ],
                     "responses": with_errors(list_ok, &["400", "401"])
                 },
@@ -169,6 +175,50 @@ pub fn document(schema: &Schema) -> Value {
                     "responses": with_errors(created, &["400", "401", "409", "422"])
                 }
             }),
+        );
+        let mut count_ok = Map::new();
+        count_ok.insert("200".into(), json!({"description": "how many records match", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Count"}}}}));
+        paths.insert(
+            format!("/api/v1/records/{name}/count"),
+            json!({"get": {
+                "summary": format!("Count {name} records matching a filter"),
+                "operationId": format!("count_{name}"),
+                "parameters": [
+                    {"name": "filter", "in": "query", "schema": {"type": "string"}},
+                    {"name": "scope", "in": "query", "schema": {"type": "string", "enum": ["active", "trashed", "all"]}}
+                ],
+                "responses": with_errors(count_ok, &["400", "401", "422"])
+            }}),
+        );
+        let mut query_ok = Map::new();
+        query_ok.insert("200".into(), json!({"description": "the count and, unless count_only, a page of records", "content": {"application/json": {"schema": {
+            "type": "object",
+            "properties": {
+                "entity": {"type": "string"}, "filter": {"type": "string"}, "scope": {"type": "string"}, "count": {"type": "integer"},
+                "records": {"type": "array", "items": record_ref}, "next_cursor": {"type": ["string", "null"]}
+            },
+            "required": ["entity", "filter", "scope", "count"]
+        }}}}));
+        paths.insert(
+            format!("/api/v1/query/{name}"),
+            json!({"post": {
+                "summary": format!("Select {name} records with a filter in text or JSON form"),
+                "operationId": format!("query_{name}"),
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                    "type": "object",
+                    "properties": {
+                        "filter": {"description": "the filter: a string in the text form, or the JSON form", "type": ["string", "object", "null"]},
+                        "scope": {"type": "string", "enum": ["active", "trashed", "all"]},
+                        "sort": {"type": "string", "enum": sortable},
+                        "order": {"type": "string", "enum": ["asc", "desc"]},
+                        "limit": {"type": "integer", "minimum": 1, "maximum": 1000},
+                        "cursor": {"type": "string"},
+                        "count_only": {"type": "boolean"}
+                    },
+                    "additionalProperties": false
+                }}}},
+                "responses": with_errors(query_ok, &["400", "401", "422"])
+            }}),
         );
         let mut read_ok = Map::new();
         read_ok.insert("200".into(), json!({"description": format!("the {name}"), "content": {"application/json": {"schema": record_ref}}}));

@@ -57,7 +57,9 @@ fn column_def<DB: Dialect>(column: &Column, schema: &Schema, entity: &Entity) ->
         // Identifiers come from the validated schema (lower snake_case only). The constraint
         // is named so a bulk load can drop it and build it again.
         let constraint = index_name("fk", entity.name.as_str(), column.name.as_str());
-        definition.extra(format!("CONSTRAINT \"{constraint}\" REFERENCES \"{parent}\" (\"id\")"));
+        definition.extra(format!(
+            "CONSTRAINT \"{constraint}\" REFERENCES \"{parent}\" (\"id\")"
+        ));
     }
     definition
 }
@@ -378,7 +380,8 @@ pub(crate) async fn drop_secondary_indexes<DB: Dialect>(
         // after the load is a single set-based pass. (SQLite's checks are plain primary-key
         // lookups and it cannot drop a constraint, so it keeps them.)
         for (table, constraint, _, _) in foreign_keys(schema) {
-            let statement = format!("ALTER TABLE \"{table}\" DROP CONSTRAINT IF EXISTS \"{constraint}\"");
+            let statement =
+                format!("ALTER TABLE \"{table}\" DROP CONSTRAINT IF EXISTS \"{constraint}\"");
             DB::execute_plain(&mut connection, statement).await?;
         }
     }

@@ -58,7 +58,7 @@ pub enum StoreError {
     #[error("{0}")]
     BadRequest(String),
 
-    #[error("{0}")]
+    #[error(transparent)]
     Filter(#[from] lethe_filter::FilterError),
 
     #[error("the database schema cannot be brought to this schema automatically:\n{}", .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]

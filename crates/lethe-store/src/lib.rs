@@ -33,9 +33,9 @@ pub use clock::Clock;
 pub use ddl::MigrationReport;
 pub use dialect::Backend;
 pub use error::{ErrorClass, StoreError};
+pub use lethe_filter::Filter;
 pub use records::{ListQuery, Page, Record, SortOrder};
 pub use select::{Explanation, Scope};
-pub use lethe_filter::Filter;
 pub use users::{Role, User};
 pub use value::{Value, ValueError, format_date, format_timestamp, parse_date, parse_timestamp};
 

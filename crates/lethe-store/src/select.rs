@@ -90,12 +90,20 @@ pub(crate) fn scope_condition(alias: &str, scope: Scope) -> Option<Expr> {
 }
 
 fn and_all(conditions: Vec<Expr>) -> Expr {
-    conditions.into_iter().reduce(|left, right| left.and(right)).unwrap_or_else(|| Expr::cust("1 = 1"))
+    conditions
+        .into_iter()
+        .reduce(|left, right| left.and(right))
+        .unwrap_or_else(|| Expr::cust("1 = 1"))
 }
 
 impl<'a, DB: Dialect> Compiler<'a, DB> {
     pub(crate) fn new(now: OffsetDateTime, scope: Scope) -> Self {
-        Compiler { now, scope, next_alias: 1, _dialect: std::marker::PhantomData }
+        Compiler {
+            now,
+            scope,
+            next_alias: 1,
+            _dialect: std::marker::PhantomData,
+        }
     }
 
     fn fresh_alias(&mut self) -> String {
@@ -129,7 +137,10 @@ impl<'a, DB: Dialect> Compiler<'a, DB> {
             }
             FilterExpr::Or(items) => {
                 let mut compiled = items.iter().map(|item| self.expr(item, alias, entity));
-                let first = compiled.next().transpose()?.unwrap_or_else(|| Expr::cust("1 = 0"));
+                let first = compiled
+                    .next()
+                    .transpose()?
+                    .unwrap_or_else(|| Expr::cust("1 = 0"));
                 let mut result = first;
                 for item in compiled {
                     result = result.or(item?);
@@ -149,13 +160,21 @@ impl<'a, DB: Dialect> Compiler<'a, DB> {
                     CompareOp::Ge => left.gte(right),
                 }
             }
-            FilterExpr::InList { field, values, negated } => {
+            FilterExpr::InList {
+                field,
+                values,
+                negated,
+            } => {
                 let left = self.field(field, alias)?;
                 let bound = values
                     .iter()
                     .map(|value| self.literal(&field.value_type, value))
                     .collect::<Result<Vec<_>, _>>()?;
-                if *negated { left.is_not_in(bound) } else { left.is_in(bound) }
+                if *negated {
+                    left.is_not_in(bound)
+                } else {
+                    left.is_in(bound)
+                }
             }
             FilterExpr::Text { field, op, value } => {
                 let left = self.field(field, alias)?;
@@ -166,8 +185,12 @@ impl<'a, DB: Dialect> Compiler<'a, DB> {
                             Backend::Sqlite => "instr",
                             Backend::Postgres => "strpos",
                         };
-                        Expr::expr(Func::cust(Alias::new(function)).arg(left).arg(Expr::val(value.clone())))
-                            .gt(0)
+                        Expr::expr(
+                            Func::cust(Alias::new(function))
+                                .arg(left)
+                                .arg(Expr::val(value.clone())),
+                        )
+                        .gt(0)
                     }
                     TextOp::StartsWith => {
                         // 32-bit arguments: PostgreSQL has no substr(text, bigint, bigint).
@@ -184,13 +207,30 @@ impl<'a, DB: Dialect> Compiler<'a, DB> {
             }
             FilterExpr::IsNull { field, negated } => {
                 let left = self.field(field, alias)?;
-                if *negated { left.is_not_null() } else { left.is_null() }
+                if *negated {
+                    left.is_not_null()
+                } else {
+                    left.is_null()
+                }
             }
-            FilterExpr::Exists { child, filter, negated } => {
+            FilterExpr::Exists {
+                child,
+                filter,
+                negated,
+            } => {
                 let subquery = self.children(child, filter, alias, false)?;
-                if *negated { Expr::not_exists(subquery) } else { Expr::exists(subquery) }
+                if *negated {
+                    Expr::not_exists(subquery)
+                } else {
+                    Expr::exists(subquery)
+                }
             }
-            FilterExpr::Count { child, filter, op, value } => {
+            FilterExpr::Count {
+                child,
+                filter,
+                op,
+                value,
+            } => {
                 let subquery = self.children(child, filter, alias, true)?;
                 let count = Expr::from(subquery);
                 let value = Expr::val(*value);
@@ -203,9 +243,11 @@ impl<'a, DB: Dialect> Compiler<'a, DB> {
                     CompareOp::Ge => count.gte(value),
                 }
             }
-            FilterExpr::Duplicate { column: name, value_type, keep } => {
-                self.duplicate(entity, alias, name.as_str(), value_type, *keep)
-            }
+            FilterExpr::Duplicate {
+                column: name,
+                value_type,
+                keep,
+            } => self.duplicate(entity, alias, name.as_str(), value_type, *keep),
         })
     }
 
@@ -229,7 +271,10 @@ impl<'a, DB: Dialect> Compiler<'a, DB> {
             let mut select = Query::select();
             select
                 .expr(column(&parent_alias, selected))
-                .from_as(Alias::new(hop.to_entity.as_str()), Alias::new(parent_alias.as_str()))
+                .from_as(
+                    Alias::new(hop.to_entity.as_str()),
+                    Alias::new(parent_alias.as_str()),
+                )
                 .and_where(column(&parent_alias, builtin::ID).eq(link));
             if let Some(scope) = scope_condition(&parent_alias, self.scope.related()) {
                 select.and_where(scope);
@@ -258,13 +303,17 @@ impl<'a, DB: Dialect> Compiler<'a, DB> {
             select.expr(Expr::cust("1"));
         }
         select
-            .from_as(Alias::new(child.child.as_str()), Alias::new(child_alias.as_str()))
-            .and_where(column(&child_alias, child.via_column.as_str()).equals((
-                Alias::new(parent_alias),
-                Alias::new(builtin::ID),
-            )));
+            .from_as(
+                Alias::new(child.child.as_str()),
+                Alias::new(child_alias.as_str()),
+            )
+            .and_where(
+                column(&child_alias, child.via_column.as_str())
+                    .equals((Alias::new(parent_alias), Alias::new(builtin::ID))),
+            );
         if let Some(discriminator) = &child.discriminator {
-            select.and_where(column(&child_alias, discriminator.as_str()).eq(child.parent.as_str()));
+            select
+                .and_where(column(&child_alias, discriminator.as_str()).eq(child.parent.as_str()));
         }
         if let Some(scope) = scope_condition(&child_alias, self.scope.related()) {
             select.and_where(scope);
@@ -349,7 +398,11 @@ impl<'a, DB: Dialect> Compiler<'a, DB> {
 
     /// A literal as a bound value of the field's type, relative times resolved against the
     /// compiler's `now`.
-    fn literal(&self, value_type: &ValueType, literal: &Literal) -> Result<sea_query::Value, StoreError> {
+    fn literal(
+        &self,
+        value_type: &ValueType,
+        literal: &Literal,
+    ) -> Result<sea_query::Value, StoreError> {
         let value = match literal {
             Literal::Text(text) => Value::Text(text.clone()),
             Literal::Integer(number) => Value::Integer(*number),
@@ -380,7 +433,11 @@ impl Store {
     }
 
     /// Reads a filter in its JSON form for `entity`.
-    pub fn filter_from_json(&self, entity: &str, json: &serde_json::Value) -> Result<Filter, StoreError> {
+    pub fn filter_from_json(
+        &self,
+        entity: &str,
+        json: &serde_json::Value,
+    ) -> Result<Filter, StoreError> {
         self.entity(entity)?;
         lethe_filter::from_json(self.schema(), entity, json).map_err(StoreError::from)
     }
@@ -479,5 +536,9 @@ async fn explain<DB: Dialect>(
             plan.push(line);
         }
     }
-    Ok(Explanation { sql, parameters: vec![parameters], plan })
+    Ok(Explanation {
+        sql,
+        parameters: vec![parameters],
+        plan,
+    })
 }

@@ -25,137 +25,266 @@ async fn open(database: &TestDatabase) -> Store {
 }
 
 async fn create(store: &Store, entity: &str, value: Json) -> i64 {
-    store.create_record(entity, value.as_object().unwrap(), None).await.unwrap().id
+    store
+        .create_record(entity, value.as_object().unwrap(), None)
+        .await
+        .unwrap()
+        .id
 }
 
 /// Ids selected by a filter, through paging, after checking the count agrees.
 async fn ids(store: &Store, entity: &str, text: &str) -> Vec<i64> {
-    let filter = store.parse_filter(entity, text).unwrap_or_else(|error| panic!("{text}: {error}"));
+    let filter = store
+        .parse_filter(entity, text)
+        .unwrap_or_else(|error| panic!("{text}: {error}"));
     let mut ids = Vec::new();
     let mut cursor = None;
     loop {
-        let query = ListQuery { limit: Some(2), cursor: cursor.clone(), ..Default::default() };
-        let page = store.select_page(&filter, Scope::Active, &query).await.unwrap();
+        let query = ListQuery {
+            limit: Some(2),
+            cursor: cursor.clone(),
+            ..Default::default()
+        };
+        let page = store
+            .select_page(&filter, Scope::Active, &query)
+            .await
+            .unwrap();
         ids.extend(page.records.iter().map(|record| record.id));
         match page.next_cursor {
             Some(next) => cursor = Some(next),
             None => break,
         }
     }
-    assert_eq!(store.count_matching(&filter, Scope::Active).await.unwrap(), ids.len() as u64, "{text}");
+    assert_eq!(
+        store.count_matching(&filter, Scope::Active).await.unwrap(),
+        ids.len() as u64,
+        "{text}"
+    );
     ids
 }
 
-both_backends!(each_construct_selects_exactly_its_records, |database: TestDatabase| async move {
-    let store = open(&database).await;
-    let acme = create(&store, "company", json!({"name": "Acme", "category": "customer"})).await;
-    let other = create(&store, "company", json!({"name": "Other", "category": "prospect"})).await;
-    // Contacts: created_at is "now" (the fixed clock) for all, so age tests use activities.
-    let anna = create(&store, "contact", json!({"company_id": acme, "first_name": "Anna", "last_name": "Berg", "email": "Anna@Example.com", "category": "prospect"})).await;
-    let anna2 = create(&store, "contact", json!({"first_name": "anna", "last_name": "berg", "email": "  anna@example.com ", "category": "prospect"})).await;
-    let bo = create(&store, "contact", json!({"company_id": other, "first_name": "Bo", "last_name": "Ek", "email": "bo@example.org", "category": "customer"})).await;
-    let cy = create(&store, "contact", json!({"last_name": "Cy 100%_off", "category": "lost"})).await;
-    create(&store, "activity", json!({"contact_id": anna, "kind": "call", "happened_at": "2025-12-01T00:00:00Z"})).await;
-    create(&store, "activity", json!({"contact_id": bo, "kind": "task", "happened_at": "2021-01-01T00:00:00Z"})).await;
-    create(&store, "consent", json!({"contact_id": bo, "purpose": "marketing", "granted_at": "2020-01-01T00:00:00Z"})).await;
-    create(&store, "consent", json!({"contact_id": cy, "purpose": "marketing", "granted_at": "2020-01-01T00:00:00Z", "withdrawn_at": "2021-01-01T00:00:00Z"})).await;
-    create(&store, "deal", json!({"contact_id": bo, "title": "A", "status": "won", "amount": "100.00"})).await;
-    create(&store, "deal", json!({"contact_id": bo, "title": "B", "status": "lost", "amount": "50"})).await;
-    create(&store, "attachment", json!({"owner_entity": "contact", "owner_id": cy, "file_name": "x", "size_bytes": 1, "storage_key": "k-cy"})).await;
-    create(&store, "attachment", json!({"owner_entity": "company", "owner_id": other, "file_name": "y", "size_bytes": 1, "storage_key": "k-co"})).await;
+both_backends!(
+    each_construct_selects_exactly_its_records,
+    |database: TestDatabase| async move {
+        let store = open(&database).await;
+        let acme = create(
+            &store,
+            "company",
+            json!({"name": "Acme", "category": "customer"}),
+        )
+        .await;
+        let other = create(
+            &store,
+            "company",
+            json!({"name": "Other", "category": "prospect"}),
+        )
+        .await;
+        // Contacts: created_at is "now" (the fixed clock) for all, so age tests use activities.
+        let anna = create(&store, "contact", json!({"company_id": acme, "first_name": "Anna", "last_name": "Berg", "email": "Anna@Example.com", "category": "prospect"})).await;
+        let anna2 = create(&store, "contact", json!({"first_name": "anna", "last_name": "berg", "email": "  anna@example.com ", "category": "prospect"})).await;
+        let bo = create(&store, "contact", json!({"company_id": other, "first_name": "Bo", "last_name": "Ek", "email": "bo@example.org", "category": "customer"})).await;
+        let cy = create(
+            &store,
+            "contact",
+            json!({"last_name": "Cy 100%_off", "category": "lost"}),
+        )
+        .await;
+        create(
+            &store,
+            "activity",
+            json!({"contact_id": anna, "kind": "call", "happened_at": "2025-12-01T00:00:00Z"}),
+        )
+        .await;
+        create(
+            &store,
+            "activity",
+            json!({"contact_id": bo, "kind": "task", "happened_at": "2021-01-01T00:00:00Z"}),
+        )
+        .await;
+        create(
+            &store,
+            "consent",
+            json!({"contact_id": bo, "purpose": "marketing", "granted_at": "2020-01-01T00:00:00Z"}),
+        )
+        .await;
+        create(&store, "consent", json!({"contact_id": cy, "purpose": "marketing", "granted_at": "2020-01-01T00:00:00Z", "withdrawn_at": "2021-01-01T00:00:00Z"})).await;
+        create(
+            &store,
+            "deal",
+            json!({"contact_id": bo, "title": "A", "status": "won", "amount": "100.00"}),
+        )
+        .await;
+        create(
+            &store,
+            "deal",
+            json!({"contact_id": bo, "title": "B", "status": "lost", "amount": "50"}),
+        )
+        .await;
+        create(&store, "attachment", json!({"owner_entity": "contact", "owner_id": cy, "file_name": "x", "size_bytes": 1, "storage_key": "k-cy"})).await;
+        create(&store, "attachment", json!({"owner_entity": "company", "owner_id": other, "file_name": "y", "size_bytes": 1, "storage_key": "k-co"})).await;
 
-    let cases: Vec<(&str, Vec<i64>)> = vec![
-        ("", vec![anna, anna2, bo, cy]),
-        ("category = \"prospect\"", vec![anna, anna2]),
-        ("category != \"prospect\"", vec![bo, cy]),
-        ("category in [\"lost\", \"customer\"]", vec![bo, cy]),
-        ("email is null", vec![cy]),
-        ("not (email = \"bo@example.org\")", vec![anna, anna2]),
-        ("last_name contains \"%_\"", vec![cy]),
-        ("last_name starts_with \"Be\"", vec![anna]),
-        ("company.category = \"customer\"", vec![anna]),
-        ("company.name is null", vec![anna2, cy]),
-        ("exists activity(happened_at > now - 2y)", vec![anna]),
-        ("none activity(happened_at > now - 2y)", vec![anna2, bo, cy]),
-        ("exists consent(purpose = \"marketing\" and withdrawn_at is null)", vec![bo]),
-        ("count(deal) >= 2", vec![bo]),
-        ("count(deal(status = \"won\")) = 0", vec![anna, anna2, cy]),
-        ("exists attachment", vec![cy]),
-        ("duplicate(email)", vec![anna, anna2]),
-        ("duplicate(email, keep oldest)", vec![anna2]),
-        ("duplicate(email, keep newest)", vec![anna]),
-        (
-            "category = \"prospect\" and created_at < now + 1d and not exists consent(purpose = \"marketing\") and none activity(happened_at > now - 2y)",
-            vec![anna2],
-        ),
-    ];
-    for (text, expected) in cases {
-        assert_eq!(ids(&store, "contact", text).await, expected, "{text}");
+        let cases: Vec<(&str, Vec<i64>)> = vec![
+            ("", vec![anna, anna2, bo, cy]),
+            ("category = \"prospect\"", vec![anna, anna2]),
+            ("category != \"prospect\"", vec![bo, cy]),
+            ("category in [\"lost\", \"customer\"]", vec![bo, cy]),
+            ("email is null", vec![cy]),
+            ("not (email = \"bo@example.org\")", vec![anna, anna2]),
+            ("last_name contains \"%_\"", vec![cy]),
+            ("last_name starts_with \"Be\"", vec![anna]),
+            ("company.category = \"customer\"", vec![anna]),
+            ("company.name is null", vec![anna2, cy]),
+            ("exists activity(happened_at > now - 2y)", vec![anna]),
+            ("none activity(happened_at > now - 2y)", vec![anna2, bo, cy]),
+            (
+                "exists consent(purpose = \"marketing\" and withdrawn_at is null)",
+                vec![bo],
+            ),
+            ("count(deal) >= 2", vec![bo]),
+            ("count(deal(status = \"won\")) = 0", vec![anna, anna2, cy]),
+            ("exists attachment", vec![cy]),
+            ("duplicate(email)", vec![anna, anna2]),
+            ("duplicate(email, keep oldest)", vec![anna2]),
+            ("duplicate(email, keep newest)", vec![anna]),
+            (
+                "category = \"prospect\" and created_at < now + 1d and not exists consent(purpose = \"marketing\") and none activity(happened_at > now - 2y)",
+                vec![anna2],
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(ids(&store, "contact", text).await, expected, "{text}");
+        }
+        // Relative dates on date fields; decimal comparisons.
+        assert_eq!(ids(&store, "deal", "amount > 60").await.len(), 1);
+        assert_eq!(
+            ids(
+                &store,
+                "company",
+                "exists contact(exists deal(status = \"won\"))"
+            )
+            .await,
+            vec![other]
+        );
     }
-    // Relative dates on date fields; decimal comparisons.
-    assert_eq!(ids(&store, "deal", "amount > 60").await.len(), 1);
-    assert_eq!(ids(&store, "company", "exists contact(exists deal(status = \"won\"))").await, vec![other]);
-});
+);
 
-both_backends!(trashed_records_are_outside_the_active_scope_and_inside_the_trash_scope, |database: TestDatabase| async move {
-    let store = open(&database).await;
-    let kept = create(&store, "contact", json!({"last_name": "Kept"})).await;
-    let gone = create(&store, "contact", json!({"last_name": "Gone"})).await;
-    create(&store, "note", json!({"contact_id": kept, "body": "x"})).await;
-    let note = create(&store, "note", json!({"contact_id": kept, "body": "trashed note"})).await;
-    // Put one contact and one note in the trash by hand, as the lifecycle will.
-    let url = DatabaseUrl::parse(&database.url).unwrap();
-    let mark = |table: &str, id: i64| format!("UPDATE {table} SET trash_batch_id = 1 WHERE id = {id}");
-    let statements = [
+both_backends!(
+    trashed_records_are_outside_the_active_scope_and_inside_the_trash_scope,
+    |database: TestDatabase| async move {
+        let store = open(&database).await;
+        let kept = create(&store, "contact", json!({"last_name": "Kept"})).await;
+        let gone = create(&store, "contact", json!({"last_name": "Gone"})).await;
+        create(&store, "note", json!({"contact_id": kept, "body": "x"})).await;
+        let note = create(
+            &store,
+            "note",
+            json!({"contact_id": kept, "body": "trashed note"}),
+        )
+        .await;
+        // Put one contact and one note in the trash by hand, as the lifecycle will.
+        let url = DatabaseUrl::parse(&database.url).unwrap();
+        let mark =
+            |table: &str, id: i64| format!("UPDATE {table} SET trash_batch_id = 1 WHERE id = {id}");
+        let statements = [
         "INSERT INTO lethe_deletion_batch (id, created_at, state) VALUES (1, '2026-01-01T00:00:00.000000Z', 'trashed')".to_owned(),
         mark("contact", gone),
         mark("note", note),
     ];
-    match url {
-        DatabaseUrl::Sqlite(path) => {
-            let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display())).await.unwrap();
-            for statement in &statements {
-                sqlx::raw_sql(sqlx::AssertSqlSafe(statement.clone())).execute(&pool).await.unwrap();
+        match url {
+            DatabaseUrl::Sqlite(path) => {
+                let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+                    .await
+                    .unwrap();
+                for statement in &statements {
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(statement.clone()))
+                        .execute(&pool)
+                        .await
+                        .unwrap();
+                }
+            }
+            DatabaseUrl::Postgres(raw) => {
+                let pool = sqlx::PgPool::connect(&raw).await.unwrap();
+                for statement in &statements {
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(statement.clone()))
+                        .execute(&pool)
+                        .await
+                        .unwrap();
+                }
             }
         }
-        DatabaseUrl::Postgres(raw) => {
-            let pool = sqlx::PgPool::connect(&raw).await.unwrap();
-            for statement in &statements {
-                sqlx::raw_sql(sqlx::AssertSqlSafe(statement.clone())).execute(&pool).await.unwrap();
-            }
+        let all = store.parse_filter("contact", "").unwrap();
+        assert_eq!(store.count_matching(&all, Scope::Active).await.unwrap(), 1);
+        assert_eq!(store.count_matching(&all, Scope::Trashed).await.unwrap(), 1);
+        assert_eq!(store.count_matching(&all, Scope::All).await.unwrap(), 2);
+        let two_notes = store.parse_filter("contact", "count(note) = 2").unwrap();
+        assert_eq!(
+            store
+                .count_matching(&two_notes, Scope::Active)
+                .await
+                .unwrap(),
+            0,
+            "the trashed note is not counted"
+        );
+        let one_note = store.parse_filter("contact", "count(note) = 1").unwrap();
+        assert_eq!(ids(&store, "contact", "count(note) = 1").await, vec![kept]);
+        assert_eq!(
+            store.count_matching(&one_note, Scope::All).await.unwrap(),
+            0
+        );
+    }
+);
+
+both_backends!(
+    explain_shows_the_sql_and_a_plan_that_uses_the_indexes,
+    |database: TestDatabase| async move {
+        let store = open(&database).await;
+        let filter = store
+            .parse_filter(
+                "contact",
+                "category = \"prospect\" and none activity(happened_at > now - 2y)",
+            )
+            .unwrap();
+        let explanation = store.explain(&filter, Scope::Active).await.unwrap();
+        assert!(
+            explanation.sql.contains("\"activity\""),
+            "{}",
+            explanation.sql
+        );
+        assert!(
+            !explanation.sql.contains("prospect"),
+            "values are bound, never spliced: {}",
+            explanation.sql
+        );
+        assert!(!explanation.plan.is_empty());
+        let plan = explanation.plan.join("\n");
+        if store.backend() == lethe_store::Backend::Sqlite {
+            assert!(plan.contains("ix_activity_contact_id"), "{plan}");
         }
     }
-    let all = store.parse_filter("contact", "").unwrap();
-    assert_eq!(store.count_matching(&all, Scope::Active).await.unwrap(), 1);
-    assert_eq!(store.count_matching(&all, Scope::Trashed).await.unwrap(), 1);
-    assert_eq!(store.count_matching(&all, Scope::All).await.unwrap(), 2);
-    let two_notes = store.parse_filter("contact", "count(note) = 2").unwrap();
-    assert_eq!(store.count_matching(&two_notes, Scope::Active).await.unwrap(), 0, "the trashed note is not counted");
-    let one_note = store.parse_filter("contact", "count(note) = 1").unwrap();
-    assert_eq!(ids(&store, "contact", "count(note) = 1").await, vec![kept]);
-    assert_eq!(store.count_matching(&one_note, Scope::All).await.unwrap(), 0);
-});
+);
 
-both_backends!(explain_shows_the_sql_and_a_plan_that_uses_the_indexes, |database: TestDatabase| async move {
-    let store = open(&database).await;
-    let filter = store.parse_filter("contact", "category = \"prospect\" and none activity(happened_at > now - 2y)").unwrap();
-    let explanation = store.explain(&filter, Scope::Active).await.unwrap();
-    assert!(explanation.sql.contains("\"activity\""), "{}", explanation.sql);
-    assert!(!explanation.sql.contains("prospect"), "values are bound, never spliced: {}", explanation.sql);
-    assert!(!explanation.plan.is_empty());
-    let plan = explanation.plan.join("\n");
-    if store.backend() == lethe_store::Backend::Sqlite {
-        assert!(plan.contains("ix_activity_contact_id"), "{plan}");
+both_backends!(
+    a_bad_filter_is_a_clear_error,
+    |database: TestDatabase| async move {
+        let store = open(&database).await;
+        let error = store
+            .parse_filter("contact", "categroy = \"lost\"")
+            .expect_err("misspelt");
+        assert_eq!(
+            error.to_string(),
+            "1:1: unknown field `categroy` on contact; did you mean `category`?"
+        );
+        assert_eq!(error.code(), "invalid_filter");
+        let error = store
+            .parse_filter("contact", "created_at > \"abc\"")
+            .expect_err("not a time");
+        assert!(error.to_string().starts_with("1:14:"), "{error}");
+        let error = store
+            .parse_filter("contcat", "")
+            .expect_err("unknown entity");
+        assert_eq!(
+            error.to_string(),
+            "unknown entity `contcat`; did you mean `contact`?"
+        );
     }
-});
-
-both_backends!(a_bad_filter_is_a_clear_error, |database: TestDatabase| async move {
-    let store = open(&database).await;
-    let error = store.parse_filter("contact", "categroy = \"lost\"").expect_err("misspelt");
-    assert_eq!(error.to_string(), "1:1: unknown field `categroy` on contact; did you mean `category`?");
-    assert_eq!(error.code(), "invalid_filter");
-    let error = store.parse_filter("contact", "created_at > \"abc\"").expect_err("not a time");
-    assert!(error.to_string().starts_with("1:14:"), "{error}");
-    let error = store.parse_filter("contcat", "").expect_err("unknown entity");
-    assert_eq!(error.to_string(), "unknown entity `contcat`; did you mean `contact`?");
-});
+);

@@ -3,6 +3,7 @@
 mod demo;
 mod record;
 mod schema;
+mod select;
 mod serve;
 mod user;
 
@@ -38,6 +39,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Schema(command) => schema::run(&context, command).await,
         Command::User(command) => user::run(&context, command).await,
         Command::Record(command) => record::run(&context, command).await,
+        Command::Select(args) => select::run(&context, args).await,
     }
 }
 

@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
 
-pub use lethe_testkit::{TestBackend, TestDatabase, both_backends};
+pub use lethe_testkit::{TestDatabase, both_backends};
 use serde_json::Value;
 
 /// The result of one `lethe` run.
