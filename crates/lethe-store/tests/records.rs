@@ -594,3 +594,136 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    a_bulk_load_rebuilds_its_indexes_and_foreign_keys,
+    |database: TestDatabase| async move {
+        use lethe_store::Value;
+        let store = open(&database).await;
+        store.begin_bulk_load().await.unwrap();
+        let at = lethe_store::parse_timestamp("2024-01-01T00:00:00Z").unwrap();
+        store
+            .bulk_insert(
+                "company",
+                &["id", "created_at", "updated_at", "name", "category"],
+                vec![vec![
+                    Value::Integer(1),
+                    Value::Timestamp(at),
+                    Value::Timestamp(at),
+                    Value::Text("A".into()),
+                    Value::Text("lost".into()),
+                ]],
+            )
+            .await
+            .unwrap();
+        store
+            .bulk_insert(
+                "contact",
+                &[
+                    "id",
+                    "created_at",
+                    "updated_at",
+                    "company_id",
+                    "category",
+                    "legal_basis",
+                ],
+                vec![vec![
+                    Value::Integer(1),
+                    Value::Timestamp(at),
+                    Value::Timestamp(at),
+                    Value::Integer(1),
+                    Value::Text("lost".into()),
+                    Value::Text("none".into()),
+                ]],
+            )
+            .await
+            .unwrap();
+        store.finish_bulk_load().await.unwrap();
+
+        // The foreign key is back: a dangling reference is refused by the database itself.
+        let dangling = store
+            .bulk_insert(
+                "contact",
+                &[
+                    "id",
+                    "created_at",
+                    "updated_at",
+                    "company_id",
+                    "category",
+                    "legal_basis",
+                ],
+                vec![vec![
+                    Value::Integer(2),
+                    Value::Timestamp(at),
+                    Value::Timestamp(at),
+                    Value::Integer(99),
+                    Value::Text("lost".into()),
+                    Value::Text("none".into()),
+                ]],
+            )
+            .await;
+        assert!(
+            dangling.is_err(),
+            "a contact pointing at company 99 was accepted"
+        );
+        // The indexes are back.
+        assert!(index_exists(&database, "ix_contact_company_id").await);
+        assert!(index_exists(&database, "ux_invoice_number").await);
+        // An interrupted load is repaired by the next migration.
+        store.begin_bulk_load().await.unwrap();
+        assert!(!index_exists(&database, "ix_contact_company_id").await);
+        store.migrate().await.unwrap();
+        assert!(index_exists(&database, "ix_contact_company_id").await);
+        let dangling = store
+            .bulk_insert(
+                "contact",
+                &[
+                    "id",
+                    "created_at",
+                    "updated_at",
+                    "company_id",
+                    "category",
+                    "legal_basis",
+                ],
+                vec![vec![
+                    Value::Integer(3),
+                    Value::Timestamp(at),
+                    Value::Timestamp(at),
+                    Value::Integer(98),
+                    Value::Text("lost".into()),
+                    Value::Text("none".into()),
+                ]],
+            )
+            .await;
+        assert!(dangling.is_err(), "the foreign key is back after migrate");
+    }
+);
+
+/// Whether the database has an index of this name (read from the catalogue directly).
+async fn index_exists(database: &TestDatabase, name: &str) -> bool {
+    match DatabaseUrl::parse(&database.url).unwrap() {
+        DatabaseUrl::Sqlite(path) => {
+            let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+                .await
+                .unwrap();
+            let count: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = ?",
+            )
+            .bind(name)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            count == 1
+        }
+        DatabaseUrl::Postgres(raw) => {
+            let pool = sqlx::PgPool::connect(&raw).await.unwrap();
+            let count: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM pg_indexes WHERE indexname = $1")
+                    .bind(name)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+            count == 1
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! `lethe-bench`: measures Lethe's operations against the fastest hand-written SQL for the
+//! same question on the same database with the same connection settings, and prints the
+//! ratio, measured in one run (BENCHMARKS.md).
+//!
+//! ```sh
+//! cargo run --release -p lethe-bench -- select --db demo.db --repeat 5
+//! ```
+
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use lethe_filter::{RelativeTime, TimeBase, TimeUnit};
+use lethe_schema::Schema;
+use lethe_store::{Clock, DatabaseUrl, Scope, Store, format_timestamp};
+use sqlx::{AssertSqlSafe, Row};
+use time::OffsetDateTime;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lethe-bench",
+    about = "Lethe against hand-written SQL, as ratios."
+)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Selection counts (SPEC §4) against hand-written SQL.
+    Select {
+        /// A database built by `lethe demo` (a SQLite path or a postgres:// URL).
+        #[arg(long)]
+        db: String,
+        /// Timed runs of each side; the median is reported.
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+    },
+}
+
+/// One question, asked through Lethe's filter language and as hand-written SQL.
+struct Case {
+    name: &'static str,
+    filter: &'static str,
+    /// Hand-written SQL; `{3y}` and `{2y}` are replaced by bind placeholders for the
+    /// instants three and two years before now.
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const CASES: [Case; 2] = [
+    Case {
+        name: "stale prospects: created > 3 y ago, no activity in 2 y, no marketing consent",
+        filter: r#"category = "prospect" and created_at < now - 3y and not exists consent(purpose = "marketing") and none activity(happened_at > now - 2y)"#,
+        sqlite: "SELECT COUNT(*) FROM contact c WHERE c.trash_batch_id IS NULL AND c.category = 'prospect' AND c.created_at < ?1 \
+                 AND NOT EXISTS (SELECT 1 FROM consent s WHERE s.contact_id = c.id AND s.purpose = 'marketing' AND s.trash_batch_id IS NULL) \
+                 AND NOT EXISTS (SELECT 1 FROM activity a WHERE a.contact_id = c.id AND a.happened_at > ?2 AND a.trash_batch_id IS NULL)",
+        postgres: "SELECT COUNT(*) FROM contact c WHERE c.trash_batch_id IS NULL AND c.category = 'prospect' AND c.created_at < $1 \
+                   AND NOT EXISTS (SELECT 1 FROM consent s WHERE s.contact_id = c.id AND s.purpose = 'marketing' AND s.trash_batch_id IS NULL) \
+                   AND NOT EXISTS (SELECT 1 FROM activity a WHERE a.contact_id = c.id AND a.happened_at > $2 AND a.trash_batch_id IS NULL)",
+    },
+    Case {
+        name: "duplicate(email): contacts sharing a trimmed, lower-cased e-mail",
+        filter: "duplicate(email)",
+        // One grouped pass: the size of every group with more than one member, summed.
+        sqlite: "SELECT COALESCE(SUM(n), 0) FROM (SELECT COUNT(*) AS n FROM contact WHERE trash_batch_id IS NULL \
+                 AND lower(trim(email)) <> '' GROUP BY lower(trim(email)) HAVING COUNT(*) > 1)",
+        postgres: "SELECT COALESCE(SUM(n), 0)::bigint FROM (SELECT COUNT(*) AS n FROM contact WHERE trash_batch_id IS NULL \
+                   AND lower(btrim(email)) <> '' GROUP BY lower(btrim(email)) HAVING COUNT(*) > 1) g",
+    },
+];
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn years_ago(now: OffsetDateTime, years: i64) -> OffsetDateTime {
+    RelativeTime {
+        base: TimeBase::Now,
+        amount: -years,
+        unit: TimeUnit::Years,
+    }
+    .resolve(now)
+}
+
+enum HandPool {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+impl HandPool {
+    /// A pool with the same settings Lethe uses, so only the SQL differs.
+    async fn open(url: &DatabaseUrl) -> anyhow::Result<HandPool> {
+        Ok(match url {
+            DatabaseUrl::Sqlite(path) => {
+                let options = sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(path)
+                    .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                    .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .pragma("secure_delete", "on")
+                    .pragma("cache_size", "-32768");
+                HandPool::Sqlite(
+                    sqlx::sqlite::SqlitePoolOptions::new()
+                        .max_connections(1)
+                        .connect_with(options)
+                        .await?,
+                )
+            }
+            DatabaseUrl::Postgres(raw) => HandPool::Postgres(
+                sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(sqlx::postgres::PgConnectOptions::from_str(raw)?)
+                    .await?,
+            ),
+        })
+    }
+
+    async fn count(
+        &self,
+        case: &Case,
+        three: OffsetDateTime,
+        two: OffsetDateTime,
+    ) -> anyhow::Result<i64> {
+        Ok(match self {
+            HandPool::Sqlite(pool) => {
+                let mut query = sqlx::query(AssertSqlSafe(case.sqlite));
+                if case.sqlite.contains("?1") {
+                    query = query
+                        .bind(format_timestamp(three))
+                        .bind(format_timestamp(two));
+                }
+                query.fetch_one(pool).await?.try_get(0)?
+            }
+            HandPool::Postgres(pool) => {
+                let mut query = sqlx::query(AssertSqlSafe(case.postgres));
+                if case.postgres.contains("$1") {
+                    query = query.bind(three).bind(two);
+                }
+                query.fetch_one(pool).await?.try_get(0)?
+            }
+        })
+    }
+}
+
+async fn bench_select(db: &str, repeat: usize) -> anyhow::Result<()> {
+    let url = DatabaseUrl::parse(db)?;
+    let now = OffsetDateTime::now_utc();
+    let store = Store::open_with_clock(&url, Schema::default_crm(), Clock::fixed(now))
+        .await
+        .context("opening the database")?;
+    let hand = HandPool::open(&url)
+        .await
+        .context("opening the database for hand-written SQL")?;
+    let (three, two) = (years_ago(now, 3), years_ago(now, 2));
+    println!("| backend | question | matches | Lethe (ms) | hand SQL (ms) | ratio |");
+    println!("|---|---|---:|---:|---:|---:|");
+    for case in &CASES {
+        let filter = store.parse_filter("contact", case.filter)?;
+        // Warm the caches for both sides, and check they agree.
+        let ours = store.count_matching(&filter, Scope::Active).await?;
+        let theirs = hand.count(case, three, two).await?;
+        anyhow::ensure!(
+            i64::try_from(ours)? == theirs,
+            "{}: Lethe counted {ours}, hand-written SQL {theirs}",
+            case.name
+        );
+        let (mut lethe_times, mut hand_times) = (Vec::new(), Vec::new());
+        for _ in 0..repeat.max(1) {
+            let started = Instant::now();
+            store.count_matching(&filter, Scope::Active).await?;
+            lethe_times.push(started.elapsed());
+            let started = Instant::now();
+            hand.count(case, three, two).await?;
+            hand_times.push(started.elapsed());
+        }
+        let (lethe, hand_time) = (median(lethe_times), median(hand_times));
+        println!(
+            "| {} | {} | {ours} | {:.0} | {:.0} | {:.2} |",
+            store.backend().as_str(),
+            case.name,
+            lethe.as_secs_f64() * 1000.0,
+            hand_time.as_secs_f64() * 1000.0,
+            lethe.as_secs_f64() / hand_time.as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Args::parse().command {
+        Command::Select { db, repeat } => bench_select(&db, repeat).await,
+    }
+}
