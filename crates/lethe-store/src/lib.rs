@@ -15,6 +15,7 @@ mod dialect;
 mod error;
 mod records;
 mod select;
+mod selections;
 mod system;
 mod users;
 mod value;
@@ -36,6 +37,10 @@ pub use error::{ErrorClass, StoreError};
 pub use lethe_filter::Filter;
 pub use records::{ListQuery, Page, Record, SortOrder};
 pub use select::{Explanation, Scope};
+pub use selections::{
+    MAX_LISTED_IDS, MemberPick, PickSource, SavedSelection, SelectionDefinition, SetOperator,
+    Snapshot,
+};
 pub use users::{Role, User};
 pub use value::{Value, ValueError, format_date, format_timestamp, parse_date, parse_timestamp};
 
