@@ -354,3 +354,123 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    selections_and_snapshots_from_the_command_line,
+    |database: TestDatabase| async move {
+        for (name, category) in [("A", "prospect"), ("B", "prospect"), ("C", "lost")] {
+            lethe(
+                &database,
+                &[
+                    "record",
+                    "create",
+                    "contact",
+                    &format!("last_name={name}"),
+                    &format!("category={category}"),
+                ],
+            );
+        }
+        let run = lethe(
+            &database,
+            &[
+                "selection",
+                "save",
+                "prospects",
+                "contact",
+                "--filter",
+                "category = \"prospect\"",
+                "--json",
+            ],
+        );
+        assert_eq!(run.status, 0, "{}", run.stderr);
+        assert_eq!(run.json()["count"], 2);
+        let run = lethe(
+            &database,
+            &[
+                "selection",
+                "save",
+                "c-only",
+                "contact",
+                "--ids",
+                "3",
+                "--json",
+            ],
+        );
+        assert_eq!(run.json()["selection"]["kind"], "static");
+        let run = lethe(
+            &database,
+            &[
+                "selection",
+                "save",
+                "both",
+                "contact",
+                "--union",
+                "prospects,c-only",
+                "--json",
+            ],
+        );
+        assert_eq!(run.json()["count"], 3, "{}", run.stderr);
+        let run = lethe(&database, &["selection", "show", "both", "--json"]);
+        assert_eq!(
+            run.json()["selection"]["parts"],
+            serde_json::json!(["prospects", "c-only"])
+        );
+        let run = lethe(
+            &database,
+            &[
+                "selection",
+                "save",
+                "bad",
+                "contact",
+                "--ids",
+                "1",
+                "--filter",
+                "all",
+                "--json",
+            ],
+        );
+        assert_eq!(run.status, 2);
+        assert_eq!(
+            run.error_json()["error"],
+            "give exactly one of --filter, --ids, --union, --intersection or --difference"
+        );
+
+        let run = lethe(
+            &database,
+            &[
+                "snapshot",
+                "create",
+                "contact",
+                "--selection",
+                "both",
+                "--all-matching",
+                "--exclude",
+                "1",
+                "--note",
+                "review",
+                "--json",
+            ],
+        );
+        assert_eq!(run.status, 0, "{}", run.stderr);
+        let snapshot = run.json()["snapshot"].clone();
+        assert_eq!(snapshot["member_count"], 2);
+        let id = snapshot["id"].to_string();
+        let run = lethe(&database, &["snapshot", "members", &id, "--json"]);
+        let ids: Vec<i64> = run.json()["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(ids, vec![2, 3]);
+        let run = lethe(
+            &database,
+            &["snapshot", "create", "contact", "--include", "99", "--json"],
+        );
+        assert_eq!(run.status, 2);
+        assert_eq!(
+            run.error_json()["error"],
+            "these ticked contact ids are not active records: 99"
+        );
+    }
+);

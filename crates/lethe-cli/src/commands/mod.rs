@@ -4,6 +4,7 @@ mod demo;
 mod record;
 mod schema;
 mod select;
+mod selection;
 mod serve;
 mod user;
 
@@ -40,6 +41,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(command) => user::run(&context, command).await,
         Command::Record(command) => record::run(&context, command).await,
         Command::Select(args) => select::run(&context, args).await,
+        Command::Selection(command) => selection::run_selection(&context, command).await,
+        Command::Snapshot(command) => selection::run_snapshot(&context, command).await,
     }
 }
 
