@@ -360,40 +360,38 @@ impl<'a, DB: Dialect> Compiler<'a, DB> {
             groups.and_where(scope);
         }
         groups.and_where(group_key.clone().is_not_null());
-        match keep {
-            None => {
-                // Keys that occur more than once; the record matches when its key is one.
-                groups
-                    .expr(group_key.clone())
-                    .add_group_by([group_key])
-                    .and_having(Expr::cust("COUNT(*) > 1"));
-                Self::duplicate_key(alias, name, value_type).in_subquery(groups)
-            }
+        // One windowed pass over the table: each record with the size of its group and its
+        // rank in it. Without a keeper every member of a group of two or more matches; with
+        // one, everything ranked after the keeper.
+        let key_sql = match &group_key {
+            Expr::Custom(sql) => sql.to_string(),
+            _ => format!("\"{group_alias}\".\"{name}\""),
+        };
+        let (window, threshold) = match keep {
+            None => (format!("COUNT(*) OVER (PARTITION BY {key_sql})"), 1),
             Some(keep) => {
-                // Rank each group; everything after the keeper (rank 1) matches.
                 let direction = match keep {
                     Keep::Oldest => "ASC",
                     Keep::Newest => "DESC",
                 };
-                let key_sql = match &group_key {
-                    Expr::Custom(sql) => sql.to_string(),
-                    _ => format!("\"{group_alias}\".\"{name}\""),
-                };
-                groups.expr_as(column(&group_alias, builtin::ID), Alias::new("id")).expr_as(
-                    Expr::cust(format!(
+                (
+                    format!(
                         "ROW_NUMBER() OVER (PARTITION BY {key_sql} ORDER BY \"{group_alias}\".\"created_at\" {direction}, \"{group_alias}\".\"id\" {direction})"
-                    )),
-                    Alias::new("rank_in_group"),
-                );
-                let ranked_alias = self.fresh_alias();
-                let mut later = Query::select();
-                later
-                    .expr(column(&ranked_alias, "id"))
-                    .from_subquery(groups, Alias::new(ranked_alias.as_str()))
-                    .and_where(column(&ranked_alias, "rank_in_group").gt(1));
-                column(alias, builtin::ID).in_subquery(later)
+                    ),
+                    1,
+                )
             }
-        }
+        };
+        groups
+            .expr_as(column(&group_alias, builtin::ID), Alias::new("id"))
+            .expr_as(Expr::cust(window), Alias::new("place_in_group"));
+        let ranked_alias = self.fresh_alias();
+        let mut members = Query::select();
+        members
+            .expr(column(&ranked_alias, "id"))
+            .from_subquery(groups, Alias::new(ranked_alias.as_str()))
+            .and_where(column(&ranked_alias, "place_in_group").gt(threshold));
+        column(alias, builtin::ID).in_subquery(members)
     }
 
     /// A literal as a bound value of the field's type, relative times resolved against the
