@@ -408,11 +408,23 @@ impl<'a, DB: Dialect> Compiler<'a, DB> {
                 StoreError::BadRequest(format!("`{text}` is not a decimal number"))
             })?),
             Literal::Boolean(flag) => Value::Boolean(*flag),
-            Literal::Date(date) => Value::Date(date.resolve(self.now)),
-            Literal::Timestamp(at) => Value::Timestamp(at.resolve(self.now)),
+            Literal::Date(date) => {
+                Value::Date(std::cmp::Ord::max(date.resolve(self.now), earliest_date()))
+            }
+            Literal::Timestamp(at) => Value::Timestamp(std::cmp::Ord::max(
+                at.resolve(self.now),
+                earliest_date().midnight().assume_utc(),
+            )),
         };
         Ok(DB::bind_value(value_type, &value))
     }
+}
+
+/// The earliest date a bound value may have. Stored dates and times have four-digit years,
+/// so raising an earlier bound (`now - 20000y`) to this one changes no result, and keeps it
+/// within PostgreSQL's range, which ends at 4713 BC.
+fn earliest_date() -> time::Date {
+    time::Date::from_calendar_date(-4000, time::Month::January, 1).unwrap_or(time::Date::MIN)
 }
 
 /// The SQL and the database's plan for a selection (`--explain`).
