@@ -444,3 +444,95 @@ both_backends!(
         assert_eq!(status, 401);
     }
 );
+
+both_backends!(
+    saved_selections_and_snapshots_over_http,
+    |database: TestDatabase| async move {
+        let (_, admin) = add_user(&database, "admin", "admin");
+        let (_, clerk) = add_user(&database, "clerk", "user");
+        let server = TestServer::start(&database);
+        let token = Some(admin.as_str());
+        for (name, category) in [("A", "prospect"), ("B", "prospect"), ("C", "lost")] {
+            server
+                .post(
+                    token,
+                    "/api/v1/records/contact",
+                    &json!({"last_name": name, "category": category}),
+                )
+                .await;
+        }
+        let (status, body) = server.post(token, "/api/v1/selections", &json!({"name": "prospects", "entity": "contact", "filter": "category = \"prospect\""})).await;
+        assert_eq!((status, &body["count"]), (201, &json!(2)), "{body}");
+        let (status, body) = server.post(token, "/api/v1/selections", &json!({"name": "lost", "entity": "contact", "filter": {"field": "category", "op": "=", "value": "lost"}})).await;
+        assert_eq!((status, &body["count"]), (201, &json!(1)), "{body}");
+        let (status, body) = server
+            .post(
+                token,
+                "/api/v1/selections",
+                &json!({"name": "all3", "entity": "contact", "union": ["prospects", "lost"]}),
+            )
+            .await;
+        assert_eq!((status, &body["count"]), (201, &json!(3)), "{body}");
+        let (_, body) = server.get(token, "/api/v1/selections/all3").await;
+        assert_eq!(body["selection"]["kind"], "combined");
+        let (_, body) = server
+            .get(token, "/api/v1/selections/all3/records?limit=2")
+            .await;
+        assert_eq!(body["records"].as_array().unwrap().len(), 2);
+        let (status, body) = server
+            .post(
+                token,
+                "/api/v1/selections",
+                &json!({"name": "x", "entity": "contact", "ids": [1], "filter": "all"}),
+            )
+            .await;
+        assert_eq!(status, 400, "{body}");
+        let (status, _) = server
+            .client
+            .delete(server.endpoint("/api/v1/selections/lost"))
+            .bearer_auth(&clerk)
+            .send()
+            .await
+            .map(|r| (r.status().as_u16(), ()))
+            .unwrap();
+        assert_eq!(status, 403, "a user may not delete an admin's selection");
+        let (status, _) = server
+            .client
+            .delete(server.endpoint("/api/v1/selections/lost"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .map(|r| (r.status().as_u16(), ()))
+            .unwrap();
+        assert_eq!(status, 422, "in use by all3");
+
+        let (status, body) = server.post(token, "/api/v1/snapshots", &json!({"entity": "contact", "selection": "prospects", "all_matching": true, "include": [3], "exclude": [1], "note": "review"})).await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(body["snapshot"]["member_count"], 2);
+        let id = body["snapshot"]["id"].as_i64().unwrap();
+        let (_, body) = server
+            .get(token, &format!("/api/v1/snapshots/{id}/records"))
+            .await;
+        let ids: Vec<i64> = body["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(ids, vec![2, 3]);
+        let (status, _) = server.get(token, "/api/v1/snapshots/999").await;
+        assert_eq!(status, 404);
+        let (status, body) = server
+            .post(
+                Some(&clerk),
+                "/api/v1/snapshots",
+                &json!({"entity": "contact", "include": [42]}),
+            )
+            .await;
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(
+            body["error"],
+            "these ticked contact ids are not active records: 42"
+        );
+    }
+);

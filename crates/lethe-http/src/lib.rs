@@ -8,6 +8,7 @@ mod auth;
 mod error;
 mod extract;
 mod openapi;
+mod selections;
 
 use std::net::SocketAddr;
 
@@ -41,6 +42,27 @@ pub fn router(store: Store) -> Router {
         .route("/api/v1/schema", get(schema))
         .route("/api/v1/users", get(list_users).post(create_user))
         .route("/api/v1/records/{entity}/count", get(count_records))
+        .route(
+            "/api/v1/selections",
+            get(selections::list).post(selections::create),
+        )
+        .route(
+            "/api/v1/selections/{name}",
+            get(selections::show).delete(selections::delete),
+        )
+        .route(
+            "/api/v1/selections/{name}/records",
+            get(selections::records),
+        )
+        .route(
+            "/api/v1/snapshots",
+            axum::routing::post(selections::create_snapshot),
+        )
+        .route("/api/v1/snapshots/{id}", get(selections::show_snapshot))
+        .route(
+            "/api/v1/snapshots/{id}/records",
+            get(selections::snapshot_records),
+        )
         .route("/api/v1/query/{entity}", axum::routing::post(query_records))
         .route(
             "/api/v1/records/{entity}",

@@ -266,6 +266,90 @@ pub fn document(schema: &Schema) -> Value {
             }
         }),
     );
+    let any_json = json!({"description": "see the summary", "content": {"application/json": {"schema": {"type": "object"}}}});
+    let ok = |code: &str| {
+        let mut map = Map::new();
+        map.insert(code.to_owned(), any_json.clone());
+        map
+    };
+    let name_parameter =
+        json!({"name": "name", "in": "path", "required": true, "schema": {"type": "string"}});
+    let scope_parameter = json!({"name": "scope", "in": "query", "schema": {"type": "string", "enum": ["active", "trashed", "all"]}});
+    let page_parameters = [
+        json!({"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}),
+        json!({"name": "cursor", "in": "query", "schema": {"type": "string"}}),
+    ];
+    paths.insert(
+        "/api/v1/selections".into(),
+        json!({
+            "get": {"summary": "List saved selections", "operationId": "list_selections", "responses": with_errors(ok("200"), &["401"])},
+            "post": {
+                "summary": "Save a selection: exactly one of filter (text or JSON form), ids, union, intersection, difference",
+                "operationId": "create_selection",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string"}, "entity": {"type": "string"},
+                        "filter": {"type": ["string", "object", "null"]},
+                        "ids": {"type": "array", "items": {"type": "integer"}},
+                        "union": {"type": "array", "items": {"type": "string"}},
+                        "intersection": {"type": "array", "items": {"type": "string"}},
+                        "difference": {"type": "array", "items": {"type": "string"}},
+                        "description": {"type": "string"}
+                    },
+                    "required": ["name", "entity"], "additionalProperties": false
+                }}}},
+                "responses": with_errors(ok("201"), &["400", "401", "422"])
+            }
+        }),
+    );
+    paths.insert(
+        "/api/v1/selections/{name}".into(),
+        json!({
+            "parameters": [name_parameter],
+            "get": {"summary": "A saved selection and its current count", "operationId": "get_selection", "parameters": [scope_parameter], "responses": with_errors(ok("200"), &["400", "401", "422"])},
+            "delete": {"summary": "Delete a saved selection (admin or its author)", "operationId": "delete_selection", "responses": with_errors(ok("200"), &["401", "403", "422"])}
+        }),
+    );
+    let mut selection_page_parameters = vec![name_parameter.clone(), scope_parameter.clone()];
+    selection_page_parameters.extend(page_parameters.iter().cloned());
+    paths.insert(
+        "/api/v1/selections/{name}/records".into(),
+        json!({"get": {"summary": "A page of a saved selection's records", "operationId": "selection_records", "parameters": selection_page_parameters, "responses": with_errors(ok("200"), &["400", "401", "422"])}}),
+    );
+    paths.insert(
+        "/api/v1/snapshots".into(),
+        json!({"post": {
+            "summary": "Freeze a member set: all matching a filter or saved selection, plus include, minus exclude",
+            "operationId": "create_snapshot",
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                "type": "object",
+                "properties": {
+                    "entity": {"type": "string"},
+                    "filter": {"type": ["string", "object", "null"]},
+                    "selection": {"type": "string"},
+                    "all_matching": {"type": "boolean"},
+                    "include": {"type": "array", "items": {"type": "integer"}},
+                    "exclude": {"type": "array", "items": {"type": "integer"}},
+                    "scope": {"type": "string", "enum": ["active", "trashed", "all"]},
+                    "note": {"type": "string"}
+                },
+                "required": ["entity"], "additionalProperties": false
+            }}}},
+            "responses": with_errors(ok("201"), &["400", "401", "422"])
+        }}),
+    );
+    let snapshot_id = json!({"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "format": "int64"}});
+    paths.insert(
+        "/api/v1/snapshots/{id}".into(),
+        json!({"get": {"summary": "A snapshot", "operationId": "get_snapshot", "parameters": [snapshot_id.clone()], "responses": with_errors(ok("200"), &["400", "401", "404"])}}),
+    );
+    let mut snapshot_page_parameters = vec![snapshot_id];
+    snapshot_page_parameters.extend(page_parameters.iter().cloned());
+    paths.insert(
+        "/api/v1/snapshots/{id}/records".into(),
+        json!({"get": {"summary": "A page of a snapshot's members as they are now", "operationId": "snapshot_records", "parameters": snapshot_page_parameters, "responses": with_errors(ok("200"), &["400", "401", "404", "422"])}}),
+    );
     paths.insert(
         "/api/v1/health".into(),
         json!({"get": {"summary": "Liveness", "operationId": "health", "security": [], "responses": {"200": {"description": "the server is up", "content": {"application/json": {"schema": {"type": "object"}}}}}}}),

@@ -1,0 +1,244 @@
+//! Saved selections and snapshots over HTTP (SPEC §4).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use lethe_store::{ListQuery, MemberPick, PickSource, Scope, SelectionDefinition, SetOperator};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::extract::{JsonBody, PathParams, QueryParams};
+use crate::{ApiError, AppState, CurrentUser};
+
+fn scope_of(raw: Option<&str>) -> Result<Scope, ApiError> {
+    Ok(raw.map(Scope::parse).transpose()?.unwrap_or_default())
+}
+
+fn page_json(page: &lethe_store::Page) -> Value {
+    let records: Vec<Value> = page.records.iter().map(|record| record.to_json()).collect();
+    json!({"records": records, "next_cursor": page.next_cursor})
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(
+        json!({"selections": state.store.list_selections().await?}),
+    ))
+}
+
+/// A new saved selection: exactly one of `filter`, `ids`, `union`, `intersection`,
+/// `difference`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewSelection {
+    name: String,
+    entity: String,
+    filter: Option<Value>,
+    ids: Option<Vec<i64>>,
+    union: Option<Vec<String>>,
+    intersection: Option<Vec<String>>,
+    difference: Option<Vec<String>>,
+    #[serde(default)]
+    description: String,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    JsonBody(body): JsonBody<NewSelection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let store = &state.store;
+    let mut definitions = Vec::new();
+    match body.filter {
+        None | Some(Value::Null) => {}
+        Some(Value::String(text)) => {
+            definitions.push(SelectionDefinition::Dynamic(
+                store.parse_filter(&body.entity, &text)?,
+            ));
+        }
+        Some(json) => {
+            definitions.push(SelectionDefinition::Dynamic(
+                store.filter_from_json(&body.entity, &json)?,
+            ));
+        }
+    }
+    if let Some(ids) = body.ids {
+        definitions.push(SelectionDefinition::Static(ids));
+    }
+    for (operator, parts) in [
+        (SetOperator::Union, body.union),
+        (SetOperator::Intersection, body.intersection),
+        (SetOperator::Difference, body.difference),
+    ] {
+        if let Some(parts) = parts {
+            definitions.push(SelectionDefinition::Combined { operator, parts });
+        }
+    }
+    let [definition] = <[SelectionDefinition; 1]>::try_from(definitions).map_err(|_| {
+        ApiError::BadRequest(
+            "give exactly one of filter, ids, union, intersection or difference".to_owned(),
+        )
+    })?;
+    let saved = store
+        .save_selection(
+            &body.name,
+            &body.entity,
+            &definition,
+            &body.description,
+            Some(user.0.id),
+        )
+        .await?;
+    let count = store.count_selection(&saved.name, Scope::Active).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"selection": saved, "count": count})),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeParams {
+    scope: Option<String>,
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+    PathParams(name): PathParams<String>,
+    QueryParams(params): QueryParams<ScopeParams>,
+) -> Result<Json<Value>, ApiError> {
+    let scope = scope_of(params.scope.as_deref())?;
+    let selection = state.store.get_selection(&name).await?;
+    let count = state.store.count_selection(&name, scope).await?;
+    Ok(Json(
+        json!({"selection": selection, "scope": scope.as_str(), "count": count}),
+    ))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    PathParams(name): PathParams<String>,
+) -> Result<Json<Value>, ApiError> {
+    let selection = state.store.get_selection(&name).await?;
+    if !user.0.is_admin() && selection.created_by != Some(user.0.id) {
+        return Err(ApiError::Forbidden(format!(
+            "only an admin or the user who saved `{name}` may delete it"
+        )));
+    }
+    state.store.delete_selection(&name).await?;
+    Ok(Json(json!({"deleted": name})))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageParams {
+    scope: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+pub async fn records(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+    PathParams(name): PathParams<String>,
+    QueryParams(params): QueryParams<PageParams>,
+) -> Result<Json<Value>, ApiError> {
+    let scope = scope_of(params.scope.as_deref())?;
+    let query = ListQuery {
+        limit: params.limit,
+        cursor: params.cursor,
+        ..Default::default()
+    };
+    let page = state.store.selection_page(&name, scope, &query).await?;
+    Ok(Json(page_json(&page)))
+}
+
+/// A pick to freeze: all matching a filter (text or JSON) or a saved selection, plus
+/// `include`, minus `exclude`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewSnapshot {
+    entity: String,
+    filter: Option<Value>,
+    selection: Option<String>,
+    #[serde(default)]
+    all_matching: bool,
+    #[serde(default)]
+    include: Vec<i64>,
+    #[serde(default)]
+    exclude: Vec<i64>,
+    scope: Option<String>,
+    #[serde(default)]
+    note: String,
+}
+
+pub async fn create_snapshot(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    JsonBody(body): JsonBody<NewSnapshot>,
+) -> Result<impl IntoResponse, ApiError> {
+    let store = &state.store;
+    let source = match (body.selection, body.filter) {
+        (Some(_), Some(filter)) if !filter.is_null() => {
+            return Err(ApiError::BadRequest(
+                "give a filter or a selection, not both".to_owned(),
+            ));
+        }
+        (Some(name), _) => PickSource::Selection(name),
+        (None, None | Some(Value::Null)) => {
+            PickSource::Filter(store.parse_filter(&body.entity, "")?)
+        }
+        (None, Some(Value::String(text))) => {
+            PickSource::Filter(store.parse_filter(&body.entity, &text)?)
+        }
+        (None, Some(json)) => PickSource::Filter(store.filter_from_json(&body.entity, &json)?),
+    };
+    let pick = MemberPick {
+        entity: body.entity,
+        source,
+        all_matching: body.all_matching,
+        include: body.include,
+        exclude: body.exclude,
+        scope: scope_of(body.scope.as_deref())?,
+    };
+    let snapshot = store
+        .create_snapshot(&pick, &body.note, Some(user.0.id))
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({"snapshot": snapshot}))))
+}
+
+pub async fn show_snapshot(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+    PathParams(id): PathParams<i64>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(
+        json!({"snapshot": state.store.get_snapshot(id).await?}),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotPageParams {
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+pub async fn snapshot_records(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+    PathParams(id): PathParams<i64>,
+    QueryParams(params): QueryParams<SnapshotPageParams>,
+) -> Result<Json<Value>, ApiError> {
+    let query = ListQuery {
+        limit: params.limit,
+        cursor: params.cursor,
+        ..Default::default()
+    };
+    let page = state.store.snapshot_page(id, &query).await?;
+    Ok(Json(page_json(&page)))
+}
