@@ -536,9 +536,12 @@ impl<'s> Checker<'s> {
                 Ok(Literal::Date(DateValue::Relative(*relative)))
             }
             (ValueType::Timestamp, RawValueKind::String(text) | RawValueKind::DateTime(text)) => {
-                parse_timestamp(text)
-                    .map(|instant| Literal::Timestamp(TimeValue::Absolute(instant)))
-                    .ok_or_else(wrong)
+                let instant = parse_timestamp(text).ok_or_else(wrong)?;
+                // Stored times have microseconds; a finer literal could not compare exactly.
+                if instant.nanosecond() % 1_000 != 0 {
+                    return Err(at(Problem::FinerThanMicrosecond { text: text.clone() }));
+                }
+                Ok(Literal::Timestamp(TimeValue::Absolute(instant)))
             }
             (ValueType::Timestamp, RawValueKind::Relative(relative)) => {
                 Ok(Literal::Timestamp(TimeValue::Relative(*relative)))

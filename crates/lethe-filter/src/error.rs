@@ -78,6 +78,10 @@ pub enum Problem {
     ListTooLong { max: usize },
     #[error("an `in` list needs at least one value")]
     EmptyList,
+    #[error(
+        "`{text}` is finer than a microsecond; Lethe keeps times to the microsecond, so write at most six digits after the second"
+    )]
+    FinerThanMicrosecond { text: String },
     #[error("unknown entity `{name}`{}", hint(.suggestion))]
     UnknownEntity {
         name: String,

@@ -140,7 +140,11 @@ impl fmt::Display for RelativeTime {
 
 fn saturated(forward: bool) -> OffsetDateTime {
     if forward {
-        PrimitiveDateTime::MAX.assume_utc()
+        // The last microsecond, not nanosecond: stored times have microseconds, so the
+        // saturated bound must lie on that grid to compare exactly.
+        let last = PrimitiveDateTime::MAX.assume_utc();
+        last.replace_nanosecond(last.nanosecond() - last.nanosecond() % 1_000)
+            .unwrap_or(last)
     } else {
         PrimitiveDateTime::MIN.assume_utc()
     }

@@ -463,3 +463,12 @@ fn positions_count_lines_and_characters() {
         "3:8: unknown field `categroy` on contact; did you mean `category`?"
     );
 }
+
+#[test]
+fn a_timestamp_finer_than_a_microsecond_is_refused() {
+    assert_error(
+        "contact",
+        "created_at < 2024-02-29T12:00:00.2500001Z",
+        "1:14: `2024-02-29T12:00:00.2500001Z` is finer than a microsecond; Lethe keeps times to the microsecond, so write at most six digits after the second",
+    );
+}

@@ -81,11 +81,12 @@ fn timestamp() -> impl Strategy<Value = String> {
         0u8..24,
         0u8..60,
         0u8..60,
-        prop::option::of(1u32..1_000_000_000),
+        // Stored times have microseconds, so valid literals have at most six digits.
+        prop::option::of(1u32..1_000_000),
         prop::option::of((-23i8..=23, 0u8..60)),
     )
-        .prop_map(|(y, mo, d, h, mi, s, nanos, offset)| {
-            let fraction = nanos.map(|n| format!(".{n:09}")).unwrap_or_default();
+        .prop_map(|(y, mo, d, h, mi, s, micros, offset)| {
+            let fraction = micros.map(|n| format!(".{n:06}")).unwrap_or_default();
             let zone = match offset {
                 None => "Z".to_owned(),
                 Some((hours, minutes)) => {
