@@ -389,31 +389,9 @@ impl Store {
 }
 
 async fn count<DB: Dialect>(pool: &Pool<DB>, entity: &Entity) -> Result<u64, StoreError> {
-    let (sql, values) = DB::build(
-        Query::select()
-            .expr(Expr::col(Alias::new(builtin::ID)).count())
-            .from(Alias::new(entity.name.as_str())),
-    );
     let mut connection = pool.acquire().await?;
-    let row = fetch_one_row::<DB>(&mut connection, sql, values).await?;
-    decode_count::<DB>(&row)
-}
-
-async fn fetch_one_row<DB: Dialect>(
-    connection: &mut DB::Connection,
-    sql: String,
-    values: sea_query_sqlx::SqlxValues,
-) -> Result<DB::Row, StoreError> {
-    DB::fetch_optional(connection, sql, values)
-        .await?
-        .ok_or_else(|| StoreError::Internal("a count returned no row".to_owned()))
-}
-
-fn decode_count<DB: Dialect>(row: &DB::Row) -> Result<u64, StoreError> {
-    match DB::decode(row, 0, &ValueType::Integer)? {
-        Value::Integer(count) => Ok(u64::try_from(count).unwrap_or(0)),
-        _ => Ok(0),
-    }
+    crate::select::count_where::<DB>(&mut connection, entity.name.as_str(), Expr::cust("1 = 1"))
+        .await
 }
 
 async fn create<DB: Dialect>(

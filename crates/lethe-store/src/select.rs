@@ -489,18 +489,39 @@ fn compile_condition<DB: Dialect>(
     Compiler::<DB>::new(now, scope).condition(filter)
 }
 
+/// `SELECT COUNT(*) FROM entity AS t0 WHERE condition`.
+fn count_select(entity: &str, condition: Expr) -> SelectStatement {
+    let mut select = Query::select();
+    select
+        .expr(Expr::cust("COUNT(*)"))
+        .from_as(Alias::new(entity), Alias::new("t0"))
+        .and_where(condition);
+    select
+}
+
 fn count_statement<DB: Dialect>(
     filter: &Filter,
     scope: Scope,
     now: OffsetDateTime,
 ) -> Result<SelectStatement, StoreError> {
     let condition = Compiler::<DB>::new(now, scope).condition(filter)?;
-    let mut select = Query::select();
-    select
-        .expr(Expr::cust("COUNT(*)"))
-        .from_as(Alias::new(filter.entity().as_str()), Alias::new("t0"))
-        .and_where(condition);
-    Ok(select)
+    Ok(count_select(filter.entity().as_str(), condition))
+}
+
+/// How many records of `entity` (under alias `t0`) meet `condition`.
+pub(crate) async fn count_where<DB: Dialect>(
+    connection: &mut DB::Connection,
+    entity: &str,
+    condition: Expr,
+) -> Result<u64, StoreError> {
+    let (sql, values) = DB::build(&count_select(entity, condition));
+    let row = DB::fetch_optional(connection, sql, values)
+        .await?
+        .ok_or_else(|| StoreError::Internal("a count returned no row".to_owned()))?;
+    match DB::decode(&row, 0, &ValueType::Integer)? {
+        Value::Integer(count) => Ok(u64::try_from(count).unwrap_or(0)),
+        _ => Ok(0),
+    }
 }
 
 async fn count_matching<DB: Dialect>(
@@ -509,15 +530,9 @@ async fn count_matching<DB: Dialect>(
     scope: Scope,
     now: OffsetDateTime,
 ) -> Result<u64, StoreError> {
-    let (sql, values) = DB::build(&count_statement::<DB>(filter, scope, now)?);
+    let condition = Compiler::<DB>::new(now, scope).condition(filter)?;
     let mut connection = pool.acquire().await?;
-    let row = DB::fetch_optional(&mut connection, sql, values)
-        .await?
-        .ok_or_else(|| StoreError::Internal("a count returned no row".to_owned()))?;
-    match DB::decode(&row, 0, &ValueType::Integer)? {
-        Value::Integer(count) => Ok(u64::try_from(count).unwrap_or(0)),
-        _ => Ok(0),
-    }
+    count_where::<DB>(&mut connection, filter.entity().as_str(), condition).await
 }
 
 async fn explain<DB: Dialect>(

@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 use crate::dialect::Dialect;
 use crate::error::StoreError;
 use crate::records::{ListQuery, Page};
-use crate::select::{Compiler, Scope, scope_condition};
+use crate::select::{Compiler, Scope, count_where, scope_condition};
 use crate::value::Value;
 use crate::{Filter, Pools, Store, dispatch};
 
@@ -475,26 +475,6 @@ fn member_condition<DB: Dialect>(
         .into_iter()
         .reduce(|left, right| left.and(right))
         .unwrap_or_else(|| Expr::cust("1 = 1")))
-}
-
-async fn count_where<DB: Dialect>(
-    connection: &mut DB::Connection,
-    entity: &str,
-    condition: Expr,
-) -> Result<u64, StoreError> {
-    let (sql, values) = DB::build(
-        Query::select()
-            .expr(Expr::cust("COUNT(*)"))
-            .from_as(Alias::new(entity), Alias::new("t0"))
-            .and_where(condition),
-    );
-    let row = DB::fetch_optional(connection, sql, values)
-        .await?
-        .ok_or_else(|| StoreError::Internal("a count returned no row".to_owned()))?;
-    match DB::decode(&row, 0, &ValueType::Integer)? {
-        Value::Integer(count) => Ok(u64::try_from(count).unwrap_or(0)),
-        _ => Ok(0),
-    }
 }
 
 async fn count_selection<DB: Dialect>(
