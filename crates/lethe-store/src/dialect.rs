@@ -6,7 +6,7 @@ use std::future::Future;
 
 use lethe_schema::ValueType;
 use rust_decimal::Decimal;
-use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
+use rust_decimal::prelude::ToPrimitive;
 use sea_query::{PostgresQueryBuilder, SqliteQueryBuilder};
 use sea_query_sqlx::{SqlxBinder, SqlxValues};
 use sqlx::{AssertSqlSafe, Postgres, Row, Sqlite};
@@ -147,6 +147,16 @@ macro_rules! execution_methods {
     };
 }
 
+/// A decimal as a whole number of 10^-scale units, for SQLite. Stored values fit (see
+/// [`crate::value::MAX_DECIMAL_DIGITS`]); a larger filter bound is clamped to the ends of
+/// `i64`, which no stored value reaches, so comparisons with it keep their meaning.
+fn scaled_integer(decimal: Decimal, scale: u32) -> i64 {
+    let mut rounded = decimal.round_dp(scale);
+    rounded.rescale(scale);
+    let units = rounded.mantissa();
+    i64::try_from(units).unwrap_or(if units < 0 { i64::MIN } else { i64::MAX })
+}
+
 fn decode_error(index: usize, message: impl Into<String>) -> sqlx::Error {
     sqlx::Error::ColumnDecode {
         index: index.to_string(),
@@ -175,7 +185,9 @@ impl Dialect for Sqlite {
             | ValueType::Timestamp
             | ValueType::Json => "text",
             ValueType::Integer | ValueType::Reference | ValueType::Boolean => "integer",
-            ValueType::Decimal { .. } => "real",
+            // Decimals are stored as integers in units of 10^-scale (cents for scale 2):
+            // exact, ordered, and summable, where `real` loses digits beyond 15.
+            ValueType::Decimal { .. } => "integer",
         }
     }
 
@@ -184,6 +196,9 @@ impl Dialect for Sqlite {
         match (value_type, value) {
             (_, Value::Text(text)) => S::String(Some(text.clone())),
             (_, Value::Integer(number)) => S::BigInt(Some(*number)),
+            (ValueType::Decimal { scale }, Value::Decimal(decimal)) => {
+                S::BigInt(Some(scaled_integer(*decimal, *scale)))
+            }
             (_, Value::Decimal(decimal)) => S::Double(decimal.to_f64()),
             (_, Value::Boolean(flag)) => S::BigInt(Some(i64::from(*flag))),
             (_, Value::Date(date)) => S::String(Some(format_date(*date))),
@@ -192,7 +207,7 @@ impl Dialect for Sqlite {
             (ValueType::Integer | ValueType::Reference | ValueType::Boolean, Value::Null) => {
                 S::BigInt(None)
             }
-            (ValueType::Decimal { .. }, Value::Null) => S::Double(None),
+            (ValueType::Decimal { .. }, Value::Null) => S::BigInt(None),
             (_, Value::Null) => S::String(None),
         }
     }
@@ -208,16 +223,9 @@ impl Dialect for Sqlite {
             ValueType::Boolean => row
                 .try_get::<Option<i64>, _>(index)?
                 .map(|n| Value::Boolean(n != 0)),
-            ValueType::Decimal { scale } => match row.try_get_unchecked::<Option<f64>, _>(index)? {
-                None => None,
-                Some(float) => {
-                    let mut decimal = Decimal::from_f64(float)
-                        .ok_or_else(|| decode_error(index, "decimal out of range"))?
-                        .round_dp(*scale);
-                    decimal.rescale(*scale);
-                    Some(Value::Decimal(decimal))
-                }
-            },
+            ValueType::Decimal { scale } => row
+                .try_get::<Option<i64>, _>(index)?
+                .map(|units| Value::Decimal(Decimal::new(units, *scale))),
             ValueType::Date => match row.try_get::<Option<String>, _>(index)? {
                 None => None,
                 Some(text) => Some(Value::Date(

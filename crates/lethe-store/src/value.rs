@@ -12,6 +12,10 @@ use time::{Date, OffsetDateTime, UtcOffset, macros::format_description};
 /// database without bound.
 pub const MAX_TEXT_BYTES: usize = 1 << 20;
 
+/// The most digits a decimal value may have in all, before and after the point. SQLite
+/// stores decimals as 64-bit integers of 10^-scale units, which hold 18 digits exactly.
+pub const MAX_DECIMAL_DIGITS: u32 = 18;
+
 /// One column's value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -97,6 +101,11 @@ impl Value {
                     Some(decimal) if decimal.scale() <= *scale => {
                         let mut decimal = decimal;
                         decimal.rescale(*scale);
+                        if decimal.mantissa().unsigned_abs() >= 10u128.pow(MAX_DECIMAL_DIGITS) {
+                            return Err(ValueError(format!(
+                                "has more than {MAX_DECIMAL_DIGITS} digits in all (with {scale} after the point)"
+                            )));
+                        }
                         Ok(Value::Decimal(decimal))
                     }
                     Some(_) => Err(ValueError(format!(
@@ -251,6 +260,13 @@ mod tests {
             Ok(json!("12.50"))
         );
         assert!(Value::from_json(&value_type, &json!("1.234")).is_err());
+        assert!(Value::from_json(&value_type, &json!("9999999999999999.99")).is_ok());
+        let error =
+            Value::from_json(&value_type, &json!("10000000000000000.00")).expect_err("19 digits");
+        assert_eq!(
+            error.0,
+            "has more than 18 digits in all (with 2 after the point)"
+        );
         assert!(Value::from_json(&value_type, &json!("abc")).is_err());
     }
 

@@ -169,7 +169,6 @@ fn relative_times_far_in_the_past_work_on_postgres() {
 /// (the filter language accepts 28) collide: on SQLite `amount = 12345678901234567.02` also
 /// selects a record holding `12345678901234567.01`. PostgreSQL (`numeric`) is right.
 #[test]
-#[ignore = "known bug in lethe-store (SQLite column type `real` for decimals): more than 15 significant digits collide"]
 fn decimals_with_more_than_15_digits_compare_exactly_on_sqlite() {
     let amount = |text: &str| Cell::Dec(text.parse::<Decimal>().expect("a decimal"));
     let data = people(vec![
