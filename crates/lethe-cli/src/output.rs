@@ -62,3 +62,21 @@ pub fn report_error(json: bool, error: &anyhow::Error) -> ExitCode {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct UsageError(pub String);
+
+/// Prints a page of records: one JSON document with `--json`, else one record per line and
+/// the cursor of the next page on stderr.
+pub fn print_page(json: bool, page: &lethe_store::Page) {
+    let records: Vec<serde_json::Value> =
+        page.records.iter().map(|record| record.to_json()).collect();
+    if json {
+        print_json(&json!({"records": records, "next_cursor": page.next_cursor}));
+        return;
+    }
+    for record in &records {
+        println!("{record}");
+    }
+    match &page.next_cursor {
+        Some(next) => eprintln!("more: --cursor {next}"),
+        None => eprintln!("({} record(s), end of list)", records.len()),
+    }
+}

@@ -192,7 +192,7 @@ fn parse_order(raw: Option<&str>) -> Result<SortOrder, ApiError> {
     }
 }
 
-fn parse_scope(raw: Option<&str>) -> Result<Scope, ApiError> {
+pub(crate) fn parse_scope(raw: Option<&str>) -> Result<Scope, ApiError> {
     Ok(raw.map(Scope::parse).transpose()?.unwrap_or_default())
 }
 
@@ -200,7 +200,7 @@ fn text_filter(store: &Store, entity: &str, text: Option<&str>) -> Result<Filter
     Ok(store.parse_filter(entity, text.unwrap_or(""))?)
 }
 
-fn page_json(page: &lethe_store::Page) -> Json_ {
+pub(crate) fn page_json(page: &lethe_store::Page) -> Json_ {
     let records: Vec<Json_> = page.records.iter().map(|record| record.to_json()).collect();
     json!({"records": records, "next_cursor": page.next_cursor})
 }
@@ -219,12 +219,9 @@ async fn list_records(
         limit: params.limit,
         cursor: params.cursor,
     };
-    let page = if params.filter.is_none() && scope == Scope::Active {
-        state.store.list_records(&entity, &query).await?
-    } else {
-        let filter = text_filter(&state.store, &entity, params.filter.as_deref())?;
-        state.store.select_page(&filter, scope, &query).await?
-    };
+    // No filter is the filter `all`: one path for plain and filtered lists.
+    let filter = text_filter(&state.store, &entity, params.filter.as_deref())?;
+    let page = state.store.select_page(&filter, scope, &query).await?;
     Ok(Json(page_json(&page)))
 }
 
@@ -281,9 +278,9 @@ async fn query_records(
             cursor: body.cursor,
         };
         let page = state.store.select_page(&filter, scope, &query).await?;
-        let records: Vec<Json_> = page.records.iter().map(|record| record.to_json()).collect();
-        answer["records"] = json!(records);
-        answer["next_cursor"] = json!(page.next_cursor);
+        let page = page_json(&page);
+        answer["records"] = page["records"].clone();
+        answer["next_cursor"] = page["next_cursor"].clone();
     }
     Ok(Json(answer))
 }

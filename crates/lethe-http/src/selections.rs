@@ -9,16 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::extract::{JsonBody, PathParams, QueryParams};
-use crate::{ApiError, AppState, CurrentUser};
-
-fn scope_of(raw: Option<&str>) -> Result<Scope, ApiError> {
-    Ok(raw.map(Scope::parse).transpose()?.unwrap_or_default())
-}
-
-fn page_json(page: &lethe_store::Page) -> Value {
-    let records: Vec<Value> = page.records.iter().map(|record| record.to_json()).collect();
-    json!({"records": records, "next_cursor": page.next_cursor})
-}
+use crate::{ApiError, AppState, CurrentUser, page_json, parse_scope};
 
 pub async fn list(
     State(state): State<AppState>,
@@ -110,7 +101,7 @@ pub async fn show(
     PathParams(name): PathParams<String>,
     QueryParams(params): QueryParams<ScopeParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let scope = scope_of(params.scope.as_deref())?;
+    let scope = parse_scope(params.scope.as_deref())?;
     let selection = state.store.get_selection(&name).await?;
     let count = state.store.count_selection(&name, scope).await?;
     Ok(Json(
@@ -147,7 +138,7 @@ pub async fn records(
     PathParams(name): PathParams<String>,
     QueryParams(params): QueryParams<PageParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let scope = scope_of(params.scope.as_deref())?;
+    let scope = parse_scope(params.scope.as_deref())?;
     let query = ListQuery {
         limit: params.limit,
         cursor: params.cursor,
@@ -203,7 +194,7 @@ pub async fn create_snapshot(
         all_matching: body.all_matching,
         include: body.include,
         exclude: body.exclude,
-        scope: scope_of(body.scope.as_deref())?,
+        scope: parse_scope(body.scope.as_deref())?,
     };
     let snapshot = store
         .create_snapshot(&pick, &body.note, Some(user.0.id))

@@ -2,11 +2,11 @@
 
 use lethe_schema::ValueType;
 use lethe_store::{ListQuery, SortOrder, Store};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::Context;
 use crate::cli::RecordCommand;
-use crate::output::{UsageError, print_json};
+use crate::output::{UsageError, print_json, print_page};
 
 pub async fn run(context: &Context, command: RecordCommand) -> anyhow::Result<()> {
     let store = context.open().await?;
@@ -66,18 +66,7 @@ pub async fn run(context: &Context, command: RecordCommand) -> anyhow::Result<()
                     },
                 )
                 .await?;
-            let records: Vec<Value> = page.records.iter().map(|record| record.to_json()).collect();
-            if context.json() {
-                print_json(&json!({"records": records, "next_cursor": page.next_cursor}));
-            } else {
-                for record in &records {
-                    println!("{record}");
-                }
-                match page.next_cursor {
-                    Some(next) => eprintln!("more: --cursor {next}"),
-                    None => eprintln!("({} record(s), end of list)", records.len()),
-                }
-            }
+            print_page(context.json(), &page);
         }
     }
     Ok(())

@@ -1,28 +1,11 @@
 //! `lethe selection …` and `lethe snapshot …` (SPEC §4).
 
-use lethe_store::{
-    ListQuery, MemberPick, Page, PickSource, Scope, SelectionDefinition, SetOperator,
-};
-use serde_json::{Value, json};
+use lethe_store::{ListQuery, MemberPick, PickSource, Scope, SelectionDefinition, SetOperator};
+use serde_json::json;
 
 use super::Context;
 use crate::cli::{SelectionCommand, SnapshotCommand};
-use crate::output::{UsageError, print_json};
-
-fn print_page(context: &Context, page: &Page) {
-    let records: Vec<Value> = page.records.iter().map(|record| record.to_json()).collect();
-    if context.json() {
-        print_json(&json!({"records": records, "next_cursor": page.next_cursor}));
-    } else {
-        for record in &records {
-            println!("{record}");
-        }
-        match &page.next_cursor {
-            Some(next) => eprintln!("more: --cursor {next}"),
-            None => eprintln!("({} record(s), end of list)", records.len()),
-        }
-    }
-}
+use crate::output::{UsageError, print_json, print_page};
 
 pub async fn run_selection(context: &Context, command: SelectionCommand) -> anyhow::Result<()> {
     let store = context.open().await?;
@@ -127,7 +110,7 @@ pub async fn run_selection(context: &Context, command: SelectionCommand) -> anyh
                 ..Default::default()
             };
             let page = store.selection_page(&name, scope, &query).await?;
-            print_page(context, &page);
+            print_page(context.json(), &page);
         }
         SelectionCommand::Delete { name } => {
             store.delete_selection(&name).await?;
@@ -192,7 +175,7 @@ pub async fn run_snapshot(context: &Context, command: SnapshotCommand) -> anyhow
                 ..Default::default()
             };
             let page = store.snapshot_page(id, &query).await?;
-            print_page(context, &page);
+            print_page(context.json(), &page);
         }
     }
     Ok(())
