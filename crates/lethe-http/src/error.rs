@@ -34,6 +34,7 @@ impl ApiError {
                 ErrorClass::NotFound => StatusCode::NOT_FOUND,
                 ErrorClass::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
                 ErrorClass::Conflict => StatusCode::CONFLICT,
+                ErrorClass::Forbidden => StatusCode::FORBIDDEN,
                 ErrorClass::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             },
         }

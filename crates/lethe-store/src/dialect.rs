@@ -322,3 +322,16 @@ impl Dialect for Postgres {
 
     execution_methods!(Postgres);
 }
+
+/// Begins a transaction that will write. On SQLite it takes the write lock at once
+/// (`BEGIN IMMEDIATE`): a transaction that reads first and writes later could otherwise fail
+/// with "database is locked" when another writer commits in between, whatever the busy
+/// timeout. PostgreSQL's row locks need nothing special.
+pub(crate) async fn begin_write<DB: Dialect>(
+    pool: &sqlx::Pool<DB>,
+) -> Result<sqlx::Transaction<'static, DB>, sqlx::Error> {
+    match DB::BACKEND {
+        Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+        Backend::Postgres => pool.begin().await,
+    }
+}

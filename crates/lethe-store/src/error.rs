@@ -58,6 +58,15 @@ pub enum StoreError {
     #[error("{0}")]
     BadRequest(String),
 
+    /// The request is well formed but the state of the data does not allow it (a purge of a
+    /// record that is not in the trash, a cancel of a purge that already ran).
+    #[error("{0}")]
+    Conflict(String),
+
+    /// The user may not do this; the message says who may.
+    #[error("{0}")]
+    Forbidden(String),
+
     #[error(transparent)]
     Filter(#[from] lethe_filter::FilterError),
 
@@ -91,6 +100,8 @@ pub enum ErrorClass {
     Invalid,
     /// The request conflicts with the current state (unique values, the trash).
     Conflict,
+    /// The user is not allowed to do this.
+    Forbidden,
     /// A fault of the server or the database, not of the request.
     Internal,
 }
@@ -107,7 +118,9 @@ impl StoreError {
             | StoreError::BadRequest(_)
             | StoreError::Filter(_)
             | StoreError::IncompatibleSchema(_) => ErrorClass::Invalid,
+            StoreError::Forbidden(_) => ErrorClass::Forbidden,
             StoreError::InTrash { .. }
+            | StoreError::Conflict(_)
             | StoreError::ReferenceInTrash { .. }
             | StoreError::UniqueViolation { .. } => ErrorClass::Conflict,
             StoreError::Connect { .. } | StoreError::Database(_) | StoreError::Internal(_) => {
@@ -130,6 +143,8 @@ impl StoreError {
             StoreError::ReferenceInTrash { .. } => "reference_in_trash",
             StoreError::UniqueViolation { .. } => "unique_violation",
             StoreError::BadRequest(_) => "bad_request",
+            StoreError::Conflict(_) => "conflict",
+            StoreError::Forbidden(_) => "forbidden",
             StoreError::Filter(_) => "invalid_filter",
             StoreError::IncompatibleSchema(_) => "incompatible_schema",
             StoreError::Connect { .. } => "connect_failed",

@@ -13,6 +13,7 @@ mod clock;
 mod ddl;
 mod dialect;
 mod error;
+mod history;
 mod records;
 mod select;
 mod selections;
@@ -34,6 +35,7 @@ pub use clock::Clock;
 pub use ddl::MigrationReport;
 pub use dialect::Backend;
 pub use error::{ErrorClass, StoreError};
+pub use history::{HistoryEntry, HistoryProblem, HistoryVerification, MAX_HISTORY_PAGE};
 pub use lethe_filter::Filter;
 pub use records::{ListQuery, Page, Record, SortOrder};
 pub use select::{Explanation, Scope};
@@ -41,7 +43,7 @@ pub use selections::{
     MAX_LISTED_IDS, MemberPick, PickSource, SavedSelection, SelectionDefinition, SetOperator,
     Snapshot,
 };
-pub use users::{Role, User};
+pub use users::{Actor, Role, User};
 pub use value::{Value, ValueError, format_date, format_timestamp, parse_date, parse_timestamp};
 
 /// Where the data lives: a SQLite file or a PostgreSQL URL (`--db`, `LETHE_DATABASE_URL`).

@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use rand::Rng;
-use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::{Column, Connection, Row};
 
 /// The backends every storage test runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +98,80 @@ impl TestDatabase {
             .map(|dir| dir.path().to_path_buf())
             .unwrap_or_else(std::env::temp_dir)
     }
+}
+
+impl TestDatabase {
+    /// Runs raw SQL on the database behind Lethe's back (to tamper with it in tests).
+    pub async fn execute(&self, sql: &str) {
+        if self.postgres_name.is_some() {
+            let mut connection = PgConnection::connect(&self.url)
+                .await
+                .expect("connect to the test database");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+                .execute(&mut connection)
+                .await
+                .expect("raw SQL runs");
+        } else {
+            let mut connection = sqlite_connection(&self.url).await;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+                .execute(&mut connection)
+                .await
+                .expect("raw SQL runs");
+        }
+    }
+
+    /// Every row of `table` as text, ordered by `order_by`: two dumps are equal exactly when
+    /// the table's content is.
+    pub async fn dump(&self, table: &str, order_by: &str) -> Vec<String> {
+        if self.postgres_name.is_some() {
+            let mut connection = PgConnection::connect(&self.url)
+                .await
+                .expect("connect to the test database");
+            let sql = format!("SELECT row_to_json(t)::text FROM {table} t ORDER BY {order_by}");
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .fetch_all(&mut connection)
+                .await
+                .expect("dump a table");
+            rows.iter().map(|row| row.get::<String, _>(0)).collect()
+        } else {
+            let mut connection = sqlite_connection(&self.url).await;
+            let sql = format!("SELECT * FROM {table} ORDER BY {order_by}");
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .fetch_all(&mut connection)
+                .await
+                .expect("dump a table");
+            rows.iter().map(sqlite_row_text).collect()
+        }
+    }
+}
+
+async fn sqlite_connection(path: &str) -> sqlx::SqliteConnection {
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .busy_timeout(std::time::Duration::from_secs(30));
+    sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .expect("open the test database")
+}
+
+fn sqlite_row_text(row: &sqlx::sqlite::SqliteRow) -> String {
+    let mut cells = Vec::new();
+    for index in 0..row.columns().len() {
+        let name = row.columns()[index].name().to_owned();
+        let cell = if let Ok(value) = row.try_get::<Option<i64>, _>(index) {
+            format!("{value:?}")
+        } else if let Ok(value) = row.try_get::<Option<f64>, _>(index) {
+            format!("{value:?}")
+        } else if let Ok(value) = row.try_get::<Option<String>, _>(index) {
+            format!("{value:?}")
+        } else if let Ok(value) = row.try_get::<Option<Vec<u8>>, _>(index) {
+            format!("{value:?}")
+        } else {
+            "?".to_owned()
+        };
+        cells.push(format!("{name}={cell}"));
+    }
+    cells.join(", ")
 }
 
 impl Drop for TestDatabase {
