@@ -24,7 +24,7 @@ use crate::{Pools, Store, dispatch};
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// The advisory lock key that serialises history appends on PostgreSQL ("lethe" in ASCII).
-const APPEND_LOCK: i64 = 0x6c65_7468_65;
+const APPEND_LOCK: i64 = 0x006c_6574_6865;
 
 /// One history entry as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -14,7 +14,10 @@ mod ddl;
 mod dialect;
 mod error;
 mod history;
+mod lifecycle;
+mod notifications;
 mod records;
+mod rows;
 mod select;
 mod selections;
 mod system;
@@ -37,6 +40,11 @@ pub use dialect::Backend;
 pub use error::{ErrorClass, StoreError};
 pub use history::{HistoryEntry, HistoryProblem, HistoryVerification, MAX_HISTORY_PAGE};
 pub use lethe_filter::Filter;
+pub use lifecycle::{
+    DEFAULT_BATCH_SIZE, DeletionBatch, EntityCount, Job, JobKind, JobRunner, MAX_BATCH_SIZE,
+    PREVIEW_SAMPLE, Preview, Skip, job_state, lease_owner,
+};
+pub use notifications::Notification;
 pub use records::{ListQuery, Page, Record, SortOrder};
 pub use select::{Explanation, Scope};
 pub use selections::{

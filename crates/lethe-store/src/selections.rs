@@ -149,7 +149,7 @@ fn valid_selection_name(name: &str) -> Result<(), StoreError> {
     }
 }
 
-fn check_listed_ids(ids: &[i64], what: &str) -> Result<(), StoreError> {
+pub(crate) fn check_listed_ids(ids: &[i64], what: &str) -> Result<(), StoreError> {
     if ids.len() > MAX_LISTED_IDS {
         return Err(StoreError::BadRequest(format!(
             "{what} lists {} ids; at most {MAX_LISTED_IDS} can be listed — use a filter for larger sets",
@@ -789,46 +789,6 @@ async fn create_snapshot<DB: Dialect>(
         }
     }
 
-    let timestamp = DB::bind_value(&ValueType::Timestamp, &Value::Timestamp(now));
-    let source = describe_pick(pick);
-    let (sql, values) = DB::build(
-        Query::insert()
-            .into_table(Alias::new("lethe_snapshot"))
-            .columns(
-                [
-                    "entity",
-                    "scope",
-                    "source",
-                    "member_count",
-                    "note",
-                    "created_at",
-                    "created_by",
-                ]
-                .map(Alias::new),
-            )
-            .values_panic([
-                Expr::val(pick.entity.as_str()),
-                Expr::val(pick.scope.as_str()),
-                Expr::val(source.as_str()),
-                Expr::val(0i64),
-                Expr::val(note),
-                Expr::val(timestamp),
-                Expr::val(DB::bind_value(
-                    &ValueType::Integer,
-                    &actor.map_or(Value::Null, Value::Integer),
-                )),
-            ])
-            .returning_col(Alias::new("id")),
-    );
-    let row = DB::fetch_optional(&mut transaction, sql, values)
-        .await?
-        .ok_or_else(|| StoreError::Internal("creating a snapshot returned no id".to_owned()))?;
-    let Value::Integer(id) = DB::decode(&row, 0, &ValueType::Integer)? else {
-        return Err(StoreError::Internal(
-            "creating a snapshot returned no id".to_owned(),
-        ));
-    };
-
     // (all matching ∪ ticked on) − ticked off, in the scope, in one statement.
     let mut picked = Vec::new();
     if pick.all_matching {
@@ -848,11 +808,78 @@ async fn create_snapshot<DB: Dialect>(
         condition =
             condition.and(qualified("t0", builtin::ID).is_not_in(pick.exclude.iter().copied()));
     }
+    let snapshot = snapshot_where::<DB>(
+        &mut transaction,
+        &pick.entity,
+        pick.scope.as_str(),
+        &describe_pick(pick),
+        note,
+        condition,
+        actor,
+        now,
+    )
+    .await?;
+    transaction.commit().await?;
+    Ok(snapshot)
+}
+
+/// Freezes the records of `entity` (as `t0`) that match `condition` into a new snapshot, in
+/// the caller's transaction, with one `INSERT … SELECT`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn snapshot_where<DB: Dialect>(
+    connection: &mut DB::Connection,
+    entity: &str,
+    scope: &str,
+    source: &str,
+    note: &str,
+    condition: Expr,
+    actor: Option<i64>,
+    now: OffsetDateTime,
+) -> Result<Snapshot, StoreError> {
+    let timestamp = DB::bind_value(&ValueType::Timestamp, &Value::Timestamp(now));
+    let (sql, values) = DB::build(
+        Query::insert()
+            .into_table(Alias::new("lethe_snapshot"))
+            .columns(
+                [
+                    "entity",
+                    "scope",
+                    "source",
+                    "member_count",
+                    "note",
+                    "created_at",
+                    "created_by",
+                ]
+                .map(Alias::new),
+            )
+            .values_panic([
+                Expr::val(entity),
+                Expr::val(scope),
+                Expr::val(source),
+                Expr::val(0i64),
+                Expr::val(note),
+                Expr::val(timestamp),
+                Expr::val(DB::bind_value(
+                    &ValueType::Integer,
+                    &actor.map_or(Value::Null, Value::Integer),
+                )),
+            ])
+            .returning_col(Alias::new("id")),
+    );
+    let row = DB::fetch_optional(connection, sql, values)
+        .await?
+        .ok_or_else(|| StoreError::Internal("creating a snapshot returned no id".to_owned()))?;
+    let Value::Integer(id) = DB::decode(&row, 0, &ValueType::Integer)? else {
+        return Err(StoreError::Internal(
+            "creating a snapshot returned no id".to_owned(),
+        ));
+    };
+
     let mut members = Query::select();
     members
         .expr(Expr::val(id))
         .expr(qualified("t0", builtin::ID))
-        .from_as(Alias::new(pick.entity.as_str()), Alias::new("t0"))
+        .from_as(Alias::new(entity), Alias::new("t0"))
         .and_where(condition);
     let mut insert = Query::insert();
     insert
@@ -861,7 +888,7 @@ async fn create_snapshot<DB: Dialect>(
         .select_from(members)
         .map_err(|error| StoreError::Internal(error.to_string()))?;
     let (sql, values) = DB::build(&insert);
-    let member_count = DB::execute(&mut transaction, sql, values).await?;
+    let member_count = DB::execute(connection, sql, values).await?;
 
     let (sql, values) = DB::build(
         Query::update()
@@ -872,9 +899,17 @@ async fn create_snapshot<DB: Dialect>(
             )
             .and_where(col("id").eq(id)),
     );
-    DB::execute(&mut transaction, sql, values).await?;
-    transaction.commit().await?;
-    get_snapshot::<DB>(pool, id).await
+    DB::execute(connection, sql, values).await?;
+    Ok(Snapshot {
+        id,
+        entity: entity.to_owned(),
+        scope: scope.to_owned(),
+        source: source.to_owned(),
+        member_count,
+        note: note.to_owned(),
+        created_at: crate::value::format_timestamp(now),
+        created_by: actor,
+    })
 }
 
 async fn get_snapshot<DB: Dialect>(pool: &Pool<DB>, id: i64) -> Result<Snapshot, StoreError> {

@@ -61,7 +61,7 @@ impl User {
 
 /// Who performs an operation: a Lethe user, or the operator at the server's command line, who
 /// has full rights (SPEC §8). History entries and permission checks are made from it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Actor {
     /// The `lethe_user` id; `None` for the operator.
     pub user_id: Option<i64>,

@@ -1,0 +1,327 @@
+//! The life of a record after someone decides it should go (SPEC §3, §5, §11): preview,
+//! trash and restore, run as persisted, resumable jobs in bounded batches.
+//!
+//! Every bulk operation acts on a snapshot of members. A job walks the snapshot in ascending
+//! id order, a bounded batch at a time; each batch is one transaction that applies the data
+//! change for those members and all of their descendants, records members that were skipped
+//! (changed state since the snapshot, or blocked by a rule) with the reason, advances the
+//! job's cursor and counts, and appends the history entry for that batch. A crash loses at
+//! most the batch in flight, which the next run redoes; the cursor and a lease check make
+//! sure no batch is applied or counted twice.
+
+mod jobs;
+mod paths;
+mod restore;
+mod trash;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use jobs::{JobRunner, lease_owner};
+
+/// The kinds of bulk operation that run as jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    Trash,
+    Restore,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Trash => "trash",
+            JobKind::Restore => "restore",
+        }
+    }
+
+    pub(crate) fn parse(raw: &str) -> Option<JobKind> {
+        match raw {
+            "trash" => Some(JobKind::Trash),
+            "restore" => Some(JobKind::Restore),
+            _ => None,
+        }
+    }
+}
+
+/// Where a job is in its life.
+pub mod job_state {
+    /// Waiting for a worker.
+    pub const QUEUED: &str = "queued";
+    /// A worker has claimed it (or had, and died: then its lease runs out and another takes it).
+    pub const RUNNING: &str = "running";
+    pub const DONE: &str = "done";
+    /// Stopped by an error; `lethe job resume` tries again from the last committed batch.
+    pub const FAILED: &str = "failed";
+}
+
+/// A job as users see it: what it does, how far it is, what it did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Job {
+    pub id: i64,
+    pub kind: JobKind,
+    pub state: String,
+    /// The entity of the members.
+    pub entity: String,
+    /// The deletion batch the job fills (trash) or empties (restore).
+    pub batch_id: Option<i64>,
+    pub snapshot_id: i64,
+    /// Members handled so far (acted on, skipped or blocked).
+    pub done: u64,
+    pub total: u64,
+    /// Records changed so far, per entity type.
+    pub counts: BTreeMap<String, u64>,
+    /// Members skipped because their state changed since the snapshot.
+    pub skipped: u64,
+    /// Members blocked by a rule (`restrict`, a purge precondition, a parent in the trash).
+    pub blocked: u64,
+    pub reason: Option<String>,
+    /// What the members were picked from, in words.
+    pub source: String,
+    pub actor: String,
+    pub batch_size: u64,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub error: Option<String>,
+    /// Members per second since the job started.
+    pub rate_per_second: Option<f64>,
+    /// At that rate, the time left.
+    pub seconds_left: Option<f64>,
+}
+
+impl Job {
+    pub fn is_finished(&self) -> bool {
+        self.state == job_state::DONE
+    }
+}
+
+/// A member an operation did not act on, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Skip {
+    pub record_id: i64,
+    /// `gone` (no longer exists), `state` (its lifecycle state changed) or `blocked`.
+    pub kind: String,
+    /// For `blocked`: the entity of the records that block it.
+    pub entity: Option<String>,
+    /// For `blocked`: how many records block it.
+    pub count: u64,
+    pub reason: String,
+}
+
+impl Skip {
+    /// "contact 1234: 2 invoice (invoice refers to it through contact_id …)".
+    pub fn message(&self, member_entity: &str) -> String {
+        match &self.entity {
+            Some(entity) if self.kind == "blocked" => format!(
+                "{member_entity} {}: {} {entity}: {}",
+                self.record_id, self.count, self.reason
+            ),
+            _ => format!("{member_entity} {}: {}", self.record_id, self.reason),
+        }
+    }
+}
+
+/// How many records of one entity type an operation reaches.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EntityCount {
+    pub entity: String,
+    pub records: u64,
+}
+
+/// What an operation would do, before it is confirmed (SPEC §5).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Preview {
+    pub operation: String,
+    pub entity: String,
+    /// Confirm the operation with this snapshot: it is what the preview counted.
+    pub snapshot_id: i64,
+    pub members: u64,
+    /// Members that are not in the state the operation needs (already trashed, gone).
+    pub not_applicable: u64,
+    /// Members a rule blocks; they are skipped and reported.
+    pub blocked: u64,
+    /// Up to [`PREVIEW_SAMPLE`] blocked members with the reason.
+    pub blocked_sample: Vec<Skip>,
+    /// The records acted on, per entity type: the members first, then cascaded children.
+    pub acted_on: Vec<EntityCount>,
+}
+
+/// How many blocked members a preview lists.
+pub const PREVIEW_SAMPLE: u64 = 20;
+
+/// The default number of members per batch (one transaction each).
+pub const DEFAULT_BATCH_SIZE: u64 = 5_000;
+/// The most members per batch: larger batches hold the write lock too long.
+pub const MAX_BATCH_SIZE: u64 = 100_000;
+
+/// What a job keeps in its payload: everything needed to run or resume it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Payload {
+    pub entity: String,
+    pub snapshot_id: i64,
+    pub batch_id: Option<i64>,
+    pub reason: Option<String>,
+    pub source: String,
+    pub actor: crate::users::Actor,
+}
+
+/// Running totals, kept in the job's `result`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Totals {
+    pub counts: BTreeMap<String, u64>,
+    pub skipped: u64,
+    pub blocked: u64,
+}
+
+impl Totals {
+    pub(crate) fn add(&mut self, other: &Totals) {
+        for (entity, count) in &other.counts {
+            *self.counts.entry(entity.clone()).or_default() += count;
+        }
+        self.skipped += other.skipped;
+        self.blocked += other.blocked;
+    }
+}
+
+pub use restore::DeletionBatch;
+
+use crate::error::StoreError;
+use crate::users::Actor;
+use crate::{Pools, Store, dispatch};
+
+async fn job_row<DB: crate::dialect::Dialect>(
+    pool: &sqlx::Pool<DB>,
+    id: i64,
+) -> Result<jobs::JobRow, StoreError> {
+    let mut connection = pool.acquire().await?;
+    jobs::load_job::<DB>(&mut connection, id).await
+}
+
+async fn batch_row<DB: crate::dialect::Dialect>(
+    pool: &sqlx::Pool<DB>,
+    id: i64,
+) -> Result<DeletionBatch, StoreError> {
+    let mut connection = pool.acquire().await?;
+    restore::load_batch::<DB>(&mut connection, id).await
+}
+
+fn check_batch_size(batch_size: Option<u64>) -> Result<u64, StoreError> {
+    let size = batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
+    if size == 0 || size > MAX_BATCH_SIZE {
+        return Err(StoreError::BadRequest(format!(
+            "the batch size must be between 1 and {MAX_BATCH_SIZE}; {size} was given"
+        )));
+    }
+    Ok(size)
+}
+
+impl Store {
+    fn trash_plan(&self, entity: &str) -> Result<lethe_plan::Plan, StoreError> {
+        self.entity(entity)?;
+        lethe_plan::plan(self.schema(), entity, lethe_plan::Operation::Trash)
+            .map_err(|error| StoreError::BadRequest(error.to_string()))
+    }
+
+    /// What trashing a snapshot's members would do: per entity type, the records acted on;
+    /// members not applicable (already in the trash, gone) and blocked, with a sample.
+    pub async fn preview_trash(&self, snapshot_id: i64) -> Result<Preview, StoreError> {
+        let snapshot = self.get_snapshot(snapshot_id).await?;
+        let plan = self.trash_plan(&snapshot.entity)?;
+        dispatch!(self, pool => trash::preview::<_>(pool, &plan, &snapshot).await)
+    }
+
+    /// Creates a deletion batch and the job that trashes the snapshot's members into it. More
+    /// than one member is a mass delete: admins only (SPEC §7).
+    pub async fn start_trash(
+        &self,
+        snapshot_id: i64,
+        reason: Option<&str>,
+        actor: &Actor,
+        batch_size: Option<u64>,
+    ) -> Result<Job, StoreError> {
+        let batch_size = check_batch_size(batch_size)?;
+        let snapshot = self.get_snapshot(snapshot_id).await?;
+        self.trash_plan(&snapshot.entity)?;
+        if snapshot.member_count > 1 && !actor.admin {
+            return Err(StoreError::Forbidden(format!(
+                "trashing {} records at once is a mass delete, which only an admin may do",
+                snapshot.member_count
+            )));
+        }
+        if let Some(reason) = reason
+            && reason.chars().count() > 1_000
+        {
+            return Err(StoreError::BadRequest(
+                "the reason is longer than 1000 characters".to_owned(),
+            ));
+        }
+        let now = self.now();
+        let id = dispatch!(self, pool => trash::start::<_>(pool, &snapshot, reason, actor, batch_size, now).await)?;
+        self.job(id).await
+    }
+
+    /// Creates the job that restores a deletion batch, or chosen members of it with their
+    /// cascade children.
+    pub async fn start_restore(
+        &self,
+        deletion_batch: i64,
+        chosen: Option<&[i64]>,
+        actor: &Actor,
+        batch_size: Option<u64>,
+    ) -> Result<Job, StoreError> {
+        let batch_size = check_batch_size(batch_size)?;
+        let now = self.now();
+        let id = dispatch!(self, pool => restore::start::<_>(pool, self.schema(), deletion_batch, chosen, actor, batch_size, now).await)?;
+        self.job(id).await
+    }
+
+    /// Runs a job to its end in this process, a batch per transaction, calling `progress`
+    /// after each. A job another live worker holds is refused; a dead worker's is taken over.
+    pub async fn run_job(
+        &self,
+        id: i64,
+        runner: &JobRunner,
+        progress: &mut (dyn FnMut(&Job) + Send),
+    ) -> Result<Job, StoreError> {
+        let clock = self.clock().clone();
+        dispatch!(self, pool => jobs::run::<_>(pool, self.schema(), &clock, id, runner.owner(), progress).await)
+    }
+
+    pub async fn job(&self, id: i64) -> Result<Job, StoreError> {
+        let now = self.now();
+        let row = dispatch!(self, pool => job_row(pool, id).await)?;
+        Ok(row.to_job(now))
+    }
+
+    /// The newest jobs first.
+    pub async fn jobs(&self, limit: u64) -> Result<Vec<Job>, StoreError> {
+        let now = self.now();
+        let limit = limit.clamp(1, 1_000);
+        let rows = dispatch!(self, pool => jobs::list_jobs::<_>(pool, limit).await)?;
+        Ok(rows.iter().map(|row| row.to_job(now)).collect())
+    }
+
+    /// Members a job did not act on, with the reason, by member id.
+    pub async fn job_skips(&self, id: i64, limit: u64) -> Result<Vec<Skip>, StoreError> {
+        self.job(id).await?;
+        let limit = limit.clamp(1, 10_000);
+        dispatch!(self, pool => jobs::list_skips::<_>(pool, id, limit).await)
+    }
+
+    /// Jobs that a worker could pick up now (queued, or abandoned by a dead worker).
+    pub async fn runnable_jobs(&self) -> Result<Vec<i64>, StoreError> {
+        dispatch!(self, pool => jobs::runnable_jobs::<_>(pool).await)
+    }
+
+    /// Makes a failed job runnable again; it continues after its last committed batch.
+    pub async fn requeue_job(&self, id: i64) -> Result<Job, StoreError> {
+        dispatch!(self, pool => jobs::requeue::<_>(pool, id).await)?;
+        self.job(id).await
+    }
+
+    pub async fn deletion_batch(&self, id: i64) -> Result<DeletionBatch, StoreError> {
+        dispatch!(self, pool => batch_row(pool, id).await)
+    }
+}

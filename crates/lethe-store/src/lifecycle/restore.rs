@@ -1,0 +1,477 @@
+//! Restore: bring back exactly what one deletion batch hid — the whole batch (one-click undo)
+//! or chosen members of it with their cascade children — parents before children. Records
+//! trashed separately, in other batches, stay in the trash. A member whose parent is in the
+//! trash in another batch is not restored: that would show a child under a hidden parent
+//! (SPEC §11); the message names the batch to restore first.
+
+use lethe_plan::Plan;
+use lethe_schema::{OnDelete, Schema, ValueType, builtin};
+use sea_query::{Alias, Expr, ExprTrait, Query};
+use sqlx::Pool;
+use time::OffsetDateTime;
+
+use super::jobs::{Batch, JobRow, count_skips, insert_job, insert_skips};
+use super::paths::{StepFilter, col, qualified, reached_by};
+use super::{JobKind, Payload, Totals};
+use crate::dialect::{Dialect, begin_write};
+use crate::error::StoreError;
+use crate::rows;
+use crate::users::Actor;
+use crate::value::Value;
+
+/// A deletion batch as stored.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DeletionBatch {
+    pub id: i64,
+    pub entity: Option<String>,
+    pub state: String,
+    pub reason: Option<String>,
+    pub created_at: String,
+    pub created_by: Option<i64>,
+    pub snapshot_id: Option<i64>,
+    pub job_id: Option<i64>,
+}
+
+pub(crate) async fn load_batch<DB: Dialect>(
+    connection: &mut DB::Connection,
+    id: i64,
+) -> Result<DeletionBatch, StoreError> {
+    let (sql, values) = DB::build(
+        Query::select()
+            .columns(
+                [
+                    "id",
+                    "entity",
+                    "state",
+                    "reason",
+                    "created_at",
+                    "created_by",
+                    "snapshot_id",
+                    "job_id",
+                ]
+                .map(Alias::new),
+            )
+            .from(Alias::new("lethe_deletion_batch"))
+            .and_where(col("id").eq(id)),
+    );
+    let row = DB::fetch_optional(connection, sql, values)
+        .await?
+        .ok_or_else(|| StoreError::BadRequest(format!("there is no deletion batch {id}")))?;
+    Ok(DeletionBatch {
+        id,
+        entity: rows::text::<DB>(&row, 1)?,
+        state: rows::text::<DB>(&row, 2)?.unwrap_or_default(),
+        reason: rows::text::<DB>(&row, 3)?,
+        created_at: rows::timestamp::<DB>(&row, 4)?
+            .map(crate::value::format_timestamp)
+            .unwrap_or_default(),
+        created_by: rows::int::<DB>(&row, 5)?,
+        snapshot_id: rows::int::<DB>(&row, 6)?,
+        job_id: rows::int::<DB>(&row, 7)?,
+    })
+}
+
+fn clear_trash<DB: Dialect>(update: &mut sea_query::UpdateStatement) {
+    update
+        .value(
+            Alias::new(builtin::TRASH_BATCH_ID),
+            Expr::val(rows::bind_opt_int::<DB>(None)),
+        )
+        .value(
+            Alias::new(builtin::TRASHED_AT),
+            Expr::val(DB::bind_value(&ValueType::Timestamp, &Value::Null)),
+        )
+        .value(
+            Alias::new(builtin::TRASHED_BY),
+            Expr::val(rows::bind_opt_int::<DB>(None)),
+        );
+}
+
+/// Restricts a select on `t0` (the batch's root entity) to members whose `cascade` parent
+/// is in the trash, yielding skip rows.
+fn hidden_parent_rows(
+    schema: &Schema,
+    root: &str,
+    members_condition: Expr,
+    job: i64,
+    deletion_batch: i64,
+) -> Vec<sea_query::SelectStatement> {
+    let mut selects = Vec::new();
+    let Some(entity) = schema.entity(root) else {
+        return selects;
+    };
+    for relation in schema.relations_from(&entity.name) {
+        if relation.on_delete != OnDelete::Cascade {
+            continue;
+        }
+        for parent in &relation.parents {
+            let mut on = qualified("p", builtin::ID)
+                .equals((Alias::new("t0"), Alias::new(relation.column.as_str())));
+            if let Some(discriminator) = &relation.discriminator {
+                on = on.and(qualified("t0", discriminator.as_str()).eq(parent.as_str()));
+            }
+            let mut query = Query::select();
+            query
+                .expr(qualified("t0", builtin::ID))
+                .expr(Expr::val(1i64))
+                .expr(Expr::val(job))
+                .expr(Expr::val("blocked"))
+                .expr(Expr::val(parent.as_str()))
+                .expr(Expr::val(format!(
+                    "its {parent} is in the trash in another deletion batch; restore that batch first"
+                )))
+                .from_as(Alias::new(root), Alias::new("t0"))
+                .join_as(
+                    sea_query::JoinType::InnerJoin,
+                    Alias::new(parent.as_str()),
+                    Alias::new("p"),
+                    on,
+                )
+                .and_where(members_condition.clone())
+                .and_where(qualified("p", builtin::TRASH_BATCH_ID).is_not_null())
+                .and_where(qualified("p", builtin::TRASH_BATCH_ID).ne(deletion_batch));
+            selects.push(query);
+        }
+    }
+    selects
+}
+
+/// One batch of a restore job.
+pub(super) async fn batch<DB: Dialect>(
+    connection: &mut DB::Connection,
+    batch: &Batch<'_>,
+) -> Result<Totals, StoreError> {
+    let root = batch.plan.root.as_str();
+    let deletion_batch = batch
+        .payload
+        .batch_id
+        .ok_or_else(|| StoreError::Internal("a restore job without a deletion batch".to_owned()))?;
+    let id = || col(builtin::ID);
+    let null_text = rows::bind_opt_text::<DB>(None);
+
+    // Members that are no longer in this batch (gone, or restored meanwhile).
+    let mut still_in_batch = Query::select();
+    still_in_batch
+        .column(Alias::new(builtin::ID))
+        .from(Alias::new(root))
+        .and_where(id().gt(batch.lo))
+        .and_where(id().lte(batch.hi))
+        .and_where(col(builtin::TRASH_BATCH_ID).eq(deletion_batch));
+    let mut left = batch.members();
+    left.and_where(col("record_id").not_in_subquery(still_in_batch))
+        .expr(Expr::val(1i64))
+        .expr(Expr::val(batch.job))
+        .expr(Expr::val("state"))
+        .expr(Expr::val(null_text))
+        .expr(Expr::val("no longer in this deletion batch"));
+    insert_skips::<DB>(connection, left).await?;
+
+    let members_condition = qualified("t0", builtin::ID)
+        .in_subquery(batch.members())
+        .and(qualified("t0", builtin::TRASH_BATCH_ID).eq(deletion_batch));
+    for rows in hidden_parent_rows(
+        batch.schema,
+        root,
+        members_condition,
+        batch.job,
+        deletion_batch,
+    ) {
+        insert_skips::<DB>(connection, rows).await?;
+    }
+    let mut totals = Totals {
+        skipped: count_skips::<DB>(connection, batch.job, batch.lo, batch.hi, false).await?,
+        blocked: count_skips::<DB>(connection, batch.job, batch.lo, batch.hi, true).await?,
+        ..Totals::default()
+    };
+
+    let mut update = Query::update();
+    update
+        .table(Alias::new(root))
+        .and_where(id().in_subquery(batch.members()))
+        .and_where(col(builtin::TRASH_BATCH_ID).eq(deletion_batch))
+        .and_where(id().not_in_subquery(batch.skipped()));
+    clear_trash::<DB>(&mut update);
+    let (sql, values) = DB::build(&update);
+    totals
+        .counts
+        .insert(root.to_owned(), DB::execute(connection, sql, values).await?);
+
+    // Members restored by this batch; then what the deletion batch hid under them, parents
+    // first. Only records of this deletion batch are touched.
+    let mut roots = Query::select();
+    roots
+        .column(Alias::new(builtin::ID))
+        .from(Alias::new(root))
+        .and_where(id().in_subquery(batch.members()))
+        .and_where(id().not_in_subquery(batch.skipped()))
+        .and_where(col(builtin::TRASH_BATCH_ID).is_null());
+    for reach in &batch.plan.cascade {
+        let mut update = Query::update();
+        update
+            .table(Alias::new(reach.entity.as_str()))
+            .and_where(col(builtin::TRASH_BATCH_ID).eq(deletion_batch))
+            .and_where(reached_by(reach, roots.clone(), StepFilter::Active));
+        clear_trash::<DB>(&mut update);
+        let (sql, values) = DB::build(&update);
+        let changed = DB::execute(connection, sql, values).await?;
+        *totals
+            .counts
+            .entry(reach.entity.as_str().to_owned())
+            .or_default() += changed;
+    }
+    Ok(totals)
+}
+
+/// After the last batch: the deletion batch is `restored` when nothing of it is left in the
+/// trash.
+pub(super) async fn finish<DB: Dialect>(
+    connection: &mut DB::Connection,
+    _schema: &Schema,
+    plan: &Plan,
+    job: &JobRow,
+    _now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let Some(deletion_batch) = job.payload.batch_id else {
+        return Ok(());
+    };
+    let mut left = 0;
+    for entity in plan.entities() {
+        let (sql, values) = DB::build(
+            Query::select()
+                .expr(Expr::cust("COUNT(*)"))
+                .from(Alias::new(entity.as_str()))
+                .and_where(col(builtin::TRASH_BATCH_ID).eq(deletion_batch)),
+        );
+        if let Some(row) = DB::fetch_optional(connection, sql, values).await? {
+            left += rows::count::<DB>(&row, 0)?;
+        }
+    }
+    let state = if left == 0 { "restored" } else { "trashed" };
+    let (sql, values) = DB::build(
+        Query::update()
+            .table(Alias::new("lethe_deletion_batch"))
+            .value(Alias::new("state"), state)
+            .and_where(col("id").eq(deletion_batch)),
+    );
+    DB::execute(connection, sql, values).await?;
+    Ok(())
+}
+
+/// Checks who may restore, freezes the members to restore and creates the job.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn start<DB: Dialect>(
+    pool: &Pool<DB>,
+    schema: &Schema,
+    deletion_batch: i64,
+    chosen: Option<&[i64]>,
+    actor: &Actor,
+    batch_size: u64,
+    now: OffsetDateTime,
+) -> Result<i64, StoreError> {
+    let mut transaction = begin_write(pool).await?;
+    let batch = load_batch::<DB>(&mut transaction, deletion_batch).await?;
+    let Some(entity) = batch.entity.clone() else {
+        return Err(StoreError::Conflict(format!(
+            "deletion batch {deletion_batch} was not made by a trash job and cannot be restored"
+        )));
+    };
+    match batch.state.as_str() {
+        "trashed" => {}
+        "trashing" => {
+            return Err(StoreError::Conflict(format!(
+                "deletion batch {deletion_batch} is still being filled by job {}; wait for it to finish",
+                batch.job_id.unwrap_or(0)
+            )));
+        }
+        "restored" => {
+            return Err(StoreError::Conflict(format!(
+                "deletion batch {deletion_batch} has already been restored"
+            )));
+        }
+        other => {
+            return Err(StoreError::Conflict(format!(
+                "deletion batch {deletion_batch} is {other} and cannot be restored"
+            )));
+        }
+    }
+    schema.entity(&entity).ok_or_else(|| {
+        StoreError::Internal(format!(
+            "deletion batch {deletion_batch} names unknown entity {entity}"
+        ))
+    })?;
+
+    // Members: the batch's records of its root entity, or the chosen ones among them.
+    let mut members = Query::select();
+    members
+        .column(Alias::new(builtin::ID))
+        .from(Alias::new(entity.as_str()))
+        .and_where(col(builtin::TRASH_BATCH_ID).eq(deletion_batch));
+    if let Some(chosen) = chosen {
+        crate::selections::check_listed_ids(chosen, "the records to restore")?;
+        if chosen.is_empty() {
+            return Err(StoreError::BadRequest(
+                "no records are chosen to restore; leave the list out to restore the whole batch"
+                    .to_owned(),
+            ));
+        }
+        let mut found = members.clone();
+        found.and_where(col(builtin::ID).is_in(chosen.iter().copied()));
+        let (sql, values) = DB::build(&found);
+        let mut in_batch = std::collections::HashSet::new();
+        for row in DB::fetch_all(&mut transaction, sql, values).await? {
+            if let Some(id) = rows::int::<DB>(&row, 0)? {
+                in_batch.insert(id);
+            }
+        }
+        let outside: Vec<String> = chosen
+            .iter()
+            .filter(|id| !in_batch.contains(id))
+            .take(10)
+            .map(ToString::to_string)
+            .collect();
+        if !outside.is_empty() {
+            return Err(StoreError::BadRequest(format!(
+                "these {entity} ids are not members of deletion batch {deletion_batch}: {}; a restore chooses the batch's {entity} records, and their cascade children come with them",
+                outside.join(", ")
+            )));
+        }
+        members.and_where(col(builtin::ID).is_in(chosen.iter().copied()));
+    }
+
+    // Who may restore: any admin, the user who trashed, or the creator of every chosen record.
+    if !actor.admin && actor.user_id != batch.created_by {
+        let allowed = match (chosen, actor.user_id) {
+            (Some(_), Some(user)) => {
+                let mut others = Query::select();
+                others
+                    .expr(Expr::cust("COUNT(*)"))
+                    .from_subquery(members.clone(), Alias::new("m"))
+                    .and_where(
+                        col(builtin::ID).not_in_subquery(
+                            Query::select()
+                                .column(Alias::new(builtin::ID))
+                                .from(Alias::new(entity.as_str()))
+                                .and_where(col(builtin::CREATED_BY).eq(user))
+                                .to_owned(),
+                        ),
+                    );
+                let (sql, values) = DB::build(&others);
+                match DB::fetch_optional(&mut transaction, sql, values).await? {
+                    Some(row) => rows::count::<DB>(&row, 0)? == 0,
+                    None => false,
+                }
+            }
+            _ => false,
+        };
+        if !allowed {
+            return Err(StoreError::Forbidden(format!(
+                "only an admin, the user who trashed deletion batch {deletion_batch}, or the creator of the records may restore them"
+            )));
+        }
+    }
+
+    // A member under a parent that is in the trash in another batch is refused up front.
+    let members_condition = qualified("t0", builtin::ID)
+        .in_subquery(members.clone())
+        .and(qualified("t0", builtin::TRASH_BATCH_ID).eq(deletion_batch));
+    for mut select in hidden_parent_rows(schema, &entity, members_condition, 0, deletion_batch) {
+        select.limit(1);
+        let (sql, values) = DB::build(&select);
+        if let Some(row) = DB::fetch_optional(&mut transaction, sql, values).await? {
+            let member = rows::int::<DB>(&row, 0)?.unwrap_or(0);
+            let parent = rows::text::<DB>(&row, 4)?.unwrap_or_default();
+            let parent_batch =
+                parent_batch::<DB>(&mut transaction, schema, &entity, member, &parent).await?;
+            return Err(StoreError::Conflict(format!(
+                "{entity} {member} of deletion batch {deletion_batch} belongs to a {parent} that is in the trash in deletion batch {parent_batch}; restore batch {parent_batch} first"
+            )));
+        }
+    }
+
+    let mut condition = qualified("t0", builtin::TRASH_BATCH_ID).eq(deletion_batch);
+    let mut source = format!("deletion batch {deletion_batch}");
+    if let Some(chosen) = chosen {
+        condition = condition.and(qualified("t0", builtin::ID).is_in(chosen.iter().copied()));
+        source.push_str(&format!(", {} chosen", chosen.len()));
+    }
+    let snapshot = crate::selections::snapshot_where::<DB>(
+        &mut transaction,
+        &entity,
+        "trashed",
+        &source,
+        "",
+        condition,
+        actor.user_id,
+        now,
+    )
+    .await?;
+    let payload = Payload {
+        entity: entity.clone(),
+        snapshot_id: snapshot.id,
+        batch_id: Some(deletion_batch),
+        reason: batch.reason.clone(),
+        source: snapshot.source.clone(),
+        actor: actor.clone(),
+    };
+    let job = insert_job::<DB>(
+        &mut transaction,
+        JobKind::Restore,
+        &payload,
+        snapshot.member_count,
+        batch_size,
+        now,
+    )
+    .await?;
+    crate::history::append::<DB>(
+        &mut transaction,
+        now,
+        actor,
+        "restore.requested",
+        Some(&entity),
+        serde_json::json!({
+            "job": job,
+            "batch": deletion_batch,
+            "members": snapshot.member_count,
+            "whole_batch": chosen.is_none(),
+        }),
+    )
+    .await?;
+    transaction.commit().await?;
+    Ok(job)
+}
+
+/// The deletion batch holding the trashed parent of `member`.
+async fn parent_batch<DB: Dialect>(
+    connection: &mut DB::Connection,
+    schema: &Schema,
+    entity: &str,
+    member: i64,
+    parent: &str,
+) -> Result<i64, StoreError> {
+    let Some(child) = schema.entity(entity) else {
+        return Ok(0);
+    };
+    for relation in schema.relations_from(&child.name) {
+        if relation.on_delete != OnDelete::Cascade || !relation.parents.iter().any(|p| p == parent)
+        {
+            continue;
+        }
+        let mut link = Query::select();
+        link.column(Alias::new(relation.column.as_str()))
+            .from(Alias::new(entity))
+            .and_where(col(builtin::ID).eq(member));
+        let (sql, values) = DB::build(
+            Query::select()
+                .column(Alias::new(builtin::TRASH_BATCH_ID))
+                .from(Alias::new(parent))
+                .and_where(col(builtin::ID).in_subquery(link))
+                .and_where(col(builtin::TRASH_BATCH_ID).is_not_null()),
+        );
+        if let Some(row) = DB::fetch_optional(connection, sql, values).await?
+            && let Some(batch) = rows::int::<DB>(&row, 0)?
+        {
+            return Ok(batch);
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,422 @@
+//! Trash (soft delete): members and their `cascade` children leave every normal read as one
+//! deletion batch. Members blocked by a `restrict` child are skipped and reported; records
+//! already in the trash keep their own batch (SPEC §11).
+
+use lethe_plan::{Check, Plan};
+use lethe_schema::{ValueType, builtin};
+use sea_query::{Alias, Expr, ExprTrait, Query, SelectStatement};
+use sqlx::Pool;
+use time::OffsetDateTime;
+
+use super::jobs::{Batch, JobRow, count_skips, insert_job, insert_skips};
+use super::paths::{
+    StepFilter, and_all, block_reason, blocking_counts, col, qualified, reached_by,
+};
+use super::{EntityCount, JobKind, PREVIEW_SAMPLE, Payload, Preview, Skip, Totals};
+use crate::dialect::{Dialect, begin_write};
+use crate::error::StoreError;
+use crate::rows;
+use crate::selections::Snapshot;
+use crate::value::Value;
+
+fn snapshot_members(snapshot: i64) -> SelectStatement {
+    let mut query = Query::select();
+    query
+        .column(Alias::new("record_id"))
+        .from(Alias::new("lethe_snapshot_member"))
+        .and_where(col("snapshot_id").eq(snapshot));
+    query
+}
+
+/// The members a check blocks among `roots_condition` (on `t0`), with the reason columns
+/// `(record_id, count, job_id, kind, entity, reason)` for `lethe_job_skip`.
+fn blocked_rows(
+    plan: &Plan,
+    check: &Check,
+    roots_condition: Expr,
+    job: i64,
+    filter: StepFilter,
+) -> SelectStatement {
+    let mut query = blocking_counts(plan.root.as_str(), check, roots_condition, filter, filter);
+    query
+        .expr(Expr::val(job))
+        .expr(Expr::val("blocked"))
+        .expr(Expr::val(check.target.entity.as_str()))
+        .expr(Expr::val(block_reason(check)));
+    query
+}
+
+fn set_trashed<DB: Dialect>(
+    update: &mut sea_query::UpdateStatement,
+    batch: i64,
+    now: OffsetDateTime,
+    actor: Option<i64>,
+) {
+    update
+        .value(Alias::new(builtin::TRASH_BATCH_ID), batch)
+        .value(
+            Alias::new(builtin::TRASHED_AT),
+            Expr::val(DB::bind_value(
+                &ValueType::Timestamp,
+                &Value::Timestamp(now),
+            )),
+        )
+        .value(
+            Alias::new(builtin::TRASHED_BY),
+            Expr::val(rows::bind_opt_int::<DB>(actor)),
+        );
+}
+
+/// One batch of a trash job.
+pub(super) async fn batch<DB: Dialect>(
+    connection: &mut DB::Connection,
+    batch: &Batch<'_>,
+) -> Result<Totals, StoreError> {
+    let root = batch.plan.root.as_str();
+    let deletion_batch = batch
+        .payload
+        .batch_id
+        .ok_or_else(|| StoreError::Internal("a trash job without a deletion batch".to_owned()))?;
+    let id = || col(builtin::ID);
+    let null_text = rows::bind_opt_text::<DB>(None);
+
+    // Members that no longer exist.
+    let mut existing = Query::select();
+    existing
+        .column(Alias::new(builtin::ID))
+        .from(Alias::new(root))
+        .and_where(id().gt(batch.lo))
+        .and_where(id().lte(batch.hi));
+    let mut gone = batch.members();
+    gone.and_where(col("record_id").not_in_subquery(existing))
+        .expr(Expr::val(1i64))
+        .expr(Expr::val(batch.job))
+        .expr(Expr::val("gone"))
+        .expr(Expr::val(null_text.clone()))
+        .expr(Expr::val("no longer exists"));
+    insert_skips::<DB>(connection, gone).await?;
+
+    // Members already in the trash keep their own batch.
+    let mut trashed = Query::select();
+    trashed
+        .column(Alias::new(builtin::ID))
+        .expr(Expr::val(1i64))
+        .expr(Expr::val(batch.job))
+        .expr(Expr::val("state"))
+        .expr(Expr::val(null_text))
+        .expr(Expr::val("already in the trash"))
+        .from(Alias::new(root))
+        .and_where(id().in_subquery(batch.members()))
+        .and_where(col(builtin::TRASH_BATCH_ID).is_not_null());
+    insert_skips::<DB>(connection, trashed).await?;
+
+    // Members a restrict rule blocks (only active children block a trash).
+    for check in &batch.plan.checks {
+        let roots = and_all([
+            qualified("t0", builtin::ID).in_subquery(batch.members()),
+            qualified("t0", builtin::TRASH_BATCH_ID).is_null(),
+        ]);
+        let rows = blocked_rows(batch.plan, check, roots, batch.job, StepFilter::Active);
+        insert_skips::<DB>(connection, rows).await?;
+    }
+
+    let mut totals = Totals {
+        skipped: count_skips::<DB>(connection, batch.job, batch.lo, batch.hi, false).await?,
+        blocked: count_skips::<DB>(connection, batch.job, batch.lo, batch.hi, true).await?,
+        ..Totals::default()
+    };
+
+    let actor = batch.actor().user_id;
+    let mut update = Query::update();
+    update
+        .table(Alias::new(root))
+        .and_where(id().in_subquery(batch.members()))
+        .and_where(col(builtin::TRASH_BATCH_ID).is_null())
+        .and_where(id().not_in_subquery(batch.skipped()));
+    set_trashed::<DB>(&mut update, deletion_batch, batch.now, actor);
+    let (sql, values) = DB::build(&update);
+    let members = DB::execute(connection, sql, values).await?;
+    totals.counts.insert(root.to_owned(), members);
+
+    // The roots this batch trashed, then each cascade path from them, parents first.
+    let mut roots = Query::select();
+    roots
+        .column(Alias::new(builtin::ID))
+        .from(Alias::new(root))
+        .and_where(id().gt(batch.lo))
+        .and_where(id().lte(batch.hi))
+        .and_where(col(builtin::TRASH_BATCH_ID).eq(deletion_batch));
+    for reach in &batch.plan.cascade {
+        let mut update = Query::update();
+        update
+            .table(Alias::new(reach.entity.as_str()))
+            .and_where(col(builtin::TRASH_BATCH_ID).is_null())
+            .and_where(reached_by(
+                reach,
+                roots.clone(),
+                StepFilter::InBatch(deletion_batch),
+            ));
+        set_trashed::<DB>(&mut update, deletion_batch, batch.now, actor);
+        let (sql, values) = DB::build(&update);
+        let changed = DB::execute(connection, sql, values).await?;
+        *totals
+            .counts
+            .entry(reach.entity.as_str().to_owned())
+            .or_default() += changed;
+    }
+    Ok(totals)
+}
+
+/// After the last batch: the deletion batch is complete; the requester hears about blocked
+/// members.
+pub(super) async fn finish<DB: Dialect>(
+    connection: &mut DB::Connection,
+    job: &JobRow,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    if let Some(batch) = job.payload.batch_id {
+        let (sql, values) = DB::build(
+            Query::update()
+                .table(Alias::new("lethe_deletion_batch"))
+                .value(Alias::new("state"), "trashed")
+                .and_where(col("id").eq(batch)),
+        );
+        DB::execute(connection, sql, values).await?;
+    }
+    if (job.totals.blocked > 0 || job.totals.skipped > 0)
+        && let Some(user) = job.payload.actor.user_id
+    {
+        let message = format!(
+            "Trash of {} {} (batch {}): {} skipped because a rule blocks them, {} skipped because they changed since you confirmed. See `lethe job show {}` for the list.",
+            job.total,
+            job.payload.entity,
+            job.payload.batch_id.unwrap_or(0),
+            job.totals.blocked,
+            job.totals.skipped,
+            job.id
+        );
+        crate::notifications::notify::<DB>(
+            connection,
+            user,
+            "records_blocked",
+            &message,
+            Some(job.id),
+            now,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// What trashing the snapshot would do.
+pub(super) async fn preview<DB: Dialect>(
+    pool: &Pool<DB>,
+    plan: &Plan,
+    snapshot: &Snapshot,
+) -> Result<Preview, StoreError> {
+    let mut connection = pool.acquire().await?;
+    let root = plan.root.as_str();
+    let members = || snapshot_members(snapshot.id);
+    let in_state = and_all([
+        qualified("t0", builtin::ID).in_subquery(members()),
+        qualified("t0", builtin::TRASH_BATCH_ID).is_null(),
+    ]);
+
+    let count = |query: SelectStatement| {
+        let mut wrapped = Query::select();
+        wrapped
+            .expr(Expr::cust("COUNT(*)"))
+            .from_subquery(query, Alias::new("counted"));
+        wrapped
+    };
+    let fetch_count = async |connection: &mut DB::Connection, query: SelectStatement| {
+        let (sql, values) = DB::build(&query);
+        match DB::fetch_optional(connection, sql, values).await? {
+            Some(row) => rows::count::<DB>(&row, 0),
+            None => Ok::<u64, StoreError>(0),
+        }
+    };
+
+    // Active members, and among them the blocked ones.
+    let mut active = Query::select();
+    active
+        .column((Alias::new("t0"), Alias::new(builtin::ID)))
+        .from_as(Alias::new(root), Alias::new("t0"))
+        .and_where(in_state.clone());
+    let applicable = fetch_count(&mut connection, count(active.clone())).await?;
+
+    let mut blocked_union: Option<SelectStatement> = None;
+    let mut sample = Vec::new();
+    for check in &plan.checks {
+        let mut ids = blocking_counts(
+            root,
+            check,
+            in_state.clone(),
+            StepFilter::Active,
+            StepFilter::Active,
+        );
+        let mut limited = ids.clone();
+        limited.limit(PREVIEW_SAMPLE);
+        let (sql, values) = DB::build(&limited);
+        for row in DB::fetch_all(&mut connection, sql, values).await? {
+            if sample.len() < PREVIEW_SAMPLE as usize {
+                sample.push(Skip {
+                    record_id: rows::int::<DB>(&row, 0)?.unwrap_or(0),
+                    kind: "blocked".to_owned(),
+                    entity: Some(check.target.entity.as_str().to_owned()),
+                    count: rows::count::<DB>(&row, 1)?,
+                    reason: block_reason(check),
+                });
+            }
+        }
+        // Keep only the id column for the union.
+        let mut only_ids = Query::select();
+        only_ids
+            .column(Alias::new(builtin::ID))
+            .from_subquery(ids.clone(), Alias::new("blocked"));
+        ids = only_ids;
+        blocked_union = Some(match blocked_union {
+            None => ids,
+            Some(mut union) => {
+                union.union(sea_query::UnionType::Distinct, ids);
+                union
+            }
+        });
+    }
+    sample.sort_by_key(|skip| skip.record_id);
+
+    let mut eligible = active.clone();
+    let blocked = match &blocked_union {
+        Some(union) => {
+            let mut blocked_members = active.clone();
+            blocked_members.and_where(qualified("t0", builtin::ID).in_subquery(union.clone()));
+            eligible.and_where(qualified("t0", builtin::ID).not_in_subquery(union.clone()));
+            fetch_count(&mut connection, count(blocked_members)).await?
+        }
+        None => 0,
+    };
+
+    let mut acted_on = vec![EntityCount {
+        entity: root.to_owned(),
+        records: applicable - blocked,
+    }];
+    for entity in plan.entities().iter().skip(1) {
+        let conditions: Vec<Expr> = plan
+            .cascade
+            .iter()
+            .filter(|reach| &reach.entity == entity)
+            .map(|reach| reached_by(reach, eligible.clone(), StepFilter::Active))
+            .collect();
+        let any_path = conditions
+            .into_iter()
+            .reduce(|left, right| left.or(right))
+            .unwrap_or_else(|| Expr::cust("1 = 0"));
+        let mut query = Query::select();
+        query
+            .expr(Expr::cust("COUNT(*)"))
+            .from(Alias::new(entity.as_str()))
+            .and_where(col(builtin::TRASH_BATCH_ID).is_null())
+            .and_where(any_path);
+        let records = fetch_count(&mut connection, query).await?;
+        acted_on.push(EntityCount {
+            entity: entity.as_str().to_owned(),
+            records,
+        });
+    }
+    Ok(Preview {
+        operation: "trash".to_owned(),
+        entity: root.to_owned(),
+        snapshot_id: snapshot.id,
+        members: snapshot.member_count,
+        not_applicable: snapshot.member_count.saturating_sub(applicable),
+        blocked,
+        blocked_sample: sample,
+        acted_on,
+    })
+}
+
+/// Creates the deletion batch and the job that fills it, in one transaction.
+pub(super) async fn start<DB: Dialect>(
+    pool: &Pool<DB>,
+    snapshot: &Snapshot,
+    reason: Option<&str>,
+    actor: &crate::users::Actor,
+    batch_size: u64,
+    now: OffsetDateTime,
+) -> Result<i64, StoreError> {
+    let mut transaction = begin_write(pool).await?;
+    let (sql, values) = DB::build(
+        Query::insert()
+            .into_table(Alias::new("lethe_deletion_batch"))
+            .columns(
+                [
+                    "created_at",
+                    "created_by",
+                    "reason",
+                    "state",
+                    "entity",
+                    "snapshot_id",
+                ]
+                .map(Alias::new),
+            )
+            .values_panic([
+                Expr::val(rows::bind_time::<DB>(now)),
+                Expr::val(rows::bind_opt_int::<DB>(actor.user_id)),
+                Expr::val(rows::bind_opt_text::<DB>(reason)),
+                Expr::val("trashing"),
+                Expr::val(snapshot.entity.as_str()),
+                Expr::val(snapshot.id),
+            ])
+            .returning_col(Alias::new("id")),
+    );
+    let row = DB::fetch_optional(&mut transaction, sql, values)
+        .await?
+        .ok_or_else(|| {
+            StoreError::Internal("creating a deletion batch returned no id".to_owned())
+        })?;
+    let deletion_batch = rows::int::<DB>(&row, 0)?.ok_or_else(|| {
+        StoreError::Internal("creating a deletion batch returned no id".to_owned())
+    })?;
+    let payload = Payload {
+        entity: snapshot.entity.clone(),
+        snapshot_id: snapshot.id,
+        batch_id: Some(deletion_batch),
+        reason: reason.map(str::to_owned),
+        source: snapshot.source.clone(),
+        actor: actor.clone(),
+    };
+    let job = insert_job::<DB>(
+        &mut transaction,
+        JobKind::Trash,
+        &payload,
+        snapshot.member_count,
+        batch_size,
+        now,
+    )
+    .await?;
+    let (sql, values) = DB::build(
+        Query::update()
+            .table(Alias::new("lethe_deletion_batch"))
+            .value(Alias::new("job_id"), job)
+            .and_where(col("id").eq(deletion_batch)),
+    );
+    DB::execute(&mut transaction, sql, values).await?;
+    crate::history::append::<DB>(
+        &mut transaction,
+        now,
+        actor,
+        "trash.requested",
+        Some(&snapshot.entity),
+        serde_json::json!({
+            "job": job,
+            "batch": deletion_batch,
+            "snapshot": snapshot.id,
+            "members": snapshot.member_count,
+            "source": snapshot.source,
+            "reason": reason,
+        }),
+    )
+    .await?;
+    transaction.commit().await?;
+    Ok(job)
+}

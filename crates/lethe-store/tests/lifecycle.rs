@@ -1,0 +1,532 @@
+//! Trash and restore as jobs, on both backends: cascade, restrict, batches that never steal
+//! each other's records, hidden parents, permissions, history, and trash∘restore = identity.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use lethe_schema::Schema;
+use lethe_store::{
+    Actor, DatabaseUrl, JobRunner, MemberPick, PickSource, Role, Scope, Store, StoreError,
+};
+use lethe_testkit::{TestDatabase, both_backends};
+use serde_json::{Value as Json, json};
+
+async fn open(database: &TestDatabase) -> Store {
+    let store = Store::open(
+        &DatabaseUrl::parse(&database.url).unwrap(),
+        Schema::default_crm(),
+    )
+    .await
+    .unwrap();
+    store.migrate().await.unwrap();
+    store
+}
+
+async fn create(store: &Store, entity: &str, input: Json) -> i64 {
+    store
+        .create_record(entity, input.as_object().unwrap(), None)
+        .await
+        .unwrap_or_else(|error| panic!("creating {entity}: {error}"))
+        .id
+}
+
+/// A contact with a note, two activities, a consent, a ticket with a comment (written by
+/// `commenter`), and an attachment on the contact and one on the ticket.
+async fn contact_with_children(store: &Store, company: Option<i64>, name: &str) -> i64 {
+    let contact = create(
+        store,
+        "contact",
+        json!({"last_name": name, "email": format!("{name}@example.org"), "company_id": company}),
+    )
+    .await;
+    create(
+        store,
+        "note",
+        json!({"contact_id": contact, "body": "met at the fair"}),
+    )
+    .await;
+    for kind in ["call", "task"] {
+        create(
+            store,
+            "activity",
+            json!({"contact_id": contact, "kind": kind, "subject": "hello"}),
+        )
+        .await;
+    }
+    create(
+        store,
+        "consent",
+        json!({"contact_id": contact, "purpose": "marketing", "granted_at": "2024-01-01T00:00:00Z"}),
+    )
+    .await;
+    let ticket = create(
+        store,
+        "ticket",
+        json!({"contact_id": contact, "subject": "broken"}),
+    )
+    .await;
+    create(
+        store,
+        "ticket_comment",
+        json!({"ticket_id": ticket, "contact_id": contact, "body": "still broken"}),
+    )
+    .await;
+    for (entity, id) in [("contact", contact), ("ticket", ticket)] {
+        create(
+            store,
+            "attachment",
+            json!({
+                "owner_entity": entity, "owner_id": id, "file_name": "a.pdf", "size_bytes": 10,
+                "storage_key": format!("{entity}-{id}-{name}"),
+            }),
+        )
+        .await;
+    }
+    contact
+}
+
+async fn snapshot(store: &Store, entity: &str, filter: &str) -> i64 {
+    let pick = MemberPick {
+        entity: entity.to_owned(),
+        source: PickSource::Filter(store.parse_filter(entity, filter).unwrap()),
+        all_matching: true,
+        include: Vec::new(),
+        exclude: Vec::new(),
+        scope: Scope::Active,
+    };
+    store.create_snapshot(&pick, "", None).await.unwrap().id
+}
+
+async fn run(store: &Store, job: i64) -> lethe_store::Job {
+    store
+        .run_job(job, &JobRunner::default(), &mut |_| {})
+        .await
+        .unwrap()
+}
+
+async fn trash(store: &Store, entity: &str, filter: &str, batch_size: u64) -> lethe_store::Job {
+    let snapshot = snapshot(store, entity, filter).await;
+    let job = store
+        .start_trash(
+            snapshot,
+            Some("tidy up"),
+            &Actor::operator(),
+            Some(batch_size),
+        )
+        .await
+        .unwrap();
+    run(store, job.id).await
+}
+
+async fn restore(store: &Store, batch: i64) -> lethe_store::Job {
+    let job = store
+        .start_restore(batch, None, &Actor::operator(), None)
+        .await
+        .unwrap();
+    run(store, job.id).await
+}
+
+async fn active(store: &Store, entity: &str) -> u64 {
+    let all = store.parse_filter(entity, "all").unwrap();
+    store.count_matching(&all, Scope::Active).await.unwrap()
+}
+
+const TABLES: [&str; 15] = [
+    "company",
+    "contact",
+    "consent",
+    "deal",
+    "project",
+    "activity",
+    "note",
+    "message",
+    "ticket",
+    "ticket_comment",
+    "survey_rating",
+    "invoice",
+    "time_entry",
+    "campaign_membership",
+    "attachment",
+];
+
+async fn dump_all(database: &TestDatabase) -> Vec<Vec<String>> {
+    let mut all = Vec::new();
+    for table in TABLES {
+        all.push(database.dump(table, "id").await);
+    }
+    all
+}
+
+both_backends!(
+    trash_takes_cascade_children_and_skips_restricted_members,
+    |database: TestDatabase| async move {
+        let store = open(&database).await;
+        let free = contact_with_children(&store, None, "free").await;
+        let invoiced = contact_with_children(&store, None, "invoiced").await;
+        create(
+            &store,
+            "invoice",
+            json!({"contact_id": invoiced, "number": "F-1", "amount": "10.00", "issued_at": "2024-02-01"}),
+        )
+        .await;
+
+        let snapshot = snapshot(&store, "contact", "all").await;
+        let preview = store.preview_trash(snapshot).await.unwrap();
+        assert_eq!(preview.members, 2);
+        assert_eq!(preview.blocked, 1);
+        assert_eq!(preview.blocked_sample.len(), 1);
+        assert_eq!(preview.blocked_sample[0].record_id, invoiced);
+        assert_eq!(preview.blocked_sample[0].entity.as_deref(), Some("invoice"));
+        let counted = |entity: &str| {
+            preview
+                .acted_on
+                .iter()
+                .find(|count| count.entity == entity)
+                .map_or(0, |count| count.records)
+        };
+        assert_eq!(counted("contact"), 1);
+        assert_eq!(counted("activity"), 2);
+        assert_eq!(counted("ticket_comment"), 1);
+        assert_eq!(counted("attachment"), 2);
+
+        let job = store
+            .start_trash(snapshot, Some("tidy up"), &Actor::operator(), Some(1))
+            .await
+            .unwrap();
+        let job = run(&store, job.id).await;
+        assert!(job.is_finished());
+        assert_eq!(job.done, 2);
+        assert_eq!(job.blocked, 1);
+        assert_eq!(job.counts["contact"], 1);
+        assert_eq!(job.counts["note"], 1);
+        assert_eq!(job.counts["activity"], 2);
+        assert_eq!(job.counts["ticket"], 1);
+        assert_eq!(job.counts["ticket_comment"], 1);
+        assert_eq!(job.counts["attachment"], 2);
+        // What the preview promised is what the job did.
+        for count in &preview.acted_on {
+            assert_eq!(
+                job.counts.get(&count.entity).copied().unwrap_or(0),
+                count.records,
+                "{}",
+                count.entity
+            );
+        }
+
+        match store.get_record("contact", free).await {
+            Err(StoreError::InTrash { batch, .. }) => assert_eq!(Some(batch), job.batch_id),
+            other => panic!("expected the contact in the trash, got {other:?}"),
+        }
+        assert!(store.get_record("contact", invoiced).await.is_ok());
+        assert_eq!(active(&store, "note").await, 1);
+        assert_eq!(active(&store, "attachment").await, 2);
+
+        let skips = store.job_skips(job.id, 100).await.unwrap();
+        assert_eq!(skips.len(), 1);
+        assert_eq!(skips[0].record_id, invoiced);
+        let message = skips[0].message("contact");
+        assert!(
+            message.contains(&format!("contact {invoiced}")),
+            "{message}"
+        );
+        assert!(message.contains("invoice"), "{message}");
+
+        let actions: Vec<String> = store
+            .history(None, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|entry| entry.action)
+            .collect();
+        assert_eq!(actions.first().map(String::as_str), Some("trash.requested"));
+        assert_eq!(actions.last().map(String::as_str), Some("trash.executed"));
+        assert_eq!(actions.iter().filter(|a| *a == "trash.batch").count(), 2);
+        assert!(store.verify_history().await.unwrap().is_intact());
+    }
+);
+
+both_backends!(
+    restoring_a_batch_brings_back_exactly_what_it_hid,
+    |database: TestDatabase| async move {
+        let store = open(&database).await;
+        let company = create(&store, "company", json!({"name": "Acme"})).await;
+        let first = contact_with_children(&store, Some(company), "first").await;
+        let second = contact_with_children(&store, Some(company), "second").await;
+        let before = dump_all(&database).await;
+
+        // A note trashed on its own first keeps its own batch.
+        let lone_note = create(
+            &store,
+            "note",
+            json!({"contact_id": first, "body": "alone"}),
+        )
+        .await;
+        let early = trash(&store, "note", &format!("id = {lone_note}"), 10).await;
+        let after_early = dump_all(&database).await;
+
+        let job = trash(&store, "contact", &format!("id in [{first}, {second}]"), 1).await;
+        assert_eq!(job.counts["contact"], 2);
+        assert_eq!(
+            job.counts["note"], 2,
+            "the lone note stays in its own batch"
+        );
+        assert_eq!(active(&store, "contact").await, 0);
+        assert_eq!(active(&store, "company").await, 1);
+
+        let restored = restore(&store, job.batch_id.unwrap()).await;
+        assert_eq!(restored.counts["contact"], 2);
+        assert_eq!(restored.counts["attachment"], 4);
+        assert_eq!(dump_all(&database).await, after_early, "restore is exact");
+        let batch = store.deletion_batch(job.batch_id.unwrap()).await.unwrap();
+        assert_eq!(batch.state, "restored");
+
+        // The early batch is still in the trash; restoring it too gives the first state back,
+        // apart from the lone note itself.
+        restore(&store, early.batch_id.unwrap()).await;
+        let mut now = dump_all(&database).await;
+        let notes = now[6].iter().position(|row| row.contains("alone")).unwrap();
+        now[6].remove(notes);
+        assert_eq!(now, before);
+
+        // Restoring again is refused: nothing of it is left in the trash.
+        let again = store
+            .start_restore(job.batch_id.unwrap(), None, &Actor::operator(), None)
+            .await;
+        assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    }
+);
+
+both_backends!(
+    a_child_is_not_restored_under_a_parent_in_another_batch,
+    |database: TestDatabase| async move {
+        let store = open(&database).await;
+        let company = create(&store, "company", json!({"name": "Acme"})).await;
+        let contact = contact_with_children(&store, Some(company), "c").await;
+        let contacts = trash(&store, "contact", &format!("id = {contact}"), 10).await;
+        let companies = trash(&store, "company", &format!("id = {company}"), 10).await;
+        assert_eq!(companies.counts["company"], 1);
+        assert_eq!(
+            companies.counts.get("contact").copied().unwrap_or(0),
+            0,
+            "the contact keeps its own batch"
+        );
+        let refused = store
+            .start_restore(contacts.batch_id.unwrap(), None, &Actor::operator(), None)
+            .await;
+        match refused {
+            Err(StoreError::Conflict(message)) => {
+                let batch = companies.batch_id.unwrap();
+                assert!(
+                    message.contains(&format!("restore batch {batch} first")),
+                    "{message}"
+                );
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        let restored = restore(&store, companies.batch_id.unwrap()).await;
+        assert_eq!(restored.counts["company"], 1);
+        assert_eq!(
+            active(&store, "contact").await,
+            0,
+            "the contact's own batch is separate"
+        );
+        restore(&store, contacts.batch_id.unwrap()).await;
+        assert_eq!(active(&store, "contact").await, 1);
+    }
+);
+
+both_backends!(
+    who_may_trash_and_restore,
+    |database: TestDatabase| async move {
+        let store = open(&database).await;
+        let (ann, _) = store.add_user("ann", Role::User).await.unwrap();
+        let (bob, _) = store.add_user("bob", Role::User).await.unwrap();
+        let ann_actor = Actor::user(&ann);
+        let bob_actor = Actor::user(&bob);
+        let input = json!({"last_name": "Mine"});
+        let mine = store
+            .create_record("contact", input.as_object().unwrap(), Some(ann.id))
+            .await
+            .unwrap()
+            .id;
+        contact_with_children(&store, None, "other").await;
+
+        // A mass delete is for admins.
+        let everyone = snapshot(&store, "contact", "all").await;
+        let refused = store.start_trash(everyone, None, &ann_actor, None).await;
+        assert!(
+            matches!(refused, Err(StoreError::Forbidden(_))),
+            "{refused:?}"
+        );
+        assert_eq!(active(&store, "contact").await, 2, "nothing changed");
+
+        // One record is fine for a user.
+        let one = snapshot(&store, "contact", &format!("id = {mine}")).await;
+        let job = store
+            .start_trash(one, None, &bob_actor, None)
+            .await
+            .unwrap();
+        let job = run(&store, job.id).await;
+        let batch = job.batch_id.unwrap();
+
+        // Restore: not a user who neither trashed nor created the record.
+        let (carl, _) = store.add_user("carl", Role::User).await.unwrap();
+        let refused = store
+            .start_restore(batch, None, &Actor::user(&carl), None)
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::Forbidden(_))),
+            "{refused:?}"
+        );
+        // The record's creator may restore it when she chooses it.
+        let allowed = store
+            .start_restore(batch, Some(&[mine]), &ann_actor, None)
+            .await
+            .unwrap();
+        run(&store, allowed.id).await;
+        assert!(store.get_record("contact", mine).await.is_ok());
+    }
+);
+
+both_backends!(
+    bad_lifecycle_requests_are_refused_and_change_nothing,
+    |database: TestDatabase| async move {
+        let store = open(&database).await;
+        let contact = contact_with_children(&store, None, "x").await;
+        let before = dump_all(&database).await;
+        let missing = store
+            .start_trash(9_999, None, &Actor::operator(), None)
+            .await;
+        assert!(missing.is_err());
+        let zero = snapshot(&store, "contact", "all").await;
+        let bad_size = store
+            .start_trash(zero, None, &Actor::operator(), Some(0))
+            .await;
+        assert!(
+            matches!(bad_size, Err(StoreError::BadRequest(_))),
+            "{bad_size:?}"
+        );
+        let no_batch = store
+            .start_restore(4_242, None, &Actor::operator(), None)
+            .await;
+        assert!(
+            matches!(no_batch, Err(StoreError::BadRequest(_))),
+            "{no_batch:?}"
+        );
+        assert_eq!(dump_all(&database).await, before);
+
+        let job = trash(&store, "contact", &format!("id = {contact}"), 10).await;
+        let wrong = store
+            .start_restore(
+                job.batch_id.unwrap(),
+                Some(&[contact + 1000]),
+                &Actor::operator(),
+                None,
+            )
+            .await;
+        match wrong {
+            Err(StoreError::BadRequest(message)) => {
+                assert!(message.contains("not members"), "{message}")
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+);
+
+mod identity {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Builds a small random CRM: `shape[i]` children kinds for contact i.
+    async fn build(store: &Store, shape: &[(bool, u8, bool)]) {
+        let company = create(store, "company", json!({"name": "Co"})).await;
+        for (index, (with_children, notes, invoiced)) in shape.iter().enumerate() {
+            let name = format!("p{index}");
+            let contact = if *with_children {
+                contact_with_children(store, Some(company), &name).await
+            } else {
+                create(
+                    store,
+                    "contact",
+                    json!({"last_name": name, "company_id": company}),
+                )
+                .await
+            };
+            for n in 0..*notes {
+                create(
+                    store,
+                    "note",
+                    json!({"contact_id": contact, "body": format!("n{n}")}),
+                )
+                .await;
+            }
+            if *invoiced {
+                create(
+                    store,
+                    "invoice",
+                    json!({"contact_id": contact, "number": format!("F-{index}"), "amount": "1.00", "issued_at": "2024-02-01"}),
+                )
+                .await;
+            }
+        }
+    }
+
+    fn check(shape: Vec<(bool, u8, bool)>, filter: &'static str, batch_size: u64, postgres: bool) {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let backend = if postgres {
+                lethe_testkit::TestBackend::Postgres
+            } else {
+                lethe_testkit::TestBackend::Sqlite
+            };
+            let Some(database) = TestDatabase::new(backend).await else {
+                return;
+            };
+            let store = open(&database).await;
+            build(&store, &shape).await;
+            let before = dump_all(&database).await;
+            let job = trash(&store, "contact", filter, batch_size).await;
+            if let Some(batch) = job.batch_id
+                && job.counts.get("contact").copied().unwrap_or(0) > 0
+            {
+                restore(&store, batch).await;
+            }
+            assert_eq!(
+                dump_all(&database).await,
+                before,
+                "trash then restore changed data"
+            );
+            store.close().await;
+        });
+    }
+
+    fn shapes() -> impl Strategy<Value = Vec<(bool, u8, bool)>> {
+        prop::collection::vec((any::<bool>(), 0u8..3, prop::bool::weighted(0.3)), 1..6)
+    }
+
+    fn filters() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            "all",
+            "exists note",
+            "count(note) >= 2",
+            "last_name starts_with \"p1\" or none activity",
+        ])
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 6, .. ProptestConfig::default() })]
+
+        #[test]
+        fn trash_then_restore_changes_nothing_on_sqlite(shape in shapes(), filter in filters(), batch_size in 1u64..4) {
+            check(shape, filter, batch_size, false);
+        }
+
+        #[test]
+        fn trash_then_restore_changes_nothing_on_postgres(shape in shapes(), filter in filters(), batch_size in 1u64..4) {
+            check(shape, filter, batch_size, true);
+        }
+    }
+}
