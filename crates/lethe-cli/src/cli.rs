@@ -67,6 +67,112 @@ pub enum Command {
     /// Snapshots: a frozen member set that later operations act on.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
+    /// Show what trashing the picked records would do, without doing it.
+    Preview(PickArgs),
+    /// Move records and their cascade children to the trash, as one deletion batch.
+    Trash(TrashArgs),
+    /// Bring back what a deletion batch hid: all of it, or chosen records with their children.
+    Restore(RestoreArgs),
+    /// Bulk jobs: list them, show one with its skipped members, resume interrupted ones.
+    #[command(subcommand)]
+    Job(JobCommand),
+    /// The deletion history: list entries, or verify that none was edited or removed.
+    History(HistoryArgs),
+    /// Your notifications (with --as USER).
+    Notifications(NotificationArgs),
+}
+
+/// Which records an operation acts on, picked as in a table.
+#[derive(Debug, Args)]
+pub struct PickArgs {
+    /// The entity (`contact`).
+    #[arg(required_unless_present = "snapshot")]
+    pub entity: Option<String>,
+    /// The filter; empty means every record.
+    #[arg(default_value = "")]
+    pub filter: String,
+    /// Pick from a saved selection instead of a filter.
+    #[arg(long, conflicts_with = "filter")]
+    pub selection: Option<String>,
+    /// Add these ids (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub include: Vec<i64>,
+    /// Leave out these ids (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub exclude: Vec<i64>,
+    /// Act on an existing snapshot instead (what an earlier preview froze).
+    #[arg(long, conflicts_with_all = ["entity", "selection", "include", "exclude"])]
+    pub snapshot: Option<i64>,
+}
+
+#[derive(Debug, Args)]
+pub struct TrashArgs {
+    #[command(flatten)]
+    pub pick: PickArgs,
+    /// Why the records go (kept in the deletion batch and the history).
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub yes: bool,
+    /// Members per transaction.
+    #[arg(long)]
+    pub batch_size: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The deletion batch (printed by `lethe trash`).
+    pub batch: i64,
+    /// Restore only these records of the batch (comma-separated), with their cascade children.
+    #[arg(long, value_delimiter = ',')]
+    pub ids: Option<Vec<i64>>,
+    /// Members per transaction.
+    #[arg(long)]
+    pub batch_size: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobCommand {
+    /// The newest jobs.
+    List {
+        #[arg(long, default_value_t = 20)]
+        limit: u64,
+    },
+    /// One job, with the members it skipped and why.
+    Show {
+        id: i64,
+        /// How many skipped members to list.
+        #[arg(long, default_value_t = 20)]
+        skips: u64,
+    },
+    /// Finish interrupted jobs (all that no live worker holds, or the one given; a failed
+    /// job is retried from its last committed batch).
+    Resume { id: Option<i64> },
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Recompute the hash chain and report the first entry that was edited or removed.
+    #[arg(long)]
+    pub verify: bool,
+    /// Entries after this id.
+    #[arg(long)]
+    pub after: Option<i64>,
+    #[arg(long, default_value_t = 50)]
+    pub limit: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct NotificationArgs {
+    /// Only unread notifications.
+    #[arg(long)]
+    pub unread: bool,
+    /// Mark the listed notifications as read.
+    #[arg(long)]
+    pub mark_read: bool,
+    #[arg(long, default_value_t = 50)]
+    pub limit: u64,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,6 +1,7 @@
 //! One module per command group. Each opens the store it needs through [`Context`].
 
 mod demo;
+mod lifecycle;
 mod record;
 mod schema;
 mod select;
@@ -43,6 +44,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Select(args) => select::run(&context, args).await,
         Command::Selection(command) => selection::run_selection(&context, command).await,
         Command::Snapshot(command) => selection::run_snapshot(&context, command).await,
+        Command::Preview(args) => lifecycle::preview(&context, args).await,
+        Command::Trash(args) => lifecycle::trash(&context, args).await,
+        Command::Restore(args) => lifecycle::restore(&context, args).await,
+        Command::Job(command) => lifecycle::job(&context, command).await,
+        Command::History(args) => lifecycle::history(&context, args).await,
+        Command::Notifications(args) => lifecycle::notifications(&context, args).await,
     }
 }
 
@@ -96,6 +103,19 @@ impl Context {
         let store = self.open_without_migrating().await?;
         store.migrate().await.context("preparing the database")?;
         Ok(store)
+    }
+
+    /// Who performs an operation: `--as USER`, or the operator with full rights.
+    pub async fn acting(&self, store: &Store) -> anyhow::Result<lethe_store::Actor> {
+        let Some(name) = &self.global.act_as else {
+            return Ok(lethe_store::Actor::operator());
+        };
+        let user = store.find_user(name).await?.ok_or_else(|| {
+            UsageError(format!(
+                "--as {name}: there is no such user; see `lethe user list`"
+            ))
+        })?;
+        Ok(lethe_store::Actor::user(&user))
     }
 
     /// The user changes are recorded under: `--as USER`, or none (the operator).

@@ -43,12 +43,35 @@ pub async fn serve(
         }
         println!("Stop with Ctrl-C.");
     }
-    lethe_http::serve(listener, store.clone(), shutdown_signal())
+    let worker = tokio::spawn(work_jobs(store.clone()));
+    let served = lethe_http::serve(listener, store.clone(), shutdown_signal())
         .await
-        .context("serving HTTP")?;
+        .context("serving HTTP");
+    worker.abort();
+    served?;
     store.close().await;
     Ok(())
 }
+
+/// The job worker: picks up queued jobs and jobs a dead worker left behind (after a crash or
+/// `kill -9`), and runs them from their last committed batch. A batch is one transaction, so
+/// stopping the worker at any moment loses at most the batch in flight.
+async fn work_jobs(store: Store) {
+    let runner = lethe_store::JobRunner::default();
+    loop {
+        match store.run_runnable_jobs(&runner).await {
+            Ok(0) => {}
+            Ok(finished) => tracing::info!(finished, "jobs finished"),
+            Err(error) => {
+                tracing::warn!(%error, "a job failed; `lethe job show` has the error and `lethe job resume` retries it")
+            }
+        }
+        tokio::time::sleep(JOB_POLL).await;
+    }
+}
+
+/// How often the worker looks for jobs to run.
+const JOB_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 async fn shutdown_signal() {
     let interrupt = async {

@@ -111,11 +111,11 @@ pub struct Skip {
 }
 
 impl Skip {
-    /// "contact 1234: 2 invoice (invoice refers to it through contact_id …)".
+    /// "contact 1234: 2 invoice (invoice.contact_id restricts deleting it)".
     pub fn message(&self, member_entity: &str) -> String {
         match &self.entity {
             Some(entity) if self.kind == "blocked" => format!(
-                "{member_entity} {}: {} {entity}: {}",
+                "{member_entity} {}: {} {entity} ({})",
                 self.record_id, self.count, self.reason
             ),
             _ => format!("{member_entity} {}: {}", self.record_id, self.reason),
@@ -313,6 +313,21 @@ impl Store {
     /// Jobs that a worker could pick up now (queued, or abandoned by a dead worker).
     pub async fn runnable_jobs(&self) -> Result<Vec<i64>, StoreError> {
         dispatch!(self, pool => jobs::runnable_jobs::<_>(pool).await)
+    }
+
+    /// Runs every job a worker could pick up now, one after the other; returns how many it
+    /// finished. Jobs another live worker holds are left to it. For `lethe serve`'s worker
+    /// loop and `lethe job resume`.
+    pub async fn run_runnable_jobs(&self, runner: &JobRunner) -> Result<usize, StoreError> {
+        let mut finished = 0;
+        for id in self.runnable_jobs().await? {
+            match self.run_job(id, runner, &mut |_| {}).await {
+                Ok(job) if job.is_finished() => finished += 1,
+                Ok(_) | Err(StoreError::Conflict(_)) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(finished)
     }
 
     /// Makes a failed job runnable again; it continues after its last committed batch.

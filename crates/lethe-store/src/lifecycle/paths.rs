@@ -156,10 +156,7 @@ pub(crate) fn block_reason(check: &Check) -> String {
         CheckKind::Restrict => {
             let hop = check.target.path.last();
             match hop {
-                Some(hop) => format!(
-                    "{} refers to it through {} and may not be left without it",
-                    hop.child, hop.column
-                ),
+                Some(hop) => format!("{}.{} restricts deleting it", hop.child, hop.column),
                 None => "restricted".to_owned(),
             }
         }
