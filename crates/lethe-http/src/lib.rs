@@ -7,6 +7,7 @@
 mod auth;
 mod error;
 mod extract;
+mod lifecycle;
 mod openapi;
 mod selections;
 
@@ -71,6 +72,26 @@ pub fn router(store: Store) -> Router {
         .route(
             "/api/v1/records/{entity}/{id}",
             get(get_record).patch(update_record),
+        )
+        .route(
+            "/api/v1/trash/preview",
+            axum::routing::post(lifecycle::preview_trash),
+        )
+        .route("/api/v1/trash", axum::routing::post(lifecycle::trash))
+        .route(
+            "/api/v1/batches/{id}/restore",
+            axum::routing::post(lifecycle::restore),
+        )
+        .route("/api/v1/batches/{id}", get(lifecycle::show_batch))
+        .route("/api/v1/jobs", get(lifecycle::list_jobs))
+        .route("/api/v1/jobs/{id}", get(lifecycle::show_job))
+        .route("/api/v1/jobs/{id}/skips", get(lifecycle::job_skips))
+        .route("/api/v1/history", get(lifecycle::history))
+        .route("/api/v1/history/verify", get(lifecycle::verify_history))
+        .route("/api/v1/notifications", get(lifecycle::notifications))
+        .route(
+            "/api/v1/notifications/read",
+            axum::routing::post(lifecycle::mark_notifications_read),
         )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

@@ -3,6 +3,7 @@
 //! fuzzers see exactly what the server accepts.
 
 use lethe_schema::{Column, Entity, Schema, ValueType};
+use lethe_store::MAX_HISTORY_PAGE;
 use serde_json::{Map, Value, json};
 
 fn field_schema(column: &Column) -> Value {
@@ -88,7 +89,7 @@ fn error_responses(codes: &[&str]) -> Map<String, Value> {
             "400" => "malformed request",
             "401" => "missing or invalid token",
             "403" => "the user's role may not do this",
-            "404" => "no such entity or record",
+            "404" => "no such entity, record, snapshot, job or deletion batch",
             "409" => "conflicts with existing data (a unique value, the trash)",
             "422" => "the values do not fit the schema",
             _ => "error",
@@ -350,6 +351,7 @@ pub fn document(schema: &Schema) -> Value {
         "/api/v1/snapshots/{id}/records".into(),
         json!({"get": {"summary": "A page of a snapshot's members as they are now", "operationId": "snapshot_records", "parameters": snapshot_page_parameters, "responses": with_errors(ok("200"), &["400", "401", "404", "422"])}}),
     );
+    lifecycle_paths(&mut paths, &mut components);
     paths.insert(
         "/api/v1/health".into(),
         json!({"get": {"summary": "Liveness", "operationId": "health", "security": [], "responses": {"200": {"description": "the server is up", "content": {"application/json": {"schema": {"type": "object"}}}}}}}),
@@ -369,4 +371,269 @@ pub fn document(schema: &Schema) -> Value {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "a token from `lethe user add NAME`"}}
         }
     })
+}
+
+fn schema_ref(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+/// One success response with a JSON body of `schema`.
+fn success(code: &str, description: &str, schema: Value) -> Map<String, Value> {
+    let mut map = Map::new();
+    map.insert(
+        code.to_owned(),
+        json!({"description": description, "content": {"application/json": {"schema": schema}}}),
+    );
+    map
+}
+
+fn json_body(schema: Value) -> Value {
+    json!({"required": true, "content": {"application/json": {"schema": schema}}})
+}
+
+/// The shapes and paths of the record lifecycle (SPEC §3, §5, §6, §7): trash and restore as
+/// jobs, deletion batches, the history and notifications.
+fn lifecycle_paths(paths: &mut Map<String, Value>, components: &mut Map<String, Value>) {
+    let timestamp = json!({"type": "string", "format": "date-time"});
+    let optional_timestamp = json!({"type": ["string", "null"], "format": "date-time"});
+    let id = json!({"type": "integer", "format": "int64"});
+    let optional_id = json!({"type": ["integer", "null"], "format": "int64"});
+    let count = json!({"type": "integer", "minimum": 0});
+    components.insert(
+        "Skip".into(),
+        json!({"type": "object", "description": "a member an operation did not act on, and why", "properties": {
+            "record_id": id,
+            "kind": {"type": "string", "enum": ["gone", "state", "blocked"], "description": "gone: no longer exists; state: its lifecycle state changed since the snapshot; blocked: a rule blocks it"},
+            "entity": {"type": ["string", "null"], "description": "for blocked: the entity of the records that block it"},
+            "count": {"type": "integer", "minimum": 0, "description": "for blocked: how many records block it"},
+            "reason": {"type": "string"}
+        }, "required": ["record_id", "kind", "entity", "count", "reason"]}),
+    );
+    components.insert(
+        "EntityCount".into(),
+        json!({"type": "object", "properties": {"entity": {"type": "string"}, "records": count}, "required": ["entity", "records"]}),
+    );
+    components.insert(
+        "Preview".into(),
+        json!({"type": "object", "description": "what an operation would do, before it is confirmed (SPEC §5)", "properties": {
+            "operation": {"type": "string"},
+            "entity": {"type": "string"},
+            "snapshot_id": {"type": "integer", "format": "int64", "description": "confirm the operation with this snapshot: it is what the preview counted"},
+            "members": count,
+            "not_applicable": {"type": "integer", "minimum": 0, "description": "members not in the state the operation needs (already in the trash, gone)"},
+            "blocked": {"type": "integer", "minimum": 0, "description": "members a rule blocks; they are skipped and reported"},
+            "blocked_sample": {"type": "array", "items": schema_ref("Skip"), "description": "up to 20 blocked members with the reason"},
+            "acted_on": {"type": "array", "items": schema_ref("EntityCount"), "description": "records acted on per entity type: the members first, then cascaded children"}
+        }, "required": ["operation", "entity", "snapshot_id", "members", "not_applicable", "blocked", "blocked_sample", "acted_on"]}),
+    );
+    components.insert(
+        "Job".into(),
+        json!({"type": "object", "description": "a bulk operation run in batches, with its progress", "properties": {
+            "id": id,
+            "kind": {"type": "string", "enum": ["trash", "restore"]},
+            "state": {"type": "string", "enum": ["queued", "running", "done", "failed"]},
+            "entity": {"type": "string"},
+            "batch_id": {"type": ["integer", "null"], "format": "int64", "description": "the deletion batch the job fills (trash) or empties (restore)"},
+            "snapshot_id": id,
+            "done": {"type": "integer", "minimum": 0, "description": "members handled so far (acted on, skipped or blocked)"},
+            "total": count,
+            "counts": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}, "description": "records changed so far, per entity type"},
+            "skipped": {"type": "integer", "minimum": 0, "description": "members skipped because their state changed since the snapshot"},
+            "blocked": {"type": "integer", "minimum": 0, "description": "members blocked by a rule"},
+            "reason": {"type": ["string", "null"]},
+            "source": {"type": "string", "description": "what the members were picked from, in words"},
+            "actor": {"type": "string"},
+            "batch_size": count,
+            "created_at": timestamp,
+            "started_at": optional_timestamp,
+            "finished_at": optional_timestamp,
+            "error": {"type": ["string", "null"]},
+            "rate_per_second": {"type": ["number", "null"], "description": "members per second since the job started"},
+            "seconds_left": {"type": ["number", "null"], "description": "at that rate, the time left"}
+        }, "required": ["id", "kind", "state", "entity", "batch_id", "snapshot_id", "done", "total", "counts", "skipped", "blocked", "reason", "source", "actor", "batch_size", "created_at", "started_at", "finished_at", "error", "rate_per_second", "seconds_left"]}),
+    );
+    components.insert(
+        "DeletionBatch".into(),
+        json!({"type": "object", "description": "what one trash operation hid; restoring it brings back exactly that", "properties": {
+            "id": id,
+            "entity": {"type": ["string", "null"]},
+            "state": {"type": "string", "description": "trashing, trashed, restored, …"},
+            "reason": {"type": ["string", "null"]},
+            "created_at": timestamp,
+            "created_by": optional_id,
+            "snapshot_id": optional_id,
+            "job_id": optional_id
+        }, "required": ["id", "entity", "state", "reason", "created_at", "created_by", "snapshot_id", "job_id"]}),
+    );
+    components.insert(
+        "HistoryEntry".into(),
+        json!({"type": "object", "description": "one tamper-evident history entry: it holds the hash of the entry before it", "properties": {
+            "id": id,
+            "at": timestamp,
+            "actor_id": optional_id,
+            "actor_name": {"type": "string"},
+            "action": {"type": "string"},
+            "entity": {"type": ["string", "null"]},
+            "details": {"description": "what, counts per type, why; never personal data of erased records"},
+            "prev_hash": {"type": "string"},
+            "hash": {"type": "string"}
+        }, "required": ["id", "at", "actor_id", "actor_name", "action", "entity", "details", "prev_hash", "hash"]}),
+    );
+    components.insert(
+        "HistoryVerification".into(),
+        json!({"type": "object", "properties": {
+            "intact": {"type": "boolean"},
+            "entries": count,
+            "head": {"type": "string", "description": "the hash of the last entry; keep it elsewhere to tell later that nothing was removed from the end"},
+            "first_problem": {"type": ["object", "null"], "properties": {"id": id, "problem": {"type": "string"}}, "required": ["id", "problem"]}
+        }, "required": ["intact", "entries", "head", "first_problem"]}),
+    );
+    components.insert(
+        "Notification".into(),
+        json!({"type": "object", "properties": {
+            "id": id,
+            "at": timestamp,
+            "kind": {"type": "string"},
+            "message": {"type": "string"},
+            "job_id": optional_id,
+            "read": {"type": "boolean"}
+        }, "required": ["id", "at", "kind", "message", "job_id", "read"]}),
+    );
+
+    let path_id = |what: &str| json!({"name": "id", "in": "path", "required": true, "description": what, "schema": {"type": "integer", "format": "int64"}});
+    let limit = |default: u64, max: u64| json!({"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": max, "default": default}});
+    let accepted = |description: &str| {
+        let mut map = Map::new();
+        map.insert(
+            "202".into(),
+            json!({
+                "description": description,
+                "headers": {"Location": {"description": "where to follow the job", "schema": {"type": "string"}}},
+                "content": {"application/json": {"schema": schema_ref("Job")}}
+            }),
+        );
+        map
+    };
+
+    paths.insert(
+        "/api/v1/trash/preview".into(),
+        json!({"post": {
+            "summary": "Preview trashing a snapshot's members: per entity type the records acted on, members not applicable, blocked members with reasons",
+            "operationId": "preview_trash",
+            "requestBody": json_body(json!({"type": "object", "properties": {"snapshot_id": id}, "required": ["snapshot_id"], "additionalProperties": false})),
+            "responses": with_errors(success("200", "what the trash would do", schema_ref("Preview")), &["400", "401", "404", "422"])
+        }}),
+    );
+    paths.insert(
+        "/api/v1/trash".into(),
+        json!({"post": {
+            "summary": "Confirm a trash with the snapshot the preview counted; the job runs in the background (more than one member: admin only)",
+            "operationId": "trash",
+            "requestBody": json_body(json!({"type": "object", "properties": {
+                "snapshot_id": {"type": "integer", "format": "int64", "description": "the snapshot_id the preview returned: this is the confirmation"},
+                "reason": {"type": "string", "maxLength": 1000, "description": "why (reason / legal basis), kept in the history"},
+                "batch_size": {"type": "integer", "minimum": 1, "maximum": 100000, "description": "members per transaction (default 5000)"}
+            }, "required": ["snapshot_id"], "additionalProperties": false})),
+            "responses": with_errors(accepted("the queued trash job; follow it at /api/v1/jobs/{id}"), &["400", "401", "403", "404", "422"])
+        }}),
+    );
+    paths.insert(
+        "/api/v1/batches/{id}".into(),
+        json!({"get": {
+            "summary": "A deletion batch",
+            "operationId": "get_deletion_batch",
+            "parameters": [path_id("the deletion batch")],
+            "responses": with_errors(success("200", "the deletion batch", schema_ref("DeletionBatch")), &["400", "401", "404"])
+        }}),
+    );
+    paths.insert(
+        "/api/v1/batches/{id}/restore".into(),
+        json!({"post": {
+            "summary": "Restore a deletion batch (send {} for all of it) or chosen members with their cascade children; the job runs in the background (an admin, the user who trashed, or the creator of the chosen records)",
+            "operationId": "restore",
+            "parameters": [path_id("the deletion batch")],
+            "requestBody": json_body(json!({"type": "object", "properties": {
+                "ids": {"type": "array", "items": {"type": "integer", "format": "int64"}, "minItems": 1, "description": "members of the batch to restore; leave out to restore the whole batch"},
+                "batch_size": {"type": "integer", "minimum": 1, "maximum": 100000}
+            }, "additionalProperties": false})),
+            "responses": with_errors(accepted("the queued restore job; follow it at /api/v1/jobs/{id}"), &["400", "401", "403", "404", "409", "422"])
+        }}),
+    );
+    paths.insert(
+        "/api/v1/jobs".into(),
+        json!({"get": {
+            "summary": "The newest jobs first",
+            "operationId": "list_jobs",
+            "parameters": [limit(50, 1_000)],
+            "responses": with_errors(success("200", "jobs", json!({"type": "object", "properties": {"jobs": {"type": "array", "items": schema_ref("Job")}}, "required": ["jobs"]})), &["400", "401"])
+        }}),
+    );
+    paths.insert(
+        "/api/v1/jobs/{id}".into(),
+        json!({"get": {
+            "summary": "A job and its progress: done, total, counts per type, rate, time left",
+            "operationId": "get_job",
+            "parameters": [path_id("the job")],
+            "responses": with_errors(success("200", "the job", schema_ref("Job")), &["400", "401", "404"])
+        }}),
+    );
+    paths.insert(
+        "/api/v1/jobs/{id}/skips".into(),
+        json!({"get": {
+            "summary": "Members a job did not act on, with the reason",
+            "operationId": "job_skips",
+            "parameters": [path_id("the job"), limit(100, 10_000)],
+            "responses": with_errors(success("200", "the skipped and blocked members", json!({"type": "object", "properties": {
+                "job_id": id,
+                "entity": {"type": "string"},
+                "skipped": count,
+                "blocked": count,
+                "skips": {"type": "array", "items": {"allOf": [schema_ref("Skip"), {"type": "object", "properties": {"message": {"type": "string", "description": "the skip in words, e.g. `contact 12: 1 invoice: …`"}}, "required": ["message"]}]}}
+            }, "required": ["job_id", "entity", "skipped", "blocked", "skips"]})), &["400", "401", "404"])
+        }}),
+    );
+    paths.insert(
+        "/api/v1/history".into(),
+        json!({"get": {
+            "summary": "A page of the deletion history, oldest first (admin)",
+            "operationId": "history",
+            "parameters": [
+                {"name": "after", "in": "query", "description": "return entries after this id (the next_after of the page before)", "schema": {"type": "integer", "format": "int64"}},
+                limit(100, MAX_HISTORY_PAGE)
+            ],
+            "responses": with_errors(success("200", "history entries", json!({"type": "object", "properties": {
+                "entries": {"type": "array", "items": schema_ref("HistoryEntry")},
+                "next_after": {"type": ["integer", "null"], "format": "int64", "description": "pass as `after` for the next page; null on the last page"}
+            }, "required": ["entries", "next_after"]})), &["400", "401", "403"])
+        }}),
+    );
+    paths.insert(
+        "/api/v1/history/verify".into(),
+        json!({"get": {
+            "summary": "Recompute the history's hash chain and report the first entry that does not match (admin)",
+            "operationId": "verify_history",
+            "responses": with_errors(success("200", "the verification", schema_ref("HistoryVerification")), &["401", "403"])
+        }}),
+    );
+    paths.insert(
+        "/api/v1/notifications".into(),
+        json!({"get": {
+            "summary": "The caller's notifications, newest first",
+            "operationId": "notifications",
+            "parameters": [
+                {"name": "unread", "in": "query", "description": "only unread ones", "schema": {"type": "boolean", "default": false}},
+                limit(50, 1_000)
+            ],
+            "responses": with_errors(success("200", "notifications", json!({"type": "object", "properties": {"notifications": {"type": "array", "items": schema_ref("Notification")}}, "required": ["notifications"]})), &["400", "401"])
+        }}),
+    );
+    paths.insert(
+        "/api/v1/notifications/read".into(),
+        json!({"post": {
+            "summary": "Mark the caller's notifications up to an id as read",
+            "operationId": "mark_notifications_read",
+            "requestBody": json_body(json!({"type": "object", "properties": {"up_to": id}, "required": ["up_to"], "additionalProperties": false})),
+            "responses": with_errors(success("200", "how many were marked", json!({"type": "object", "properties": {"marked_read": count}, "required": ["marked_read"]})), &["400", "401"])
+        }}),
+    );
 }

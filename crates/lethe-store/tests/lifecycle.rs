@@ -409,7 +409,7 @@ both_backends!(
             .start_restore(4_242, None, &Actor::operator(), None)
             .await;
         assert!(
-            matches!(no_batch, Err(StoreError::BadRequest(_))),
+            matches!(no_batch, Err(StoreError::NotFound { .. })),
             "{no_batch:?}"
         );
         assert_eq!(dump_all(&database).await, before);

@@ -120,6 +120,27 @@ impl TestDatabase {
         }
     }
 
+    /// The first column of the first row of a query, as an integer (counts in checks).
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        if self.postgres_name.is_some() {
+            let mut connection = PgConnection::connect(&self.url)
+                .await
+                .expect("connect to the test database");
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+                .fetch_one(&mut connection)
+                .await
+                .unwrap_or_else(|error| panic!("{sql}: {error}"));
+            row.get::<i64, _>(0)
+        } else {
+            let mut connection = sqlite_connection(&self.url).await;
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+                .fetch_one(&mut connection)
+                .await
+                .unwrap_or_else(|error| panic!("{sql}: {error}"));
+            row.get::<i64, _>(0)
+        }
+    }
+
     /// Every row of `table` as text, ordered by `order_by`: two dumps are equal exactly when
     /// the table's content is.
     pub async fn dump(&self, table: &str, order_by: &str) -> Vec<String> {

@@ -198,21 +198,25 @@ pub async fn trash(context: &Context, args: TrashArgs) -> anyhow::Result<()> {
         print_preview(&preview, &snapshot);
     }
     let records: u64 = preview.acted_on.iter().map(|count| count.records).sum();
-    if records == 0 {
+    if preview.members == 0 {
         if context.json() {
             print_json(&json!({"preview": preview, "job": null}));
         } else {
-            println!("Nothing to trash.");
+            println!("Nothing to trash: no record matches.");
         }
         return Ok(());
     }
-    confirm_twice(
-        &format!("Move {records} record(s) to the trash?"),
-        "They stay restorable until they are purged.",
-        "trash",
-        args.yes,
-        context.json(),
-    )?;
+    // When every member is blocked nothing moves, so there is nothing to confirm; the job
+    // still runs, so the blocked members and their reasons are on record.
+    if records > 0 {
+        confirm_twice(
+            &format!("Move {records} record(s) to the trash?"),
+            "They stay restorable until they are purged.",
+            "trash",
+            args.yes,
+            context.json(),
+        )?;
+    }
     let job = store
         .start_trash(snapshot.id, args.reason.as_deref(), &actor, args.batch_size)
         .await?;

@@ -194,8 +194,9 @@ pub(crate) async fn load_job<DB: Dialect>(
     let (sql, values) = DB::build(&query);
     let row = DB::fetch_optional(connection, sql, values)
         .await?
-        .ok_or_else(|| {
-            StoreError::BadRequest(format!("there is no job {id}; see `lethe job list`"))
+        .ok_or_else(|| StoreError::NotFound {
+            entity: "job".to_owned(),
+            id,
         })?;
     decode_job::<DB>(&row)
 }
@@ -425,6 +426,15 @@ pub(crate) async fn list_skips<DB: Dialect>(
     limit: u64,
 ) -> Result<Vec<Skip>, StoreError> {
     let mut connection = pool.acquire().await?;
+    skips_of::<DB>(&mut connection, job, limit).await
+}
+
+/// The first `limit` skipped members of a job, by member id.
+pub(crate) async fn skips_of<DB: Dialect>(
+    connection: &mut DB::Connection,
+    job: i64,
+    limit: u64,
+) -> Result<Vec<Skip>, StoreError> {
     let (sql, values) = DB::build(
         Query::select()
             .columns(["record_id", "kind", "entity", "count", "reason"].map(Alias::new))
@@ -433,7 +443,7 @@ pub(crate) async fn list_skips<DB: Dialect>(
             .order_by(Alias::new("record_id"), Order::Asc)
             .limit(limit),
     );
-    let found = DB::fetch_all(&mut connection, sql, values).await?;
+    let found = DB::fetch_all(connection, sql, values).await?;
     found
         .iter()
         .map(|row| {

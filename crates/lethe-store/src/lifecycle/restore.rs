@@ -56,7 +56,10 @@ pub(crate) async fn load_batch<DB: Dialect>(
     );
     let row = DB::fetch_optional(connection, sql, values)
         .await?
-        .ok_or_else(|| StoreError::BadRequest(format!("there is no deletion batch {id}")))?;
+        .ok_or_else(|| StoreError::NotFound {
+            entity: "deletion batch".to_owned(),
+            id,
+        })?;
     Ok(DeletionBatch {
         id,
         entity: rows::text::<DB>(&row, 1)?,

@@ -167,6 +167,9 @@ pub(super) async fn batch<DB: Dialect>(
     Ok(totals)
 }
 
+/// How many skipped members a notification lists by name.
+const NOTIFIED_SKIPS: u64 = 10;
+
 /// After the last batch: the deletion batch is complete; the requester hears about blocked
 /// members.
 pub(super) async fn finish<DB: Dialect>(
@@ -186,8 +189,9 @@ pub(super) async fn finish<DB: Dialect>(
     if (job.totals.blocked > 0 || job.totals.skipped > 0)
         && let Some(user) = job.payload.actor.user_id
     {
-        let message = format!(
-            "Trash of {} {} (batch {}): {} skipped because a rule blocks them, {} skipped because they changed since you confirmed. See `lethe job show {}` for the list.",
+        let listed = super::jobs::skips_of::<DB>(connection, job.id, NOTIFIED_SKIPS).await?;
+        let mut message = format!(
+            "Trash of {} {} into deletion batch {}: {} not trashed because a rule blocks them, {} skipped because they changed since the preview (job {}).",
             job.total,
             job.payload.entity,
             job.payload.batch_id.unwrap_or(0),
@@ -195,6 +199,16 @@ pub(super) async fn finish<DB: Dialect>(
             job.totals.skipped,
             job.id
         );
+        for skip in &listed {
+            message.push('\n');
+            message.push_str(&skip.message(&job.payload.entity));
+        }
+        let left = (job.totals.blocked + job.totals.skipped).saturating_sub(listed.len() as u64);
+        if left > 0 {
+            message.push_str(&format!(
+                "\n… and {left} more in the job's list of skipped members."
+            ));
+        }
         crate::notifications::notify::<DB>(
             connection,
             user,
@@ -256,18 +270,21 @@ pub(super) async fn preview<DB: Dialect>(
             StepFilter::Active,
         );
         let mut limited = ids.clone();
-        limited.limit(PREVIEW_SAMPLE);
+        limited
+            .order_by(
+                (Alias::new("t0"), Alias::new(builtin::ID)),
+                sea_query::Order::Asc,
+            )
+            .limit(PREVIEW_SAMPLE);
         let (sql, values) = DB::build(&limited);
         for row in DB::fetch_all(&mut connection, sql, values).await? {
-            if sample.len() < PREVIEW_SAMPLE as usize {
-                sample.push(Skip {
-                    record_id: rows::int::<DB>(&row, 0)?.unwrap_or(0),
-                    kind: "blocked".to_owned(),
-                    entity: Some(check.target.entity.as_str().to_owned()),
-                    count: rows::count::<DB>(&row, 1)?,
-                    reason: block_reason(check),
-                });
-            }
+            sample.push(Skip {
+                record_id: rows::int::<DB>(&row, 0)?.unwrap_or(0),
+                kind: "blocked".to_owned(),
+                entity: Some(check.target.entity.as_str().to_owned()),
+                count: rows::count::<DB>(&row, 1)?,
+                reason: block_reason(check),
+            });
         }
         // Keep only the id column for the union.
         let mut only_ids = Query::select();
@@ -283,7 +300,10 @@ pub(super) async fn preview<DB: Dialect>(
             }
         });
     }
+    // The lowest blocked ids over all rules, each member once.
     sample.sort_by_key(|skip| skip.record_id);
+    sample.dedup_by_key(|skip| skip.record_id);
+    sample.truncate(PREVIEW_SAMPLE as usize);
 
     let mut eligible = active.clone();
     let blocked = match &blocked_union {

@@ -1,0 +1,363 @@
+//! `lethe preview`, `trash`, `restore`, `job`, `history` through the real binary, on both
+//! backends — including `kill -9` of a running trash or restore at random moments, after
+//! which `lethe job resume` finishes the job with nothing half applied or counted twice.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::io::Write;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use lethe_schema::{OnDelete, Schema};
+use serde_json::Value;
+use support::{Run, TestDatabase, both_backends, lethe, lethe_command};
+
+/// Runs `lethe ARGS` with `input` on stdin.
+fn lethe_with_input(database: &TestDatabase, args: &[&str], input: &str) -> Run {
+    let mut child = lethe_command(database)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the lethe binary");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write stdin");
+    let output = child.wait_with_output().expect("wait for lethe");
+    Run {
+        status: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn ok(run: &Run) -> Value {
+    assert_eq!(
+        run.status, 0,
+        "stdout: {}\nstderr: {}",
+        run.stdout, run.stderr
+    );
+    run.json()
+}
+
+fn demo(database: &TestDatabase, contacts: u64) {
+    let files = database.scratch_dir().join("files");
+    let run = lethe(
+        database,
+        &[
+            "demo",
+            "--contacts",
+            &contacts.to_string(),
+            "--no-serve",
+            "--files",
+            files.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run.status, 0, "{}", run.stderr);
+}
+
+const TABLES: [&str; 15] = [
+    "company",
+    "contact",
+    "consent",
+    "deal",
+    "project",
+    "activity",
+    "note",
+    "message",
+    "ticket",
+    "ticket_comment",
+    "survey_rating",
+    "invoice",
+    "time_entry",
+    "campaign_membership",
+    "attachment",
+];
+
+async fn dump_all(database: &TestDatabase) -> Vec<Vec<String>> {
+    let mut all = Vec::new();
+    for table in TABLES {
+        all.push(database.dump(table, "id").await);
+    }
+    all
+}
+
+/// No active record under a parent in the trash, through any cascade relation.
+async fn assert_no_active_child_under_trashed_parent(database: &TestDatabase) {
+    let schema = Schema::default_crm();
+    for relation in schema.relations() {
+        if relation.on_delete != OnDelete::Cascade {
+            continue;
+        }
+        for parent in &relation.parents {
+            let discriminator = relation
+                .discriminator
+                .as_ref()
+                .map(|column| format!(" AND c.{column} = '{parent}'"))
+                .unwrap_or_default();
+            let sql = format!(
+                "SELECT COUNT(*) FROM {child} c JOIN {parent} p ON p.id = c.{column}{discriminator} \
+                 WHERE c.trash_batch_id IS NULL AND p.trash_batch_id IS NOT NULL",
+                child = relation.child,
+                column = relation.column,
+            );
+            assert_eq!(
+                database.scalar(&sql).await,
+                0,
+                "an active {} under a trashed {parent}",
+                relation.child
+            );
+        }
+    }
+}
+
+/// What a batch holds now, per table.
+async fn batch_contents(database: &TestDatabase, batch: i64) -> Vec<(String, i64)> {
+    let mut counts = Vec::new();
+    for table in TABLES {
+        let count = database
+            .scalar(&format!(
+                "SELECT COUNT(*) FROM {table} WHERE trash_batch_id = {batch}"
+            ))
+            .await;
+        if count > 0 {
+            counts.push((table.to_owned(), count));
+        }
+    }
+    counts.sort();
+    counts
+}
+
+fn job_counts(job: &Value) -> Vec<(String, i64)> {
+    let mut counts: Vec<(String, i64)> = job["counts"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(entity, count)| (entity.clone(), count.as_i64().unwrap()))
+        .filter(|(_, count)| *count > 0)
+        .collect();
+    counts.sort();
+    counts
+}
+
+both_backends!(
+    trash_asks_twice_and_a_no_changes_nothing,
+    |database: TestDatabase| async move {
+        demo(&database, 200);
+        let before = dump_all(&database).await;
+        let filter = "category = \"prospect\"";
+        let declined = lethe_with_input(&database, &["trash", "contact", filter], "n\n");
+        assert_eq!(declined.status, 2, "{}", declined.stderr);
+        assert!(declined.stderr.contains("cancelled"), "{}", declined.stderr);
+        let wrong_word = lethe_with_input(&database, &["trash", "contact", filter], "y\nyes\n");
+        assert_eq!(wrong_word.status, 2);
+        let json_without_yes = lethe(&database, &["trash", "contact", filter, "--json"]);
+        assert_eq!(json_without_yes.status, 2);
+        assert!(
+            json_without_yes.error_json()["error"]
+                .as_str()
+                .unwrap()
+                .contains("--yes")
+        );
+        assert_eq!(dump_all(&database).await, before, "nothing changed");
+
+        let confirmed = lethe_with_input(
+            &database,
+            &["trash", "contact", filter, "--reason", "stale"],
+            "y\ntrash\n",
+        );
+        assert_eq!(confirmed.status, 0, "{}", confirmed.stderr);
+        assert!(
+            confirmed.stdout.contains("Undo with: lethe restore 1"),
+            "{}",
+            confirmed.stdout
+        );
+        let trashed = database
+            .scalar("SELECT COUNT(*) FROM contact WHERE trash_batch_id = 1")
+            .await;
+        assert!(trashed > 0);
+        assert_no_active_child_under_trashed_parent(&database).await;
+
+        let restored = ok(&lethe(&database, &["restore", "1", "--json"]));
+        assert_eq!(restored["job"]["state"], "done");
+        assert_eq!(dump_all(&database).await, before, "restore is exact");
+
+        let history = ok(&lethe(&database, &["history", "--verify", "--json"]));
+        assert!(history["verification"]["first_problem"].is_null());
+        let entries = ok(&lethe(&database, &["history", "--json", "--limit", "1000"]));
+        let actions: Vec<&str> = entries["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|entry| entry["action"].as_str().unwrap())
+            .collect();
+        assert!(actions.contains(&"trash.executed"));
+        assert!(actions.contains(&"restore.executed"));
+    }
+);
+
+both_backends!(
+    preview_then_trash_the_same_snapshot,
+    |database: TestDatabase| async move {
+        demo(&database, 200);
+        let preview = ok(&lethe(
+            &database,
+            &["preview", "contact", "exists deal", "--json"],
+        ));
+        let snapshot = preview["snapshot"]["id"].as_i64().unwrap();
+        let members = preview["preview"]["members"].as_i64().unwrap();
+        assert!(members > 0);
+        // Every contact with a deal is blocked by it.
+        assert_eq!(preview["preview"]["blocked"].as_i64().unwrap(), members);
+        let trash = ok(&lethe(
+            &database,
+            &[
+                "trash",
+                "--snapshot",
+                &snapshot.to_string(),
+                "--yes",
+                "--json",
+            ],
+        ));
+        assert_eq!(trash["job"]["blocked"].as_i64().unwrap(), members);
+        assert_eq!(trash["job"]["counts"]["contact"], 0);
+        let message = trash["skips"][0]["message"].as_str().unwrap();
+        assert!(message.contains("deal"), "{message}");
+        let shown = ok(&lethe(&database, &["job", "show", "1", "--json"]));
+        assert_eq!(shown["job"]["state"], "done");
+
+        // A mass trash as a plain user is refused.
+        support::add_user(&database, "ann", "user");
+        let refused = lethe(
+            &database,
+            &["trash", "contact", "all", "--yes", "--as", "ann", "--json"],
+        );
+        assert_eq!(refused.status, 2);
+        assert_eq!(refused.error_json()["code"], "forbidden");
+    }
+);
+
+/// Kills `lethe ARGS` after a pseudo-random delay up to `max_ms`, then resumes with
+/// `lethe job resume`. Returns whether the kill hit a running process.
+fn kill_and_resume(database: &TestDatabase, args: &[&str], seed: u64, max_ms: u64) -> bool {
+    let mut child = lethe_command(database)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start lethe");
+    let delay = Duration::from_millis(20 + seed.wrapping_mul(2_654_435_761) % max_ms);
+    let started = Instant::now();
+    let mut killed = false;
+    while started.elapsed() < delay {
+        if child.try_wait().expect("poll").is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    if child.try_wait().expect("poll").is_none() {
+        child.kill().expect("SIGKILL");
+        killed = true;
+    }
+    let _ = child.wait();
+    let resumed = lethe(database, &["job", "resume", "--json"]);
+    assert_eq!(resumed.status, 0, "{}", resumed.stderr);
+    killed
+}
+
+fn kills() -> u64 {
+    std::env::var("LETHE_CRASH_KILLS")
+        .ok()
+        .and_then(|raw| raw.parse().ok())
+        .unwrap_or(3)
+}
+
+both_backends!(
+    a_killed_trash_or_restore_is_finished_by_resume_exactly_once,
+    |database: TestDatabase| async move {
+        demo(&database, 3_000);
+        let original = dump_all(&database).await;
+        let mut hits = 0;
+        for round in 0..kills() {
+            // Trash every contact that no rule blocks, killed somewhere in the middle.
+            let killed = kill_and_resume(
+                &database,
+                &["trash", "contact", "all", "--yes", "--batch-size", "50"],
+                round * 2 + 1,
+                1_500,
+            );
+            hits += u64::from(killed);
+            let jobs = ok(&lethe(&database, &["job", "list", "--json"]));
+            let job = &jobs["jobs"][0];
+            if job["kind"] != "trash" {
+                // Killed before the job was created: nothing happened.
+                assert_eq!(dump_all(&database).await, original);
+                continue;
+            }
+            assert_eq!(job["state"], "done", "{job}");
+            assert_eq!(job["done"], job["total"]);
+            let batch = job["batch_id"].as_i64().unwrap();
+            assert_eq!(
+                job_counts(job),
+                batch_contents(&database, batch).await,
+                "the job's counts equal the data change"
+            );
+            assert_no_active_child_under_trashed_parent(&database).await;
+            let trashed_contacts = job["counts"]["contact"].as_i64().unwrap();
+            assert_eq!(
+                trashed_contacts
+                    + job["blocked"].as_i64().unwrap()
+                    + job["skipped"].as_i64().unwrap(),
+                job["total"].as_i64().unwrap(),
+                "every member is acted on, blocked or skipped, once"
+            );
+
+            // The history's batch entries add up to the same counts.
+            let history = ok(&lethe(&database, &["history", "--json", "--limit", "1000"]));
+            let contacts_in_history: i64 = history["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|entry| {
+                    entry["action"] == "trash.batch" && entry["details"]["batch"] == batch
+                })
+                .map(|entry| entry["details"]["counts"]["contact"].as_i64().unwrap_or(0))
+                .sum();
+            assert_eq!(contacts_in_history, trashed_contacts);
+
+            // Restore, killed too; then everything is as before.
+            let killed = kill_and_resume(
+                &database,
+                &["restore", &batch.to_string(), "--batch-size", "50"],
+                round * 2 + 2,
+                1_500,
+            );
+            hits += u64::from(killed);
+            let jobs = ok(&lethe(&database, &["job", "list", "--json"]));
+            if jobs["jobs"][0]["kind"] == "restore" {
+                assert_eq!(jobs["jobs"][0]["state"], "done");
+            } else {
+                // Killed before the restore job existed: run it now.
+                ok(&lethe(
+                    &database,
+                    &["restore", &batch.to_string(), "--json"],
+                ));
+            }
+            assert_eq!(
+                dump_all(&database).await,
+                original,
+                "round {round}: restore is exact"
+            );
+            let verified = ok(&lethe(&database, &["history", "--verify", "--json"]));
+            assert!(verified["verification"]["first_problem"].is_null());
+        }
+        eprintln!("{hits} kill(s) hit a running job");
+    }
+);

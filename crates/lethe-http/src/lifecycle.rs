@@ -1,0 +1,271 @@
+//! The life of a record over HTTP (SPEC §3, §5, §6, §7): preview and confirm a trash, restore
+//! a deletion batch, follow the jobs that do the work, read and verify the deletion history,
+//! and read one's notifications.
+//!
+//! Trash and restore answer `202 Accepted` with the queued job at once and run it in the
+//! background; clients poll `GET /api/v1/jobs/{id}` for progress. A job that stops (the server
+//! shuts down, an error) keeps its last committed batch and can be resumed.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
+use lethe_store::{Actor, Job, JobRunner, MAX_HISTORY_PAGE, Store, StoreError};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::extract::{JsonBody, PathParams, QueryParams};
+use crate::{ApiError, AppState, CurrentUser};
+
+/// Reads an optional `limit` query parameter: `default` when absent, refused outside
+/// `1..=max` instead of being silently clamped.
+fn limit(raw: Option<u64>, default: u64, max: u64) -> Result<u64, ApiError> {
+    match raw {
+        None => Ok(default),
+        Some(limit) if (1..=max).contains(&limit) => Ok(limit),
+        Some(other) => Err(ApiError::BadRequest(format!(
+            "limit must be between 1 and {max}; {other} was given"
+        ))),
+    }
+}
+
+/// Runs a job to its end in the background; errors are logged (the job itself records them
+/// and can be resumed).
+fn run_in_background(store: &Store, job: i64) {
+    let store = store.clone();
+    tokio::spawn(async move {
+        let runner = JobRunner::default();
+        let mut progress = |_: &Job| {};
+        match store.run_job(job, &runner, &mut progress).await {
+            Ok(finished) if finished.is_finished() => tracing::info!(
+                job = finished.id,
+                done = finished.done,
+                total = finished.total,
+                "job finished"
+            ),
+            // Another worker holds it (the server's job worker picked it up first).
+            Ok(other) => {
+                tracing::debug!(job = other.id, state = %other.state, "job runs elsewhere")
+            }
+            Err(StoreError::Conflict(message)) => {
+                tracing::info!(job, %message, "job runs elsewhere")
+            }
+            Err(error) => tracing::error!(job, error = %error, "job stopped with an error"),
+        }
+    });
+}
+
+/// `202 Accepted` with the job, and where to follow it.
+fn accepted(job: &Job) -> impl IntoResponse + use<> {
+    let location = HeaderValue::from_str(&format!("/api/v1/jobs/{}", job.id))
+        .unwrap_or_else(|_| HeaderValue::from_static("/api/v1/jobs"));
+    (
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        Json(json!(job)),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewBody {
+    snapshot_id: i64,
+}
+
+/// What trashing a snapshot's members would do.
+pub async fn preview_trash(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+    JsonBody(body): JsonBody<PreviewBody>,
+) -> Result<Json<Value>, ApiError> {
+    let preview = state.store.preview_trash(body.snapshot_id).await?;
+    Ok(Json(json!(preview)))
+}
+
+/// The confirmation of a trash: the snapshot the preview counted.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrashBody {
+    snapshot_id: i64,
+    reason: Option<String>,
+    batch_size: Option<u64>,
+}
+
+pub async fn trash(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    JsonBody(body): JsonBody<TrashBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let actor = Actor::user(&user.0);
+    let job = state
+        .store
+        .start_trash(
+            body.snapshot_id,
+            body.reason.as_deref(),
+            &actor,
+            body.batch_size,
+        )
+        .await?;
+    run_in_background(&state.store, job.id);
+    Ok(accepted(&job))
+}
+
+/// A restore of a whole deletion batch (no `ids`), or of chosen members of it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreBody {
+    ids: Option<Vec<i64>>,
+    batch_size: Option<u64>,
+}
+
+pub async fn restore(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    PathParams(batch): PathParams<i64>,
+    JsonBody(body): JsonBody<RestoreBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let actor = Actor::user(&user.0);
+    let job = state
+        .store
+        .start_restore(batch, body.ids.as_deref(), &actor, body.batch_size)
+        .await?;
+    run_in_background(&state.store, job.id);
+    Ok(accepted(&job))
+}
+
+pub async fn show_batch(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+    PathParams(id): PathParams<i64>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(state.store.deletion_batch(id).await?)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitParams {
+    limit: Option<u64>,
+}
+
+pub async fn list_jobs(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+    QueryParams(params): QueryParams<LimitParams>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = limit(params.limit, 50, 1_000)?;
+    Ok(Json(json!({"jobs": state.store.jobs(limit).await?})))
+}
+
+pub async fn show_job(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+    PathParams(id): PathParams<i64>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(state.store.job(id).await?)))
+}
+
+/// Members a job did not act on, each with the reason in words.
+pub async fn job_skips(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+    PathParams(id): PathParams<i64>,
+    QueryParams(params): QueryParams<LimitParams>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = limit(params.limit, 100, 10_000)?;
+    let job = state.store.job(id).await?;
+    let skips: Vec<Value> = state
+        .store
+        .job_skips(id, limit)
+        .await?
+        .into_iter()
+        .map(|skip| {
+            let message = skip.message(&job.entity);
+            let mut value = json!(skip);
+            value["message"] = json!(message);
+            value
+        })
+        .collect();
+    Ok(Json(json!({
+        "job_id": job.id,
+        "entity": job.entity,
+        "skipped": job.skipped,
+        "blocked": job.blocked,
+        "skips": skips,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryParams {
+    after: Option<i64>,
+    limit: Option<u64>,
+}
+
+/// A page of the deletion history, oldest first; page on with `after=next_after`.
+pub async fn history(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    QueryParams(params): QueryParams<HistoryParams>,
+) -> Result<Json<Value>, ApiError> {
+    user.require_admin("reading the deletion history")?;
+    let limit = limit(params.limit, 100, MAX_HISTORY_PAGE)?;
+    let entries = state.store.history(params.after, limit).await?;
+    let next_after = match entries.last() {
+        Some(last) if entries.len() as u64 == limit => Some(last.id),
+        _ => None,
+    };
+    Ok(Json(json!({"entries": entries, "next_after": next_after})))
+}
+
+/// Recomputes the history's hash chain.
+pub async fn verify_history(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Json<Value>, ApiError> {
+    user.require_admin("verifying the deletion history")?;
+    let verification = state.store.verify_history().await?;
+    let mut answer = json!(verification);
+    answer["intact"] = json!(verification.is_intact());
+    Ok(Json(answer))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationParams {
+    unread: Option<bool>,
+    limit: Option<u64>,
+}
+
+/// The caller's own notifications, newest first.
+pub async fn notifications(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    QueryParams(params): QueryParams<NotificationParams>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = limit(params.limit, 50, 1_000)?;
+    let unread_only = params.unread.unwrap_or(false);
+    let notifications = state
+        .store
+        .notifications(user.0.id, unread_only, limit)
+        .await?;
+    Ok(Json(json!({"notifications": notifications})))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadBody {
+    up_to: i64,
+}
+
+/// Marks the caller's notifications up to `up_to` (an id) as read.
+pub async fn mark_notifications_read(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    JsonBody(body): JsonBody<ReadBody>,
+) -> Result<Json<Value>, ApiError> {
+    let marked = state
+        .store
+        .mark_notifications_read(user.0.id, body.up_to)
+        .await?;
+    Ok(Json(json!({"marked_read": marked})))
+}
