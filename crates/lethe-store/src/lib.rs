@@ -16,6 +16,7 @@ mod error;
 mod history;
 mod lifecycle;
 mod notifications;
+mod placeholder;
 mod records;
 mod rows;
 mod select;
@@ -45,6 +46,7 @@ pub use lifecycle::{
     PREVIEW_SAMPLE, Preview, Skip, job_state, lease_owner,
 };
 pub use notifications::Notification;
+pub use placeholder::PLACEHOLDER_ID;
 pub use records::{ListQuery, Page, Record, SortOrder};
 pub use select::{Explanation, Scope};
 pub use selections::{
@@ -204,7 +206,9 @@ impl Store {
         let now = self.now();
         dispatch!(self, pool => {
             system::migrate(pool).await?;
-            ddl::migrate_schema(pool, &self.inner.schema, now).await
+            let report = ddl::migrate_schema(pool, &self.inner.schema, now).await?;
+            placeholder::ensure_placeholders(pool, &self.inner.schema, now).await?;
+            Ok(report)
         })
     }
 

@@ -351,6 +351,12 @@ impl Store {
         _actor: Option<i64>,
     ) -> Result<Record, StoreError> {
         let entity = self.entity(entity)?;
+        if id == crate::placeholder::PLACEHOLDER_ID {
+            return Err(StoreError::Conflict(format!(
+                "{} {id} is the built-in \"Deleted User\" placeholder, which cannot be changed",
+                entity.name
+            )));
+        }
         let values = parse_input(entity, input)?;
         let cleared: Vec<String> = values
             .iter()
@@ -390,8 +396,8 @@ impl Store {
 
 async fn count<DB: Dialect>(pool: &Pool<DB>, entity: &Entity) -> Result<u64, StoreError> {
     let mut connection = pool.acquire().await?;
-    crate::select::count_where::<DB>(&mut connection, entity.name.as_str(), Expr::cust("1 = 1"))
-        .await
+    let real = Expr::col(Alias::new(builtin::ID)).ne(crate::placeholder::PLACEHOLDER_ID);
+    crate::select::count_where::<DB>(&mut connection, entity.name.as_str(), real).await
 }
 
 async fn create<DB: Dialect>(

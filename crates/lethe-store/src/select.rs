@@ -82,10 +82,12 @@ fn column(alias: &str, name: &str) -> Expr {
 
 /// The condition that keeps records of `alias` in `scope`, if any.
 pub(crate) fn scope_condition(alias: &str, scope: Scope) -> Option<Expr> {
+    // The "Deleted User" placeholder is in no scope: it never appears in a selection.
+    let real = column(alias, builtin::ID).ne(crate::placeholder::PLACEHOLDER_ID);
     match scope {
-        Scope::Active => Some(column(alias, builtin::TRASH_BATCH_ID).is_null()),
-        Scope::Trashed => Some(column(alias, builtin::TRASH_BATCH_ID).is_not_null()),
-        Scope::All => None,
+        Scope::Active => Some(real.and(column(alias, builtin::TRASH_BATCH_ID).is_null())),
+        Scope::Trashed => Some(real.and(column(alias, builtin::TRASH_BATCH_ID).is_not_null())),
+        Scope::All => Some(real),
     }
 }
 
