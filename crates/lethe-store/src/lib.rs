@@ -42,7 +42,8 @@ pub use error::{ErrorClass, StoreError};
 pub use history::{HistoryEntry, HistoryProblem, HistoryVerification, MAX_HISTORY_PAGE};
 pub use lethe_filter::Filter;
 pub use lifecycle::{
-    DEFAULT_BATCH_SIZE, DeletionBatch, EntityCount, Job, JobKind, JobRunner, MAX_BATCH_SIZE,
+    DEFAULT_BATCH_SIZE, DeletionBatch, EntityCount, Job, JobKind, JobRunner, LifecycleSettings,
+    MAX_BATCH_SIZE,
     PREVIEW_SAMPLE, Preview, Skip, job_state, lease_owner,
 };
 pub use notifications::Notification;
@@ -115,6 +116,7 @@ struct Inner {
     schema: Schema,
     clock: Clock,
     url: DatabaseUrl,
+    settings: std::sync::RwLock<LifecycleSettings>,
 }
 
 /// A handle on one Lethe database. Cheap to clone; clones share the connection pool.
@@ -197,6 +199,7 @@ impl Store {
                 schema,
                 clock,
                 url: url.clone(),
+                settings: std::sync::RwLock::new(LifecycleSettings::default()),
             }),
         })
     }
@@ -225,6 +228,21 @@ impl Store {
 
     pub fn url(&self) -> &DatabaseUrl {
         &self.inner.url
+    }
+
+    /// The grace period, retention window and file folder in force.
+    pub fn settings(&self) -> LifecycleSettings {
+        match self.inner.settings.read() {
+            Ok(settings) => settings.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub fn set_settings(&self, settings: LifecycleSettings) {
+        match self.inner.settings.write() {
+            Ok(mut current) => *current = settings,
+            Err(poisoned) => *poisoned.into_inner() = settings,
+        }
     }
 
     pub fn clock(&self) -> &Clock {

@@ -34,9 +34,7 @@ fn placeholder_value(column: &Column, schema: &Schema) -> Value {
                 Value::Text("Deleted User".to_owned())
             }
         }
-        (ValueType::Enum { values }, _) => {
-            Value::Text(values.first().cloned().unwrap_or_default())
-        }
+        (ValueType::Enum { values }, _) => Value::Text(values.first().cloned().unwrap_or_default()),
         (ValueType::OwnerEntity { entities }, _) => Value::Text(
             entities
                 .iter()

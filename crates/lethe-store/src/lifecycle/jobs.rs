@@ -68,7 +68,7 @@ fn wall_clock() -> OffsetDateTime {
     crate::value::truncate_to_micros(OffsetDateTime::now_utc())
 }
 
-const JOB_COLUMNS: [&str; 15] = [
+const JOB_COLUMNS: [&str; 16] = [
     "id",
     "kind",
     "state",
@@ -84,6 +84,7 @@ const JOB_COLUMNS: [&str; 15] = [
     "lease_owner",
     "lease_expires_at",
     "batch_size",
+    "not_before",
 ];
 
 /// A job row, decoded.
@@ -104,6 +105,7 @@ pub(crate) struct JobRow {
     pub lease_owner: Option<String>,
     pub lease_expires_at: Option<OffsetDateTime>,
     pub batch_size: u64,
+    pub not_before: Option<OffsetDateTime>,
 }
 
 impl JobRow {
@@ -129,6 +131,9 @@ impl JobRow {
             counts: self.totals.counts.clone(),
             skipped: self.totals.skipped,
             blocked: self.totals.blocked,
+            rewritten: self.totals.rewritten.clone(),
+            not_before: self.not_before.map(format_timestamp),
+            receipt: self.totals.receipt.clone(),
             reason: self.payload.reason.clone(),
             source: self.payload.source.clone(),
             actor: self.payload.actor.name.clone(),
@@ -174,6 +179,7 @@ fn decode_job<DB: Dialect>(row: &DB::Row) -> Result<JobRow, StoreError> {
         lease_owner: rows::text::<DB>(row, 12)?,
         lease_expires_at: rows::timestamp::<DB>(row, 13)?,
         batch_size: rows::count::<DB>(row, 14)?,
+        not_before: rows::timestamp::<DB>(row, 15)?,
     })
 }
 
@@ -213,13 +219,39 @@ pub(crate) async fn list_jobs<DB: Dialect>(
     rows.iter().map(decode_job::<DB>).collect()
 }
 
-/// Ids of jobs a worker could run now: queued, or running under a lease that has run out or
-/// whose owner is gone.
-pub(crate) async fn runnable_jobs<DB: Dialect>(pool: &Pool<DB>) -> Result<Vec<i64>, StoreError> {
+/// Jobs matching `condition`, oldest first.
+pub(crate) async fn list_where<DB: Dialect>(
+    pool: &Pool<DB>,
+    condition: Expr,
+    limit: u64,
+) -> Result<Vec<JobRow>, StoreError> {
     let mut connection = pool.acquire().await?;
     let mut query = select_jobs();
     query
-        .and_where(col("state").is_in([job_state::QUEUED, job_state::RUNNING]))
+        .and_where(condition)
+        .order_by(Alias::new("id"), Order::Asc)
+        .limit(limit);
+    let (sql, values) = DB::build(&query);
+    let rows = DB::fetch_all(&mut connection, sql, values).await?;
+    rows.iter().map(decode_job::<DB>).collect()
+}
+
+/// Ids of jobs a worker could run now: queued, or running under a lease that has run out or
+/// whose owner is gone.
+pub(crate) async fn runnable_jobs<DB: Dialect>(
+    pool: &Pool<DB>,
+    now: OffsetDateTime,
+) -> Result<Vec<i64>, StoreError> {
+    let mut connection = pool.acquire().await?;
+    let mut query = select_jobs();
+    query
+        .and_where(
+            col("state")
+                .is_in([job_state::QUEUED, job_state::RUNNING])
+                .or(col("state")
+                    .eq(job_state::PENDING)
+                    .and(col("not_before").lte(Expr::val(rows::bind_time::<DB>(now))))),
+        )
         .order_by(Alias::new("id"), Order::Asc)
         .limit(100);
     let (sql, values) = DB::build(&query);
@@ -252,6 +284,7 @@ pub(crate) async fn insert_job<DB: Dialect>(
     total: u64,
     batch_size: u64,
     now: OffsetDateTime,
+    not_before: Option<OffsetDateTime>,
 ) -> Result<i64, StoreError> {
     let payload_json = serde_json::to_value(payload)
         .map_err(|error| StoreError::Internal(format!("a job payload: {error}")))?;
@@ -272,12 +305,17 @@ pub(crate) async fn insert_job<DB: Dialect>(
                     "created_at",
                     "created_by",
                     "batch_size",
+                    "not_before",
                 ]
                 .map(Alias::new),
             )
             .values_panic([
                 Expr::val(kind.as_str()),
-                Expr::val(job_state::QUEUED),
+                Expr::val(if not_before.is_some() {
+                    job_state::PENDING
+                } else {
+                    job_state::QUEUED
+                }),
                 Expr::val(rows::bind_json::<DB>(payload_json)),
                 Expr::val(rows::bind_json::<DB>(serde_json::json!(0))),
                 Expr::val(0i64),
@@ -286,6 +324,7 @@ pub(crate) async fn insert_job<DB: Dialect>(
                 Expr::val(rows::bind_time::<DB>(now)),
                 Expr::val(rows::bind_opt_int::<DB>(payload.actor.user_id)),
                 Expr::val(i64::try_from(batch_size).unwrap_or(i64::MAX)),
+                Expr::val(rows::bind_opt_time::<DB>(not_before)),
             ])
             .returning_col(Alias::new("id")),
     );
@@ -307,6 +346,20 @@ async fn claim<DB: Dialect>(
     let job = load_job::<DB>(&mut transaction, id).await?;
     if job.state == job_state::DONE {
         return Ok(None);
+    }
+    if job.state == job_state::CANCELLED {
+        return Err(StoreError::Conflict(format!(
+            "job {id} was cancelled; nothing is left to run"
+        )));
+    }
+    if job.state == job_state::PENDING
+        && let Some(due) = job.not_before
+        && due > now
+    {
+        return Err(StoreError::Conflict(format!(
+            "purge job {id} is in its grace period until {}; it runs after that unless an admin cancels it",
+            format_timestamp(due)
+        )));
     }
     let wall = wall_clock();
     if !lease_is_free(&job, wall, owner) {
@@ -535,10 +588,25 @@ impl JobRunner {
     }
 }
 
+/// What a run carries from batch to batch: the settings, and the erased values a purge
+/// looks for in the database files afterwards (in memory only, bounded).
+pub(crate) struct RunContext {
+    pub settings: super::LifecycleSettings,
+    pub probe: super::purge::ErasureProbe,
+}
+
+/// What one step did.
+enum Stepped {
+    Batch(Box<JobRow>),
+    /// No members are left: the job only needs finishing.
+    Exhausted,
+}
+
 pub(crate) async fn run<DB: Dialect>(
     pool: &Pool<DB>,
     schema: &Schema,
     clock: &crate::Clock,
+    settings: &super::LifecycleSettings,
     id: i64,
     owner: &str,
     progress: &mut (dyn FnMut(&Job) + Send),
@@ -549,11 +617,42 @@ pub(crate) async fn run<DB: Dialect>(
             .await?
             .to_job(clock.now()));
     };
-    let plan = lethe_plan::plan(schema, &job.payload.entity, lethe_plan::Operation::Trash)
+    let operation = match job.kind {
+        JobKind::Purge => lethe_plan::Operation::Purge,
+        _ => lethe_plan::Operation::Trash,
+    };
+    let plan = lethe_plan::plan(schema, &job.payload.entity, operation)
         .map_err(|error| StoreError::BadRequest(error.to_string()))?;
+    let mut context = RunContext {
+        settings: settings.clone(),
+        probe: super::purge::ErasureProbe::default(),
+    };
     progress(&job.to_job(clock.now()));
     loop {
-        match step::<DB>(pool, schema, &plan, &job, owner, clock.now()).await {
+        let outcome: Result<JobRow, StoreError> = async {
+            if job.kind == JobKind::Purge {
+                let (removed, missing) =
+                    super::purge::erase_files::<DB>(pool, job.id, &context.settings).await?;
+                context.probe.files_removed += removed;
+                context.probe.files_missing += missing;
+            }
+            match step::<DB>(pool, schema, &plan, &job, owner, clock.now(), &mut context).await? {
+                Stepped::Batch(next) => Ok(*next),
+                Stepped::Exhausted => {
+                    let receipt = if job.kind == JobKind::Purge {
+                        Some(
+                            super::purge::make_physical::<DB>(pool, &plan, &job, &mut context)
+                                .await?,
+                        )
+                    } else {
+                        None
+                    };
+                    finish::<DB>(pool, schema, &plan, &job, owner, clock.now(), receipt).await
+                }
+            }
+        }
+        .await;
+        match outcome {
             Ok(next) => {
                 job = next;
                 progress(&job.to_job(clock.now()));
@@ -569,7 +668,95 @@ pub(crate) async fn run<DB: Dialect>(
     }
 }
 
-/// One batch (or the final step) in its own transaction; returns the job as committed.
+/// Checks, inside a batch's transaction, that this worker still holds the job and nobody
+/// has moved it on.
+async fn check_lease<DB: Dialect>(
+    connection: &mut DB::Connection,
+    job: &JobRow,
+    owner: &str,
+) -> Result<(), StoreError> {
+    let current = load_job::<DB>(connection, job.id).await?;
+    if current.lease_owner.as_deref() != Some(owner) || current.done != job.done {
+        return Err(StoreError::Conflict(format!(
+            "job {} was taken over by another worker; it continues there",
+            job.id
+        )));
+    }
+    Ok(())
+}
+
+/// The last step: kind-specific completion, the job marked done and the `executed` history
+/// entry, in one transaction.
+async fn finish<DB: Dialect>(
+    pool: &Pool<DB>,
+    schema: &Schema,
+    plan: &lethe_plan::Plan,
+    job: &JobRow,
+    owner: &str,
+    now: OffsetDateTime,
+    receipt: Option<serde_json::Value>,
+) -> Result<JobRow, StoreError> {
+    let mut transaction = begin_write(pool).await?;
+    check_lease::<DB>(&mut transaction, job, owner).await?;
+    match job.kind {
+        JobKind::Trash => super::trash::finish::<DB>(&mut transaction, job, now).await?,
+        JobKind::Restore => {
+            super::restore::finish::<DB>(&mut transaction, schema, plan, job, now).await?
+        }
+        JobKind::Purge => super::purge::finish::<DB>(&mut transaction, plan, job, now).await?,
+        JobKind::Anonymize => {}
+    }
+    let mut totals = job.totals.clone();
+    totals.receipt = receipt.clone();
+    let totals_json = serde_json::to_value(&totals)
+        .map_err(|error| StoreError::Internal(format!("job totals: {error}")))?;
+    let (sql, values) = DB::build(
+        Query::update()
+            .table(Alias::new("lethe_job"))
+            .value(Alias::new("state"), job_state::DONE)
+            .value(
+                Alias::new("result"),
+                Expr::val(rows::bind_json::<DB>(totals_json)),
+            )
+            .value(
+                Alias::new("finished_at"),
+                Expr::val(rows::bind_time::<DB>(now)),
+            )
+            .value(
+                Alias::new("lease_owner"),
+                Expr::val(rows::bind_opt_text::<DB>(None)),
+            )
+            .value(
+                Alias::new("lease_expires_at"),
+                Expr::val(rows::bind_opt_time::<DB>(None)),
+            )
+            .and_where(col("id").eq(job.id)),
+    );
+    DB::execute(&mut transaction, sql, values).await?;
+    crate::history::append::<DB>(
+        &mut transaction,
+        now,
+        &job.payload.actor,
+        &format!("{}.executed", job.kind.as_str()),
+        Some(&job.payload.entity),
+        serde_json::json!({
+            "job": job.id,
+            "batch": job.payload.batch_id,
+            "members": job.total,
+            "counts": job.totals.counts,
+            "rewritten": job.totals.rewritten,
+            "skipped": job.totals.skipped,
+            "blocked": job.totals.blocked,
+            "receipt": receipt,
+        }),
+    )
+    .await?;
+    let finished = load_job::<DB>(&mut transaction, job.id).await?;
+    transaction.commit().await?;
+    Ok(finished)
+}
+
+/// One batch in its own transaction; returns the job as committed.
 async fn step<DB: Dialect>(
     pool: &Pool<DB>,
     schema: &Schema,
@@ -577,15 +764,10 @@ async fn step<DB: Dialect>(
     job: &JobRow,
     owner: &str,
     now: OffsetDateTime,
-) -> Result<JobRow, StoreError> {
+    context: &mut RunContext,
+) -> Result<Stepped, StoreError> {
     let mut transaction = begin_write(pool).await?;
-    let current = load_job::<DB>(&mut transaction, job.id).await?;
-    if current.lease_owner.as_deref() != Some(owner) || current.done != job.done {
-        return Err(StoreError::Conflict(format!(
-            "job {} was taken over by another worker; it continues there",
-            job.id
-        )));
-    }
+    check_lease::<DB>(&mut transaction, job, owner).await?;
     let next = next_batch::<DB>(
         &mut transaction,
         job.payload.snapshot_id,
@@ -594,50 +776,8 @@ async fn step<DB: Dialect>(
     )
     .await?;
     let Some((hi, members)) = next else {
-        match job.kind {
-            JobKind::Trash => super::trash::finish::<DB>(&mut transaction, job, now).await?,
-            JobKind::Restore => {
-                super::restore::finish::<DB>(&mut transaction, schema, plan, job, now).await?
-            }
-        }
-        let (sql, values) = DB::build(
-            Query::update()
-                .table(Alias::new("lethe_job"))
-                .value(Alias::new("state"), job_state::DONE)
-                .value(
-                    Alias::new("finished_at"),
-                    Expr::val(rows::bind_time::<DB>(now)),
-                )
-                .value(
-                    Alias::new("lease_owner"),
-                    Expr::val(rows::bind_opt_text::<DB>(None)),
-                )
-                .value(
-                    Alias::new("lease_expires_at"),
-                    Expr::val(rows::bind_opt_time::<DB>(None)),
-                )
-                .and_where(col("id").eq(job.id)),
-        );
-        DB::execute(&mut transaction, sql, values).await?;
-        crate::history::append::<DB>(
-            &mut transaction,
-            now,
-            &job.payload.actor,
-            &format!("{}.executed", job.kind.as_str()),
-            Some(&job.payload.entity),
-            serde_json::json!({
-                "job": job.id,
-                "batch": job.payload.batch_id,
-                "members": job.total,
-                "counts": job.totals.counts,
-                "skipped": job.totals.skipped,
-                "blocked": job.totals.blocked,
-            }),
-        )
-        .await?;
-        let finished = load_job::<DB>(&mut transaction, job.id).await?;
-        transaction.commit().await?;
-        return Ok(finished);
+        transaction.rollback().await?;
+        return Ok(Stepped::Exhausted);
     };
     let batch = Batch {
         schema,
@@ -651,6 +791,8 @@ async fn step<DB: Dialect>(
     let totals = match job.kind {
         JobKind::Trash => super::trash::batch::<DB>(&mut transaction, &batch).await?,
         JobKind::Restore => super::restore::batch::<DB>(&mut transaction, &batch).await?,
+        JobKind::Purge => super::purge::batch::<DB>(&mut transaction, &batch, context).await?,
+        JobKind::Anonymize => super::purge::anonymize_batch::<DB>(&mut transaction, &batch).await?,
     };
     let mut running = job.totals.clone();
     running.add(&totals);
@@ -697,6 +839,7 @@ async fn step<DB: Dialect>(
             "members": members,
             "member_ids": {"after": job.cursor, "up_to": hi},
             "counts": totals.counts,
+            "rewritten": totals.rewritten,
             "skipped": totals.skipped,
             "blocked": totals.blocked,
         }),
@@ -704,7 +847,7 @@ async fn step<DB: Dialect>(
     .await?;
     let updated = load_job::<DB>(&mut transaction, job.id).await?;
     transaction.commit().await?;
-    Ok(updated)
+    Ok(Stepped::Batch(Box::new(updated)))
 }
 
 /// Marks a job failed after an error (best effort: the error itself is what is reported).

@@ -11,6 +11,7 @@
 
 mod jobs;
 mod paths;
+mod purge;
 mod restore;
 mod trash;
 
@@ -26,6 +27,8 @@ pub use jobs::{JobRunner, lease_owner};
 pub enum JobKind {
     Trash,
     Restore,
+    Purge,
+    Anonymize,
 }
 
 impl JobKind {
@@ -33,6 +36,8 @@ impl JobKind {
         match self {
             JobKind::Trash => "trash",
             JobKind::Restore => "restore",
+            JobKind::Purge => "purge",
+            JobKind::Anonymize => "anonymize",
         }
     }
 
@@ -40,6 +45,8 @@ impl JobKind {
         match raw {
             "trash" => Some(JobKind::Trash),
             "restore" => Some(JobKind::Restore),
+            "purge" => Some(JobKind::Purge),
+            "anonymize" => Some(JobKind::Anonymize),
             _ => None,
         }
     }
@@ -54,6 +61,10 @@ pub mod job_state {
     pub const DONE: &str = "done";
     /// Stopped by an error; `lethe job resume` tries again from the last committed batch.
     pub const FAILED: &str = "failed";
+    /// A purge waiting for its grace period to end (`not_before`); any admin may cancel it.
+    pub const PENDING: &str = "pending";
+    /// A pending purge an admin cancelled before it started.
+    pub const CANCELLED: &str = "cancelled";
 }
 
 /// A job as users see it: what it does, how far it is, what it did.
@@ -76,6 +87,13 @@ pub struct Job {
     pub skipped: u64,
     /// Members blocked by a rule (`restrict`, a purge precondition, a parent in the trash).
     pub blocked: u64,
+    /// Records kept but changed, per entity type: links cut (`set_null`) or pointed at the
+    /// "Deleted User" with personal fields anonymised, and anonymised members.
+    pub rewritten: BTreeMap<String, u64>,
+    /// For a purge: when its grace period ends.
+    pub not_before: Option<String>,
+    /// For a purge: the erasure receipt, once it has run.
+    pub receipt: Option<serde_json::Value>,
     pub reason: Option<String>,
     /// What the members were picked from, in words.
     pub source: String,
@@ -148,6 +166,51 @@ pub struct Preview {
     pub acted_on: Vec<EntityCount>,
 }
 
+/// The rules that depend on time and place (SPEC §3): the purge grace period, the trash's
+/// retention window, and where attachment files live.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LifecycleSettings {
+    /// How long a purge request stays pending when no grace is asked for.
+    #[serde(with = "seconds")]
+    pub default_grace: time::Duration,
+    /// The shortest grace the HTTP API accepts (the operator's CLI may go below it).
+    #[serde(with = "seconds")]
+    pub minimum_grace: time::Duration,
+    /// Records trashed longer than this are purged by the scheduler (auto-purge).
+    #[serde(with = "seconds")]
+    pub retention: time::Duration,
+    /// Where attachment files live (`storage_key` is a path below it).
+    pub files_dir: Option<std::path::PathBuf>,
+    /// On PostgreSQL, rewrite the tables a purge touched (`VACUUM FULL`) so erased values
+    /// leave the data files; it locks each table while it runs.
+    pub rewrite_tables: bool,
+    /// The SQLite database file, scanned for erased values after a purge (set by the store).
+    #[serde(skip)]
+    pub database_file: Option<std::path::PathBuf>,
+}
+
+mod seconds {
+    pub fn serialize<S: serde::Serializer>(
+        duration: &time::Duration,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_i64(duration.whole_seconds())
+    }
+}
+
+impl Default for LifecycleSettings {
+    fn default() -> Self {
+        LifecycleSettings {
+            default_grace: time::Duration::days(7),
+            minimum_grace: time::Duration::days(7),
+            retention: time::Duration::days(30),
+            files_dir: None,
+            rewrite_tables: true,
+            database_file: None,
+        }
+    }
+}
+
 /// How many blocked members a preview lists.
 pub const PREVIEW_SAMPLE: u64 = 20;
 
@@ -165,6 +228,12 @@ pub(crate) struct Payload {
     pub reason: Option<String>,
     pub source: String,
     pub actor: crate::users::Actor,
+    /// Purge: the grace period asked for, in seconds (0 is an urgent erasure).
+    #[serde(default)]
+    pub grace_seconds: Option<i64>,
+    /// Bulk update: the new field values, as given.
+    #[serde(default)]
+    pub changes: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// Running totals, kept in the job's `result`.
@@ -173,12 +242,19 @@ pub(crate) struct Totals {
     pub counts: BTreeMap<String, u64>,
     pub skipped: u64,
     pub blocked: u64,
+    #[serde(default)]
+    pub rewritten: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub receipt: Option<serde_json::Value>,
 }
 
 impl Totals {
     pub(crate) fn add(&mut self, other: &Totals) {
         for (entity, count) in &other.counts {
             *self.counts.entry(entity.clone()).or_default() += count;
+        }
+        for (entity, count) in &other.rewritten {
+            *self.rewritten.entry(entity.clone()).or_default() += count;
         }
         self.skipped += other.skipped;
         self.blocked += other.blocked;
@@ -286,7 +362,12 @@ impl Store {
         progress: &mut (dyn FnMut(&Job) + Send),
     ) -> Result<Job, StoreError> {
         let clock = self.clock().clone();
-        dispatch!(self, pool => jobs::run::<_>(pool, self.schema(), &clock, id, runner.owner(), progress).await)
+        let mut settings = self.settings();
+        settings.database_file = match self.url() {
+            crate::DatabaseUrl::Sqlite(path) => Some(path.clone()),
+            crate::DatabaseUrl::Postgres(_) => None,
+        };
+        dispatch!(self, pool => jobs::run::<_>(pool, self.schema(), &clock, &settings, id, runner.owner(), progress).await)
     }
 
     pub async fn job(&self, id: i64) -> Result<Job, StoreError> {
@@ -310,9 +391,126 @@ impl Store {
         dispatch!(self, pool => jobs::list_skips::<_>(pool, id, limit).await)
     }
 
-    /// Jobs that a worker could pick up now (queued, or abandoned by a dead worker).
+    /// Jobs that a worker could pick up now (queued, due purges, or abandoned by a dead
+    /// worker).
     pub async fn runnable_jobs(&self) -> Result<Vec<i64>, StoreError> {
-        dispatch!(self, pool => jobs::runnable_jobs::<_>(pool).await)
+        let now = self.now();
+        dispatch!(self, pool => jobs::runnable_jobs::<_>(pool, now).await)
+    }
+
+    /// Requests the purge of a deletion batch (admins only). It stays pending for `grace`
+    /// (the configured default when `None`); with `enforce_minimum` (the HTTP API) a grace
+    /// shorter than the configured minimum is refused. A grace of zero is an urgent erasure
+    /// and is recorded as such.
+    pub async fn request_purge(
+        &self,
+        deletion_batch: i64,
+        actor: &Actor,
+        grace: Option<time::Duration>,
+        enforce_minimum: bool,
+        reason: Option<&str>,
+        batch_size: Option<u64>,
+    ) -> Result<Job, StoreError> {
+        let batch_size = check_batch_size(batch_size)?;
+        let settings = self.settings();
+        let grace = grace.unwrap_or(settings.default_grace);
+        if grace.is_negative() {
+            return Err(StoreError::BadRequest(
+                "the grace period cannot be negative".to_owned(),
+            ));
+        }
+        if enforce_minimum && grace < settings.minimum_grace {
+            return Err(StoreError::BadRequest(format!(
+                "the grace period must be at least {} s (the configured minimum); {} s was asked for",
+                settings.minimum_grace.whole_seconds(),
+                grace.whole_seconds()
+            )));
+        }
+        let now = self.now();
+        let id = dispatch!(self, pool => purge::request::<_>(pool, deletion_batch, actor, grace, reason, batch_size, now).await)?;
+        self.job(id).await
+    }
+
+    /// Cancels a pending purge (admins only), before it starts.
+    pub async fn cancel_purge(&self, job: i64, actor: &Actor) -> Result<Job, StoreError> {
+        let now = self.now();
+        dispatch!(self, pool => purge::cancel::<_>(pool, job, actor, now).await)?;
+        self.job(job).await
+    }
+
+    /// Purges waiting for their grace period, oldest first.
+    pub async fn pending_purges(&self) -> Result<Vec<Job>, StoreError> {
+        let now = self.now();
+        let rows = dispatch!(self, pool => jobs::list_where::<_>(pool, purge::pending_filter(), 1_000).await)?;
+        Ok(rows.iter().map(|row| row.to_job(now)).collect())
+    }
+
+    /// Requests, with no grace, the purge of every batch trashed longer than the retention
+    /// window (auto-purge); returns the purge jobs made.
+    pub async fn schedule_auto_purges(&self) -> Result<Vec<Job>, StoreError> {
+        let settings = self.settings();
+        let cutoff = self.now() - settings.retention;
+        let overdue = dispatch!(self, pool => purge::overdue_batches::<_>(pool, cutoff).await)?;
+        let scheduler = Actor {
+            user_id: None,
+            name: "scheduler".to_owned(),
+            admin: true,
+        };
+        let reason = format!(
+            "in the trash longer than the retention window ({} days)",
+            settings.retention.whole_days()
+        );
+        let mut jobs = Vec::new();
+        for batch in overdue {
+            match self
+                .request_purge(
+                    batch,
+                    &scheduler,
+                    Some(time::Duration::ZERO),
+                    false,
+                    Some(&reason),
+                    None,
+                )
+                .await
+            {
+                Ok(job) => jobs.push(job),
+                // Restored or requested by someone else meanwhile.
+                Err(StoreError::Conflict(_)) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(jobs)
+    }
+
+    /// One pass of the scheduler: auto-purges are requested, then every due or interrupted
+    /// job runs. Returns (purges scheduled, jobs finished).
+    pub async fn run_due(&self, runner: &JobRunner) -> Result<(usize, usize), StoreError> {
+        let scheduled = self.schedule_auto_purges().await?.len();
+        let finished = self.run_runnable_jobs(runner).await?;
+        Ok((scheduled, finished))
+    }
+
+    /// Creates the job that anonymises the snapshot's members: their personal fields are
+    /// overwritten by the schema's strategies and the records stay (admins only for more
+    /// than one record).
+    pub async fn start_anonymize(
+        &self,
+        snapshot_id: i64,
+        actor: &Actor,
+        batch_size: Option<u64>,
+    ) -> Result<Job, StoreError> {
+        let batch_size = check_batch_size(batch_size)?;
+        let snapshot = self.get_snapshot(snapshot_id).await?;
+        self.entity(&snapshot.entity)?;
+        if snapshot.member_count > 1 && !actor.admin {
+            return Err(StoreError::Forbidden(format!(
+                "anonymising {} records at once is a bulk operation, which only an admin may do",
+                snapshot.member_count
+            )));
+        }
+        let now = self.now();
+        let id = dispatch!(self, pool => purge::start_anonymize::<_>(pool, &snapshot, actor, batch_size, now).await)?;
+        self.job(id).await
     }
 
     /// Runs every job a worker could pick up now, one after the other; returns how many it

@@ -227,16 +227,11 @@ pub(super) async fn batch<DB: Dialect>(
 
 /// After the last batch: the deletion batch is `restored` when nothing of it is left in the
 /// trash.
-pub(super) async fn finish<DB: Dialect>(
+pub(super) async fn left_in_batch<DB: Dialect>(
     connection: &mut DB::Connection,
-    _schema: &Schema,
     plan: &Plan,
-    job: &JobRow,
-    _now: OffsetDateTime,
-) -> Result<(), StoreError> {
-    let Some(deletion_batch) = job.payload.batch_id else {
-        return Ok(());
-    };
+    deletion_batch: i64,
+) -> Result<u64, StoreError> {
     let mut left = 0;
     for entity in plan.entities() {
         let (sql, values) = DB::build(
@@ -249,13 +244,33 @@ pub(super) async fn finish<DB: Dialect>(
             left += rows::count::<DB>(&row, 0)?;
         }
     }
-    let state = if left == 0 { "restored" } else { "trashed" };
-    let (sql, values) = DB::build(
-        Query::update()
-            .table(Alias::new("lethe_deletion_batch"))
-            .value(Alias::new("state"), state)
-            .and_where(col("id").eq(deletion_batch)),
-    );
+    Ok(left)
+}
+
+pub(super) async fn finish<DB: Dialect>(
+    connection: &mut DB::Connection,
+    _schema: &Schema,
+    plan: &Plan,
+    job: &JobRow,
+    _now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let Some(deletion_batch) = job.payload.batch_id else {
+        return Ok(());
+    };
+    let left = left_in_batch::<DB>(connection, plan, deletion_batch).await?;
+    // A batch with a purge pending stays pending while anything of it is left to purge.
+    let mut update = Query::update();
+    update
+        .table(Alias::new("lethe_deletion_batch"))
+        .and_where(col("id").eq(deletion_batch));
+    if left == 0 {
+        update.value(Alias::new("state"), "restored");
+    } else {
+        update
+            .value(Alias::new("state"), "trashed")
+            .and_where(col("state").ne("purge_pending"));
+    }
+    let (sql, values) = DB::build(&update);
     DB::execute(connection, sql, values).await?;
     Ok(())
 }
@@ -279,7 +294,8 @@ pub(super) async fn start<DB: Dialect>(
         )));
     };
     match batch.state.as_str() {
-        "trashed" => {}
+        // During a purge's grace period records may still be restored; the purge skips them.
+        "trashed" | "purge_pending" => {}
         "trashing" => {
             return Err(StoreError::Conflict(format!(
                 "deletion batch {deletion_batch} is still being filled by job {}; wait for it to finish",
@@ -415,6 +431,8 @@ pub(super) async fn start<DB: Dialect>(
         reason: batch.reason.clone(),
         source: snapshot.source.clone(),
         actor: actor.clone(),
+        grace_seconds: None,
+        changes: None,
     };
     let job = insert_job::<DB>(
         &mut transaction,
@@ -423,6 +441,7 @@ pub(super) async fn start<DB: Dialect>(
         snapshot.member_count,
         batch_size,
         now,
+        None,
     )
     .await?;
     crate::history::append::<DB>(

@@ -30,7 +30,7 @@ fn snapshot_members(snapshot: i64) -> SelectStatement {
 
 /// The members a check blocks among `roots_condition` (on `t0`), with the reason columns
 /// `(record_id, count, job_id, kind, entity, reason)` for `lethe_job_skip`.
-fn blocked_rows(
+pub(super) fn blocked_rows(
     plan: &Plan,
     check: &Check,
     roots_condition: Expr,
@@ -404,6 +404,8 @@ pub(super) async fn start<DB: Dialect>(
         reason: reason.map(str::to_owned),
         source: snapshot.source.clone(),
         actor: actor.clone(),
+        grace_seconds: None,
+        changes: None,
     };
     let job = insert_job::<DB>(
         &mut transaction,
@@ -412,6 +414,7 @@ pub(super) async fn start<DB: Dialect>(
         snapshot.member_count,
         batch_size,
         now,
+        None,
     )
     .await?;
     let (sql, values) = DB::build(

@@ -1,0 +1,1031 @@
+//! Purge (permanent deletion, SPEC §3, §6, §11) and anonymise-instead-of-delete.
+//!
+//! A purge is requested for a deletion batch by an admin; it stays *pending* for a grace
+//! period during which any admin may cancel it; then a job erases the batch's members that
+//! are still in it, with their `cascade` descendants through the trash, after cutting
+//! `set_null` links and pointing `anonymize` links at the "Deleted User" placeholder. A
+//! member a `restrict` child or a purge precondition blocks stays in the trash and is
+//! reported. Attachment files are removed after the batch that deleted their rows commits
+//! (their keys are recorded in that same transaction, so a crash in between is redone).
+//! Afterwards the erased values are made physical — SQLite: secure delete plus a truncating
+//! WAL checkpoint, then a scan of the files for the erased values; PostgreSQL: the touched
+//! tables are rewritten — and the job keeps a receipt saying what was done and checked.
+
+use lethe_plan::Plan;
+use lethe_schema::{Anonymize, Entity, OnDelete, Schema, ValueType, builtin};
+use sea_query::{Alias, Expr, ExprTrait, Order, Query, SelectStatement};
+use sha2::{Digest, Sha256};
+use sqlx::Pool;
+use time::OffsetDateTime;
+
+use super::jobs::{Batch, JobRow, RunContext, count_skips, insert_job, insert_skips};
+use super::paths::{StepFilter, and_all, col, link, qualified, reached_by, reached_ids};
+use super::{JobKind, LifecycleSettings, Payload, Totals, job_state};
+use crate::dialect::{Backend, Dialect, begin_write};
+use crate::error::StoreError;
+use crate::placeholder::PLACEHOLDER_ID;
+use crate::rows;
+use crate::users::Actor;
+use crate::value::{Value, format_timestamp};
+
+/// The column that names a record's file below the files folder.
+pub const STORAGE_KEY: &str = "storage_key";
+
+/// The most erased values a run keeps in memory to look for in the database files.
+const PROBE_MAX_VALUES: usize = 100_000;
+/// Values shorter than this are too common to prove anything when found.
+const PROBE_MIN_BYTES: usize = 8;
+
+/// Erased values to look for in the database files after the purge (memory only).
+#[derive(Debug, Default)]
+pub(crate) struct ErasureProbe {
+    values: Vec<String>,
+    /// Values not kept because the bound was reached.
+    dropped: u64,
+    pub(super) files_removed: u64,
+    pub(super) files_missing: u64,
+}
+
+impl ErasureProbe {
+    fn add(&mut self, value: String) {
+        if value.len() < PROBE_MIN_BYTES {
+            return;
+        }
+        if self.values.len() < PROBE_MAX_VALUES {
+            self.values.push(value);
+        } else {
+            self.dropped += 1;
+        }
+    }
+}
+
+/// HMAC-SHA-256 (RFC 2104).
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    const BLOCK: usize = 64;
+    let mut block_key = [0u8; BLOCK];
+    if key.len() > BLOCK {
+        block_key[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block_key[..key.len()].copy_from_slice(key);
+    }
+    let mut inner = Sha256::new();
+    inner.update(block_key.map(|byte| byte ^ 0x36));
+    inner.update(message);
+    let inner = inner.finalize();
+    let mut outer = Sha256::new();
+    outer.update(block_key.map(|byte| byte ^ 0x5c));
+    outer.update(inner);
+    outer.finalize().into()
+}
+
+/// The keyed hash of a value, as stored by the `hash` anonymisation.
+fn keyed_hash(key: &[u8], value: &str) -> String {
+    let digest = hmac_sha256(key, value.as_bytes());
+    let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
+    format!("hash:{hex}")
+}
+
+/// The installation's hashing key: `LETHE_HASH_KEY` if set, else a random key made once and
+/// kept in `lethe_secret`.
+async fn hash_key<DB: Dialect>(connection: &mut DB::Connection) -> Result<Vec<u8>, StoreError> {
+    if let Ok(key) = std::env::var("LETHE_HASH_KEY")
+        && !key.is_empty()
+    {
+        return Ok(key.into_bytes());
+    }
+    let select = Query::select()
+        .column(Alias::new("hash_key"))
+        .from(Alias::new("lethe_secret"))
+        .and_where(col("id").eq(1))
+        .to_owned();
+    let (sql, values) = DB::build(&select);
+    if let Some(row) = DB::fetch_optional(connection, sql, values).await?
+        && let Some(key) = rows::text::<DB>(&row, 0)?
+    {
+        return Ok(key.into_bytes());
+    }
+    let mut bytes = [0u8; 32];
+    rand::Rng::fill(&mut rand::rng(), &mut bytes);
+    let key: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+    let (sql, values) = DB::build(
+        Query::insert()
+            .into_table(Alias::new("lethe_secret"))
+            .columns([Alias::new("id"), Alias::new("hash_key")])
+            .values_panic([Expr::val(1), Expr::val(key.as_str())]),
+    );
+    DB::execute(connection, sql, values).await?;
+    Ok(key.into_bytes())
+}
+
+/// Overwrites the personal fields of the rows of `entity` matching `condition` by the
+/// schema's strategies, and applies `extra` assignments (a link to the placeholder) in the
+/// same pass. Hashed fields are computed here, a bounded chunk of rows per statement.
+async fn anonymize_where<DB: Dialect>(
+    connection: &mut DB::Connection,
+    entity: &Entity,
+    condition: Expr,
+    extra: Vec<(String, sea_query::Value)>,
+) -> Result<u64, StoreError> {
+    let table = Alias::new(entity.name.as_str());
+    let hashed: Vec<&lethe_schema::Column> = entity
+        .personal_columns()
+        .filter(|column| column.anonymize == Some(Anonymize::Hash))
+        .collect();
+    if !hashed.is_empty() {
+        let key = hash_key::<DB>(connection).await?;
+        let mut select = Query::select();
+        select
+            .column(Alias::new(builtin::ID))
+            .from(table.clone())
+            .and_where(condition.clone())
+            .order_by(Alias::new(builtin::ID), Order::Asc);
+        for column in &hashed {
+            select.column(Alias::new(column.name.as_str()));
+        }
+        let (sql, values) = DB::build(&select);
+        let found = DB::fetch_all(connection, sql, values).await?;
+        for chunk in found.chunks(500) {
+            let mut ids = Vec::with_capacity(chunk.len());
+            let mut update = Query::update();
+            update.table(table.clone());
+            let mut cases: Vec<sea_query::CaseStatement> = hashed
+                .iter()
+                .map(|_| sea_query::CaseStatement::new())
+                .collect();
+            for row in chunk {
+                let Some(id) = rows::int::<DB>(row, 0)? else {
+                    continue;
+                };
+                ids.push(id);
+                for (index, case) in cases.iter_mut().enumerate() {
+                    let hashed_value = match rows::text::<DB>(row, index + 1)? {
+                        Some(text) => Expr::val(keyed_hash(&key, &text)),
+                        None => Expr::val(rows::bind_opt_text::<DB>(None)),
+                    };
+                    let taken = std::mem::take(case);
+                    *case = taken.case(col(builtin::ID).eq(id), hashed_value);
+                }
+            }
+            if ids.is_empty() {
+                continue;
+            }
+            for (column, case) in hashed.iter().zip(cases) {
+                let case: Expr = case.finally(col(column.name.as_str())).into();
+                update.value(Alias::new(column.name.as_str()), case);
+            }
+            update.and_where(col(builtin::ID).is_in(ids));
+            let (sql, values) = DB::build(&update);
+            DB::execute_transient(connection, sql, values).await?;
+        }
+    }
+    let mut update = Query::update();
+    update.table(table).and_where(condition);
+    let mut assigned = false;
+    for column in entity.personal_columns() {
+        let value = match &column.anonymize {
+            Some(Anonymize::Null) | None => Value::Null,
+            Some(Anonymize::Fixed(text)) => Value::Text(text.clone()),
+            Some(Anonymize::Hash) => continue,
+        };
+        update.value(
+            Alias::new(column.name.as_str()),
+            Expr::val(DB::bind_value(&column.value_type, &value)),
+        );
+        assigned = true;
+    }
+    for (column, value) in extra {
+        update.value(Alias::new(column.as_str()), Expr::val(value));
+        assigned = true;
+    }
+    if !assigned {
+        // Only hashed fields: count the rows instead.
+        return Ok(0);
+    }
+    let (sql, values) = DB::build(&update);
+    Ok(DB::execute(connection, sql, values).await?)
+}
+
+/// Personal text values of the members about to be erased, for the file scan.
+async fn probe_values<DB: Dialect>(
+    connection: &mut DB::Connection,
+    entity: &Entity,
+    eligible: SelectStatement,
+    probe: &mut ErasureProbe,
+) -> Result<(), StoreError> {
+    let columns: Vec<&lethe_schema::Column> = entity
+        .personal_columns()
+        .filter(|column| column.value_type == ValueType::Text)
+        .collect();
+    if columns.is_empty() || probe.values.len() >= PROBE_MAX_VALUES {
+        return Ok(());
+    }
+    let mut select = Query::select();
+    select
+        .from(Alias::new(entity.name.as_str()))
+        .and_where(col(builtin::ID).in_subquery(eligible));
+    for column in &columns {
+        select.column(Alias::new(column.name.as_str()));
+    }
+    let (sql, values) = DB::build(&select);
+    for row in DB::fetch_all(connection, sql, values).await? {
+        for index in 0..columns.len() {
+            if let Some(text) = rows::text::<DB>(&row, index)? {
+                probe.add(text);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Records the files of the rows of `entity` matching `condition` for removal.
+async fn record_files<DB: Dialect>(
+    connection: &mut DB::Connection,
+    entity: &Entity,
+    job: i64,
+    condition: Expr,
+) -> Result<(), StoreError> {
+    if entity.column(STORAGE_KEY).is_none() {
+        return Ok(());
+    }
+    let mut select = Query::select();
+    select
+        .expr(Expr::val(job))
+        .column(Alias::new(STORAGE_KEY))
+        .from(Alias::new(entity.name.as_str()))
+        .and_where(condition)
+        .and_where(col(STORAGE_KEY).is_not_null());
+    let mut insert = Query::insert();
+    insert
+        .into_table(Alias::new("lethe_erased_file"))
+        .columns([Alias::new("job_id"), Alias::new(STORAGE_KEY)])
+        .select_from(select)
+        .map_err(|error| StoreError::Internal(error.to_string()))?;
+    let (sql, values) = DB::build(&insert);
+    DB::execute(connection, sql, values).await?;
+    Ok(())
+}
+
+fn entity<'s>(schema: &'s Schema, name: &str) -> Result<&'s Entity, StoreError> {
+    schema
+        .entity(name)
+        .ok_or_else(|| StoreError::Internal(format!("the plan names unknown entity {name}")))
+}
+
+/// One batch of a purge job.
+pub(super) async fn batch<DB: Dialect>(
+    connection: &mut DB::Connection,
+    batch: &Batch<'_>,
+    context: &mut RunContext,
+) -> Result<Totals, StoreError> {
+    let plan = batch.plan;
+    let root = plan.root.as_str();
+    let root_entity = entity(batch.schema, root)?;
+    let deletion_batch = batch
+        .payload
+        .batch_id
+        .ok_or_else(|| StoreError::Internal("a purge job without a deletion batch".to_owned()))?;
+    let id = || col(builtin::ID);
+    let null_text = || Expr::val(rows::bind_opt_text::<DB>(None));
+
+    // Members erased meanwhile, restored meanwhile, or moved to another batch are skipped.
+    let mut existing = Query::select();
+    existing
+        .column(Alias::new(builtin::ID))
+        .from(Alias::new(root))
+        .and_where(id().gt(batch.lo))
+        .and_where(id().lte(batch.hi));
+    let mut gone = batch.members();
+    gone.and_where(col("record_id").not_in_subquery(existing))
+        .expr(Expr::val(1i64))
+        .expr(Expr::val(batch.job))
+        .expr(Expr::val("gone"))
+        .expr(null_text())
+        .expr(Expr::val("already erased"));
+    insert_skips::<DB>(connection, gone).await?;
+    for (condition, reason) in [
+        (
+            col(builtin::TRASH_BATCH_ID).is_null(),
+            "restored since the purge was requested",
+        ),
+        (
+            col(builtin::TRASH_BATCH_ID).ne(deletion_batch),
+            "now in another deletion batch",
+        ),
+    ] {
+        let mut moved = Query::select();
+        moved
+            .column(Alias::new(builtin::ID))
+            .expr(Expr::val(1i64))
+            .expr(Expr::val(batch.job))
+            .expr(Expr::val("state"))
+            .expr(null_text())
+            .expr(Expr::val(reason))
+            .from(Alias::new(root))
+            .and_where(id().in_subquery(batch.members()))
+            .and_where(condition);
+        insert_skips::<DB>(connection, moved).await?;
+    }
+
+    // Restrict children (in any state: a child may have been restored meanwhile) and purge
+    // preconditions, checked again now.
+    for check in &plan.checks {
+        let roots = and_all([
+            qualified("t0", builtin::ID).in_subquery(batch.members()),
+            qualified("t0", builtin::TRASH_BATCH_ID).eq(deletion_batch),
+        ]);
+        let rows = super::trash::blocked_rows(plan, check, roots, batch.job, StepFilter::Any);
+        insert_skips::<DB>(connection, rows).await?;
+    }
+    let mut totals = Totals {
+        skipped: count_skips::<DB>(connection, batch.job, batch.lo, batch.hi, false).await?,
+        blocked: count_skips::<DB>(connection, batch.job, batch.lo, batch.hi, true).await?,
+        ..Totals::default()
+    };
+
+    let mut eligible = Query::select();
+    eligible
+        .column(Alias::new(builtin::ID))
+        .from(Alias::new(root))
+        .and_where(id().in_subquery(batch.members()))
+        .and_where(col(builtin::TRASH_BATCH_ID).eq(deletion_batch))
+        .and_where(id().not_in_subquery(batch.skipped()));
+    probe_values::<DB>(
+        connection,
+        root_entity,
+        eligible.clone(),
+        &mut context.probe,
+    )
+    .await?;
+
+    // Links into what is erased: cut, or pointed at the placeholder with the linking
+    // record's own personal fields anonymised.
+    for rewrite in &plan.rewrites {
+        let Some((last, before)) = rewrite.target.path.split_last() else {
+            continue;
+        };
+        let child = entity(batch.schema, last.child.as_str())?;
+        let condition = link(last, reached_ids(before, eligible.clone(), StepFilter::Any));
+        let changed = match rewrite.rule {
+            OnDelete::SetNull => {
+                let mut update = Query::update();
+                update
+                    .table(Alias::new(child.name.as_str()))
+                    .value(
+                        Alias::new(last.column.as_str()),
+                        Expr::val(rows::bind_opt_int::<DB>(None)),
+                    )
+                    .and_where(condition);
+                let (sql, values) = DB::build(&update);
+                DB::execute(connection, sql, values).await?
+            }
+            OnDelete::Anonymize => {
+                anonymize_where::<DB>(
+                    connection,
+                    child,
+                    condition,
+                    vec![(
+                        last.column.as_str().to_owned(),
+                        rows::bind_opt_int::<DB>(Some(PLACEHOLDER_ID)),
+                    )],
+                )
+                .await?
+            }
+            OnDelete::Cascade | OnDelete::Restrict => 0,
+        };
+        *totals
+            .rewritten
+            .entry(child.name.as_str().to_owned())
+            .or_default() += changed;
+    }
+
+    // Descendants, deepest first, so no row is deleted before the rows that point at it.
+    for reach in plan.cascade.iter().rev() {
+        let child = entity(batch.schema, reach.entity.as_str())?;
+        let condition = reached_by(reach, eligible.clone(), StepFilter::Any);
+        record_files::<DB>(connection, child, batch.job, condition.clone()).await?;
+        let (sql, values) = DB::build(
+            Query::delete()
+                .from_table(Alias::new(child.name.as_str()))
+                .and_where(condition),
+        );
+        let deleted = DB::execute(connection, sql, values).await?;
+        *totals
+            .counts
+            .entry(child.name.as_str().to_owned())
+            .or_default() += deleted;
+    }
+    record_files::<DB>(
+        connection,
+        root_entity,
+        batch.job,
+        id().in_subquery(eligible.clone()),
+    )
+    .await?;
+    let (sql, values) = DB::build(
+        Query::delete()
+            .from_table(Alias::new(root))
+            .and_where(id().in_subquery(eligible)),
+    );
+    let deleted = DB::execute(connection, sql, values).await?;
+    *totals.counts.entry(root.to_owned()).or_default() += deleted;
+    Ok(totals)
+}
+
+/// One batch of an anonymise job: the members stay, their personal fields are overwritten.
+pub(super) async fn anonymize_batch<DB: Dialect>(
+    connection: &mut DB::Connection,
+    batch: &Batch<'_>,
+) -> Result<Totals, StoreError> {
+    let root = batch.plan.root.as_str();
+    let root_entity = entity(batch.schema, root)?;
+    let mut existing = Query::select();
+    existing
+        .column(Alias::new(builtin::ID))
+        .from(Alias::new(root))
+        .and_where(col(builtin::ID).gt(batch.lo))
+        .and_where(col(builtin::ID).lte(batch.hi));
+    let mut gone = batch.members();
+    gone.and_where(col("record_id").not_in_subquery(existing))
+        .expr(Expr::val(1i64))
+        .expr(Expr::val(batch.job))
+        .expr(Expr::val("gone"))
+        .expr(Expr::val(rows::bind_opt_text::<DB>(None)))
+        .expr(Expr::val("no longer exists"));
+    insert_skips::<DB>(connection, gone).await?;
+    let mut totals = Totals {
+        skipped: count_skips::<DB>(connection, batch.job, batch.lo, batch.hi, false).await?,
+        ..Totals::default()
+    };
+    let condition = col(builtin::ID)
+        .in_subquery(batch.members())
+        .and(col(builtin::ID).ne(PLACEHOLDER_ID));
+    let mut timestamp = vec![(
+        builtin::UPDATED_AT.to_owned(),
+        DB::bind_value(&ValueType::Timestamp, &Value::Timestamp(batch.now)),
+    )];
+    if root_entity.personal_columns().next().is_none() {
+        timestamp.clear();
+    }
+    let changed = anonymize_where::<DB>(connection, root_entity, condition, timestamp).await?;
+    totals.rewritten.insert(root.to_owned(), changed);
+    Ok(totals)
+}
+
+/// Removes the files recorded by committed batches of `job`, then forgets them.
+pub(super) async fn erase_files<DB: Dialect>(
+    pool: &Pool<DB>,
+    job: i64,
+    settings: &LifecycleSettings,
+) -> Result<(u64, u64), StoreError> {
+    let mut removed = 0;
+    let mut missing = 0;
+    loop {
+        let mut connection = pool.acquire().await?;
+        let (sql, values) = DB::build(
+            Query::select()
+                .columns([Alias::new("id"), Alias::new(STORAGE_KEY)])
+                .from(Alias::new("lethe_erased_file"))
+                .and_where(col("job_id").eq(job))
+                .order_by(Alias::new("id"), Order::Asc)
+                .limit(1_000),
+        );
+        let found = DB::fetch_all(&mut connection, sql, values).await?;
+        drop(connection);
+        let Some(last) = found.last() else {
+            return Ok((removed, missing));
+        };
+        let up_to = rows::int::<DB>(last, 0)?.unwrap_or(0);
+        for row in &found {
+            let Some(key) = rows::text::<DB>(row, 1)? else {
+                continue;
+            };
+            match remove_file(settings, &key)? {
+                true => removed += 1,
+                false => missing += 1,
+            }
+        }
+        let mut transaction = begin_write(pool).await?;
+        let (sql, values) = DB::build(
+            Query::delete()
+                .from_table(Alias::new("lethe_erased_file"))
+                .and_where(col("job_id").eq(job))
+                .and_where(col("id").lte(up_to)),
+        );
+        DB::execute(&mut transaction, sql, values).await?;
+        transaction.commit().await?;
+    }
+}
+
+/// Removes one attachment file; `false` when it was not there. A key that would leave the
+/// files folder is refused.
+fn remove_file(settings: &LifecycleSettings, key: &str) -> Result<bool, StoreError> {
+    let Some(folder) = &settings.files_dir else {
+        return Ok(false);
+    };
+    let relative = std::path::Path::new(key);
+    if relative.is_absolute()
+        || relative
+            .components()
+            .any(|part| !matches!(part, std::path::Component::Normal(_)))
+    {
+        return Err(StoreError::Internal(format!(
+            "the storage key {key:?} points outside the files folder; the file was not removed"
+        )));
+    }
+    match std::fs::remove_file(folder.join(relative)) {
+        Ok(()) => Ok(true),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(error) => Err(StoreError::Internal(format!(
+            "cannot remove the attachment file {}: {error}; the purge stops and retries it when resumed",
+            folder.join(relative).display()
+        ))),
+    }
+}
+
+/// Makes the erasure physical and says what was done and found.
+pub(super) async fn make_physical<DB: Dialect>(
+    pool: &Pool<DB>,
+    plan: &Plan,
+    job: &JobRow,
+    context: &mut RunContext,
+) -> Result<serde_json::Value, StoreError> {
+    let (removed, missing) = erase_files::<DB>(pool, job.id, &context.settings).await?;
+    context.probe.files_removed += removed;
+    context.probe.files_missing += missing;
+    let tables: Vec<String> = plan.entities().iter().map(ToString::to_string).collect();
+    let database = match DB::BACKEND {
+        Backend::Sqlite => {
+            let mut connection = pool.acquire().await?;
+            DB::execute_plain(
+                &mut connection,
+                "PRAGMA wal_checkpoint(TRUNCATE)".to_owned(),
+            )
+            .await?;
+            drop(connection);
+            let scan = match &context.settings.database_file {
+                Some(path) => scan_files(path, &context.probe.values)?,
+                None => serde_json::json!({"skipped": "the database file is not known"}),
+            };
+            serde_json::json!({
+                "backend": "sqlite",
+                "secure_delete": "on: deleted rows are overwritten with zeros in the database and its write-ahead log",
+                "wal_checkpoint": "truncate: the write-ahead log was copied into the database and emptied",
+                "scan": scan,
+                "values_checked": context.probe.values.len(),
+                "values_not_checked": context.probe.dropped,
+            })
+        }
+        Backend::Postgres => {
+            let mut rewritten = Vec::new();
+            if context.settings.rewrite_tables {
+                let mut connection = pool.acquire().await?;
+                for table in &tables {
+                    // Identifiers come from the validated schema.
+                    DB::execute_plain(&mut connection, format!("VACUUM FULL {table}")).await?;
+                    rewritten.push(table.clone());
+                }
+            }
+            serde_json::json!({
+                "backend": "postgres",
+                "tables_rewritten": rewritten,
+                "method": if context.settings.rewrite_tables {
+                    "VACUUM FULL of every table the purge touched: their data and index files were rewritten without the erased rows"
+                } else {
+                    "no rewrite (disabled): erased rows may remain readable in the data files until their space is reused"
+                },
+                "not_covered": "PostgreSQL's write-ahead log and any backups keep erased values until the log segments are recycled and the backups expire",
+            })
+        }
+    };
+    Ok(serde_json::json!({
+        "job": job.id,
+        "batch": job.payload.batch_id,
+        "erased": job.totals.counts,
+        "rewritten": job.totals.rewritten,
+        "kept_blocked": job.totals.blocked,
+        "kept_skipped": job.totals.skipped,
+        "files": {"removed": context.probe.files_removed, "already_missing": context.probe.files_missing},
+        "database": database,
+        "resumed_after_a_stop": context.probe.values.is_empty() && job.done > 0,
+    }))
+}
+
+/// Looks for the erased values in the SQLite database file and its WAL, streaming.
+fn scan_files(
+    database: &std::path::Path,
+    values: &[String],
+) -> Result<serde_json::Value, StoreError> {
+    let mut wal = database.as_os_str().to_owned();
+    wal.push("-wal");
+    let files = [database.to_path_buf(), std::path::PathBuf::from(wal)];
+    let mut found = std::collections::BTreeSet::new();
+    let mut scanned = Vec::new();
+    if !values.is_empty() {
+        let matcher = aho_corasick::AhoCorasick::new(values)
+            .map_err(|error| StoreError::Internal(format!("building the scan: {error}")))?;
+        for file in &files {
+            let Ok(handle) = std::fs::File::open(file) else {
+                continue;
+            };
+            let bytes = handle.metadata().map(|meta| meta.len()).unwrap_or(0);
+            for hit in matcher.stream_find_iter(std::io::BufReader::new(handle)) {
+                let hit = hit.map_err(|error| {
+                    StoreError::Internal(format!("reading {}: {error}", file.display()))
+                })?;
+                found.insert(hit.pattern().as_usize());
+            }
+            scanned.push(serde_json::json!({"file": file.display().to_string(), "bytes": bytes}));
+        }
+    }
+    Ok(serde_json::json!({
+        "files": scanned,
+        "values_found": found.len(),
+        "result": if found.is_empty() {
+            "none of the erased values was found in the database or its write-ahead log"
+        } else {
+            "some erased values were found in the files: they may also be held by records that were not erased"
+        },
+    }))
+}
+
+/// After the last batch: the batch is purged (or back to trashed when blocked members stay);
+/// every admin hears about it.
+pub(super) async fn finish<DB: Dialect>(
+    connection: &mut DB::Connection,
+    plan: &Plan,
+    job: &JobRow,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let Some(deletion_batch) = job.payload.batch_id else {
+        return Ok(());
+    };
+    let left = super::restore::left_in_batch::<DB>(connection, plan, deletion_batch).await?;
+    let erased: u64 = job.totals.counts.values().sum();
+    let state = match (left, erased) {
+        (0, 0) => "restored",
+        (0, _) => "purged",
+        _ => "trashed",
+    };
+    let (sql, values) = DB::build(
+        Query::update()
+            .table(Alias::new("lethe_deletion_batch"))
+            .value(Alias::new("state"), state)
+            .and_where(col("id").eq(deletion_batch)),
+    );
+    DB::execute(connection, sql, values).await?;
+    let message = format!(
+        "Purge of deletion batch {deletion_batch} done (job {}): {erased} record(s) erased, {} member(s) kept in the trash (blocked {}, changed {}).",
+        job.id,
+        job.totals.blocked + job.totals.skipped,
+        job.totals.blocked,
+        job.totals.skipped
+    );
+    notify_admins::<DB>(connection, "purge_executed", &message, job.id, now).await
+}
+
+/// One notification for every admin, in one statement.
+pub(super) async fn notify_admins<DB: Dialect>(
+    connection: &mut DB::Connection,
+    kind: &str,
+    message: &str,
+    job: i64,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let mut select = Query::select();
+    select
+        .column(Alias::new("id"))
+        .expr(Expr::val(rows::bind_time::<DB>(now)))
+        .expr(Expr::val(kind))
+        .expr(Expr::val(message))
+        .expr(Expr::val(job))
+        .from(Alias::new("lethe_user"))
+        .and_where(col("role").eq("admin"));
+    let mut insert = Query::insert();
+    insert
+        .into_table(Alias::new("lethe_notification"))
+        .columns(["user_id", "at", "kind", "message", "job_id"].map(Alias::new))
+        .select_from(select)
+        .map_err(|error| StoreError::Internal(error.to_string()))?;
+    let (sql, values) = DB::build(&insert);
+    DB::execute(connection, sql, values).await?;
+    Ok(())
+}
+
+/// Requests a purge of a deletion batch: a pending job that runs when the grace ends.
+pub(super) async fn request<DB: Dialect>(
+    pool: &Pool<DB>,
+    deletion_batch: i64,
+    actor: &Actor,
+    grace: time::Duration,
+    reason: Option<&str>,
+    batch_size: u64,
+    now: OffsetDateTime,
+) -> Result<i64, StoreError> {
+    if !actor.admin {
+        return Err(StoreError::Forbidden(
+            "only an admin may purge: purging erases records for good".to_owned(),
+        ));
+    }
+    let mut transaction = begin_write(pool).await?;
+    let batch = super::restore::load_batch::<DB>(&mut transaction, deletion_batch).await?;
+    let Some(entity) = batch.entity.clone() else {
+        return Err(StoreError::Conflict(format!(
+            "deletion batch {deletion_batch} was not made by a trash job"
+        )));
+    };
+    match batch.state.as_str() {
+        "trashed" => {}
+        "purge_pending" => {
+            return Err(StoreError::Conflict(format!(
+                "a purge of deletion batch {deletion_batch} is already pending; see `lethe purge list`"
+            )));
+        }
+        "purged" => {
+            return Err(StoreError::Conflict(format!(
+                "deletion batch {deletion_batch} has already been purged"
+            )));
+        }
+        "restored" => {
+            return Err(StoreError::Conflict(format!(
+                "deletion batch {deletion_batch} was restored: its records are not in the trash, and only trashed records can be purged"
+            )));
+        }
+        other => {
+            return Err(StoreError::Conflict(format!(
+                "deletion batch {deletion_batch} is {other}; only a batch in the trash can be purged"
+            )));
+        }
+    }
+    let snapshot = crate::selections::snapshot_where::<DB>(
+        &mut transaction,
+        &entity,
+        "trashed",
+        &format!("deletion batch {deletion_batch}"),
+        "purge",
+        qualified("t0", builtin::TRASH_BATCH_ID).eq(deletion_batch),
+        actor.user_id,
+        now,
+    )
+    .await?;
+    if snapshot.member_count == 0 {
+        return Err(StoreError::Conflict(format!(
+            "nothing of deletion batch {deletion_batch} is in the trash any more"
+        )));
+    }
+    let due = now + grace;
+    let payload = Payload {
+        entity: entity.clone(),
+        snapshot_id: snapshot.id,
+        batch_id: Some(deletion_batch),
+        reason: reason.map(str::to_owned),
+        source: snapshot.source.clone(),
+        actor: actor.clone(),
+        grace_seconds: Some(grace.whole_seconds()),
+        changes: None,
+    };
+    let job = insert_job::<DB>(
+        &mut transaction,
+        JobKind::Purge,
+        &payload,
+        snapshot.member_count,
+        batch_size,
+        now,
+        Some(due),
+    )
+    .await?;
+    let (sql, values) = DB::build(
+        Query::update()
+            .table(Alias::new("lethe_deletion_batch"))
+            .value(Alias::new("state"), "purge_pending")
+            .and_where(col("id").eq(deletion_batch)),
+    );
+    DB::execute(&mut transaction, sql, values).await?;
+    let urgent = grace.is_zero();
+    crate::history::append::<DB>(
+        &mut transaction,
+        now,
+        actor,
+        "purge.requested",
+        Some(&entity),
+        serde_json::json!({
+            "job": job,
+            "batch": deletion_batch,
+            "members": snapshot.member_count,
+            "grace_seconds": grace.whole_seconds(),
+            "due": format_timestamp(due),
+            "urgent": urgent,
+            "reason": reason,
+        }),
+    )
+    .await?;
+    let message = format!(
+        "{} requested a purge of deletion batch {deletion_batch} ({} {entity}){}; it runs at {} unless an admin cancels job {job}.",
+        actor.name,
+        snapshot.member_count,
+        if urgent {
+            " as an urgent erasure with no grace period"
+        } else {
+            ""
+        },
+        format_timestamp(due)
+    );
+    notify_admins::<DB>(&mut transaction, "purge_requested", &message, job, now).await?;
+    transaction.commit().await?;
+    Ok(job)
+}
+
+/// Cancels a pending purge; its batch stays in the trash.
+pub(super) async fn cancel<DB: Dialect>(
+    pool: &Pool<DB>,
+    job_id: i64,
+    actor: &Actor,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    if !actor.admin {
+        return Err(StoreError::Forbidden(
+            "only an admin may cancel a purge".to_owned(),
+        ));
+    }
+    let mut transaction = begin_write(pool).await?;
+    let job = super::jobs::load_job::<DB>(&mut transaction, job_id).await?;
+    if job.kind != JobKind::Purge {
+        return Err(StoreError::Conflict(format!(
+            "job {job_id} is a {}, not a purge",
+            job.kind.as_str()
+        )));
+    }
+    if job.state != job_state::PENDING {
+        let why = match job.state.as_str() {
+            job_state::DONE => "it has already been executed".to_owned(),
+            job_state::CANCELLED => "it was already cancelled".to_owned(),
+            other => format!("it has already started ({other})"),
+        };
+        return Err(StoreError::Conflict(format!(
+            "purge job {job_id} cannot be cancelled: {why}"
+        )));
+    }
+    let (sql, values) = DB::build(
+        Query::update()
+            .table(Alias::new("lethe_job"))
+            .value(Alias::new("state"), job_state::CANCELLED)
+            .value(
+                Alias::new("finished_at"),
+                Expr::val(rows::bind_time::<DB>(now)),
+            )
+            .and_where(col("id").eq(job_id))
+            .and_where(col("state").eq(job_state::PENDING)),
+    );
+    if DB::execute(&mut transaction, sql, values).await? != 1 {
+        return Err(StoreError::Conflict(format!(
+            "purge job {job_id} started at this very moment and can no longer be cancelled"
+        )));
+    }
+    if let Some(deletion_batch) = job.payload.batch_id {
+        let (sql, values) = DB::build(
+            Query::update()
+                .table(Alias::new("lethe_deletion_batch"))
+                .value(Alias::new("state"), "trashed")
+                .and_where(col("id").eq(deletion_batch))
+                .and_where(col("state").eq("purge_pending")),
+        );
+        DB::execute(&mut transaction, sql, values).await?;
+    }
+    crate::history::append::<DB>(
+        &mut transaction,
+        now,
+        actor,
+        "purge.cancelled",
+        Some(&job.payload.entity),
+        serde_json::json!({
+            "job": job_id,
+            "batch": job.payload.batch_id,
+            "cancelled_by": actor.name,
+            "requested_by": job.payload.actor.name,
+        }),
+    )
+    .await?;
+    let message = format!(
+        "{} cancelled the purge of deletion batch {} (job {job_id}); its records stay in the trash.",
+        actor.name,
+        job.payload.batch_id.unwrap_or(0)
+    );
+    notify_admins::<DB>(&mut transaction, "purge_cancelled", &message, job_id, now).await?;
+    transaction.commit().await?;
+    Ok(())
+}
+
+/// Creates the job that anonymises a snapshot's members.
+pub(super) async fn start_anonymize<DB: Dialect>(
+    pool: &Pool<DB>,
+    snapshot: &crate::selections::Snapshot,
+    actor: &Actor,
+    batch_size: u64,
+    now: OffsetDateTime,
+) -> Result<i64, StoreError> {
+    let mut transaction = begin_write(pool).await?;
+    let payload = Payload {
+        entity: snapshot.entity.clone(),
+        snapshot_id: snapshot.id,
+        batch_id: None,
+        reason: None,
+        source: snapshot.source.clone(),
+        actor: actor.clone(),
+        grace_seconds: None,
+        changes: None,
+    };
+    let job = insert_job::<DB>(
+        &mut transaction,
+        JobKind::Anonymize,
+        &payload,
+        snapshot.member_count,
+        batch_size,
+        now,
+        None,
+    )
+    .await?;
+    crate::history::append::<DB>(
+        &mut transaction,
+        now,
+        actor,
+        "anonymize.requested",
+        Some(&snapshot.entity),
+        serde_json::json!({
+            "job": job,
+            "snapshot": snapshot.id,
+            "members": snapshot.member_count,
+            "source": snapshot.source,
+        }),
+    )
+    .await?;
+    transaction.commit().await?;
+    Ok(job)
+}
+
+/// Batches in the trash longer than the retention window, with no purge pending.
+pub(super) async fn overdue_batches<DB: Dialect>(
+    pool: &Pool<DB>,
+    cutoff: OffsetDateTime,
+) -> Result<Vec<i64>, StoreError> {
+    let mut connection = pool.acquire().await?;
+    let (sql, values) = DB::build(
+        Query::select()
+            .column(Alias::new("id"))
+            .from(Alias::new("lethe_deletion_batch"))
+            .and_where(col("state").eq("trashed"))
+            .and_where(col("entity").is_not_null())
+            .and_where(col("created_at").lt(Expr::val(rows::bind_time::<DB>(cutoff))))
+            .order_by(Alias::new("id"), Order::Asc)
+            .limit(1_000),
+    );
+    let found = DB::fetch_all(&mut connection, sql, values).await?;
+    let mut ids = Vec::new();
+    for row in &found {
+        if let Some(id) = rows::int::<DB>(row, 0)? {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
+}
+
+/// Pending purges, oldest first.
+pub(super) fn pending_filter() -> Expr {
+    col("kind")
+        .eq(JobKind::Purge.as_str())
+        .and(col("state").eq(job_state::PENDING))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hmac_matches_rfc_4231_test_case_2() {
+        let digest = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
+        let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
+        assert_eq!(
+            hex,
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn a_long_key_is_hashed_first() {
+        let key = [0xaau8; 131];
+        let digest = hmac_sha256(
+            &key,
+            b"Test Using Larger Than Block-Size Key - Hash Key First",
+        );
+        let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
+        assert_eq!(
+            hex,
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+    }
+
+    #[test]
+    fn equal_values_hash_equal_and_keys_matter() {
+        assert_eq!(keyed_hash(b"k", "a@b.c"), keyed_hash(b"k", "a@b.c"));
+        assert_ne!(keyed_hash(b"k", "a@b.c"), keyed_hash(b"l", "a@b.c"));
+        assert!(keyed_hash(b"k", "x").starts_with("hash:"));
+    }
+}
