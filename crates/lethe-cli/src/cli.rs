@@ -37,6 +37,10 @@ pub struct GlobalOptions {
     /// Act as this Lethe user (recorded as the author of changes) instead of the operator.
     #[arg(long = "as", global = true, value_name = "USER")]
     pub act_as: Option<String>,
+    /// Where attachment files live (default: `DB.files` next to a SQLite file, else
+    /// `./lethe-files`); a purge removes erased records' files from here.
+    #[arg(long, global = true, env = "LETHE_FILES_DIR")]
+    pub files_dir: Option<PathBuf>,
     /// More log output on stderr (repeat for more).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -80,6 +84,61 @@ pub enum Command {
     History(HistoryArgs),
     /// Your notifications (with --as USER).
     Notifications(NotificationArgs),
+    /// Permanent deletion of trashed records: request (pending for a grace period), cancel,
+    /// list, and run what is due.
+    #[command(subcommand)]
+    Purge(PurgeCommand),
+    /// Overwrite the personal fields of the picked records; the records stay.
+    Anonymize(AnonymizeArgs),
+    /// The consolidated table: per entity type, records and attached-file volume that are
+    /// active, trashed and pending purge.
+    Stats(StatsArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PurgeCommand {
+    /// Ask for a deletion batch to be purged: it runs when the grace period ends, unless an
+    /// admin cancels it. `--grace 0` is an urgent erasure that runs now (recorded as such).
+    Request {
+        /// The deletion batch (from `lethe trash`).
+        #[arg(long)]
+        batch: i64,
+        /// How long the request stays pending, e.g. 7d, 12h, 30m, 0 (default: the configured
+        /// grace period).
+        #[arg(long)]
+        grace: Option<String>,
+        /// Why (kept in the history).
+        #[arg(long)]
+        reason: Option<String>,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        /// Members per transaction.
+        #[arg(long)]
+        batch_size: Option<u64>,
+    },
+    /// Cancel a pending purge before it starts; its records stay in the trash.
+    Cancel {
+        /// The purge job (from `lethe purge list`).
+        job: i64,
+    },
+    /// Pending purges and when they run.
+    List,
+    /// One pass of the scheduler: request auto-purges of batches past the retention window,
+    /// then run every due purge and interrupted job (for cron).
+    RunDue,
+}
+
+#[derive(Debug, Args)]
+pub struct AnonymizeArgs {
+    #[command(flatten)]
+    pub pick: PickArgs,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub yes: bool,
+    /// Members per transaction.
+    #[arg(long)]
+    pub batch_size: Option<u64>,
 }
 
 /// Which records an operation acts on, picked as in a table.
@@ -161,6 +220,13 @@ pub struct HistoryArgs {
     pub after: Option<i64>,
     #[arg(long, default_value_t = 50)]
     pub limit: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Print file volumes as exact byte counts instead of KiB, MiB, GiB.
+    #[arg(long)]
+    pub bytes: bool,
 }
 
 #[derive(Debug, Args)]

@@ -361,3 +361,185 @@ both_backends!(
         eprintln!("{hits} kill(s) hit a running job");
     }
 );
+
+/// Every link points at an existing record (or the placeholder), for every relation.
+async fn assert_no_dangling_references(database: &TestDatabase) {
+    let schema = Schema::default_crm();
+    for relation in schema.relations() {
+        for parent in &relation.parents {
+            let discriminator = relation
+                .discriminator
+                .as_ref()
+                .map(|column| format!(" AND c.{column} = '{parent}'"))
+                .unwrap_or_default();
+            let sql = format!(
+                "SELECT COUNT(*) FROM {child} c WHERE c.{column} IS NOT NULL{discriminator} \
+                 AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE p.id = c.{column})",
+                child = relation.child,
+                column = relation.column,
+            );
+            assert_eq!(
+                database.scalar(&sql).await,
+                0,
+                "{}.{} points at a missing {parent}",
+                relation.child,
+                relation.column
+            );
+        }
+    }
+}
+
+async fn table_counts(database: &TestDatabase) -> Vec<i64> {
+    let mut counts = Vec::new();
+    for table in TABLES {
+        counts.push(
+            database
+                .scalar(&format!("SELECT COUNT(*) FROM {table}"))
+                .await,
+        );
+    }
+    counts
+}
+
+both_backends!(
+    purge_requests_wait_can_be_cancelled_and_run_when_due,
+    |database: TestDatabase| async move {
+        demo(&database, 300);
+        ok(&lethe(
+            &database,
+            &["trash", "contact", "category = \"lost\"", "--yes", "--json"],
+        ));
+        support::add_user(&database, "uma", "user");
+        let refused = lethe(
+            &database,
+            &[
+                "purge", "request", "--batch", "1", "--yes", "--as", "uma", "--json",
+            ],
+        );
+        assert_eq!(refused.status, 2);
+        assert_eq!(refused.error_json()["code"], "forbidden");
+
+        let requested = ok(&lethe(
+            &database,
+            &["purge", "request", "--batch", "1", "--yes", "--json"],
+        ));
+        let job = requested["job"]["id"].as_i64().unwrap();
+        assert_eq!(requested["job"]["state"], "pending");
+        let listed = ok(&lethe(&database, &["purge", "list", "--json"]));
+        assert_eq!(listed["purges"][0]["id"], job);
+        let before = table_counts(&database).await;
+        // Nothing is due yet.
+        ok(&lethe(&database, &["purge", "run-due", "--json"]));
+        assert_eq!(table_counts(&database).await, before);
+        ok(&lethe(
+            &database,
+            &["purge", "cancel", &job.to_string(), "--json"],
+        ));
+        let again = lethe(&database, &["purge", "cancel", &job.to_string(), "--json"]);
+        assert_eq!(again.status, 2);
+        assert!(
+            again.error_json()["error"]
+                .as_str()
+                .unwrap()
+                .contains("already cancelled")
+        );
+
+        // A new request, and a clock eight days on: run-due executes it.
+        let requested = ok(&lethe(
+            &database,
+            &["purge", "request", "--batch", "1", "--yes", "--json"],
+        ));
+        let job = requested["job"]["id"].as_i64().unwrap();
+        let later = (time::OffsetDateTime::now_utc() + time::Duration::days(8))
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        let ran = lethe_command(&database)
+            .args(["purge", "run-due", "--json"])
+            .env("LETHE_NOW", &later)
+            .output()
+            .unwrap();
+        assert!(
+            ran.status.success(),
+            "{}",
+            String::from_utf8_lossy(&ran.stderr)
+        );
+        let shown = ok(&lethe(
+            &database,
+            &["job", "show", &job.to_string(), "--json"],
+        ));
+        assert_eq!(shown["job"]["state"], "done");
+        let erased = shown["job"]["counts"]["contact"].as_i64().unwrap();
+        assert!(erased > 0);
+        assert_no_dangling_references(&database).await;
+        assert!(shown["job"]["receipt"]["files"].is_object());
+        let verified = ok(&lethe(&database, &["history", "--verify", "--json"]));
+        assert!(verified["verification"]["first_problem"].is_null());
+    }
+);
+
+both_backends!(
+    a_killed_purge_is_finished_by_resume_with_nothing_half_erased,
+    |database: TestDatabase| async move {
+        demo(&database, 3_000);
+        for round in 0..kills() {
+            let filters = [
+                "category = \"lost\"",
+                "category = \"prospect\" and created_at < now - 5y",
+                "category = \"customer\"",
+                "all",
+            ];
+            let filter = filters[usize::try_from(round).unwrap() % filters.len()];
+            ok(&lethe(
+                &database,
+                &["trash", "contact", filter, "--yes", "--json"],
+            ));
+            let jobs = ok(&lethe(&database, &["job", "list", "--json"]));
+            let batch = jobs["jobs"][0]["batch_id"].as_i64().unwrap();
+            let in_batch_before = batch_contents(&database, batch).await;
+            let totals_before = table_counts(&database).await;
+            kill_and_resume(
+                &database,
+                &[
+                    "purge",
+                    "request",
+                    "--batch",
+                    &batch.to_string(),
+                    "--grace",
+                    "0",
+                    "--yes",
+                    "--batch-size",
+                    "50",
+                ],
+                round + 7,
+                1_500,
+            );
+            let jobs = ok(&lethe(&database, &["job", "list", "--json"]));
+            let job = &jobs["jobs"][0];
+            if job["kind"] != "purge" {
+                continue;
+            }
+            assert_eq!(job["state"], "done", "{job}");
+            let erased: i64 = job_counts(job).iter().map(|(_, count)| count).sum();
+            let totals_after = table_counts(&database).await;
+            let removed: i64 = totals_before
+                .iter()
+                .zip(&totals_after)
+                .map(|(before, after)| before - after)
+                .sum();
+            assert_eq!(erased, removed, "the job's counts equal the rows erased");
+            let left: i64 = batch_contents(&database, batch)
+                .await
+                .iter()
+                .map(|(_, count)| count)
+                .sum();
+            let before: i64 = in_batch_before.iter().map(|(_, count)| count).sum();
+            assert_eq!(
+                before - left,
+                erased,
+                "only records of the batch were erased"
+            );
+            assert_no_dangling_references(&database).await;
+            assert_no_active_child_under_trashed_parent(&database).await;
+        }
+    }
+);

@@ -10,6 +10,7 @@ mod extract;
 mod lifecycle;
 mod openapi;
 mod selections;
+mod stats;
 
 use std::net::SocketAddr;
 
@@ -88,6 +89,7 @@ pub fn router(store: Store) -> Router {
         .route("/api/v1/jobs/{id}/skips", get(lifecycle::job_skips))
         .route("/api/v1/history", get(lifecycle::history))
         .route("/api/v1/history/verify", get(lifecycle::verify_history))
+        .route("/api/v1/stats", get(stats::show))
         .route("/api/v1/notifications", get(lifecycle::notifications))
         .route(
             "/api/v1/notifications/read",

@@ -352,6 +352,7 @@ pub fn document(schema: &Schema) -> Value {
         json!({"get": {"summary": "A page of a snapshot's members as they are now", "operationId": "snapshot_records", "parameters": snapshot_page_parameters, "responses": with_errors(ok("200"), &["400", "401", "404", "422"])}}),
     );
     lifecycle_paths(&mut paths, &mut components);
+    stats_paths(&mut paths, &mut components);
     paths.insert(
         "/api/v1/health".into(),
         json!({"get": {"summary": "Liveness", "operationId": "health", "security": [], "responses": {"200": {"description": "the server is up", "content": {"application/json": {"schema": {"type": "object"}}}}}}}),
@@ -371,6 +372,54 @@ pub fn document(schema: &Schema) -> Value {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "a token from `lethe user add NAME`"}}
         }
     })
+}
+
+/// The consolidated table (SPEC §6): records and attached-file volume per entity type and
+/// lifecycle state.
+fn stats_paths(paths: &mut Map<String, Value>, components: &mut Map<String, Value>) {
+    let count = json!({"type": "integer", "minimum": 0});
+    components.insert(
+        "StateCounts".into(),
+        json!({"type": "object", "description": "a number per lifecycle state", "properties": {
+            "active": count,
+            "trashed": {"type": "integer", "minimum": 0, "description": "in the trash, in a batch that is not waiting for its purge"},
+            "pending_purge": {"type": "integer", "minimum": 0, "description": "in the trash, in a batch whose purge is requested: erased for good when the grace period ends (shown marked)"}
+        }, "required": ["active", "trashed", "pending_purge"]}),
+    );
+    components.insert(
+        "FileStats".into(),
+        json!({"type": "object", "description": "attached files: how many, and their size in bytes, per lifecycle state", "properties": {
+            "count": schema_ref("StateCounts"),
+            "bytes": schema_ref("StateCounts")
+        }, "required": ["count", "bytes"]}),
+    );
+    components.insert(
+        "EntityStats".into(),
+        json!({"type": "object", "description": "one line of the consolidated table", "properties": {
+            "entity": {"type": "string"},
+            "records": schema_ref("StateCounts"),
+            "holds_files": {"type": "boolean", "description": "the entity's records are files (a polymorphic owner and a size_bytes column); its files are its own rows by their own state"},
+            "files": {"oneOf": [schema_ref("FileStats"), {"type": "null"}], "description": "files attached to this entity's records, by the state of the owning record; null when no file can be attached to this entity"}
+        }, "required": ["entity", "records", "holds_files", "files"]}),
+    );
+    components.insert(
+        "Stats".into(),
+        json!({"type": "object", "description": "the consolidated table: per entity type, records and attached-file volume that are active, trashed and pending purge", "properties": {
+            "entities": {"type": "array", "items": schema_ref("EntityStats"), "description": "one line per entity type, parents first; the \"Deleted User\" placeholders are not counted"},
+            "totals": {"type": "object", "properties": {
+                "records": schema_ref("StateCounts"),
+                "files": {"allOf": [schema_ref("FileStats")], "description": "every file once: the file-holding entities' own rows by their own state"}
+            }, "required": ["records", "files"]}
+        }, "required": ["entities", "totals"]}),
+    );
+    paths.insert(
+        "/api/v1/stats".into(),
+        json!({"get": {
+            "summary": "The consolidated table: per entity type, records and attached-file volume that are active, trashed and pending purge",
+            "operationId": "stats",
+            "responses": with_errors(success("200", "the consolidated table", schema_ref("Stats")), &["401"])
+        }}),
+    );
 }
 
 fn schema_ref(name: &str) -> Value {

@@ -21,6 +21,7 @@ mod records;
 mod rows;
 mod select;
 mod selections;
+mod stats;
 mod system;
 mod users;
 mod value;
@@ -43,8 +44,7 @@ pub use history::{HistoryEntry, HistoryProblem, HistoryVerification, MAX_HISTORY
 pub use lethe_filter::Filter;
 pub use lifecycle::{
     DEFAULT_BATCH_SIZE, DeletionBatch, EntityCount, Job, JobKind, JobRunner, LifecycleSettings,
-    MAX_BATCH_SIZE,
-    PREVIEW_SAMPLE, Preview, Skip, job_state, lease_owner,
+    MAX_BATCH_SIZE, PREVIEW_SAMPLE, Preview, Skip, job_state, lease_owner,
 };
 pub use notifications::Notification;
 pub use placeholder::PLACEHOLDER_ID;
@@ -54,6 +54,7 @@ pub use selections::{
     MAX_LISTED_IDS, MemberPick, PickSource, SavedSelection, SelectionDefinition, SetOperator,
     Snapshot,
 };
+pub use stats::{EntityStats, FileStats, SIZE_COLUMN, StateCounts, Stats, StatsTotals};
 pub use users::{Actor, Role, User};
 pub use value::{Value, ValueError, format_date, format_timestamp, parse_date, parse_timestamp};
 

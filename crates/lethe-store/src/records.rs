@@ -163,7 +163,7 @@ fn decode_record<DB: Dialect>(
 
 /// Parses a JSON object of field values against an entity. Every key must be a writable
 /// column; every value must fit it.
-fn parse_input<'e>(
+pub(crate) fn parse_input<'e>(
     entity: &'e Entity,
     input: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<Vec<(&'e Column, Value)>, StoreError> {
@@ -209,7 +209,7 @@ fn default_value(column: &Column) -> Option<Value> {
 
 /// Checks that every link a write sets points at a record that exists and is not in the
 /// trash (SPEC §11: nothing new may point at the trash).
-async fn check_references<DB: Dialect>(
+pub(crate) async fn check_references<DB: Dialect>(
     connection: &mut DB::Connection,
     schema: &Schema,
     entity: &Entity,
@@ -271,7 +271,7 @@ async fn check_references<DB: Dialect>(
 }
 
 /// Turns a database constraint error into the field-level error a user can act on.
-fn explain_constraint(entity: &Entity, error: sqlx::Error) -> StoreError {
+pub(crate) fn explain_constraint(entity: &Entity, error: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(database_error) = &error {
         if database_error.is_unique_violation() {
             let message = database_error.message();

@@ -559,7 +559,17 @@ async fn after_a_purge_on_sqlite_no_erased_email_is_left_in_the_files() {
     assert_eq!(done.counts["contact"], 300);
     let receipt = done.receipt.expect("receipt");
     assert_eq!(receipt["database"]["scan"]["values_found"], 0, "{receipt}");
-    assert!(receipt["database"]["values_checked"].as_u64().unwrap() >= 300);
+    assert_eq!(
+        receipt["database"]["scan"]["found_and_unexplained"], 0,
+        "{receipt}"
+    );
+    assert!(
+        receipt["database"]["scan"]["values_checked"]
+            .as_u64()
+            .unwrap()
+            >= 300
+    );
+    assert_eq!(receipt["resumed_after_a_stop"], false);
 
     // Independently of the receipt: read the database and WAL bytes ourselves.
     let path = std::path::PathBuf::from(&database.url);

@@ -1,40 +1,23 @@
 //! `lethe demo`: builds the synthetic CRM, creates an admin with a token, then serves.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use lethe_demo::{DemoOptions, DemoProgress};
-use lethe_store::{DatabaseUrl, Role};
+use lethe_store::Role;
 use serde_json::json;
 
 use super::Context;
 use crate::cli::DemoArgs;
 use crate::output::print_json;
 
-/// The attachment folder next to a SQLite database (`crm.db` → `crm.db.files`), or
-/// `./lethe-files` for PostgreSQL.
-fn default_files_dir(url: &DatabaseUrl) -> PathBuf {
-    match url {
-        DatabaseUrl::Sqlite(path) => {
-            let mut name = path
-                .file_name()
-                .map(|n| n.to_os_string())
-                .unwrap_or_default();
-            name.push(".files");
-            path.with_file_name(name)
-        }
-        DatabaseUrl::Postgres(_) => PathBuf::from("lethe-files"),
-    }
-}
-
 pub async fn run(context: &Context, args: DemoArgs) -> anyhow::Result<()> {
     let store = context.open().await?;
     let files_dir = args
         .files
         .clone()
-        .unwrap_or_else(|| default_files_dir(store.url()));
+        .unwrap_or_else(|| context.files_dir(store.url()));
     let (admin, token) = match store.find_user("admin").await? {
         Some(_) => store.issue_token("admin", "issued by lethe demo").await?,
         None => store.add_user("admin", Role::Admin).await?,

@@ -7,6 +7,7 @@ mod schema;
 mod select;
 mod selection;
 mod serve;
+mod stats;
 mod user;
 
 use anyhow::Context as _;
@@ -50,7 +51,41 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Job(command) => lifecycle::job(&context, command).await,
         Command::History(args) => lifecycle::history(&context, args).await,
         Command::Notifications(args) => lifecycle::notifications(&context, args).await,
+        Command::Purge(command) => lifecycle::purge(&context, command).await,
+        Command::Anonymize(args) => lifecycle::anonymize(&context, args).await,
+        Command::Stats(args) => stats::run(&context, args).await,
     }
+}
+
+/// Reads a duration such as `7d`, `12h`, `30m`, `45s` or `0`.
+pub fn parse_duration(raw: &str) -> Result<time::Duration, String> {
+    let raw = raw.trim();
+    if raw == "0" {
+        return Ok(time::Duration::ZERO);
+    }
+    let split = raw
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("`{raw}` has no unit; write e.g. 7d, 12h, 30m, 45s or 0"))?;
+    let (number, unit) = raw.split_at(split);
+    let number: i64 = number
+        .parse()
+        .map_err(|_| format!("`{raw}` does not start with a whole number; write e.g. 7d"))?;
+    let seconds = match unit {
+        "d" => 86_400,
+        "h" => 3_600,
+        "m" => 60,
+        "s" => 1,
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` in `{raw}`; use d, h, m or s"
+            ));
+        }
+    };
+    number
+        .checked_mul(seconds)
+        .filter(|total| *total <= 100 * 365 * 86_400)
+        .map(time::Duration::seconds)
+        .ok_or_else(|| format!("`{raw}` is too long; at most 100 years"))
 }
 
 /// What every command shares: the global options and how to open the store.
@@ -102,7 +137,49 @@ impl Context {
     pub async fn open(&self) -> anyhow::Result<Store> {
         let store = self.open_without_migrating().await?;
         store.migrate().await.context("preparing the database")?;
+        store.set_settings(self.settings(&store)?);
         Ok(store)
+    }
+
+    /// The attachment folder: `--files-dir`, or next to a SQLite file, or `./lethe-files`.
+    pub fn files_dir(&self, url: &DatabaseUrl) -> std::path::PathBuf {
+        if let Some(dir) = &self.global.files_dir {
+            return dir.clone();
+        }
+        match url {
+            DatabaseUrl::Sqlite(path) => {
+                let mut name = path.as_os_str().to_owned();
+                name.push(".files");
+                std::path::PathBuf::from(name)
+            }
+            DatabaseUrl::Postgres(_) => std::path::PathBuf::from("lethe-files"),
+        }
+    }
+
+    /// The lifecycle settings: grace period, minimum grace, retention window (environment
+    /// `LETHE_PURGE_GRACE`, `LETHE_PURGE_MIN_GRACE`, `LETHE_RETENTION`, e.g. `7d`), the
+    /// attachment folder, and `LETHE_PG_REWRITE=0` to skip rewriting PostgreSQL tables.
+    pub fn settings(&self, store: &Store) -> anyhow::Result<lethe_store::LifecycleSettings> {
+        let mut settings = lethe_store::LifecycleSettings {
+            files_dir: Some(self.files_dir(store.url())),
+            ..lethe_store::LifecycleSettings::default()
+        };
+        for (variable, target) in [
+            ("LETHE_PURGE_GRACE", &mut settings.default_grace),
+            ("LETHE_PURGE_MIN_GRACE", &mut settings.minimum_grace),
+            ("LETHE_RETENTION", &mut settings.retention),
+        ] {
+            if let Ok(raw) = std::env::var(variable)
+                && !raw.trim().is_empty()
+            {
+                *target = parse_duration(&raw)
+                    .map_err(|message| UsageError(format!("{variable}: {message}")))?;
+            }
+        }
+        if std::env::var("LETHE_PG_REWRITE").is_ok_and(|value| value == "0") {
+            settings.rewrite_tables = false;
+        }
+        Ok(settings)
     }
 
     /// Who performs an operation: `--as USER`, or the operator with full rights.

@@ -53,15 +53,18 @@ pub async fn serve(
     Ok(())
 }
 
-/// The job worker: picks up queued jobs and jobs a dead worker left behind (after a crash or
-/// `kill -9`), and runs them from their last committed batch. A batch is one transaction, so
+/// The job worker and scheduler: requests auto-purges of batches past the retention window,
+/// runs due purges, queued jobs and jobs a dead worker left behind (after a crash or
+/// `kill -9`) from their last committed batch. A batch is one transaction, so
 /// stopping the worker at any moment loses at most the batch in flight.
 async fn work_jobs(store: Store) {
     let runner = lethe_store::JobRunner::default();
     loop {
-        match store.run_runnable_jobs(&runner).await {
-            Ok(0) => {}
-            Ok(finished) => tracing::info!(finished, "jobs finished"),
+        match store.run_due(&runner).await {
+            Ok((0, 0)) => {}
+            Ok((scheduled, finished)) => {
+                tracing::info!(scheduled, finished, "auto-purges requested, jobs finished")
+            }
             Err(error) => {
                 tracing::warn!(%error, "a job failed; `lethe job show` has the error and `lethe job resume` retries it")
             }

@@ -593,6 +593,9 @@ impl JobRunner {
 pub(crate) struct RunContext {
     pub settings: super::LifecycleSettings,
     pub probe: super::purge::ErasureProbe,
+    /// Whether this run continued a job that had already committed batches (after a stop):
+    /// then the erased values of those batches are not known to it.
+    pub resumed: bool,
 }
 
 /// What one step did.
@@ -626,6 +629,7 @@ pub(crate) async fn run<DB: Dialect>(
     let mut context = RunContext {
         settings: settings.clone(),
         probe: super::purge::ErasureProbe::default(),
+        resumed: job.done > 0,
     };
     progress(&job.to_job(clock.now()));
     loop {
@@ -641,8 +645,14 @@ pub(crate) async fn run<DB: Dialect>(
                 Stepped::Exhausted => {
                     let receipt = if job.kind == JobKind::Purge {
                         Some(
-                            super::purge::make_physical::<DB>(pool, &plan, &job, &mut context)
-                                .await?,
+                            super::purge::make_physical::<DB>(
+                                pool,
+                                schema,
+                                &plan,
+                                &job,
+                                &mut context,
+                            )
+                            .await?,
                         )
                     } else {
                         None
@@ -704,7 +714,7 @@ async fn finish<DB: Dialect>(
             super::restore::finish::<DB>(&mut transaction, schema, plan, job, now).await?
         }
         JobKind::Purge => super::purge::finish::<DB>(&mut transaction, plan, job, now).await?,
-        JobKind::Anonymize => {}
+        JobKind::Anonymize | JobKind::Update => {}
     }
     let mut totals = job.totals.clone();
     totals.receipt = receipt.clone();
@@ -793,6 +803,7 @@ async fn step<DB: Dialect>(
         JobKind::Restore => super::restore::batch::<DB>(&mut transaction, &batch).await?,
         JobKind::Purge => super::purge::batch::<DB>(&mut transaction, &batch, context).await?,
         JobKind::Anonymize => super::purge::anonymize_batch::<DB>(&mut transaction, &batch).await?,
+        JobKind::Update => super::update::batch::<DB>(&mut transaction, &batch).await?,
     };
     let mut running = job.totals.clone();
     running.add(&totals);

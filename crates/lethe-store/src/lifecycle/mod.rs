@@ -14,6 +14,7 @@ mod paths;
 mod purge;
 mod restore;
 mod trash;
+mod update;
 
 use std::collections::BTreeMap;
 
@@ -29,6 +30,7 @@ pub enum JobKind {
     Restore,
     Purge,
     Anonymize,
+    Update,
 }
 
 impl JobKind {
@@ -38,6 +40,7 @@ impl JobKind {
             JobKind::Restore => "restore",
             JobKind::Purge => "purge",
             JobKind::Anonymize => "anonymize",
+            JobKind::Update => "update",
         }
     }
 
@@ -47,6 +50,7 @@ impl JobKind {
             "restore" => Some(JobKind::Restore),
             "purge" => Some(JobKind::Purge),
             "anonymize" => Some(JobKind::Anonymize),
+            "update" => Some(JobKind::Update),
             _ => None,
         }
     }
@@ -263,6 +267,8 @@ impl Totals {
 
 pub use restore::DeletionBatch;
 
+use sea_query::ExprTrait;
+
 use crate::error::StoreError;
 use crate::users::Actor;
 use crate::{Pools, Store, dispatch};
@@ -273,6 +279,15 @@ async fn job_row<DB: crate::dialect::Dialect>(
 ) -> Result<jobs::JobRow, StoreError> {
     let mut connection = pool.acquire().await?;
     jobs::load_job::<DB>(&mut connection, id).await
+}
+
+async fn count_in<DB: crate::dialect::Dialect>(
+    pool: &sqlx::Pool<DB>,
+    entity: &str,
+    condition: sea_query::Expr,
+) -> Result<u64, StoreError> {
+    let mut connection = pool.acquire().await?;
+    crate::select::count_where::<DB>(&mut connection, entity, condition).await
 }
 
 async fn batch_row<DB: crate::dialect::Dialect>(
@@ -488,6 +503,62 @@ impl Store {
         let scheduled = self.schedule_auto_purges().await?.len();
         let finished = self.run_runnable_jobs(runner).await?;
         Ok((scheduled, finished))
+    }
+
+    /// How many of a snapshot's members a bulk update would change (those still active), after
+    /// checking the changes; nothing is written.
+    pub async fn preview_update(
+        &self,
+        snapshot_id: i64,
+        changes: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Preview, StoreError> {
+        let snapshot = self.get_snapshot(snapshot_id).await?;
+        let entity = self.entity(&snapshot.entity)?;
+        update::check_changes(entity, changes, snapshot.member_count)?;
+        let condition = paths::qualified("t0", lethe_schema::builtin::ID)
+            .in_subquery(jobs::members_in(snapshot_id, i64::MIN, i64::MAX))
+            .and(
+                crate::select::scope_condition("t0", crate::Scope::Active)
+                    .unwrap_or_else(|| sea_query::Expr::cust("1 = 1")),
+            );
+        let active =
+            dispatch!(self, pool => count_in(pool, &snapshot.entity, condition.clone()).await)?;
+        Ok(Preview {
+            operation: "update".to_owned(),
+            entity: snapshot.entity.clone(),
+            snapshot_id,
+            members: snapshot.member_count,
+            not_applicable: snapshot.member_count.saturating_sub(active),
+            blocked: 0,
+            blocked_sample: Vec::new(),
+            acted_on: vec![EntityCount {
+                entity: snapshot.entity.clone(),
+                records: active,
+            }],
+        })
+    }
+
+    /// Creates the job that sets fields on a snapshot's members (admins only for more than
+    /// one record). The changes are checked before anything is written.
+    pub async fn start_update(
+        &self,
+        snapshot_id: i64,
+        changes: &serde_json::Map<String, serde_json::Value>,
+        actor: &Actor,
+        batch_size: Option<u64>,
+    ) -> Result<Job, StoreError> {
+        let batch_size = check_batch_size(batch_size)?;
+        let snapshot = self.get_snapshot(snapshot_id).await?;
+        self.entity(&snapshot.entity)?;
+        if snapshot.member_count > 1 && !actor.admin {
+            return Err(StoreError::Forbidden(format!(
+                "updating {} records at once is a bulk operation, which only an admin may do",
+                snapshot.member_count
+            )));
+        }
+        let now = self.now();
+        let id = dispatch!(self, pool => update::start::<_>(pool, self.schema(), &snapshot, changes, actor, batch_size, now).await)?;
+        self.job(id).await
     }
 
     /// Creates the job that anonymises the snapshot's members: their personal fields are

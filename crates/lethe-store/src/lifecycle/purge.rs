@@ -545,6 +545,7 @@ fn remove_file(settings: &LifecycleSettings, key: &str) -> Result<bool, StoreErr
 /// Makes the erasure physical and says what was done and found.
 pub(super) async fn make_physical<DB: Dialect>(
     pool: &Pool<DB>,
+    schema: &Schema,
     plan: &Plan,
     job: &JobRow,
     context: &mut RunContext,
@@ -562,8 +563,36 @@ pub(super) async fn make_physical<DB: Dialect>(
             )
             .await?;
             drop(connection);
-            let scan = match &context.settings.database_file {
-                Some(path) => scan_files(path, &context.probe.values)?,
+            let scan = match context.settings.database_file.clone() {
+                Some(path) => {
+                    let values = std::mem::take(&mut context.probe.values);
+                    let checked = values.len();
+                    // Reading the files is blocking work: keep it off the async workers.
+                    let (found, files) =
+                        tokio::task::spawn_blocking(move || scan_files(&path, &values))
+                            .await
+                            .map_err(|error| {
+                                StoreError::Internal(format!("the file scan stopped: {error}"))
+                            })??;
+                    let held = match schema.entity(plan.root.as_str()) {
+                        Some(root) => still_held::<DB>(pool, root, &found).await?,
+                        None => 0,
+                    };
+                    let unexplained = found.len().saturating_sub(held);
+                    serde_json::json!({
+                        "files": files,
+                        "values_checked": checked,
+                        "values_not_checked": context.probe.dropped,
+                        "values_found": found.len(),
+                        "found_but_held_by_records_not_erased": held,
+                        "found_and_unexplained": unexplained,
+                        "result": if unexplained == 0 {
+                            "no erased value was found in the database or its write-ahead log, other than values that records which were not erased still hold (a shared name, a duplicate's e-mail)"
+                        } else {
+                            "some erased values were found in the files and are not held by any remaining record of this type: they may be in other records' text (notes, filters saved in selections)"
+                        },
+                    })
+                }
                 None => serde_json::json!({"skipped": "the database file is not known"}),
             };
             serde_json::json!({
@@ -571,8 +600,6 @@ pub(super) async fn make_physical<DB: Dialect>(
                 "secure_delete": "on: deleted rows are overwritten with zeros in the database and its write-ahead log",
                 "wal_checkpoint": "truncate: the write-ahead log was copied into the database and emptied",
                 "scan": scan,
-                "values_checked": context.probe.values.len(),
-                "values_not_checked": context.probe.dropped,
             })
         }
         Backend::Postgres => {
@@ -606,7 +633,12 @@ pub(super) async fn make_physical<DB: Dialect>(
         "kept_skipped": job.totals.skipped,
         "files": {"removed": context.probe.files_removed, "already_missing": context.probe.files_missing},
         "database": database,
-        "resumed_after_a_stop": context.probe.values.is_empty() && job.done > 0,
+        "resumed_after_a_stop": context.resumed,
+        "scan_covers": if context.resumed {
+            "only the batches run since the job was resumed: values erased before the stop are not kept anywhere, so they could not be looked for"
+        } else {
+            "every batch of the job"
+        },
     }))
 }
 
@@ -614,38 +646,67 @@ pub(super) async fn make_physical<DB: Dialect>(
 fn scan_files(
     database: &std::path::Path,
     values: &[String],
-) -> Result<serde_json::Value, StoreError> {
+) -> Result<(Vec<String>, Vec<serde_json::Value>), StoreError> {
     let mut wal = database.as_os_str().to_owned();
     wal.push("-wal");
     let files = [database.to_path_buf(), std::path::PathBuf::from(wal)];
     let mut found = std::collections::BTreeSet::new();
     let mut scanned = Vec::new();
-    if !values.is_empty() {
-        let matcher = aho_corasick::AhoCorasick::new(values)
-            .map_err(|error| StoreError::Internal(format!("building the scan: {error}")))?;
-        for file in &files {
-            let Ok(handle) = std::fs::File::open(file) else {
-                continue;
-            };
-            let bytes = handle.metadata().map(|meta| meta.len()).unwrap_or(0);
-            for hit in matcher.stream_find_iter(std::io::BufReader::new(handle)) {
-                let hit = hit.map_err(|error| {
-                    StoreError::Internal(format!("reading {}: {error}", file.display()))
-                })?;
-                found.insert(hit.pattern().as_usize());
+    if values.is_empty() {
+        return Ok((Vec::new(), scanned));
+    }
+    let matcher = aho_corasick::AhoCorasick::new(values)
+        .map_err(|error| StoreError::Internal(format!("building the scan: {error}")))?;
+    for file in &files {
+        let Ok(handle) = std::fs::File::open(file) else {
+            continue;
+        };
+        let bytes = handle.metadata().map(|meta| meta.len()).unwrap_or(0);
+        for hit in matcher.stream_find_iter(std::io::BufReader::new(handle)) {
+            let hit = hit.map_err(|error| {
+                StoreError::Internal(format!("reading {}: {error}", file.display()))
+            })?;
+            found.insert(hit.pattern().as_usize());
+        }
+        scanned.push(serde_json::json!({"file": file.display().to_string(), "bytes": bytes}));
+    }
+    let found = found
+        .into_iter()
+        .filter_map(|index| values.get(index).cloned())
+        .collect();
+    Ok((found, scanned))
+}
+
+/// How many of `values` are still held, legitimately, by records of `entity` that were not
+/// erased (a shared surname, a duplicate's e-mail).
+async fn still_held<DB: Dialect>(
+    pool: &Pool<DB>,
+    entity: &Entity,
+    values: &[String],
+) -> Result<usize, StoreError> {
+    let columns: Vec<&lethe_schema::Column> = entity
+        .personal_columns()
+        .filter(|column| column.value_type == ValueType::Text)
+        .collect();
+    let mut held = std::collections::HashSet::new();
+    let mut connection = pool.acquire().await?;
+    for chunk in values.chunks(1_000) {
+        for column in &columns {
+            let (sql, bound) = DB::build(
+                Query::select()
+                    .distinct()
+                    .column(Alias::new(column.name.as_str()))
+                    .from(Alias::new(entity.name.as_str()))
+                    .and_where(col(column.name.as_str()).is_in(chunk.iter().cloned())),
+            );
+            for row in DB::fetch_all(&mut connection, sql, bound).await? {
+                if let Some(text) = rows::text::<DB>(&row, 0)? {
+                    held.insert(text);
+                }
             }
-            scanned.push(serde_json::json!({"file": file.display().to_string(), "bytes": bytes}));
         }
     }
-    Ok(serde_json::json!({
-        "files": scanned,
-        "values_found": found.len(),
-        "result": if found.is_empty() {
-            "none of the erased values was found in the database or its write-ahead log"
-        } else {
-            "some erased values were found in the files: they may also be held by records that were not erased"
-        },
-    }))
+    Ok(held.len())
 }
 
 /// After the last batch: the batch is purged (or back to trashed when blocked members stay);

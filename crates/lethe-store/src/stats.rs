@@ -1,0 +1,290 @@
+//! The consolidated table (SPEC §6, after APRO CRM): per entity type, how many records and
+//! how much attached-file volume are active, in the trash, and pending purge.
+//!
+//! A record's lifecycle state comes from its `trash_batch_id` and that batch's state: active
+//! while the column is `NULL`, *pending purge* while its batch is in state `purge_pending`,
+//! trashed in any other batch state. The "Deleted User" placeholder records (id 0) are not
+//! counted.
+//!
+//! File-holding entities are found in the schema, never by name: an entity with a polymorphic
+//! owner (an [`ValueType::OwnerEntity`] column and its relation) and an integer column
+//! [`SIZE_COLUMN`]. An entity's attached-file volume is the number and total size of the
+//! file rows owned by its records, split by the state of the owning record; a file-holding
+//! entity also reports its own rows by their own state.
+//!
+//! Everything is set-based: one grouped statement per entity type and one per (file holder,
+//! owner type) pair, all read in one transaction so the numbers fit together.
+
+use lethe_schema::{Entity, Relation, Schema, ValueType, builtin};
+use sea_query::{Alias, Expr, ExprTrait, Func, JoinType, Query, SelectStatement};
+use serde::Serialize;
+
+use crate::dialect::{Backend, Dialect};
+use crate::error::StoreError;
+use crate::placeholder::PLACEHOLDER_ID;
+use crate::{Pools, Store, dispatch, rows};
+
+/// The integer column that holds a file's size in bytes, in an entity with a polymorphic owner.
+pub const SIZE_COLUMN: &str = "size_bytes";
+
+/// The deletion-batch state in which a batch's records wait for their purge.
+const PURGE_PENDING: &str = "purge_pending";
+
+/// A number per lifecycle state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct StateCounts {
+    /// Not in the trash.
+    pub active: u64,
+    /// In the trash, in a batch that is not waiting for its purge.
+    pub trashed: u64,
+    /// In the trash, in a batch whose purge has been requested and is pending.
+    pub pending_purge: u64,
+}
+
+impl StateCounts {
+    pub fn total(&self) -> u64 {
+        self.active + self.trashed + self.pending_purge
+    }
+
+    fn add(&mut self, other: &StateCounts) {
+        self.active += other.active;
+        self.trashed += other.trashed;
+        self.pending_purge += other.pending_purge;
+    }
+
+    fn slot(&mut self, state: &str) -> Result<&mut u64, StoreError> {
+        match state {
+            ACTIVE => Ok(&mut self.active),
+            TRASHED => Ok(&mut self.trashed),
+            PENDING_PURGE => Ok(&mut self.pending_purge),
+            other => Err(StoreError::Internal(format!(
+                "the statistics query returned an unknown state `{other}`"
+            ))),
+        }
+    }
+}
+
+/// Attached files: how many, and how many bytes, per lifecycle state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct FileStats {
+    pub count: StateCounts,
+    pub bytes: StateCounts,
+}
+
+impl FileStats {
+    fn add(&mut self, other: &FileStats) {
+        self.count.add(&other.count);
+        self.bytes.add(&other.bytes);
+    }
+}
+
+/// One line of the consolidated table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EntityStats {
+    pub entity: String,
+    /// The entity's records by their state.
+    pub records: StateCounts,
+    /// Whether the entity's records are files (it has a polymorphic owner and a
+    /// `size_bytes` column); then `files` counts its own rows by their own state.
+    pub holds_files: bool,
+    /// Files attached to this entity's records, by the state of the owning record (plus, for
+    /// a file-holding entity, its own rows by their own state). `None` when no file can be
+    /// attached to this entity.
+    pub files: Option<FileStats>,
+}
+
+/// Totals over all entity types. File totals count each file row once: the file-holding
+/// entities' own rows by their own state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct StatsTotals {
+    pub records: StateCounts,
+    pub files: FileStats,
+}
+
+/// The consolidated table, one line per entity type in schema order (parents first).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    pub entities: Vec<EntityStats>,
+    pub totals: StatsTotals,
+}
+
+const ACTIVE: &str = "active";
+const TRASHED: &str = "trashed";
+const PENDING_PURGE: &str = "pending_purge";
+
+/// A file holder's owner link: the holder entity, its owner id column and the column naming
+/// the owner's entity.
+struct OwnerLink<'a> {
+    holder: &'a Entity,
+    relation: &'a Relation,
+    discriminator: &'a str,
+}
+
+fn is_size_column(entity: &Entity) -> bool {
+    entity
+        .column(SIZE_COLUMN)
+        .is_some_and(|column| column.value_type == ValueType::Integer)
+}
+
+/// Every polymorphic owner link of every file-holding entity in the schema.
+fn owner_links(schema: &Schema) -> Vec<OwnerLink<'_>> {
+    let mut links = Vec::new();
+    for holder in schema
+        .entities()
+        .iter()
+        .filter(|entity| is_size_column(entity))
+    {
+        for relation in schema.relations_from(&holder.name) {
+            let Some(discriminator) = &relation.discriminator else {
+                continue;
+            };
+            let is_owner = holder
+                .column(discriminator.as_str())
+                .is_some_and(|column| matches!(column.value_type, ValueType::OwnerEntity { .. }));
+            if is_owner {
+                links.push(OwnerLink {
+                    holder,
+                    relation,
+                    discriminator: discriminator.as_str(),
+                });
+            }
+        }
+    }
+    links
+}
+
+fn qualified(alias: &str, name: &str) -> Expr {
+    Expr::col((Alias::new(alias), Alias::new(name)))
+}
+
+/// `SELECT s.state, COUNT(*), CAST(COALESCE(SUM(s.size), 0) AS BIGINT) FROM (…) s GROUP BY
+/// s.state` over the rows of `table` (alias `t0`). The state is that of `t0` itself, or with
+/// `owner`, of the owning record (alias `o`, joined on the link). The inner select has only
+/// the two computed columns, so grouping by `s.state` cannot clash with a column of the
+/// entity or of the batch table.
+fn grouped_by_state(
+    table: &str,
+    owner: Option<(&OwnerLink<'_>, &str)>,
+    size: bool,
+) -> SelectStatement {
+    let subject = if owner.is_some() { "o" } else { "t0" };
+    let state = Expr::case(
+        qualified(subject, builtin::TRASH_BATCH_ID).is_null(),
+        Expr::val(ACTIVE),
+    )
+    .case(
+        qualified("b", "state").eq(PURGE_PENDING),
+        Expr::val(PENDING_PURGE),
+    )
+    .finally(Expr::val(TRASHED));
+    let mut inner = Query::select();
+    inner
+        .expr_as(state, Alias::new("state"))
+        .from_as(Alias::new(table), Alias::new("t0"))
+        .and_where(qualified("t0", builtin::ID).ne(PLACEHOLDER_ID));
+    if size {
+        inner.expr_as(qualified("t0", SIZE_COLUMN), Alias::new("size"));
+    } else {
+        inner.expr_as(Expr::val(0i64), Alias::new("size"));
+    }
+    if let Some((link, parent)) = owner {
+        let on = qualified("o", builtin::ID)
+            .equals((Alias::new("t0"), Alias::new(link.relation.column.as_str())))
+            .and(qualified("t0", link.discriminator).eq(parent));
+        inner
+            .join_as(JoinType::InnerJoin, Alias::new(parent), Alias::new("o"), on)
+            .and_where(qualified("o", builtin::ID).ne(PLACEHOLDER_ID));
+    }
+    inner.join_as(
+        JoinType::LeftJoin,
+        Alias::new("lethe_deletion_batch"),
+        Alias::new("b"),
+        qualified("b", "id").equals((Alias::new(subject), Alias::new(builtin::TRASH_BATCH_ID))),
+    );
+    let mut outer = Query::select();
+    outer
+        .expr(qualified("s", "state"))
+        .expr(Expr::cust("COUNT(*)"))
+        .expr(Func::cast_as(
+            Func::coalesce([
+                Expr::expr(Func::sum(qualified("s", "size"))),
+                Expr::val(0i64),
+            ]),
+            Alias::new("BIGINT"),
+        ))
+        .from_subquery(inner, Alias::new("s"))
+        .group_by_col((Alias::new("s"), Alias::new("state")));
+    outer
+}
+
+/// Runs a [`grouped_by_state`] statement: (row count, size sum) per state.
+async fn run_grouped<DB: Dialect>(
+    connection: &mut DB::Connection,
+    statement: &SelectStatement,
+) -> Result<FileStats, StoreError> {
+    let (sql, values) = DB::build(statement);
+    let found = DB::fetch_all(connection, sql, values).await?;
+    let mut totals = FileStats::default();
+    for row in &found {
+        let state = rows::text::<DB>(row, 0)?.unwrap_or_default();
+        *totals.count.slot(&state)? += rows::count::<DB>(row, 1)?;
+        *totals.bytes.slot(&state)? += rows::count::<DB>(row, 2)?;
+    }
+    Ok(totals)
+}
+
+async fn compute<DB: Dialect>(pool: &sqlx::Pool<DB>, schema: &Schema) -> Result<Stats, StoreError> {
+    let links = owner_links(schema);
+    let mut transaction = pool.begin().await?;
+    if DB::BACKEND == Backend::Postgres {
+        // One snapshot for every statement, so the lines add up even while jobs run. (A
+        // SQLite read transaction already reads one snapshot.)
+        DB::execute_plain(
+            &mut transaction,
+            "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY".to_owned(),
+        )
+        .await?;
+    }
+    let mut entities = Vec::with_capacity(schema.entities().len());
+    let mut totals = StatsTotals::default();
+    for entity in schema.entities() {
+        let name = entity.name.as_str();
+        let holds_files = links.iter().any(|link| link.holder.name == entity.name);
+        let own =
+            run_grouped::<DB>(&mut transaction, &grouped_by_state(name, None, holds_files)).await?;
+        let records = own.count;
+        totals.records.add(&records);
+        let mut files = None::<FileStats>;
+        if holds_files {
+            totals.files.add(&own);
+            files = Some(own);
+        }
+        for link in links
+            .iter()
+            .filter(|link| link.relation.points_to(&entity.name))
+        {
+            let attached = run_grouped::<DB>(
+                &mut transaction,
+                &grouped_by_state(link.holder.name.as_str(), Some((link, name)), true),
+            )
+            .await?;
+            files.get_or_insert_with(FileStats::default).add(&attached);
+        }
+        entities.push(EntityStats {
+            entity: name.to_owned(),
+            records,
+            holds_files,
+            files,
+        });
+    }
+    transaction.rollback().await?;
+    Ok(Stats { entities, totals })
+}
+
+impl Store {
+    /// The consolidated table (SPEC §6): per entity type, records and attached-file volume
+    /// that are active, trashed and pending purge.
+    pub async fn stats(&self) -> Result<Stats, StoreError> {
+        dispatch!(self, pool => compute::<_>(pool, self.schema()).await)
+    }
+}
