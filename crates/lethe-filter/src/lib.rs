@@ -229,8 +229,8 @@ fn filter(schema: &Schema, entity: EntityName, root: Expr) -> Filter {
 
 /// The value a text field is compared by in [`Expr::Duplicate`]: leading and trailing
 /// spaces, tabs, carriage returns and line feeds removed, ASCII letters lower-cased (other
-/// characters are kept as they are, so SQLite's `lower` and a PostgreSQL `translate` give
-/// the same). `None` when nothing is left: empty text is never a duplicate.
+/// characters are kept as they are, so SQLite's `lower` and PostgreSQL's `lower` under the
+/// "C" collation give the same). `None` when nothing is left: empty text is never a duplicate.
 pub fn duplicate_text_key(value: &str) -> Option<String> {
     let trimmed = value.trim_matches([' ', '\t', '\r', '\n']);
     (!trimmed.is_empty()).then(|| trimmed.to_ascii_lowercase())
