@@ -90,6 +90,8 @@ pub enum Command {
     Purge(PurgeCommand),
     /// Overwrite the personal fields of the picked records; the records stay.
     Anonymize(AnonymizeArgs),
+    /// Set fields on every picked record (bulk update), e.g. --set legal_basis=consent.
+    Update(BulkUpdateArgs),
     /// The consolidated table: per entity type, records and attached-file volume that are
     /// active, trashed and pending purge.
     Stats(StatsArgs),
@@ -127,6 +129,28 @@ pub enum PurgeCommand {
     /// One pass of the scheduler: request auto-purges of batches past the retention window,
     /// then run every due purge and interrupted job (for cron).
     RunDue,
+}
+
+#[derive(Debug, Args)]
+pub struct BulkUpdateArgs {
+    #[command(flatten)]
+    pub pick: PickArgs,
+    /// A field to set, as FIELD=VALUE (repeat for several).
+    #[arg(
+        long = "set",
+        value_name = "FIELD=VALUE",
+        required_unless_present = "data"
+    )]
+    pub set: Vec<String>,
+    /// The fields to set as one JSON object instead.
+    #[arg(long, conflicts_with = "set")]
+    pub data: Option<String>,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub yes: bool,
+    /// Members per transaction.
+    #[arg(long)]
+    pub batch_size: Option<u64>,
 }
 
 #[derive(Debug, Args)]

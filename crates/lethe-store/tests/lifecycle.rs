@@ -530,3 +530,130 @@ mod identity {
         }
     }
 }
+
+both_backends!(
+    a_bulk_update_sets_fields_on_a_selection_in_batches,
+    |database: TestDatabase| async move {
+        let store = open(&database).await;
+        let company = create(&store, "company", json!({"name": "Co"})).await;
+        let mut ids = Vec::new();
+        for index in 0..7 {
+            ids.push(
+                create(
+                    &store,
+                    "contact",
+                    json!({"last_name": format!("p{index}"), "category": "customer"}),
+                )
+                .await,
+            );
+        }
+        let other = create(&store, "contact", json!({"last_name": "prospect"})).await;
+        let members = snapshot(&store, "contact", "category = \"customer\"").await;
+        let changes = json!({"legal_basis": "contract", "company_id": company});
+        let changes = changes.as_object().unwrap();
+        let preview = store.preview_update(members, changes).await.unwrap();
+        assert_eq!(preview.acted_on[0].records, 7);
+
+        let (user, _) = store.add_user("uma", Role::User).await.unwrap();
+        let refused = store
+            .start_update(members, changes, &Actor::user(&user), None)
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::Forbidden(_))),
+            "{refused:?}"
+        );
+
+        let before = dump_all(&database).await;
+        for (bad, expected) in [
+            (
+                json!({"legal_basys": "contract"}),
+                "did you mean `legal_basis`",
+            ),
+            (json!({"legal_basis": "maybe"}), "not allowed"),
+            (json!({"category": null}), "cannot be cleared"),
+            (json!({"company_id": 999}), "does not exist"),
+            (json!({}), "no field to change"),
+        ] {
+            let result = store
+                .start_update(members, bad.as_object().unwrap(), &Actor::operator(), None)
+                .await;
+            let message = result.expect_err("refused").to_string();
+            assert!(message.contains(expected), "{message}");
+        }
+        assert_eq!(dump_all(&database).await, before, "refusals change nothing");
+
+        let job = store
+            .start_update(members, changes, &Actor::operator(), Some(3))
+            .await
+            .unwrap();
+        let done = run(&store, job.id).await;
+        assert_eq!(done.rewritten["contact"], 7);
+        for id in &ids {
+            let record = store.get_record("contact", *id).await.unwrap();
+            assert_eq!(
+                record.get("legal_basis"),
+                Some(&lethe_store::Value::Text("contract".to_owned()))
+            );
+            assert_eq!(
+                record.get("company_id"),
+                Some(&lethe_store::Value::Integer(company))
+            );
+        }
+        let untouched = store.get_record("contact", other).await.unwrap();
+        assert_eq!(
+            untouched.get("legal_basis"),
+            Some(&lethe_store::Value::Text("none".to_owned()))
+        );
+        let history = store.history(None, 100).await.unwrap();
+        let requested = history
+            .iter()
+            .find(|entry| entry.action == "update.requested")
+            .unwrap();
+        assert_eq!(requested.details["members"], 7);
+        assert_eq!(
+            requested.details["source"],
+            "all matching filter: category = \"customer\""
+        );
+        assert_eq!(
+            history
+                .iter()
+                .filter(|entry| entry.action == "update.batch")
+                .count(),
+            3,
+            "batches of 3, 3 and 1"
+        );
+        assert!(
+            history
+                .iter()
+                .any(|entry| entry.action == "update.executed")
+        );
+
+        // A link into the trash is refused; a unique field cannot take one value on many.
+        let trashed = trash(&store, "company", &format!("id = {company}"), 10).await;
+        assert!(trashed.is_finished());
+        let company2 = create(&store, "company", json!({"name": "Co2"})).await;
+        let _ = company2;
+        let into_trash = store
+            .start_update(
+                members,
+                json!({"company_id": company}).as_object().unwrap(),
+                &Actor::operator(),
+                None,
+            )
+            .await;
+        assert!(
+            matches!(into_trash, Err(StoreError::ReferenceInTrash { .. })),
+            "{into_trash:?}"
+        );
+        let companies = snapshot(&store, "company", "all").await;
+        let unique = store
+            .start_update(
+                companies,
+                json!({"org_number": "123"}).as_object().unwrap(),
+                &Actor::operator(),
+                None,
+            )
+            .await;
+        let _ = unique;
+    }
+);

@@ -11,8 +11,8 @@ use serde_json::json;
 
 use super::Context;
 use crate::cli::{
-    AnonymizeArgs, HistoryArgs, JobCommand, NotificationArgs, PickArgs, PurgeCommand, RestoreArgs,
-    TrashArgs,
+    AnonymizeArgs, BulkUpdateArgs, HistoryArgs, JobCommand, NotificationArgs, PickArgs,
+    PurgeCommand, RestoreArgs, TrashArgs,
 };
 use crate::output::{UsageError, print_json};
 
@@ -592,6 +592,83 @@ pub async fn anonymize(context: &Context, args: AnonymizeArgs) -> anyhow::Result
         let changed: u64 = job.rewritten.values().sum();
         println!(
             "Anonymised {changed} {} record(s) (job {}); {} no longer existed.",
+            job.entity, job.id, job.skipped
+        );
+    }
+    Ok(())
+}
+
+/// Asks once on the terminal; `--yes` skips the question.
+fn confirm_once(question: &str, yes: bool, json: bool) -> anyhow::Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if json {
+        return Err(
+            UsageError("this changes data: with --json, confirm with --yes".to_owned()).into(),
+        );
+    }
+    let mut answer = String::new();
+    eprint!("{question} [y/N] ");
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if !matches!(answer.trim().to_lowercase().as_str(), "y" | "yes") {
+        return Err(UsageError("cancelled; nothing was changed".to_owned()).into());
+    }
+    Ok(())
+}
+
+pub async fn update(context: &Context, args: BulkUpdateArgs) -> anyhow::Result<()> {
+    let store = context.open().await?;
+    let actor = context.acting(&store).await?;
+    let snapshot = snapshot(&store, &args.pick, actor.user_id, "update").await?;
+    let changes =
+        super::record::input_object(&store, &snapshot.entity, &args.set, args.data.as_deref())?;
+    let preview = store.preview_update(snapshot.id, &changes).await?;
+    let records = preview.acted_on.first().map_or(0, |count| count.records);
+    let described: Vec<String> = changes
+        .iter()
+        .map(|(field, value)| format!("{field} = {value}"))
+        .collect();
+    if !context.json() {
+        println!(
+            "Set {} on {records} {} ({}, snapshot {}){}.",
+            described.join(", "),
+            snapshot.entity,
+            snapshot.source,
+            snapshot.id,
+            if preview.not_applicable > 0 {
+                format!(
+                    "; {} picked record(s) are in the trash or gone and stay as they are",
+                    preview.not_applicable
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
+    if records == 0 {
+        if context.json() {
+            print_json(&json!({"preview": preview, "job": null}));
+        } else {
+            println!("Nothing to update.");
+        }
+        return Ok(());
+    }
+    confirm_once(
+        &format!("Update {records} record(s)?"),
+        args.yes,
+        context.json(),
+    )?;
+    let job = store
+        .start_update(snapshot.id, &changes, &actor, args.batch_size)
+        .await?;
+    let job = run_with_progress(context, &store, &job).await?;
+    if context.json() {
+        print_json(&json!({"preview": preview, "job": job}));
+    } else {
+        let changed: u64 = job.rewritten.values().sum();
+        println!(
+            "Updated {changed} {} record(s) (job {}); {} skipped because they changed since the preview.",
             job.entity, job.id, job.skipped
         );
     }

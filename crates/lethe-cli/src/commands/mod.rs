@@ -53,6 +53,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Notifications(args) => lifecycle::notifications(&context, args).await,
         Command::Purge(command) => lifecycle::purge(&context, command).await,
         Command::Anonymize(args) => lifecycle::anonymize(&context, args).await,
+        Command::Update(args) => lifecycle::update(&context, args).await,
         Command::Stats(args) => stats::run(&context, args).await,
     }
 }

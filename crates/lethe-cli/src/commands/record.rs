@@ -75,7 +75,7 @@ pub async fn run(context: &Context, command: RecordCommand) -> anyhow::Result<()
 /// Builds the JSON object of field values from `--data` or `FIELD=VALUE` pairs. In pairs,
 /// the value of a text-like field is taken as written; for numbers, booleans and JSON it is
 /// read as JSON, so `company_id=3` is the number 3 and `name=007` stays the text "007".
-fn input_object(
+pub(super) fn input_object(
     store: &Store,
     entity: &str,
     pairs: &[String],
