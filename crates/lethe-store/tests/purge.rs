@@ -591,3 +591,133 @@ async fn after_a_purge_on_sqlite_no_erased_email_is_left_in_the_files() {
         "the scan can see live data"
     );
 }
+
+/// The bytes of a PostgreSQL relation's files (all segments), read from the data directory
+/// (the tests run on the database's own machine).
+async fn relation_bytes(database: &TestDatabase, relation_oid_sql: &str) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let data_directory = database_text(
+        database,
+        "SELECT setting FROM pg_settings WHERE name = 'data_directory'",
+    )
+    .await;
+    let path = database_text(database, relation_oid_sql).await;
+    let base = std::path::Path::new(&data_directory).join(path);
+    for segment in 0.. {
+        let file = if segment == 0 {
+            base.clone()
+        } else {
+            std::path::PathBuf::from(format!("{}.{segment}", base.display()))
+        };
+        match std::fs::read(&file) {
+            Ok(more) => bytes.extend(more),
+            Err(_) => break,
+        }
+    }
+    bytes
+}
+
+async fn database_text(database: &TestDatabase, sql: &str) -> String {
+    use sqlx::Connection;
+    let mut connection = sqlx::PgConnection::connect(&database.url).await.unwrap();
+    let row: (String,) = sqlx::query_as(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_one(&mut connection)
+        .await
+        .unwrap();
+    row.0
+}
+
+async fn contact_files(database: &TestDatabase) -> String {
+    let mut bytes = relation_bytes(database, "SELECT pg_relation_filepath('contact')").await;
+    bytes.extend(relation_bytes(database, "SELECT pg_relation_filepath('ix_contact_email')").await);
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_purge_on_postgres_the_rewritten_files_hold_no_erased_email() {
+    let Some(database) = TestDatabase::postgres().await else {
+        return;
+    };
+    let clock = Clock::fixed(start_time());
+    let store = open(&database, &clock).await;
+    let mut emails = Vec::new();
+    for index in 0..200 {
+        let email = format!("pg.erase.{index:04}@forgotten.example");
+        let category = if index % 2 == 0 { "lost" } else { "customer" };
+        create(
+            &store,
+            "contact",
+            json!({"last_name": format!("Gone{index}"), "email": email, "category": category}),
+        )
+        .await;
+        emails.push(email);
+    }
+    database.execute("CHECKPOINT").await;
+
+    // Without the rewrite, deleted rows stay readable in the data files: the check can see them.
+    store.set_settings(LifecycleSettings {
+        rewrite_tables: false,
+        ..store.settings()
+    });
+    let batch = trash(&store, "category = \"lost\"").await;
+    let job = store
+        .request_purge(
+            batch,
+            &Actor::operator(),
+            Some(Duration::ZERO),
+            false,
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    let done = run(&store, job.id).await;
+    assert_eq!(done.counts["contact"], 100);
+    database.execute("CHECKPOINT").await;
+    let files = contact_files(&database).await;
+    let lingering = emails
+        .iter()
+        .step_by(2)
+        .filter(|email| files.contains(email.as_str()))
+        .count();
+    assert!(
+        lingering > 0,
+        "deleted rows are still in the files before a rewrite"
+    );
+
+    // With the rewrite (the default), the erased values are gone from table and index files.
+    store.set_settings(LifecycleSettings {
+        rewrite_tables: true,
+        ..store.settings()
+    });
+    let batch = trash(&store, "category = \"customer\"").await;
+    let job = store
+        .request_purge(
+            batch,
+            &Actor::operator(),
+            Some(Duration::ZERO),
+            false,
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    let done = run(&store, job.id).await;
+    let receipt = done.receipt.expect("receipt");
+    assert!(
+        receipt["database"]["tables_rewritten"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|table| table == "contact"),
+        "{receipt}"
+    );
+    database.execute("CHECKPOINT").await;
+    let files = contact_files(&database).await;
+    for email in &emails {
+        assert!(
+            !files.contains(email.as_str()),
+            "{email} is still in the files"
+        );
+    }
+}
