@@ -721,3 +721,224 @@ async fn after_a_purge_on_postgres_the_rewritten_files_hold_no_erased_email() {
         );
     }
 }
+
+const SMALL_SCHEMA: &str = r#"
+version = 1
+
+[entities.org]
+fields.name = { type = "text", required = true }
+
+[entities.person]
+fields.org_id = { type = "reference", to = "org", on_delete = "set_null" }
+fields.name = { type = "text", personal = true, anonymize = "fixed", anonymize_value = "Gone" }
+
+[entities.memo]
+fields.person_id = { type = "reference", to = "person", on_delete = "cascade", required = true }
+fields.body = { type = "text", personal = true, anonymize = "null" }
+
+[entities.review]
+fields.person_id = { type = "reference", to = "person", on_delete = "anonymize" }
+fields.text = { type = "text", personal = true, anonymize = "null" }
+fields.stars = { type = "integer", required = true }
+
+[entities.purchase]
+fields.person_id = { type = "reference", to = "person", on_delete = "restrict" }
+fields.total = { type = "integer", required = true }
+"#;
+
+both_backends!(
+    every_rule_on_a_schema_of_its_own,
+    |database: TestDatabase| async move {
+        let store = Store::open(
+            &DatabaseUrl::parse(&database.url).unwrap(),
+            Schema::from_toml(SMALL_SCHEMA).unwrap(),
+        )
+        .await
+        .unwrap();
+        store.migrate().await.unwrap();
+        let org = create(&store, "org", json!({"name": "Acme"})).await;
+        let free = create(&store, "person", json!({"org_id": org, "name": "Free"})).await;
+        let bound = create(&store, "person", json!({"org_id": org, "name": "Bound"})).await;
+        create(&store, "memo", json!({"person_id": free, "body": "b"})).await;
+        let review = create(
+            &store,
+            "review",
+            json!({"person_id": free, "text": "t", "stars": 5}),
+        )
+        .await;
+        create(&store, "purchase", json!({"person_id": bound, "total": 3})).await;
+
+        // Trash: cascade takes the memo; restrict blocks the person with a purchase.
+        let members = snapshot(&store, "person", "all", Scope::Active).await;
+        let job = store
+            .start_trash(members, None, &Actor::operator(), None)
+            .await
+            .unwrap();
+        let job = run(&store, job.id).await;
+        assert_eq!(job.counts["person"], 1);
+        assert_eq!(job.counts["memo"], 1);
+        assert_eq!(job.blocked, 1);
+        let purge = store
+            .request_purge(
+                job.batch_id.unwrap(),
+                &Actor::operator(),
+                Some(Duration::ZERO),
+                false,
+                None,
+                None,
+            )
+            .await
+            .unwrap();
+        let purged = run(&store, purge.id).await;
+        assert_eq!(purged.counts["person"], 1);
+        assert_eq!(purged.counts["memo"], 1);
+        assert_eq!(purged.rewritten["review"], 1);
+        let kept = store.get_record("review", review).await.unwrap();
+        assert_eq!(
+            kept.get("person_id"),
+            Some(&lethe_store::Value::Integer(PLACEHOLDER_ID))
+        );
+        assert_eq!(kept.get("text"), Some(&lethe_store::Value::Null));
+        assert_eq!(kept.get("stars"), Some(&lethe_store::Value::Integer(5)));
+
+        // Purging the org cuts the set_null link; the person stays.
+        let orgs = snapshot(&store, "org", "all", Scope::Active).await;
+        let job = store
+            .start_trash(orgs, None, &Actor::operator(), None)
+            .await
+            .unwrap();
+        let job = run(&store, job.id).await;
+        assert_eq!(job.counts["org"], 1);
+        let purge = store
+            .request_purge(
+                job.batch_id.unwrap(),
+                &Actor::operator(),
+                Some(Duration::ZERO),
+                false,
+                None,
+                None,
+            )
+            .await
+            .unwrap();
+        let purged = run(&store, purge.id).await;
+        assert_eq!(purged.counts["org"], 1);
+        assert_eq!(purged.rewritten["person"], 1);
+        let person = store.get_record("person", bound).await.unwrap();
+        assert_eq!(person.get("org_id"), Some(&lethe_store::Value::Null));
+        assert_eq!(
+            person.get("name"),
+            Some(&lethe_store::Value::Text("Bound".to_owned())),
+            "set_null cuts the link only"
+        );
+    }
+);
+
+mod no_dangling_reference_after_any_purge {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn check(shape: Vec<(u8, bool, bool)>, filter: &'static str, batch_size: u64, postgres: bool) {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let backend = if postgres {
+                lethe_testkit::TestBackend::Postgres
+            } else {
+                lethe_testkit::TestBackend::Sqlite
+            };
+            let Some(database) = TestDatabase::new(backend).await else {
+                return;
+            };
+            let clock = Clock::fixed(start_time());
+            let store = open(&database, &clock).await;
+            let mut tickets = Vec::new();
+            for (index, (notes, invoiced, open_task)) in shape.iter().enumerate() {
+                let (contact, ticket) = person(&store, &database, &format!("p{index}")).await;
+                tickets.push(ticket);
+                for n in 0..*notes {
+                    create(&store, "note", json!({"contact_id": contact, "body": format!("n{n}")})).await;
+                }
+                if *invoiced {
+                    create(
+                        &store,
+                        "invoice",
+                        json!({"contact_id": contact, "number": format!("F-{index}"), "amount": "1.00", "issued_at": "2024-02-01"}),
+                    )
+                    .await;
+                }
+                if *open_task {
+                    create(&store, "activity", json!({"contact_id": contact, "kind": "task", "subject": "t"})).await;
+                }
+                // Everyone comments on the first person's ticket.
+                create(
+                    &store,
+                    "ticket_comment",
+                    json!({"ticket_id": tickets[0], "contact_id": contact, "body": "c"}),
+                )
+                .await;
+            }
+            let members = snapshot(&store, "contact", filter, Scope::Active).await;
+            let job = store
+                .start_trash(members, None, &Actor::operator(), Some(batch_size))
+                .await
+                .unwrap();
+            let job = run(&store, job.id).await;
+            if job.counts.get("contact").copied().unwrap_or(0) > 0 {
+                let purge = store
+                    .request_purge(job.batch_id.unwrap(), &Actor::operator(), Some(Duration::ZERO), false, None, Some(batch_size))
+                    .await
+                    .unwrap();
+                let purged = run(&store, purge.id).await;
+                assert_eq!(purged.state, "done");
+            }
+            assert_no_dangling_references(&database).await;
+            // What is left in the trash is exactly the blocked members and their children.
+            let trashed = database
+                .scalar("SELECT COUNT(*) FROM contact WHERE trash_batch_id IS NOT NULL")
+                .await;
+            let blocked = shape
+                .iter()
+                .filter(|(_, invoiced, open_task)| *invoiced || *open_task)
+                .count();
+            assert!(usize::try_from(trashed).unwrap() <= blocked);
+            store.close().await;
+        });
+    }
+
+    fn shapes() -> impl Strategy<Value = Vec<(u8, bool, bool)>> {
+        prop::collection::vec(
+            (
+                0u8..3,
+                prop::bool::weighted(0.25),
+                prop::bool::weighted(0.25),
+            ),
+            1..5,
+        )
+    }
+
+    fn filters() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            "all",
+            "exists note",
+            "first_name starts_with \"p1\"",
+            "none invoice",
+        ])
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 5, .. ProptestConfig::default() })]
+
+        #[test]
+        fn on_sqlite(shape in shapes(), filter in filters(), batch_size in 1u64..3) {
+            check(shape, filter, batch_size, false);
+        }
+
+        #[test]
+        fn on_postgres(shape in shapes(), filter in filters(), batch_size in 1u64..3) {
+            check(shape, filter, batch_size, true);
+        }
+    }
+}
