@@ -84,6 +84,28 @@ pub fn router(store: Store) -> Router {
             axum::routing::post(lifecycle::restore),
         )
         .route("/api/v1/batches/{id}", get(lifecycle::show_batch))
+        .route(
+            "/api/v1/batches/{id}/purge/preview",
+            get(lifecycle::preview_purge),
+        )
+        .route(
+            "/api/v1/batches/{id}/purge",
+            axum::routing::post(lifecycle::request_purge),
+        )
+        .route("/api/v1/purges", get(lifecycle::list_purges))
+        .route(
+            "/api/v1/purges/{id}/cancel",
+            axum::routing::post(lifecycle::cancel_purge),
+        )
+        .route(
+            "/api/v1/anonymize",
+            axum::routing::post(lifecycle::anonymize),
+        )
+        .route(
+            "/api/v1/update/preview",
+            axum::routing::post(lifecycle::preview_update),
+        )
+        .route("/api/v1/update", axum::routing::post(lifecycle::update))
         .route("/api/v1/jobs", get(lifecycle::list_jobs))
         .route("/api/v1/jobs/{id}", get(lifecycle::show_job))
         .route("/api/v1/jobs/{id}/skips", get(lifecycle::job_skips))

@@ -1,10 +1,13 @@
 //! The life of a record over HTTP (SPEC §3, §5, §6, §7): preview and confirm a trash, restore
-//! a deletion batch, follow the jobs that do the work, read and verify the deletion history,
-//! and read one's notifications.
+//! a deletion batch, request, list and cancel purges, anonymise and bulk-update a snapshot's
+//! members, follow the jobs that do the work, read and verify the deletion history, and read
+//! one's notifications.
 //!
-//! Trash and restore answer `202 Accepted` with the queued job at once and run it in the
-//! background; clients poll `GET /api/v1/jobs/{id}` for progress. A job that stops (the server
-//! shuts down, an error) keeps its last committed batch and can be resumed.
+//! Trash, restore, anonymise and update answer `202 Accepted` with the queued job at once and
+//! run it in the background; clients poll `GET /api/v1/jobs/{id}` for progress. A purge request
+//! answers `202` with a `pending` job that the server's job worker runs once its grace period
+//! ends. A job that stops (the server shuts down, an error) keeps its last committed batch and
+//! can be resumed.
 
 use axum::Json;
 use axum::extract::State;
@@ -131,6 +134,14 @@ pub async fn restore(
         .await?;
     run_in_background(&state.store, job.id);
     Ok(accepted(&job))
+}
+
+pub async fn preview_purge(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+    PathParams(id): PathParams<i64>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(state.store.preview_purge(id).await?)))
 }
 
 pub async fn show_batch(
@@ -268,4 +279,186 @@ pub async fn mark_notifications_read(
         .mark_notifications_read(user.0.id, body.up_to)
         .await?;
     Ok(Json(json!({"marked_read": marked})))
+}
+
+/// The longest grace period a purge request may ask for: ten years.
+pub(crate) const MAX_GRACE_SECONDS: i64 = 10 * 365 * 24 * 60 * 60;
+
+/// The longest reason kept with a purge request, as for a trash.
+const MAX_REASON_CHARS: usize = 1_000;
+
+/// Turns `grace_seconds` into the store's duration type (`time::Duration`, reached through
+/// its `TryFrom<std::time::Duration>` so this crate needs no `time` dependency); refused
+/// outside `0..=MAX_GRACE_SECONDS`, which also keeps the due time far from overflowing. The
+/// store checks it against the configured minimum.
+fn grace<D: TryFrom<std::time::Duration>>(seconds: Option<i64>) -> Result<Option<D>, ApiError> {
+    let Some(seconds) = seconds else {
+        return Ok(None);
+    };
+    let out_of_range = || {
+        ApiError::BadRequest(format!(
+            "grace_seconds must be between 0 and {MAX_GRACE_SECONDS} (ten years); {seconds} was given"
+        ))
+    };
+    let whole = u64::try_from(seconds)
+        .ok()
+        .filter(|_| seconds <= MAX_GRACE_SECONDS)
+        .ok_or_else(out_of_range)?;
+    D::try_from(std::time::Duration::from_secs(whole))
+        .map(Some)
+        .map_err(|_| out_of_range())
+}
+
+/// A purge request for a deletion batch in the trash.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PurgeBody {
+    /// How long the request stays pending; the configured default when absent. The
+    /// configured minimum applies over HTTP (the operator's CLI may go below it).
+    grace_seconds: Option<i64>,
+    reason: Option<String>,
+    batch_size: Option<u64>,
+}
+
+/// Requests the purge of a deletion batch (admins). The job is `pending` until its grace
+/// period ends; the server's job worker runs it then, so nothing is started here.
+pub async fn request_purge(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    PathParams(batch): PathParams<i64>,
+    JsonBody(body): JsonBody<PurgeBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    // A user hears "admins only" before anything about the grace period.
+    user.require_admin("requesting a purge")?;
+    let grace = grace(body.grace_seconds)?;
+    if let Some(reason) = &body.reason
+        && reason.chars().count() > MAX_REASON_CHARS
+    {
+        return Err(ApiError::BadRequest(format!(
+            "reason is longer than {MAX_REASON_CHARS} characters"
+        )));
+    }
+    let actor = Actor::user(&user.0);
+    let job = state
+        .store
+        .request_purge(
+            batch,
+            &actor,
+            grace,
+            true,
+            body.reason.as_deref(),
+            body.batch_size,
+        )
+        .await?;
+    Ok(accepted(&job))
+}
+
+/// Pending purges, oldest first, with the grace and retention figures in force.
+pub async fn list_purges(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+) -> Result<Json<Value>, ApiError> {
+    let purges = state.store.pending_purges().await?;
+    let settings = state.store.settings();
+    Ok(Json(json!({
+        "purges": purges,
+        "default_grace_seconds": settings.default_grace.whole_seconds(),
+        "minimum_grace_seconds": settings.minimum_grace.whole_seconds(),
+        "retention_seconds": settings.retention.whole_seconds(),
+    })))
+}
+
+/// Cancels a pending purge (admins); its deletion batch stays in the trash.
+pub async fn cancel_purge(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    PathParams(job): PathParams<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let actor = Actor::user(&user.0);
+    Ok(Json(json!(state.store.cancel_purge(job, &actor).await?)))
+}
+
+/// Anonymisation of a snapshot's members: personal fields overwritten, the records stay.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnonymizeBody {
+    snapshot_id: i64,
+    batch_size: Option<u64>,
+}
+
+pub async fn anonymize(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    JsonBody(body): JsonBody<AnonymizeBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let actor = Actor::user(&user.0);
+    let job = state
+        .store
+        .start_anonymize(body.snapshot_id, &actor, body.batch_size)
+        .await?;
+    run_in_background(&state.store, job.id);
+    Ok(accepted(&job))
+}
+
+/// The `changes` of a bulk update: a JSON object of field values.
+fn changes(raw: Value) -> Result<serde_json::Map<String, Value>, ApiError> {
+    match raw {
+        Value::Object(changes) => Ok(changes),
+        other => Err(ApiError::BadRequest(format!(
+            "changes must be a JSON object of field values, such as {{\"legal_basis\": \"consent\"}}; got {}",
+            match other {
+                Value::Null => "null",
+                Value::Bool(_) => "a boolean",
+                Value::Number(_) => "a number",
+                Value::String(_) => "a string",
+                Value::Array(_) => "an array",
+                Value::Object(_) => "an object",
+            }
+        ))),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdatePreviewBody {
+    snapshot_id: i64,
+    changes: Value,
+}
+
+/// How many of a snapshot's members a bulk update would change, after checking the changes.
+pub async fn preview_update(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+    JsonBody(body): JsonBody<UpdatePreviewBody>,
+) -> Result<Json<Value>, ApiError> {
+    let changes = changes(body.changes)?;
+    let preview = state
+        .store
+        .preview_update(body.snapshot_id, &changes)
+        .await?;
+    Ok(Json(json!(preview)))
+}
+
+/// The confirmation of a bulk update: the snapshot the preview counted, and the changes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateBody {
+    snapshot_id: i64,
+    changes: Value,
+    batch_size: Option<u64>,
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    JsonBody(body): JsonBody<UpdateBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let changes = changes(body.changes)?;
+    let actor = Actor::user(&user.0);
+    let job = state
+        .store
+        .start_update(body.snapshot_id, &changes, &actor, body.batch_size)
+        .await?;
+    run_in_background(&state.store, job.id);
+    Ok(accepted(&job))
 }

@@ -440,8 +440,8 @@ fn json_body(schema: Value) -> Value {
     json!({"required": true, "content": {"application/json": {"schema": schema}}})
 }
 
-/// The shapes and paths of the record lifecycle (SPEC §3, §5, §6, §7): trash and restore as
-/// jobs, deletion batches, the history and notifications.
+/// The shapes and paths of the record lifecycle (SPEC §3, §5, §6, §7): trash, restore, purge,
+/// anonymise and bulk update as jobs, deletion batches, the history and notifications.
 fn lifecycle_paths(paths: &mut Map<String, Value>, components: &mut Map<String, Value>) {
     let timestamp = json!({"type": "string", "format": "date-time"});
     let optional_timestamp = json!({"type": ["string", "null"], "format": "date-time"});
@@ -472,15 +472,16 @@ fn lifecycle_paths(paths: &mut Map<String, Value>, components: &mut Map<String, 
             "not_applicable": {"type": "integer", "minimum": 0, "description": "members not in the state the operation needs (already in the trash, gone)"},
             "blocked": {"type": "integer", "minimum": 0, "description": "members a rule blocks; they are skipped and reported"},
             "blocked_sample": {"type": "array", "items": schema_ref("Skip"), "description": "up to 20 blocked members with the reason"},
-            "acted_on": {"type": "array", "items": schema_ref("EntityCount"), "description": "records acted on per entity type: the members first, then cascaded children"}
-        }, "required": ["operation", "entity", "snapshot_id", "members", "not_applicable", "blocked", "blocked_sample", "acted_on"]}),
+            "acted_on": {"type": "array", "items": schema_ref("EntityCount"), "description": "records acted on per entity type: the members first, then cascaded children"},
+            "rewritten": {"type": "array", "items": schema_ref("EntityCount"), "description": "for a purge: records that stay but whose link to an erased record is cut or pointed at the Deleted User, per entity type"}
+        }, "required": ["operation", "entity", "snapshot_id", "members", "not_applicable", "blocked", "blocked_sample", "acted_on", "rewritten"]}),
     );
     components.insert(
         "Job".into(),
         json!({"type": "object", "description": "a bulk operation run in batches, with its progress", "properties": {
             "id": id,
-            "kind": {"type": "string", "enum": ["trash", "restore"]},
-            "state": {"type": "string", "enum": ["queued", "running", "done", "failed"]},
+            "kind": {"type": "string", "enum": ["trash", "restore", "purge", "anonymize", "update"]},
+            "state": {"type": "string", "enum": ["queued", "running", "done", "failed", "pending", "cancelled"], "description": "pending: a purge waiting for its grace period to end (not_before); cancelled: a pending purge an admin cancelled"},
             "entity": {"type": "string"},
             "batch_id": {"type": ["integer", "null"], "format": "int64", "description": "the deletion batch the job fills (trash) or empties (restore)"},
             "snapshot_id": id,
@@ -489,6 +490,9 @@ fn lifecycle_paths(paths: &mut Map<String, Value>, components: &mut Map<String, 
             "counts": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}, "description": "records changed so far, per entity type"},
             "skipped": {"type": "integer", "minimum": 0, "description": "members skipped because their state changed since the snapshot"},
             "blocked": {"type": "integer", "minimum": 0, "description": "members blocked by a rule"},
+            "rewritten": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}, "description": "records kept but changed, per entity type: links cut or pointed at the \"Deleted User\" placeholder with personal fields anonymised, anonymised or updated members"},
+            "not_before": {"type": ["string", "null"], "format": "date-time", "description": "for a purge: when its grace period ends and it may run"},
+            "receipt": {"type": ["object", "null"], "description": "for a purge, once it has run: the erasure receipt (what was erased and what was checked)"},
             "reason": {"type": ["string", "null"]},
             "source": {"type": "string", "description": "what the members were picked from, in words"},
             "actor": {"type": "string"},
@@ -499,7 +503,7 @@ fn lifecycle_paths(paths: &mut Map<String, Value>, components: &mut Map<String, 
             "error": {"type": ["string", "null"]},
             "rate_per_second": {"type": ["number", "null"], "description": "members per second since the job started"},
             "seconds_left": {"type": ["number", "null"], "description": "at that rate, the time left"}
-        }, "required": ["id", "kind", "state", "entity", "batch_id", "snapshot_id", "done", "total", "counts", "skipped", "blocked", "reason", "source", "actor", "batch_size", "created_at", "started_at", "finished_at", "error", "rate_per_second", "seconds_left"]}),
+        }, "required": ["id", "kind", "state", "entity", "batch_id", "snapshot_id", "done", "total", "counts", "skipped", "blocked", "rewritten", "not_before", "receipt", "reason", "source", "actor", "batch_size", "created_at", "started_at", "finished_at", "error", "rate_per_second", "seconds_left"]}),
     );
     components.insert(
         "DeletionBatch".into(),
@@ -606,6 +610,90 @@ fn lifecycle_paths(paths: &mut Map<String, Value>, components: &mut Map<String, 
                 "batch_size": {"type": "integer", "minimum": 1, "maximum": 100000}
             }, "additionalProperties": false})),
             "responses": with_errors(accepted("the queued restore job; follow it at /api/v1/jobs/{id}"), &["400", "401", "403", "404", "409", "422"])
+        }}),
+    );
+    let batch_size = json!({"type": "integer", "minimum": 1, "maximum": 100000, "description": "members per transaction (default 5000)"});
+    paths.insert(
+        "/api/v1/batches/{id}/purge/preview".into(),
+        json!({"get": {
+            "summary": "What purging the deletion batch now would do: members erased or kept (blocked, with reasons), descendants erased through the trash, links rewritten",
+            "operationId": "preview_purge",
+            "parameters": [path_id("the deletion batch")],
+            "responses": with_errors(success("200", "what the purge would do", schema_ref("Preview")), &["400", "401", "404", "409"])
+        }}),
+    );
+    paths.insert(
+        "/api/v1/batches/{id}/purge".into(),
+        json!({"post": {
+            "summary": "Request the purge of a deletion batch in the trash (admin). The job stays pending until its grace period ends (not_before), every admin is notified, any admin may cancel it; then the server's job worker erases the records",
+            "operationId": "request_purge",
+            "parameters": [path_id("the deletion batch")],
+            "requestBody": json_body(json!({"type": "object", "properties": {
+                "grace_seconds": {"type": "integer", "minimum": 0, "maximum": crate::lifecycle::MAX_GRACE_SECONDS, "description": "how long the purge stays pending; the configured default when left out. Shorter than the configured minimum is refused (see GET /api/v1/purges for both)"},
+                "reason": {"type": "string", "maxLength": 1000, "description": "why (reason / legal basis), kept in the history"},
+                "batch_size": batch_size
+            }, "additionalProperties": false})),
+            "responses": with_errors(accepted("the pending purge job; follow it at /api/v1/jobs/{id}"), &["400", "401", "403", "404", "409", "422"])
+        }}),
+    );
+    paths.insert(
+        "/api/v1/purges".into(),
+        json!({"get": {
+            "summary": "Pending purges, oldest first, with the grace periods and retention window in force (read-only)",
+            "operationId": "list_purges",
+            "responses": with_errors(success("200", "pending purges and settings", json!({"type": "object", "properties": {
+                "purges": {"type": "array", "items": schema_ref("Job")},
+                "default_grace_seconds": {"type": "integer", "minimum": 0, "description": "the grace period of a purge request that asks for none"},
+                "minimum_grace_seconds": {"type": "integer", "minimum": 0, "description": "the shortest grace period the API accepts"},
+                "retention_seconds": {"type": "integer", "minimum": 0, "description": "batches in the trash longer than this are purged automatically"}
+            }, "required": ["purges", "default_grace_seconds", "minimum_grace_seconds", "retention_seconds"]})), &["401"])
+        }}),
+    );
+    paths.insert(
+        "/api/v1/purges/{id}/cancel".into(),
+        json!({"post": {
+            "summary": "Cancel a pending purge before it starts (admin); its deletion batch stays in the trash",
+            "operationId": "cancel_purge",
+            "parameters": [path_id("the purge job")],
+            "responses": with_errors(success("200", "the cancelled purge job", schema_ref("Job")), &["400", "401", "403", "404", "409"])
+        }}),
+    );
+    paths.insert(
+        "/api/v1/anonymize".into(),
+        json!({"post": {
+            "summary": "Anonymise a snapshot's members: personal fields are overwritten by the schema's strategies and the records stay; the job runs in the background (more than one member: admin only)",
+            "operationId": "anonymize",
+            "requestBody": json_body(json!({"type": "object", "properties": {
+                "snapshot_id": id,
+                "batch_size": batch_size
+            }, "required": ["snapshot_id"], "additionalProperties": false})),
+            "responses": with_errors(accepted("the queued anonymise job; follow it at /api/v1/jobs/{id}"), &["400", "401", "403", "404", "422"])
+        }}),
+    );
+    let changes = json!({"type": "object", "minProperties": 1, "description": "field values to set on every member, as in a PATCH of one record of the snapshot's entity, e.g. {\"legal_basis\": \"consent\"}; unknown fields, wrong types, clearing a required field, one value for a unique field on several records and links to trashed records are refused"});
+    paths.insert(
+        "/api/v1/update/preview".into(),
+        json!({"post": {
+            "summary": "Check a bulk update and count the snapshot's members it would change (those still active); nothing is written",
+            "operationId": "preview_update",
+            "requestBody": json_body(json!({"type": "object", "properties": {
+                "snapshot_id": id,
+                "changes": changes
+            }, "required": ["snapshot_id", "changes"], "additionalProperties": false})),
+            "responses": with_errors(success("200", "what the update would do", schema_ref("Preview")), &["400", "401", "404", "422"])
+        }}),
+    );
+    paths.insert(
+        "/api/v1/update".into(),
+        json!({"post": {
+            "summary": "Set fields on a snapshot's members; the job runs in the background (more than one member: admin only)",
+            "operationId": "bulk_update",
+            "requestBody": json_body(json!({"type": "object", "properties": {
+                "snapshot_id": {"type": "integer", "format": "int64", "description": "the snapshot_id the preview returned: this is the confirmation"},
+                "changes": changes,
+                "batch_size": batch_size
+            }, "required": ["snapshot_id", "changes"], "additionalProperties": false})),
+            "responses": with_errors(accepted("the queued update job; follow it at /api/v1/jobs/{id}"), &["400", "401", "403", "404", "409", "422"])
         }}),
     );
     paths.insert(

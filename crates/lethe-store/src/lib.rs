@@ -44,7 +44,7 @@ pub use history::{HistoryEntry, HistoryProblem, HistoryVerification, MAX_HISTORY
 pub use lethe_filter::Filter;
 pub use lifecycle::{
     DEFAULT_BATCH_SIZE, DeletionBatch, EntityCount, Job, JobKind, JobRunner, LifecycleSettings,
-    MAX_BATCH_SIZE, PREVIEW_SAMPLE, Preview, Skip, job_state, lease_owner,
+    MAX_BATCH_SIZE, MAX_GRACE, PREVIEW_SAMPLE, Preview, Skip, job_state, lease_owner,
 };
 pub use notifications::Notification;
 pub use placeholder::PLACEHOLDER_ID;

@@ -184,7 +184,25 @@ both_backends!(
         assert!(store.runnable_jobs().await.unwrap().is_empty());
         clock.set(start_time() + Duration::days(7));
         assert_eq!(store.runnable_jobs().await.unwrap(), vec![job.id]);
+        let preview = store.preview_purge(batch).await.unwrap();
         let done = run(&store, job.id).await;
+        // What the preview promised is what the purge did.
+        for count in &preview.acted_on {
+            assert_eq!(
+                done.counts.get(&count.entity).copied().unwrap_or(0),
+                count.records,
+                "{}",
+                count.entity
+            );
+        }
+        for count in &preview.rewritten {
+            assert_eq!(
+                done.rewritten[&count.entity], count.records,
+                "{}",
+                count.entity
+            );
+        }
+        assert_eq!(preview.operation, "purge");
         assert_eq!(done.state, "done");
         assert_eq!(done.counts["contact"], 1);
         assert_eq!(done.counts["note"], 1);
@@ -704,6 +722,10 @@ async fn after_a_purge_on_postgres_the_rewritten_files_hold_no_erased_email() {
         .unwrap();
     let done = run(&store, job.id).await;
     let receipt = done.receipt.expect("receipt");
+    assert_eq!(
+        receipt["database"]["other_snapshots_open_at_rewrite"], 0,
+        "{receipt}"
+    );
     assert!(
         receipt["database"]["tables_rewritten"]
             .as_array()

@@ -466,6 +466,28 @@ pub async fn purge(context: &Context, command: PurgeCommand) -> anyhow::Result<(
                 .map_err(|message| UsageError(format!("--grace: {message}")))?;
             let deletion_batch = store.deletion_batch(batch).await?;
             let urgent = grace.is_some_and(|grace| grace.is_zero());
+            let preview = store.preview_purge(batch).await?;
+            if !context.json() {
+                println!(
+                    "Purge deletion batch {batch}: {} {} in it now.",
+                    preview.members, preview.entity
+                );
+                for count in &preview.acted_on {
+                    println!("  erase   {:<22} {:>10}", count.entity, count.records);
+                }
+                for count in &preview.rewritten {
+                    println!("  rewrite {:<22} {:>10}", count.entity, count.records);
+                }
+                if preview.blocked > 0 {
+                    println!(
+                        "  {} member(s) are kept in the trash by a rule, for example:",
+                        preview.blocked
+                    );
+                    for skip in &preview.blocked_sample {
+                        println!("    {}", skip.message(&preview.entity));
+                    }
+                }
+            }
             confirm_twice(
                 &format!(
                     "Purge deletion batch {batch} ({} {}) for good{}?",

@@ -157,7 +157,8 @@ pub struct EntityCount {
 pub struct Preview {
     pub operation: String,
     pub entity: String,
-    /// Confirm the operation with this snapshot: it is what the preview counted.
+    /// Confirm the operation with this snapshot: it is what the preview counted (0 for a
+    /// purge preview, which is of a deletion batch).
     pub snapshot_id: i64,
     pub members: u64,
     /// Members that are not in the state the operation needs (already trashed, gone).
@@ -168,6 +169,9 @@ pub struct Preview {
     pub blocked_sample: Vec<Skip>,
     /// The records acted on, per entity type: the members first, then cascaded children.
     pub acted_on: Vec<EntityCount>,
+    /// For a purge: records that stay but whose link to an erased record is cut or pointed
+    /// at the "Deleted User" (with their own personal fields anonymised), per entity type.
+    pub rewritten: Vec<EntityCount>,
 }
 
 /// The rules that depend on time and place (SPEC §3): the purge grace period, the trash's
@@ -214,6 +218,9 @@ impl Default for LifecycleSettings {
         }
     }
 }
+
+/// The longest grace period a purge may wait.
+pub const MAX_GRACE: time::Duration = time::Duration::days(3_660);
 
 /// How many blocked members a preview lists.
 pub const PREVIEW_SAMPLE: u64 = 20;
@@ -320,7 +327,7 @@ impl Store {
     pub async fn preview_trash(&self, snapshot_id: i64) -> Result<Preview, StoreError> {
         let snapshot = self.get_snapshot(snapshot_id).await?;
         let plan = self.trash_plan(&snapshot.entity)?;
-        dispatch!(self, pool => trash::preview::<_>(pool, &plan, &snapshot).await)
+        dispatch!(self, pool => trash::preview::<_>(pool, &plan, trash::trash_scope(&snapshot)).await)
     }
 
     /// Creates a deletion batch and the job that trashes the snapshot's members into it. More
@@ -426,12 +433,31 @@ impl Store {
         reason: Option<&str>,
         batch_size: Option<u64>,
     ) -> Result<Job, StoreError> {
+        if !actor.admin {
+            return Err(StoreError::Forbidden(
+                "only an admin may purge: purging erases records for good".to_owned(),
+            ));
+        }
         let batch_size = check_batch_size(batch_size)?;
         let settings = self.settings();
         let grace = grace.unwrap_or(settings.default_grace);
         if grace.is_negative() {
             return Err(StoreError::BadRequest(
                 "the grace period cannot be negative".to_owned(),
+            ));
+        }
+        if grace > MAX_GRACE {
+            return Err(StoreError::BadRequest(format!(
+                "the grace period can be at most {} days; {} days was asked for",
+                MAX_GRACE.whole_days(),
+                grace.whole_days()
+            )));
+        }
+        if let Some(reason) = reason
+            && reason.chars().count() > 1_000
+        {
+            return Err(StoreError::BadRequest(
+                "the reason is longer than 1000 characters".to_owned(),
             ));
         }
         if enforce_minimum && grace < settings.minimum_grace {
@@ -444,6 +470,40 @@ impl Store {
         let now = self.now();
         let id = dispatch!(self, pool => purge::request::<_>(pool, deletion_batch, actor, grace, reason, batch_size, now).await)?;
         self.job(id).await
+    }
+
+    /// What purging a deletion batch now would do: the members still in it that would be
+    /// erased, those a rule keeps (with reasons), the descendants erased with them through
+    /// the trash, and the links rewritten.
+    pub async fn preview_purge(&self, deletion_batch: i64) -> Result<Preview, StoreError> {
+        let batch = self.deletion_batch(deletion_batch).await?;
+        let entity = batch.entity.clone().ok_or_else(|| {
+            StoreError::Conflict(format!(
+                "deletion batch {deletion_batch} was not made by a trash job"
+            ))
+        })?;
+        self.entity(&entity)?;
+        let plan = lethe_plan::plan(self.schema(), &entity, lethe_plan::Operation::Purge)
+            .map_err(|error| StoreError::BadRequest(error.to_string()))?;
+        let mut members = sea_query::Query::select();
+        members
+            .column(sea_query::Alias::new(lethe_schema::builtin::ID))
+            .from(sea_query::Alias::new(entity.as_str()))
+            .and_where(paths::col(lethe_schema::builtin::TRASH_BATCH_ID).eq(deletion_batch));
+        let in_batch = paths::col(lethe_schema::builtin::TRASH_BATCH_ID).eq(deletion_batch);
+        let member_count =
+            dispatch!(self, pool => count_in(pool, &entity, in_batch.clone()).await)?;
+        let scope = trash::PreviewScope {
+            operation: "purge",
+            members,
+            member_count,
+            snapshot_id: 0,
+            root_state: paths::qualified("t0", lethe_schema::builtin::TRASH_BATCH_ID)
+                .eq(deletion_batch),
+            filter: paths::StepFilter::Any,
+            target_state: None,
+        };
+        dispatch!(self, pool => trash::preview::<_>(pool, &plan, scope).await)
     }
 
     /// Cancels a pending purge (admins only), before it starts.
@@ -514,7 +574,8 @@ impl Store {
     ) -> Result<Preview, StoreError> {
         let snapshot = self.get_snapshot(snapshot_id).await?;
         let entity = self.entity(&snapshot.entity)?;
-        update::check_changes(entity, changes, snapshot.member_count)?;
+        let values = update::check_changes(entity, changes, snapshot.member_count)?;
+        dispatch!(self, pool => update::check_links::<_>(pool, self.schema(), entity, &values).await)?;
         let condition = paths::qualified("t0", lethe_schema::builtin::ID)
             .in_subquery(jobs::members_in(snapshot_id, i64::MIN, i64::MAX))
             .and(
@@ -535,6 +596,7 @@ impl Store {
                 entity: snapshot.entity.clone(),
                 records: active,
             }],
+            rewritten: Vec::new(),
         })
     }
 

@@ -31,6 +31,9 @@ use crate::value::{Value, format_timestamp};
 /// The column that names a record's file below the files folder.
 pub const STORAGE_KEY: &str = "storage_key";
 
+/// How long a PostgreSQL purge waits for other sessions' snapshots to end before rewriting.
+const REWRITE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The most erased values a run keeps in memory to look for in the database files.
 const PROBE_MAX_VALUES: usize = 100_000;
 /// Values shorter than this are too common to prove anything when found.
@@ -604,7 +607,29 @@ pub(super) async fn make_physical<DB: Dialect>(
         }
         Backend::Postgres => {
             let mut rewritten = Vec::new();
+            let mut waited = std::time::Duration::ZERO;
+            let mut still_busy = 0;
             if context.settings.rewrite_tables {
+                // A rewrite keeps rows that another transaction's snapshot may still see, so
+                // wait (bounded) for a moment when no other session of this database holds one.
+                let started = std::time::Instant::now();
+                loop {
+                    let mut connection = pool.acquire().await?;
+                    let (sql, values) = DB::build(Query::select().expr(Expr::cust(
+                        "COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
+                                 AND pid <> pg_backend_pid() AND backend_xmin IS NOT NULL",
+                    )));
+                    still_busy = match DB::fetch_optional(&mut connection, sql, values).await? {
+                        Some(row) => rows::count::<DB>(&row, 0)?,
+                        None => 0,
+                    };
+                    waited = started.elapsed();
+                    if still_busy == 0 || waited >= REWRITE_WAIT {
+                        break;
+                    }
+                    drop(connection);
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
                 let mut connection = pool.acquire().await?;
                 for table in &tables {
                     // Identifiers come from the validated schema.
@@ -619,6 +644,13 @@ pub(super) async fn make_physical<DB: Dialect>(
                     "VACUUM FULL of every table the purge touched: their data and index files were rewritten without the erased rows"
                 } else {
                     "no rewrite (disabled): erased rows may remain readable in the data files until their space is reused"
+                },
+                "waited_for_other_snapshots_ms": u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
+                "other_snapshots_open_at_rewrite": still_busy,
+                "caveat": if still_busy == 0 {
+                    "no other transaction of this database held a snapshot when the rewrite started"
+                } else {
+                    "other transactions held snapshots when the rewrite started: rows they could still see were kept; run the purge's rewrite again when the database is quiet"
                 },
                 "not_covered": "PostgreSQL's write-ahead log and any backups keep erased values until the log segments are recycled and the backups expire",
             })

@@ -222,18 +222,34 @@ pub(super) async fn finish<DB: Dialect>(
     Ok(())
 }
 
-/// What trashing the snapshot would do.
+/// What a preview looks at: the members, the state they must be in, and which records the
+/// plan's paths may pass through.
+pub(super) struct PreviewScope {
+    pub operation: &'static str,
+    /// Yields the member ids.
+    pub members: SelectStatement,
+    pub member_count: u64,
+    pub snapshot_id: i64,
+    /// The state a member must be in (on `t0`).
+    pub root_state: Expr,
+    /// Which records intermediate steps and blocking records may be in.
+    pub filter: StepFilter,
+    /// The state reached records must be in to be acted on.
+    pub target_state: Option<Expr>,
+}
+
+/// What an operation would do: the members acted on, blocked (with a sample and the
+/// reasons) or not applicable, the records reached per entity type, and the links rewritten.
 pub(super) async fn preview<DB: Dialect>(
     pool: &Pool<DB>,
     plan: &Plan,
-    snapshot: &Snapshot,
+    scope: PreviewScope,
 ) -> Result<Preview, StoreError> {
     let mut connection = pool.acquire().await?;
     let root = plan.root.as_str();
-    let members = || snapshot_members(snapshot.id);
     let in_state = and_all([
-        qualified("t0", builtin::ID).in_subquery(members()),
-        qualified("t0", builtin::TRASH_BATCH_ID).is_null(),
+        qualified("t0", builtin::ID).in_subquery(scope.members.clone()),
+        scope.root_state.clone(),
     ]);
 
     let count = |query: SelectStatement| {
@@ -251,24 +267,18 @@ pub(super) async fn preview<DB: Dialect>(
         }
     };
 
-    // Active members, and among them the blocked ones.
-    let mut active = Query::select();
-    active
+    // Members in the right state, and among them the blocked ones.
+    let mut applicable_members = Query::select();
+    applicable_members
         .column((Alias::new("t0"), Alias::new(builtin::ID)))
         .from_as(Alias::new(root), Alias::new("t0"))
         .and_where(in_state.clone());
-    let applicable = fetch_count(&mut connection, count(active.clone())).await?;
+    let applicable = fetch_count(&mut connection, count(applicable_members.clone())).await?;
 
     let mut blocked_union: Option<SelectStatement> = None;
     let mut sample = Vec::new();
     for check in &plan.checks {
-        let mut ids = blocking_counts(
-            root,
-            check,
-            in_state.clone(),
-            StepFilter::Active,
-            StepFilter::Active,
-        );
+        let mut ids = blocking_counts(root, check, in_state.clone(), scope.filter, scope.filter);
         let mut limited = ids.clone();
         limited
             .order_by(
@@ -305,10 +315,10 @@ pub(super) async fn preview<DB: Dialect>(
     sample.dedup_by_key(|skip| skip.record_id);
     sample.truncate(PREVIEW_SAMPLE as usize);
 
-    let mut eligible = active.clone();
+    let mut eligible = applicable_members.clone();
     let blocked = match &blocked_union {
         Some(union) => {
-            let mut blocked_members = active.clone();
+            let mut blocked_members = applicable_members.clone();
             blocked_members.and_where(qualified("t0", builtin::ID).in_subquery(union.clone()));
             eligible.and_where(qualified("t0", builtin::ID).not_in_subquery(union.clone()));
             fetch_count(&mut connection, count(blocked_members)).await?
@@ -325,7 +335,7 @@ pub(super) async fn preview<DB: Dialect>(
             .cascade
             .iter()
             .filter(|reach| &reach.entity == entity)
-            .map(|reach| reached_by(reach, eligible.clone(), StepFilter::Active))
+            .map(|reach| reached_by(reach, eligible.clone(), scope.filter))
             .collect();
         let any_path = conditions
             .into_iter()
@@ -335,24 +345,66 @@ pub(super) async fn preview<DB: Dialect>(
         query
             .expr(Expr::cust("COUNT(*)"))
             .from(Alias::new(entity.as_str()))
-            .and_where(col(builtin::TRASH_BATCH_ID).is_null())
             .and_where(any_path);
+        if let Some(state) = &scope.target_state {
+            query.and_where(state.clone());
+        }
         let records = fetch_count(&mut connection, query).await?;
         acted_on.push(EntityCount {
             entity: entity.as_str().to_owned(),
             records,
         });
     }
+
+    let mut rewritten: Vec<EntityCount> = Vec::new();
+    for rewrite in &plan.rewrites {
+        let Some((last, before)) = rewrite.target.path.split_last() else {
+            continue;
+        };
+        let mut query = Query::select();
+        query
+            .expr(Expr::cust("COUNT(*)"))
+            .from(Alias::new(last.child.as_str()))
+            .and_where(super::paths::link(
+                last,
+                super::paths::reached_ids(before, eligible.clone(), scope.filter),
+            ));
+        let records = fetch_count(&mut connection, query).await?;
+        match rewritten
+            .iter_mut()
+            .find(|count| count.entity == last.child.as_str())
+        {
+            Some(count) => count.records += records,
+            None => rewritten.push(EntityCount {
+                entity: last.child.as_str().to_owned(),
+                records,
+            }),
+        }
+    }
     Ok(Preview {
-        operation: "trash".to_owned(),
+        operation: scope.operation.to_owned(),
         entity: root.to_owned(),
-        snapshot_id: snapshot.id,
-        members: snapshot.member_count,
-        not_applicable: snapshot.member_count.saturating_sub(applicable),
+        snapshot_id: scope.snapshot_id,
+        members: scope.member_count,
+        not_applicable: scope.member_count.saturating_sub(applicable),
         blocked,
         blocked_sample: sample,
         acted_on,
+        rewritten,
     })
+}
+
+/// What trashing a snapshot's members would do.
+pub(super) fn trash_scope(snapshot: &Snapshot) -> PreviewScope {
+    PreviewScope {
+        operation: "trash",
+        members: snapshot_members(snapshot.id),
+        member_count: snapshot.member_count,
+        snapshot_id: snapshot.id,
+        root_state: qualified("t0", builtin::TRASH_BATCH_ID).is_null(),
+        filter: StepFilter::Active,
+        target_state: Some(col(builtin::TRASH_BATCH_ID).is_null()),
+    }
 }
 
 /// Creates the deletion batch and the job that fills it, in one transaction.

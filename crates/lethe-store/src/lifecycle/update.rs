@@ -53,6 +53,17 @@ pub(super) fn check_changes<'e>(
     Ok(values)
 }
 
+/// Checks that the links the changes set point at existing, active records.
+pub(super) async fn check_links<DB: Dialect>(
+    pool: &Pool<DB>,
+    schema: &Schema,
+    entity: &Entity,
+    values: &[(&lethe_schema::Column, Value)],
+) -> Result<(), StoreError> {
+    let mut connection = pool.acquire().await?;
+    crate::records::check_references::<DB>(&mut connection, schema, entity, values).await
+}
+
 /// One batch of an update job.
 pub(super) async fn batch<DB: Dialect>(
     connection: &mut DB::Connection,
