@@ -210,6 +210,9 @@ pub struct RestoreArgs {
     /// Restore only these records of the batch (comma-separated), with their cascade children.
     #[arg(long, value_delimiter = ',')]
     pub ids: Option<Vec<i64>>,
+    /// First restore the other batches that hold trashed parents of these records.
+    #[arg(long)]
+    pub with_parents: bool,
     /// Members per transaction.
     #[arg(long)]
     pub batch_size: Option<u64>,

@@ -543,3 +543,68 @@ both_backends!(
         }
     }
 );
+
+both_backends!(
+    restore_with_parents_restores_the_parent_batches_first,
+    |database: TestDatabase| async move {
+        demo(&database, 400);
+        let before = dump_all(&database).await;
+        // A company's contacts first, then the company itself (its contacts keep their batch).
+        let company = database
+            .scalar(
+                "SELECT id FROM company k WHERE id > 0 \
+                 AND EXISTS (SELECT 1 FROM contact c WHERE c.company_id = k.id) \
+                 AND NOT EXISTS (SELECT 1 FROM deal d WHERE d.company_id = k.id) \
+                 AND NOT EXISTS (SELECT 1 FROM invoice i WHERE i.company_id = k.id) \
+                 AND NOT EXISTS (SELECT 1 FROM project p WHERE p.company_id = k.id) \
+                 AND NOT EXISTS (SELECT 1 FROM contact c WHERE c.company_id = k.id AND ( \
+                     EXISTS (SELECT 1 FROM deal d WHERE d.contact_id = c.id) \
+                     OR EXISTS (SELECT 1 FROM invoice i WHERE i.contact_id = c.id) \
+                     OR EXISTS (SELECT 1 FROM project p WHERE p.contact_id = c.id) \
+                     OR EXISTS (SELECT 1 FROM time_entry t WHERE t.contact_id = c.id))) \
+                 ORDER BY id LIMIT 1",
+            )
+            .await;
+        let contacts = ok(&lethe(
+            &database,
+            &[
+                "trash",
+                "contact",
+                &format!("company.id = {company}"),
+                "--yes",
+                "--json",
+            ],
+        ));
+        assert!(
+            contacts["job"]["counts"]["contact"].as_i64().unwrap() > 0,
+            "{contacts}"
+        );
+        let companies = ok(&lethe(
+            &database,
+            &[
+                "trash",
+                "company",
+                &format!("id = {company}"),
+                "--yes",
+                "--json",
+            ],
+        ));
+        assert_eq!(companies["job"]["counts"]["company"], 1, "{companies}");
+        let refused = lethe(&database, &["restore", "1", "--json"]);
+        assert_eq!(refused.status, 2);
+        let message = refused.error_json()["error"].as_str().unwrap().to_owned();
+        assert!(message.contains("restore batch 2 first"), "{message}");
+        let restored = ok(&lethe(
+            &database,
+            &["restore", "1", "--with-parents", "--json"],
+        ));
+        assert_eq!(restored["parents"][0]["batch"], 2);
+        assert_eq!(restored["job"]["state"], "done");
+        assert_eq!(
+            dump_all(&database).await,
+            before,
+            "both batches are back, exactly"
+        );
+        assert_no_active_child_under_trashed_parent(&database).await;
+    }
+);

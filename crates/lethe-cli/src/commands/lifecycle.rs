@@ -243,16 +243,59 @@ pub async fn trash(context: &Context, args: TrashArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The batches to restore before `batch`, parents' parents first, each once.
+async fn batches_before(store: &Store, batch: i64) -> anyhow::Result<Vec<i64>> {
+    let mut order: Vec<i64> = Vec::new();
+    let mut stack = vec![(batch, false)];
+    while let Some((current, expanded)) = stack.pop() {
+        if expanded {
+            if current != batch && !order.contains(&current) {
+                order.push(current);
+            }
+            continue;
+        }
+        if order.len() > 1_000 {
+            return Err(UsageError(
+                "more than 1000 parent batches; restore them one by one".to_owned(),
+            )
+            .into());
+        }
+        stack.push((current, true));
+        for parent in store.parent_batches(current).await? {
+            if !order.contains(&parent) && parent != batch {
+                stack.push((parent, false));
+            }
+        }
+    }
+    Ok(order)
+}
+
 pub async fn restore(context: &Context, args: RestoreArgs) -> anyhow::Result<()> {
     let store = context.open().await?;
     let actor = context.acting(&store).await?;
+    let mut parents_restored = Vec::new();
+    if args.with_parents {
+        for parent in batches_before(&store, args.batch).await? {
+            let job = store
+                .start_restore(parent, None, &actor, args.batch_size)
+                .await?;
+            let job = run_with_progress(context, &store, &job).await?;
+            if !context.json() {
+                println!(
+                    "Restored parent deletion batch {parent}: {}.",
+                    counts_line(&job)
+                );
+            }
+            parents_restored.push(json!({"batch": parent, "job": job}));
+        }
+    }
     let job = store
         .start_restore(args.batch, args.ids.as_deref(), &actor, args.batch_size)
         .await?;
     let job = run_with_progress(context, &store, &job).await?;
     let skips = print_skips(&store, &job).await?;
     if context.json() {
-        print_json(&json!({"job": job, "skips": skips}));
+        print_json(&json!({"job": job, "skips": skips, "parents": parents_restored}));
     } else {
         println!(
             "Restored from deletion batch {}: {}; {} not restored (blocked), {} no longer in the batch.",

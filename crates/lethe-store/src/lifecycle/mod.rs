@@ -375,6 +375,12 @@ impl Store {
         self.job(id).await
     }
 
+    /// The deletion batches that hold trashed `cascade` parents of this batch's members, which
+    /// must be restored before it (SPEC §11, `--with-parents`).
+    pub async fn parent_batches(&self, deletion_batch: i64) -> Result<Vec<i64>, StoreError> {
+        dispatch!(self, pool => restore::parent_batches::<_>(pool, self.schema(), deletion_batch).await)
+    }
+
     /// Runs a job to its end in this process, a batch per transaction, calling `progress`
     /// after each. A job another live worker holds is refused; a dead worker's is taken over.
     pub async fn run_job(

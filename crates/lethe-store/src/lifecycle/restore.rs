@@ -402,7 +402,7 @@ pub(super) async fn start<DB: Dialect>(
             let parent_batch =
                 parent_batch::<DB>(&mut transaction, schema, &entity, member, &parent).await?;
             return Err(StoreError::Conflict(format!(
-                "{entity} {member} of deletion batch {deletion_batch} belongs to a {parent} that is in the trash in deletion batch {parent_batch}; restore batch {parent_batch} first"
+                "{entity} {member} of deletion batch {deletion_batch} belongs to a {parent} that is in the trash in deletion batch {parent_batch}; restore batch {parent_batch} first (the command line's `--with-parents` does that)"
             )));
         }
     }
@@ -460,6 +460,54 @@ pub(super) async fn start<DB: Dialect>(
     .await?;
     transaction.commit().await?;
     Ok(job)
+}
+
+/// The other deletion batches holding `cascade` parents of this batch's members: they must be
+/// restored first.
+pub(super) async fn parent_batches<DB: Dialect>(
+    pool: &Pool<DB>,
+    schema: &Schema,
+    deletion_batch: i64,
+) -> Result<Vec<i64>, StoreError> {
+    let mut connection = pool.acquire().await?;
+    let batch = load_batch::<DB>(&mut connection, deletion_batch).await?;
+    let Some(entity) = batch.entity.and_then(|name| schema.entity(&name)) else {
+        return Ok(Vec::new());
+    };
+    let mut found = std::collections::BTreeSet::new();
+    for relation in schema.relations_from(&entity.name) {
+        if relation.on_delete != OnDelete::Cascade {
+            continue;
+        }
+        for parent in &relation.parents {
+            let mut on = qualified("p", builtin::ID)
+                .equals((Alias::new("t0"), Alias::new(relation.column.as_str())));
+            if let Some(discriminator) = &relation.discriminator {
+                on = on.and(qualified("t0", discriminator.as_str()).eq(parent.as_str()));
+            }
+            let (sql, values) = DB::build(
+                Query::select()
+                    .distinct()
+                    .expr(qualified("p", builtin::TRASH_BATCH_ID))
+                    .from_as(Alias::new(entity.name.as_str()), Alias::new("t0"))
+                    .join_as(
+                        sea_query::JoinType::InnerJoin,
+                        Alias::new(parent.as_str()),
+                        Alias::new("p"),
+                        on,
+                    )
+                    .and_where(qualified("t0", builtin::TRASH_BATCH_ID).eq(deletion_batch))
+                    .and_where(qualified("p", builtin::TRASH_BATCH_ID).is_not_null())
+                    .and_where(qualified("p", builtin::TRASH_BATCH_ID).ne(deletion_batch)),
+            );
+            for row in DB::fetch_all(&mut connection, sql, values).await? {
+                if let Some(id) = rows::int::<DB>(&row, 0)? {
+                    found.insert(id);
+                }
+            }
+        }
+    }
+    Ok(found.into_iter().collect())
 }
 
 /// The deletion batch holding the trashed parent of `member`.
