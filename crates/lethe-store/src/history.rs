@@ -20,6 +20,19 @@ use crate::users::Actor;
 use crate::value::{Value, format_timestamp};
 use crate::{Pools, Store, dispatch};
 
+/// The columns of `lethe_history`, in the order entries are read.
+const COLUMNS: [&str; 9] = [
+    "id",
+    "at",
+    "actor_id",
+    "actor_name",
+    "action",
+    "entity",
+    "details",
+    "prev_hash",
+    "hash",
+];
+
 /// The `prev_hash` of the first entry.
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -176,19 +189,7 @@ pub(crate) async fn append<DB: Dialect>(
     let (sql, values) = DB::build(
         Query::insert()
             .into_table(Alias::new("lethe_history"))
-            .columns(
-                [
-                    "at",
-                    "actor_id",
-                    "actor_name",
-                    "action",
-                    "entity",
-                    "details",
-                    "prev_hash",
-                    "hash",
-                ]
-                .map(Alias::new),
-            )
+            .columns(COLUMNS[1..].iter().map(|name| Alias::new(*name)))
             .values_panic([
                 Expr::val(DB::bind_value(&ValueType::Timestamp, &Value::Timestamp(at))),
                 Expr::val(DB::bind_value(
@@ -275,20 +276,7 @@ fn decode_entry<DB: Dialect>(row: &DB::Row) -> Result<HistoryEntry, StoreError> 
 fn select_entries() -> sea_query::SelectStatement {
     let mut query = Query::select();
     query
-        .columns(
-            [
-                "id",
-                "at",
-                "actor_id",
-                "actor_name",
-                "action",
-                "entity",
-                "details",
-                "prev_hash",
-                "hash",
-            ]
-            .map(Alias::new),
-        )
+        .columns(COLUMNS.map(Alias::new))
         .from(Alias::new("lethe_history"));
     query
 }

@@ -211,12 +211,7 @@ pub(crate) async fn list_jobs<DB: Dialect>(
     pool: &Pool<DB>,
     limit: u64,
 ) -> Result<Vec<JobRow>, StoreError> {
-    let mut connection = pool.acquire().await?;
-    let mut query = select_jobs();
-    query.order_by(Alias::new("id"), Order::Desc).limit(limit);
-    let (sql, values) = DB::build(&query);
-    let rows = DB::fetch_all(&mut connection, sql, values).await?;
-    rows.iter().map(decode_job::<DB>).collect()
+    fetch_jobs::<DB>(pool, None, Order::Desc, limit).await
 }
 
 /// Jobs matching `condition`, oldest first.
@@ -225,12 +220,21 @@ pub(crate) async fn list_where<DB: Dialect>(
     condition: Expr,
     limit: u64,
 ) -> Result<Vec<JobRow>, StoreError> {
+    fetch_jobs::<DB>(pool, Some(condition), Order::Asc, limit).await
+}
+
+async fn fetch_jobs<DB: Dialect>(
+    pool: &Pool<DB>,
+    condition: Option<Expr>,
+    order: Order,
+    limit: u64,
+) -> Result<Vec<JobRow>, StoreError> {
     let mut connection = pool.acquire().await?;
     let mut query = select_jobs();
-    query
-        .and_where(condition)
-        .order_by(Alias::new("id"), Order::Asc)
-        .limit(limit);
+    if let Some(condition) = condition {
+        query.and_where(condition);
+    }
+    query.order_by(Alias::new("id"), order).limit(limit);
     let (sql, values) = DB::build(&query);
     let rows = DB::fetch_all(&mut connection, sql, values).await?;
     rows.iter().map(decode_job::<DB>).collect()
@@ -443,6 +447,74 @@ pub(crate) async fn insert_skips<DB: Dialect>(
         .map_err(|error| StoreError::Internal(format!("building a skip insert: {error}")))?;
     let (sql, values) = DB::build(&insert);
     Ok(DB::execute(connection, sql, values).await?)
+}
+
+impl Batch<'_> {
+    /// Records as skipped (`kind`, `reason`) the members of this batch that have no row in
+    /// the member entity matching `keep` (or no row at all when `keep` is `None`).
+    pub(crate) async fn skip_missing<DB: Dialect>(
+        &self,
+        connection: &mut DB::Connection,
+        keep: Option<Expr>,
+        kind: &str,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let mut present = Query::select();
+        present
+            .column(Alias::new(lethe_schema::builtin::ID))
+            .from(Alias::new(self.plan.root.as_str()))
+            .and_where(col(lethe_schema::builtin::ID).gt(self.lo))
+            .and_where(col(lethe_schema::builtin::ID).lte(self.hi));
+        if let Some(keep) = keep {
+            present.and_where(keep);
+        }
+        let mut missing = self.members();
+        missing
+            .and_where(col("record_id").not_in_subquery(present))
+            .expr(Expr::val(1i64))
+            .expr(Expr::val(self.job))
+            .expr(Expr::val(kind))
+            .expr(Expr::val(rows::bind_opt_text::<DB>(None)))
+            .expr(Expr::val(reason));
+        insert_skips::<DB>(connection, missing).await?;
+        Ok(())
+    }
+
+    /// Records as skipped (`kind`, `reason`) the members of this batch whose row matches
+    /// `condition`.
+    pub(crate) async fn skip_matching<DB: Dialect>(
+        &self,
+        connection: &mut DB::Connection,
+        condition: Expr,
+        kind: &str,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let mut matching = Query::select();
+        matching
+            .column(Alias::new(lethe_schema::builtin::ID))
+            .expr(Expr::val(1i64))
+            .expr(Expr::val(self.job))
+            .expr(Expr::val(kind))
+            .expr(Expr::val(rows::bind_opt_text::<DB>(None)))
+            .expr(Expr::val(reason))
+            .from(Alias::new(self.plan.root.as_str()))
+            .and_where(col(lethe_schema::builtin::ID).in_subquery(self.members()))
+            .and_where(condition);
+        insert_skips::<DB>(connection, matching).await?;
+        Ok(())
+    }
+
+    /// The running totals of skipped and blocked members of this batch.
+    pub(crate) async fn skip_totals<DB: Dialect>(
+        &self,
+        connection: &mut DB::Connection,
+    ) -> Result<super::Totals, StoreError> {
+        Ok(super::Totals {
+            skipped: count_skips::<DB>(connection, self.job, self.lo, self.hi, false).await?,
+            blocked: count_skips::<DB>(connection, self.job, self.lo, self.hi, true).await?,
+            ..super::Totals::default()
+        })
+    }
 }
 
 /// How many distinct members of `(lo, hi]` were skipped with this kind.

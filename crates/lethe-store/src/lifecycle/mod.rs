@@ -316,6 +316,25 @@ fn check_batch_size(batch_size: Option<u64>) -> Result<u64, StoreError> {
 }
 
 impl Store {
+    /// The snapshot a bulk operation acts on. More than one member needs an admin (SPEC §7).
+    async fn bulk_snapshot(
+        &self,
+        snapshot_id: i64,
+        actor: &Actor,
+        doing: &str,
+        what: &str,
+    ) -> Result<crate::Snapshot, StoreError> {
+        let snapshot = self.get_snapshot(snapshot_id).await?;
+        self.entity(&snapshot.entity)?;
+        if snapshot.member_count > 1 && !actor.admin {
+            return Err(StoreError::Forbidden(format!(
+                "{doing} {} records at once is {what}, which only an admin may do",
+                snapshot.member_count
+            )));
+        }
+        Ok(snapshot)
+    }
+
     fn trash_plan(&self, entity: &str) -> Result<lethe_plan::Plan, StoreError> {
         self.entity(entity)?;
         lethe_plan::plan(self.schema(), entity, lethe_plan::Operation::Trash)
@@ -340,14 +359,10 @@ impl Store {
         batch_size: Option<u64>,
     ) -> Result<Job, StoreError> {
         let batch_size = check_batch_size(batch_size)?;
-        let snapshot = self.get_snapshot(snapshot_id).await?;
+        let snapshot = self
+            .bulk_snapshot(snapshot_id, actor, "trashing", "a mass delete")
+            .await?;
         self.trash_plan(&snapshot.entity)?;
-        if snapshot.member_count > 1 && !actor.admin {
-            return Err(StoreError::Forbidden(format!(
-                "trashing {} records at once is a mass delete, which only an admin may do",
-                snapshot.member_count
-            )));
-        }
         if let Some(reason) = reason
             && reason.chars().count() > 1_000
         {
@@ -616,14 +631,9 @@ impl Store {
         batch_size: Option<u64>,
     ) -> Result<Job, StoreError> {
         let batch_size = check_batch_size(batch_size)?;
-        let snapshot = self.get_snapshot(snapshot_id).await?;
-        self.entity(&snapshot.entity)?;
-        if snapshot.member_count > 1 && !actor.admin {
-            return Err(StoreError::Forbidden(format!(
-                "updating {} records at once is a bulk operation, which only an admin may do",
-                snapshot.member_count
-            )));
-        }
+        let snapshot = self
+            .bulk_snapshot(snapshot_id, actor, "updating", "a bulk operation")
+            .await?;
         let now = self.now();
         let id = dispatch!(self, pool => update::start::<_>(pool, self.schema(), &snapshot, changes, actor, batch_size, now).await)?;
         self.job(id).await
@@ -639,14 +649,9 @@ impl Store {
         batch_size: Option<u64>,
     ) -> Result<Job, StoreError> {
         let batch_size = check_batch_size(batch_size)?;
-        let snapshot = self.get_snapshot(snapshot_id).await?;
-        self.entity(&snapshot.entity)?;
-        if snapshot.member_count > 1 && !actor.admin {
-            return Err(StoreError::Forbidden(format!(
-                "anonymising {} records at once is a bulk operation, which only an admin may do",
-                snapshot.member_count
-            )));
-        }
+        let snapshot = self
+            .bulk_snapshot(snapshot_id, actor, "anonymising", "a bulk operation")
+            .await?;
         let now = self.now();
         let id = dispatch!(self, pool => purge::start_anonymize::<_>(pool, &snapshot, actor, batch_size, now).await)?;
         self.job(id).await

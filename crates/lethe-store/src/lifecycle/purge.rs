@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use sqlx::Pool;
 use time::OffsetDateTime;
 
-use super::jobs::{Batch, JobRow, RunContext, count_skips, insert_job, insert_skips};
+use super::jobs::{Batch, JobRow, RunContext, insert_job, insert_skips};
 use super::paths::{StepFilter, and_all, col, link, qualified, reached_by, reached_ids};
 use super::{JobKind, LifecycleSettings, Payload, Totals, job_state};
 use crate::dialect::{Backend, Dialect, begin_write};
@@ -288,23 +288,11 @@ pub(super) async fn batch<DB: Dialect>(
         .batch_id
         .ok_or_else(|| StoreError::Internal("a purge job without a deletion batch".to_owned()))?;
     let id = || col(builtin::ID);
-    let null_text = || Expr::val(rows::bind_opt_text::<DB>(None));
 
     // Members erased meanwhile, restored meanwhile, or moved to another batch are skipped.
-    let mut existing = Query::select();
-    existing
-        .column(Alias::new(builtin::ID))
-        .from(Alias::new(root))
-        .and_where(id().gt(batch.lo))
-        .and_where(id().lte(batch.hi));
-    let mut gone = batch.members();
-    gone.and_where(col("record_id").not_in_subquery(existing))
-        .expr(Expr::val(1i64))
-        .expr(Expr::val(batch.job))
-        .expr(Expr::val("gone"))
-        .expr(null_text())
-        .expr(Expr::val("already erased"));
-    insert_skips::<DB>(connection, gone).await?;
+    batch
+        .skip_missing::<DB>(connection, None, "gone", "already erased")
+        .await?;
     for (condition, reason) in [
         (
             col(builtin::TRASH_BATCH_ID).is_null(),
@@ -315,18 +303,9 @@ pub(super) async fn batch<DB: Dialect>(
             "now in another deletion batch",
         ),
     ] {
-        let mut moved = Query::select();
-        moved
-            .column(Alias::new(builtin::ID))
-            .expr(Expr::val(1i64))
-            .expr(Expr::val(batch.job))
-            .expr(Expr::val("state"))
-            .expr(null_text())
-            .expr(Expr::val(reason))
-            .from(Alias::new(root))
-            .and_where(id().in_subquery(batch.members()))
-            .and_where(condition);
-        insert_skips::<DB>(connection, moved).await?;
+        batch
+            .skip_matching::<DB>(connection, condition, "state", reason)
+            .await?;
     }
 
     // Restrict children (in any state: a child may have been restored meanwhile) and purge
@@ -339,11 +318,7 @@ pub(super) async fn batch<DB: Dialect>(
         let rows = super::trash::blocked_rows(plan, check, roots, batch.job, StepFilter::Any);
         insert_skips::<DB>(connection, rows).await?;
     }
-    let mut totals = Totals {
-        skipped: count_skips::<DB>(connection, batch.job, batch.lo, batch.hi, false).await?,
-        blocked: count_skips::<DB>(connection, batch.job, batch.lo, batch.hi, true).await?,
-        ..Totals::default()
-    };
+    let mut totals = batch.skip_totals::<DB>(connection).await?;
 
     let mut eligible = Query::select();
     eligible
@@ -441,24 +416,10 @@ pub(super) async fn anonymize_batch<DB: Dialect>(
 ) -> Result<Totals, StoreError> {
     let root = batch.plan.root.as_str();
     let root_entity = entity(batch.schema, root)?;
-    let mut existing = Query::select();
-    existing
-        .column(Alias::new(builtin::ID))
-        .from(Alias::new(root))
-        .and_where(col(builtin::ID).gt(batch.lo))
-        .and_where(col(builtin::ID).lte(batch.hi));
-    let mut gone = batch.members();
-    gone.and_where(col("record_id").not_in_subquery(existing))
-        .expr(Expr::val(1i64))
-        .expr(Expr::val(batch.job))
-        .expr(Expr::val("gone"))
-        .expr(Expr::val(rows::bind_opt_text::<DB>(None)))
-        .expr(Expr::val("no longer exists"));
-    insert_skips::<DB>(connection, gone).await?;
-    let mut totals = Totals {
-        skipped: count_skips::<DB>(connection, batch.job, batch.lo, batch.hi, false).await?,
-        ..Totals::default()
-    };
+    batch
+        .skip_missing::<DB>(connection, None, "gone", "no longer exists")
+        .await?;
+    let mut totals = batch.skip_totals::<DB>(connection).await?;
     let condition = col(builtin::ID)
         .in_subquery(batch.members())
         .and(col(builtin::ID).ne(PLACEHOLDER_ID));

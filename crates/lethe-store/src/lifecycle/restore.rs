@@ -10,7 +10,7 @@ use sea_query::{Alias, Expr, ExprTrait, Query};
 use sqlx::Pool;
 use time::OffsetDateTime;
 
-use super::jobs::{Batch, JobRow, count_skips, insert_job, insert_skips};
+use super::jobs::{Batch, JobRow, insert_job, insert_skips};
 use super::paths::{StepFilter, col, qualified, reached_by};
 use super::{JobKind, Payload, Totals};
 use crate::dialect::{Dialect, begin_write};
@@ -150,24 +150,15 @@ pub(super) async fn batch<DB: Dialect>(
         .batch_id
         .ok_or_else(|| StoreError::Internal("a restore job without a deletion batch".to_owned()))?;
     let id = || col(builtin::ID);
-    let null_text = rows::bind_opt_text::<DB>(None);
-
     // Members that are no longer in this batch (gone, or restored meanwhile).
-    let mut still_in_batch = Query::select();
-    still_in_batch
-        .column(Alias::new(builtin::ID))
-        .from(Alias::new(root))
-        .and_where(id().gt(batch.lo))
-        .and_where(id().lte(batch.hi))
-        .and_where(col(builtin::TRASH_BATCH_ID).eq(deletion_batch));
-    let mut left = batch.members();
-    left.and_where(col("record_id").not_in_subquery(still_in_batch))
-        .expr(Expr::val(1i64))
-        .expr(Expr::val(batch.job))
-        .expr(Expr::val("state"))
-        .expr(Expr::val(null_text))
-        .expr(Expr::val("no longer in this deletion batch"));
-    insert_skips::<DB>(connection, left).await?;
+    batch
+        .skip_missing::<DB>(
+            connection,
+            Some(col(builtin::TRASH_BATCH_ID).eq(deletion_batch)),
+            "state",
+            "no longer in this deletion batch",
+        )
+        .await?;
 
     let members_condition = qualified("t0", builtin::ID)
         .in_subquery(batch.members())
@@ -181,11 +172,7 @@ pub(super) async fn batch<DB: Dialect>(
     ) {
         insert_skips::<DB>(connection, rows).await?;
     }
-    let mut totals = Totals {
-        skipped: count_skips::<DB>(connection, batch.job, batch.lo, batch.hi, false).await?,
-        blocked: count_skips::<DB>(connection, batch.job, batch.lo, batch.hi, true).await?,
-        ..Totals::default()
-    };
+    let mut totals = batch.skip_totals::<DB>(connection).await?;
 
     let mut update = Query::update();
     update

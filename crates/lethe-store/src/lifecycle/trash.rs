@@ -8,7 +8,7 @@ use sea_query::{Alias, Expr, ExprTrait, Query, SelectStatement};
 use sqlx::Pool;
 use time::OffsetDateTime;
 
-use super::jobs::{Batch, JobRow, count_skips, insert_job, insert_skips};
+use super::jobs::{Batch, JobRow, insert_job, insert_skips};
 use super::paths::{
     StepFilter, and_all, block_reason, blocking_counts, col, qualified, reached_by,
 };
@@ -78,37 +78,18 @@ pub(super) async fn batch<DB: Dialect>(
         .batch_id
         .ok_or_else(|| StoreError::Internal("a trash job without a deletion batch".to_owned()))?;
     let id = || col(builtin::ID);
-    let null_text = rows::bind_opt_text::<DB>(None);
-
-    // Members that no longer exist.
-    let mut existing = Query::select();
-    existing
-        .column(Alias::new(builtin::ID))
-        .from(Alias::new(root))
-        .and_where(id().gt(batch.lo))
-        .and_where(id().lte(batch.hi));
-    let mut gone = batch.members();
-    gone.and_where(col("record_id").not_in_subquery(existing))
-        .expr(Expr::val(1i64))
-        .expr(Expr::val(batch.job))
-        .expr(Expr::val("gone"))
-        .expr(Expr::val(null_text.clone()))
-        .expr(Expr::val("no longer exists"));
-    insert_skips::<DB>(connection, gone).await?;
-
+    batch
+        .skip_missing::<DB>(connection, None, "gone", "no longer exists")
+        .await?;
     // Members already in the trash keep their own batch.
-    let mut trashed = Query::select();
-    trashed
-        .column(Alias::new(builtin::ID))
-        .expr(Expr::val(1i64))
-        .expr(Expr::val(batch.job))
-        .expr(Expr::val("state"))
-        .expr(Expr::val(null_text))
-        .expr(Expr::val("already in the trash"))
-        .from(Alias::new(root))
-        .and_where(id().in_subquery(batch.members()))
-        .and_where(col(builtin::TRASH_BATCH_ID).is_not_null());
-    insert_skips::<DB>(connection, trashed).await?;
+    batch
+        .skip_matching::<DB>(
+            connection,
+            col(builtin::TRASH_BATCH_ID).is_not_null(),
+            "state",
+            "already in the trash",
+        )
+        .await?;
 
     // Members a restrict rule blocks (only active children block a trash).
     for check in &batch.plan.checks {
@@ -120,11 +101,7 @@ pub(super) async fn batch<DB: Dialect>(
         insert_skips::<DB>(connection, rows).await?;
     }
 
-    let mut totals = Totals {
-        skipped: count_skips::<DB>(connection, batch.job, batch.lo, batch.hi, false).await?,
-        blocked: count_skips::<DB>(connection, batch.job, batch.lo, batch.hi, true).await?,
-        ..Totals::default()
-    };
+    let mut totals = batch.skip_totals::<DB>(connection).await?;
 
     let actor = batch.actor().user_id;
     let mut update = Query::update();

@@ -7,13 +7,12 @@ use sea_query::{Alias, Expr, ExprTrait, Query};
 use sqlx::Pool;
 use time::OffsetDateTime;
 
-use super::jobs::{Batch, count_skips, insert_job, insert_skips};
+use super::jobs::{Batch, insert_job};
 use super::paths::col;
 use super::{JobKind, Payload, Totals};
 use crate::dialect::{Dialect, begin_write};
 use crate::error::StoreError;
 use crate::placeholder::PLACEHOLDER_ID;
-use crate::rows;
 use crate::selections::Snapshot;
 use crate::users::Actor;
 use crate::value::Value;
@@ -76,34 +75,17 @@ pub(super) async fn batch<DB: Dialect>(
         .ok_or_else(|| StoreError::Internal(format!("unknown entity {root}")))?;
     let changes = batch.payload.changes.clone().unwrap_or_default();
     let values = check_changes(entity, &changes, 1)?;
-    let null_text = || Expr::val(rows::bind_opt_text::<DB>(None));
-
-    let mut existing = Query::select();
-    existing
-        .column(Alias::new(builtin::ID))
-        .from(Alias::new(root))
-        .and_where(col(builtin::ID).gt(batch.lo))
-        .and_where(col(builtin::ID).lte(batch.hi));
-    let mut gone = batch.members();
-    gone.and_where(col("record_id").not_in_subquery(existing))
-        .expr(Expr::val(1i64))
-        .expr(Expr::val(batch.job))
-        .expr(Expr::val("gone"))
-        .expr(null_text())
-        .expr(Expr::val("no longer exists"));
-    insert_skips::<DB>(connection, gone).await?;
-    let mut trashed = Query::select();
-    trashed
-        .column(Alias::new(builtin::ID))
-        .expr(Expr::val(1i64))
-        .expr(Expr::val(batch.job))
-        .expr(Expr::val("state"))
-        .expr(null_text())
-        .expr(Expr::val("in the trash since the preview"))
-        .from(Alias::new(root))
-        .and_where(col(builtin::ID).in_subquery(batch.members()))
-        .and_where(col(builtin::TRASH_BATCH_ID).is_not_null());
-    insert_skips::<DB>(connection, trashed).await?;
+    batch
+        .skip_missing::<DB>(connection, None, "gone", "no longer exists")
+        .await?;
+    batch
+        .skip_matching::<DB>(
+            connection,
+            col(builtin::TRASH_BATCH_ID).is_not_null(),
+            "state",
+            "in the trash since the preview",
+        )
+        .await?;
 
     let mut update = Query::update();
     update.table(Alias::new(root));
@@ -128,10 +110,7 @@ pub(super) async fn batch<DB: Dialect>(
     let changed = DB::execute(connection, sql, bound)
         .await
         .map_err(|error| crate::records::explain_constraint(entity, error))?;
-    let mut totals = Totals {
-        skipped: count_skips::<DB>(connection, batch.job, batch.lo, batch.hi, false).await?,
-        ..Totals::default()
-    };
+    let mut totals = batch.skip_totals::<DB>(connection).await?;
     totals.rewritten.insert(root.to_owned(), changed);
     Ok(totals)
 }
