@@ -10,7 +10,7 @@ use std::io::Write;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use lethe_schema::{OnDelete, Schema};
+use lethe_schema::Schema;
 use serde_json::Value;
 use support::{Run, TestDatabase, both_backends, lethe, lethe_command};
 
@@ -80,43 +80,6 @@ const TABLES: [&str; 15] = [
     "attachment",
 ];
 
-async fn dump_all(database: &TestDatabase) -> Vec<Vec<String>> {
-    let mut all = Vec::new();
-    for table in TABLES {
-        all.push(database.dump(table, "id").await);
-    }
-    all
-}
-
-/// No active record under a parent in the trash, through any cascade relation.
-async fn assert_no_active_child_under_trashed_parent(database: &TestDatabase) {
-    let schema = Schema::default_crm();
-    for relation in schema.relations() {
-        if relation.on_delete != OnDelete::Cascade {
-            continue;
-        }
-        for parent in &relation.parents {
-            let discriminator = relation
-                .discriminator
-                .as_ref()
-                .map(|column| format!(" AND c.{column} = '{parent}'"))
-                .unwrap_or_default();
-            let sql = format!(
-                "SELECT COUNT(*) FROM {child} c JOIN {parent} p ON p.id = c.{column}{discriminator} \
-                 WHERE c.trash_batch_id IS NULL AND p.trash_batch_id IS NOT NULL",
-                child = relation.child,
-                column = relation.column,
-            );
-            assert_eq!(
-                database.scalar(&sql).await,
-                0,
-                "an active {} under a trashed {parent}",
-                relation.child
-            );
-        }
-    }
-}
-
 /// What a batch holds now, per table.
 async fn batch_contents(database: &TestDatabase, batch: i64) -> Vec<(String, i64)> {
     let mut counts = Vec::new();
@@ -150,7 +113,7 @@ both_backends!(
     trash_asks_twice_and_a_no_changes_nothing,
     |database: TestDatabase| async move {
         demo(&database, 200);
-        let before = dump_all(&database).await;
+        let before = database.dump_entities(&Schema::default_crm()).await;
         let filter = "category = \"prospect\"";
         let declined = lethe_with_input(&database, &["trash", "contact", filter], "n\n");
         assert_eq!(declined.status, 2, "{}", declined.stderr);
@@ -165,7 +128,11 @@ both_backends!(
                 .unwrap()
                 .contains("--yes")
         );
-        assert_eq!(dump_all(&database).await, before, "nothing changed");
+        assert_eq!(
+            database.dump_entities(&Schema::default_crm()).await,
+            before,
+            "nothing changed"
+        );
 
         let confirmed = lethe_with_input(
             &database,
@@ -182,11 +149,17 @@ both_backends!(
             .scalar("SELECT COUNT(*) FROM contact WHERE trash_batch_id = 1")
             .await;
         assert!(trashed > 0);
-        assert_no_active_child_under_trashed_parent(&database).await;
+        database
+            .assert_no_active_child_under_trashed_parent(&Schema::default_crm())
+            .await;
 
         let restored = ok(&lethe(&database, &["restore", "1", "--json"]));
         assert_eq!(restored["job"]["state"], "done");
-        assert_eq!(dump_all(&database).await, before, "restore is exact");
+        assert_eq!(
+            database.dump_entities(&Schema::default_crm()).await,
+            before,
+            "restore is exact"
+        );
 
         let history = ok(&lethe(&database, &["history", "--verify", "--json"]));
         assert!(history["verification"]["first_problem"].is_null());
@@ -283,7 +256,7 @@ both_backends!(
     a_killed_trash_or_restore_is_finished_by_resume_exactly_once,
     |database: TestDatabase| async move {
         demo(&database, 3_000);
-        let original = dump_all(&database).await;
+        let original = database.dump_entities(&Schema::default_crm()).await;
         let mut hits = 0;
         for round in 0..kills() {
             // Trash every contact that no rule blocks, killed somewhere in the middle.
@@ -298,7 +271,10 @@ both_backends!(
             let job = &jobs["jobs"][0];
             if job["kind"] != "trash" {
                 // Killed before the job was created: nothing happened.
-                assert_eq!(dump_all(&database).await, original);
+                assert_eq!(
+                    database.dump_entities(&Schema::default_crm()).await,
+                    original
+                );
                 continue;
             }
             assert_eq!(job["state"], "done", "{job}");
@@ -309,7 +285,9 @@ both_backends!(
                 batch_contents(&database, batch).await,
                 "the job's counts equal the data change"
             );
-            assert_no_active_child_under_trashed_parent(&database).await;
+            database
+                .assert_no_active_child_under_trashed_parent(&Schema::default_crm())
+                .await;
             let trashed_contacts = job["counts"]["contact"].as_i64().unwrap();
             assert_eq!(
                 trashed_contacts
@@ -351,7 +329,7 @@ both_backends!(
                 ));
             }
             assert_eq!(
-                dump_all(&database).await,
+                database.dump_entities(&Schema::default_crm()).await,
                 original,
                 "round {round}: restore is exact"
             );
@@ -361,33 +339,6 @@ both_backends!(
         eprintln!("{hits} kill(s) hit a running job");
     }
 );
-
-/// Every link points at an existing record (or the placeholder), for every relation.
-async fn assert_no_dangling_references(database: &TestDatabase) {
-    let schema = Schema::default_crm();
-    for relation in schema.relations() {
-        for parent in &relation.parents {
-            let discriminator = relation
-                .discriminator
-                .as_ref()
-                .map(|column| format!(" AND c.{column} = '{parent}'"))
-                .unwrap_or_default();
-            let sql = format!(
-                "SELECT COUNT(*) FROM {child} c WHERE c.{column} IS NOT NULL{discriminator} \
-                 AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE p.id = c.{column})",
-                child = relation.child,
-                column = relation.column,
-            );
-            assert_eq!(
-                database.scalar(&sql).await,
-                0,
-                "{}.{} points at a missing {parent}",
-                relation.child,
-                relation.column
-            );
-        }
-    }
-}
 
 async fn table_counts(database: &TestDatabase) -> Vec<i64> {
     let mut counts = Vec::new();
@@ -470,7 +421,9 @@ both_backends!(
         assert_eq!(shown["job"]["state"], "done");
         let erased = shown["job"]["counts"]["contact"].as_i64().unwrap();
         assert!(erased > 0);
-        assert_no_dangling_references(&database).await;
+        database
+            .assert_no_dangling_references(&Schema::default_crm())
+            .await;
         assert!(shown["job"]["receipt"]["files"].is_object());
         let verified = ok(&lethe(&database, &["history", "--verify", "--json"]));
         assert!(verified["verification"]["first_problem"].is_null());
@@ -538,8 +491,12 @@ both_backends!(
                 erased,
                 "only records of the batch were erased"
             );
-            assert_no_dangling_references(&database).await;
-            assert_no_active_child_under_trashed_parent(&database).await;
+            database
+                .assert_no_dangling_references(&Schema::default_crm())
+                .await;
+            database
+                .assert_no_active_child_under_trashed_parent(&Schema::default_crm())
+                .await;
         }
     }
 );
@@ -548,7 +505,7 @@ both_backends!(
     restore_with_parents_restores_the_parent_batches_first,
     |database: TestDatabase| async move {
         demo(&database, 400);
-        let before = dump_all(&database).await;
+        let before = database.dump_entities(&Schema::default_crm()).await;
         // A company's contacts first, then the company itself (its contacts keep their batch).
         let company = database
             .scalar(
@@ -601,10 +558,12 @@ both_backends!(
         assert_eq!(restored["parents"][0]["batch"], 2);
         assert_eq!(restored["job"]["state"], "done");
         assert_eq!(
-            dump_all(&database).await,
+            database.dump_entities(&Schema::default_crm()).await,
             before,
             "both batches are back, exactly"
         );
-        assert_no_active_child_under_trashed_parent(&database).await;
+        database
+            .assert_no_active_child_under_trashed_parent(&Schema::default_crm())
+            .await;
     }
 );

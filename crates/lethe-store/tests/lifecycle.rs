@@ -130,32 +130,6 @@ async fn active(store: &Store, entity: &str) -> u64 {
     store.count_matching(&all, Scope::Active).await.unwrap()
 }
 
-const TABLES: [&str; 15] = [
-    "company",
-    "contact",
-    "consent",
-    "deal",
-    "project",
-    "activity",
-    "note",
-    "message",
-    "ticket",
-    "ticket_comment",
-    "survey_rating",
-    "invoice",
-    "time_entry",
-    "campaign_membership",
-    "attachment",
-];
-
-async fn dump_all(database: &TestDatabase) -> Vec<Vec<String>> {
-    let mut all = Vec::new();
-    for table in TABLES {
-        all.push(database.dump(table, "id").await);
-    }
-    all
-}
-
 both_backends!(
     trash_takes_cascade_children_and_skips_restricted_members,
     |database: TestDatabase| async move {
@@ -251,7 +225,7 @@ both_backends!(
         let company = create(&store, "company", json!({"name": "Acme"})).await;
         let first = contact_with_children(&store, Some(company), "first").await;
         let second = contact_with_children(&store, Some(company), "second").await;
-        let before = dump_all(&database).await;
+        let before = database.dump_entities(&Schema::default_crm()).await;
 
         // A note trashed on its own first keeps its own batch.
         let lone_note = create(
@@ -261,7 +235,7 @@ both_backends!(
         )
         .await;
         let early = trash(&store, "note", &format!("id = {lone_note}"), 10).await;
-        let after_early = dump_all(&database).await;
+        let after_early = database.dump_entities(&Schema::default_crm()).await;
 
         let job = trash(&store, "contact", &format!("id in [{first}, {second}]"), 1).await;
         assert_eq!(job.counts["contact"], 2);
@@ -275,14 +249,18 @@ both_backends!(
         let restored = restore(&store, job.batch_id.unwrap()).await;
         assert_eq!(restored.counts["contact"], 2);
         assert_eq!(restored.counts["attachment"], 4);
-        assert_eq!(dump_all(&database).await, after_early, "restore is exact");
+        assert_eq!(
+            database.dump_entities(&Schema::default_crm()).await,
+            after_early,
+            "restore is exact"
+        );
         let batch = store.deletion_batch(job.batch_id.unwrap()).await.unwrap();
         assert_eq!(batch.state, "restored");
 
         // The early batch is still in the trash; restoring it too gives the first state back,
         // apart from the lone note itself.
         restore(&store, early.batch_id.unwrap()).await;
-        let mut now = dump_all(&database).await;
+        let mut now = database.dump_entities(&Schema::default_crm()).await;
         let notes = now[6].iter().position(|row| row.contains("alone")).unwrap();
         now[6].remove(notes);
         assert_eq!(now, before);
@@ -392,7 +370,7 @@ both_backends!(
     |database: TestDatabase| async move {
         let store = open(&database).await;
         let contact = contact_with_children(&store, None, "x").await;
-        let before = dump_all(&database).await;
+        let before = database.dump_entities(&Schema::default_crm()).await;
         let missing = store
             .start_trash(9_999, None, &Actor::operator(), None)
             .await;
@@ -412,7 +390,7 @@ both_backends!(
             matches!(no_batch, Err(StoreError::NotFound { .. })),
             "{no_batch:?}"
         );
-        assert_eq!(dump_all(&database).await, before);
+        assert_eq!(database.dump_entities(&Schema::default_crm()).await, before);
 
         let job = trash(&store, "contact", &format!("id = {contact}"), 10).await;
         let wrong = store
@@ -487,7 +465,7 @@ mod identity {
             };
             let store = open(&database).await;
             build(&store, &shape).await;
-            let before = dump_all(&database).await;
+            let before = database.dump_entities(&Schema::default_crm()).await;
             let job = trash(&store, "contact", filter, batch_size).await;
             if let Some(batch) = job.batch_id
                 && job.counts.get("contact").copied().unwrap_or(0) > 0
@@ -495,7 +473,7 @@ mod identity {
                 restore(&store, batch).await;
             }
             assert_eq!(
-                dump_all(&database).await,
+                database.dump_entities(&Schema::default_crm()).await,
                 before,
                 "trash then restore changed data"
             );
@@ -563,7 +541,7 @@ both_backends!(
             "{refused:?}"
         );
 
-        let before = dump_all(&database).await;
+        let before = database.dump_entities(&Schema::default_crm()).await;
         for (bad, expected) in [
             (
                 json!({"legal_basys": "contract"}),
@@ -580,7 +558,11 @@ both_backends!(
             let message = result.expect_err("refused").to_string();
             assert!(message.contains(expected), "{message}");
         }
-        assert_eq!(dump_all(&database).await, before, "refusals change nothing");
+        assert_eq!(
+            database.dump_entities(&Schema::default_crm()).await,
+            before,
+            "refusals change nothing"
+        );
 
         let job = store
             .start_update(members, changes, &Actor::operator(), Some(3))

@@ -166,6 +166,75 @@ impl TestDatabase {
     }
 }
 
+/// Checks of the data a lifecycle operation leaves behind, for any schema.
+impl TestDatabase {
+    /// Every entity table of `schema`, dumped in id order: equal dumps mean equal data.
+    pub async fn dump_entities(&self, schema: &lethe_schema::Schema) -> Vec<Vec<String>> {
+        let mut all = Vec::new();
+        for entity in schema.entities() {
+            all.push(self.dump(entity.name.as_str(), "id").await);
+        }
+        all
+    }
+
+    /// Every link points at an existing record (or the placeholder), for every relation.
+    pub async fn assert_no_dangling_references(&self, schema: &lethe_schema::Schema) {
+        for relation in schema.relations() {
+            for parent in &relation.parents {
+                let sql = format!(
+                    "SELECT COUNT(*) FROM {child} c WHERE c.{column} IS NOT NULL{discriminator} \
+                     AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE p.id = c.{column})",
+                    child = relation.child,
+                    column = relation.column,
+                    discriminator = discriminator_test(relation, parent),
+                );
+                assert_eq!(
+                    self.scalar(&sql).await,
+                    0,
+                    "{}.{} points at a missing {parent}",
+                    relation.child,
+                    relation.column
+                );
+            }
+        }
+    }
+
+    /// No active record sits under a `cascade` parent that is in the trash.
+    pub async fn assert_no_active_child_under_trashed_parent(&self, schema: &lethe_schema::Schema) {
+        for relation in schema.relations() {
+            if relation.on_delete != lethe_schema::OnDelete::Cascade {
+                continue;
+            }
+            for parent in &relation.parents {
+                let sql = format!(
+                    "SELECT COUNT(*) FROM {child} c JOIN {parent} p ON p.id = c.{column}{discriminator} \
+                     WHERE c.trash_batch_id IS NULL AND p.trash_batch_id IS NOT NULL",
+                    child = relation.child,
+                    column = relation.column,
+                    discriminator = discriminator_test(relation, parent),
+                );
+                assert_eq!(
+                    self.scalar(&sql).await,
+                    0,
+                    "an active {} under a trashed {parent}",
+                    relation.child
+                );
+            }
+        }
+    }
+}
+
+fn discriminator_test(
+    relation: &lethe_schema::Relation,
+    parent: &lethe_schema::EntityName,
+) -> String {
+    relation
+        .discriminator
+        .as_ref()
+        .map(|column| format!(" AND c.{column} = '{parent}'"))
+        .unwrap_or_default()
+}
+
 async fn sqlite_connection(path: &str) -> sqlx::SqliteConnection {
     let options = sqlx::sqlite::SqliteConnectOptions::new()
         .filename(path)
