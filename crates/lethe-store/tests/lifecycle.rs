@@ -639,3 +639,54 @@ both_backends!(
         let _ = unique;
     }
 );
+
+both_backends!(
+    two_runners_on_one_job_apply_each_batch_once,
+    |database: TestDatabase| async move {
+        let store = open(&database).await;
+        for index in 0..12 {
+            contact_with_children(&store, None, &format!("c{index}")).await;
+        }
+        let members = snapshot(&store, "contact", "all").await;
+        let job = store
+            .start_trash(members, None, &Actor::operator(), Some(1))
+            .await
+            .unwrap();
+        let (runner_a, runner_b) = (JobRunner::default(), JobRunner::default());
+        let (mut progress_a, mut progress_b) =
+            (|_: &lethe_store::Job| {}, |_: &lethe_store::Job| {});
+        let (first, second) = tokio::join!(
+            store.run_job(job.id, &runner_a, &mut progress_a),
+            store.run_job(job.id, &runner_b, &mut progress_b),
+        );
+        for outcome in [&first, &second] {
+            match outcome {
+                Ok(job) => assert!(job.is_finished()),
+                Err(StoreError::Conflict(_)) => {}
+                Err(other) => panic!("unexpected: {other}"),
+            }
+        }
+        // If one runner stopped on a conflict, the job may need another pass.
+        let done = run(&store, job.id).await;
+        assert_eq!(done.counts["contact"], 12);
+        assert_eq!(done.counts["note"], 12);
+        let history = store.history(None, 1_000).await.unwrap();
+        let batches: Vec<_> = history
+            .iter()
+            .filter(|entry| entry.action == "trash.batch")
+            .collect();
+        assert_eq!(batches.len(), 12, "one entry per batch, none twice");
+        let contacts: i64 = batches
+            .iter()
+            .map(|entry| entry.details["counts"]["contact"].as_i64().unwrap())
+            .sum();
+        assert_eq!(contacts, 12);
+        assert_eq!(
+            history
+                .iter()
+                .filter(|entry| entry.action == "trash.executed")
+                .count(),
+            1
+        );
+    }
+);

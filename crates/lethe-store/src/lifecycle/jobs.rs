@@ -647,9 +647,13 @@ pub struct JobRunner {
 }
 
 impl Default for JobRunner {
+    /// A runner with a name of its own (`host:pid:nonce:n`): two runners in one process (the
+    /// server's worker loop and a request that starts a job) never both hold a job.
     fn default() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let number = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         JobRunner {
-            owner: lease_owner(),
+            owner: format!("{}:{number}", lease_owner()),
         }
     }
 }
