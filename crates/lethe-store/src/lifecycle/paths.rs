@@ -32,7 +32,6 @@ pub(crate) enum StepFilter {
     )]
     Any,
     Active,
-    InBatch(i64),
 }
 
 impl StepFilter {
@@ -44,9 +43,21 @@ impl StepFilter {
         match self {
             StepFilter::Any => None,
             StepFilter::Active => Some(column(builtin::TRASH_BATCH_ID).is_null()),
-            StepFilter::InBatch(batch) => Some(column(builtin::TRASH_BATCH_ID).eq(batch)),
         }
     }
+}
+
+/// "The record is in deletion batch `batch`", written so that no index on `trash_batch_id`
+/// is used for it (`trash_batch_id + 0 = batch`). A batch's members are always found through
+/// their ids; an index walk over the whole deletion batch, which a planner picks when its
+/// statistics are older than the batch, would make every batch of a job re-read all earlier
+/// ones (measured on PostgreSQL: 2.3 s, 3.1 s, 4.7 s … 38 s per batch).
+pub(crate) fn batch_is(alias: Option<&str>, batch: i64) -> Expr {
+    let column = match alias {
+        Some(alias) => qualified(alias, builtin::TRASH_BATCH_ID),
+        None => col(builtin::TRASH_BATCH_ID),
+    };
+    column.add(0).eq(batch)
 }
 
 /// The condition "this record's link of `hop` points into `parents`" on the hop's child

@@ -313,7 +313,7 @@ pub(super) async fn batch<DB: Dialect>(
     for check in &plan.checks {
         let roots = and_all([
             qualified("t0", builtin::ID).in_subquery(batch.members()),
-            qualified("t0", builtin::TRASH_BATCH_ID).eq(deletion_batch),
+            super::paths::batch_is(Some("t0"), deletion_batch),
         ]);
         let rows = super::trash::blocked_rows(plan, check, roots, batch.job, StepFilter::Any);
         insert_skips::<DB>(connection, rows).await?;
@@ -325,7 +325,7 @@ pub(super) async fn batch<DB: Dialect>(
         .column(Alias::new(builtin::ID))
         .from(Alias::new(root))
         .and_where(id().in_subquery(batch.members()))
-        .and_where(col(builtin::TRASH_BATCH_ID).eq(deletion_batch))
+        .and_where(super::paths::batch_is(None, deletion_batch))
         .and_where(id().not_in_subquery(batch.skipped()));
     probe_values::<DB>(
         connection,

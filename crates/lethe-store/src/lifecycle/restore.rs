@@ -11,7 +11,7 @@ use sqlx::Pool;
 use time::OffsetDateTime;
 
 use super::jobs::{Batch, JobRow, insert_job, insert_skips};
-use super::paths::{StepFilter, col, qualified, reached_by};
+use super::paths::{StepFilter, batch_is, col, qualified, reached_by};
 use super::{JobKind, Payload, Totals};
 use crate::dialect::{Dialect, begin_write};
 use crate::error::StoreError;
@@ -154,7 +154,7 @@ pub(super) async fn batch<DB: Dialect>(
     batch
         .skip_missing::<DB>(
             connection,
-            Some(col(builtin::TRASH_BATCH_ID).eq(deletion_batch)),
+            Some(batch_is(None, deletion_batch)),
             "state",
             "no longer in this deletion batch",
         )
@@ -162,7 +162,7 @@ pub(super) async fn batch<DB: Dialect>(
 
     let members_condition = qualified("t0", builtin::ID)
         .in_subquery(batch.members())
-        .and(qualified("t0", builtin::TRASH_BATCH_ID).eq(deletion_batch));
+        .and(batch_is(Some("t0"), deletion_batch));
     for rows in hidden_parent_rows(
         batch.schema,
         root,
@@ -178,7 +178,7 @@ pub(super) async fn batch<DB: Dialect>(
     update
         .table(Alias::new(root))
         .and_where(id().in_subquery(batch.members()))
-        .and_where(col(builtin::TRASH_BATCH_ID).eq(deletion_batch))
+        .and_where(batch_is(None, deletion_batch))
         .and_where(id().not_in_subquery(batch.skipped()));
     clear_trash::<DB>(&mut update);
     let (sql, values) = DB::build(&update);
@@ -199,7 +199,7 @@ pub(super) async fn batch<DB: Dialect>(
         let mut update = Query::update();
         update
             .table(Alias::new(reach.entity.as_str()))
-            .and_where(col(builtin::TRASH_BATCH_ID).eq(deletion_batch))
+            .and_where(batch_is(None, deletion_batch))
             .and_where(reached_by(reach, roots.clone(), StepFilter::Active));
         clear_trash::<DB>(&mut update);
         let (sql, values) = DB::build(&update);

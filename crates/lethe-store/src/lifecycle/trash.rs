@@ -115,24 +115,18 @@ pub(super) async fn batch<DB: Dialect>(
     let members = DB::execute(connection, sql, values).await?;
     totals.counts.insert(root.to_owned(), members);
 
-    // The roots this batch trashed, then each cascade path from them, parents first.
-    let mut roots = Query::select();
-    roots
-        .column(Alias::new(builtin::ID))
-        .from(Alias::new(root))
-        .and_where(id().gt(batch.lo))
-        .and_where(id().lte(batch.hi))
-        .and_where(col(builtin::TRASH_BATCH_ID).eq(deletion_batch));
+    // The roots this batch trashed — its members less the skipped ones, found through the
+    // snapshot — then each cascade path from them, parents first. A path may pass through
+    // records trashed earlier in other batches: their children are in the trash with them,
+    // and only active records are taken.
+    let mut roots = batch.members();
+    roots.and_where(col("record_id").not_in_subquery(batch.skipped()));
     for reach in &batch.plan.cascade {
         let mut update = Query::update();
         update
             .table(Alias::new(reach.entity.as_str()))
             .and_where(col(builtin::TRASH_BATCH_ID).is_null())
-            .and_where(reached_by(
-                reach,
-                roots.clone(),
-                StepFilter::InBatch(deletion_batch),
-            ));
+            .and_where(reached_by(reach, roots.clone(), StepFilter::Any));
         set_trashed::<DB>(&mut update, deletion_batch, batch.now, actor);
         let (sql, values) = DB::build(&update);
         let changed = DB::execute(connection, sql, values).await?;
