@@ -4,7 +4,10 @@
 //!
 //! ```sh
 //! cargo run --release -p lethe-bench -- select --db demo.db --repeat 5
+//! cargo run --release -p lethe-bench -- lifecycle --db demo.db --files-dir demo-files
 //! ```
+
+mod lifecycle;
 
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -41,6 +44,12 @@ enum Command {
         #[arg(long)]
         explain: bool,
     },
+    /// Trash, restore and purge of a large member set (jobs) against hand-written SQL, one
+    /// contact per transaction, and reads over HTTP while the purge runs.
+    Lifecycle(lifecycle::LifecycleArgs),
+    /// One side of `lifecycle`, in its own process (started by `lifecycle`).
+    #[command(hide = true)]
+    LifecycleSide(lifecycle::SideArgs),
 }
 
 /// One question, asked through Lethe's filter language and as hand-written SQL. The hand
@@ -323,5 +332,7 @@ async fn main() -> anyhow::Result<()> {
             repeat,
             explain,
         } => bench_select(&db, repeat, explain).await,
+        Command::Lifecycle(args) => lifecycle::run(args).await,
+        Command::LifecycleSide(args) => lifecycle::side(args).await,
     }
 }
