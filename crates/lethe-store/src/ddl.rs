@@ -123,11 +123,18 @@ fn index_statements<DB: Dialect>(entity: &Entity) -> Vec<(String, String)> {
             .to_owned();
         statements.push((name, DB::build_schema(&statement)));
     };
-    for column in [
-        builtin::TRASH_BATCH_ID,
-        builtin::CREATED_AT,
-        builtin::UPDATED_AT,
-    ] {
+    // The trash index holds only records in the trash: trashing adds entries and restoring
+    // or purging removes them, instead of moving entries out of and back into a section of
+    // millions of NULLs (which made a restore split pages all over a packed index).
+    let name = index_name("tx", table, builtin::TRASH_BATCH_ID);
+    statements.push((
+        name.clone(),
+        format!(
+            "CREATE INDEX IF NOT EXISTS \"{name}\" ON \"{table}\" (\"{column}\") WHERE \"{column}\" IS NOT NULL",
+            column = builtin::TRASH_BATCH_ID
+        ),
+    ));
+    for column in [builtin::CREATED_AT, builtin::UPDATED_AT] {
         plain(column, &mut statements);
     }
     for column in &entity.columns {
@@ -256,6 +263,7 @@ pub(crate) async fn migrate_schema<DB: Dialect>(
         }
     }
 
+    drop_retired_indexes::<DB>(&mut transaction, schema).await?;
     for entity in schema.entities() {
         let old_entity = previous
             .as_ref()
@@ -332,11 +340,35 @@ pub(crate) async fn migrate_schema<DB: Dialect>(
 }
 
 /// Creates every index the schema calls for that does not exist yet.
+/// Indexes earlier versions made that are replaced now: dropped when a database is opened.
+fn retired_indexes(entity: &Entity) -> Vec<String> {
+    // The full index on `trash_batch_id` (replaced by the partial `tx_` index).
+    vec![index_name(
+        "ix",
+        entity.name.as_str(),
+        builtin::TRASH_BATCH_ID,
+    )]
+}
+
+async fn drop_retired_indexes<DB: Dialect>(
+    connection: &mut DB::Connection,
+    schema: &Schema,
+) -> Result<(), StoreError> {
+    for entity in schema.entities() {
+        for name in retired_indexes(entity) {
+            let statement = Index::drop().if_exists().name(name).to_owned();
+            DB::execute_plain(connection, DB::build_schema(&statement)).await?;
+        }
+    }
+    Ok(())
+}
+
 pub(crate) async fn ensure_indexes<DB: Dialect>(
     pool: &Pool<DB>,
     schema: &Schema,
 ) -> Result<(), StoreError> {
     let mut connection = pool.acquire().await?;
+    drop_retired_indexes::<DB>(&mut connection, schema).await?;
     for entity in schema.entities() {
         for (_, statement) in index_statements::<DB>(entity) {
             DB::execute_plain(&mut connection, statement).await?;
