@@ -43,6 +43,28 @@ enum Command {
         /// Print the plan of Lethe's query and of every hand-written variant, then stop.
         #[arg(long)]
         explain: bool,
+        /// Time each side (Lethe, and every hand-written variant) in a process of its own,
+        /// after one warm-up run there, so no side inherits the other's connections or page
+        /// cache.
+        #[arg(long)]
+        isolate: bool,
+    },
+    /// One side of `select --isolate`, in its own process (started by `select`).
+    #[command(hide = true)]
+    SelectSide {
+        #[arg(long)]
+        db: String,
+        /// Index into the cases.
+        #[arg(long)]
+        case: usize,
+        /// `lethe`, or the index of a hand-written variant.
+        #[arg(long)]
+        side: String,
+        #[arg(long)]
+        repeat: usize,
+        /// "Now" as Unix seconds, the same for every side.
+        #[arg(long)]
+        now: i64,
     },
     /// Trash, restore and purge of a large member set (jobs) against hand-written SQL, one
     /// contact per transaction, and reads over HTTP while the purge runs.
@@ -324,6 +346,117 @@ async fn bench_select(db: &str, repeat: usize, explain: bool) -> anyhow::Result<
     Ok(())
 }
 
+/// Times one side of one case in this process: a warm-up run, then `repeat` timed runs;
+/// prints `{"count": …, "ms": […]}`.
+async fn select_side(
+    db: &str,
+    case: usize,
+    side: &str,
+    repeat: usize,
+    now: i64,
+) -> anyhow::Result<()> {
+    let url = DatabaseUrl::parse(db)?;
+    let now = OffsetDateTime::from_unix_timestamp(now)?;
+    let case = CASES.get(case).context("no such case")?;
+    let mut times = Vec::new();
+    let count: i64;
+    if side == "lethe" {
+        let store = Store::open_with_clock(&url, Schema::default_crm(), Clock::fixed(now)).await?;
+        let filter = store.parse_filter("contact", case.filter)?;
+        count = i64::try_from(store.count_matching(&filter, Scope::Active).await?)?;
+        for _ in 0..repeat.max(1) {
+            let started = Instant::now();
+            store.count_matching(&filter, Scope::Active).await?;
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+    } else {
+        let variant: usize = side
+            .parse()
+            .context("a side is `lethe` or a variant number")?;
+        let hand = HandPool::open(&url).await?;
+        let sql = *hand
+            .variants(case)
+            .get(variant)
+            .context("no such variant")?;
+        let (three, two) = (years_ago(now, 3), years_ago(now, 2));
+        count = hand.count(sql, three, two).await?;
+        for _ in 0..repeat.max(1) {
+            let started = Instant::now();
+            hand.count(sql, three, two).await?;
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    println!("{}", serde_json::json!({"count": count, "ms": times}));
+    Ok(())
+}
+
+/// `select --isolate`: every side in its own process, one after the other.
+async fn bench_select_isolated(db: &str, repeat: usize) -> anyhow::Result<()> {
+    let url = DatabaseUrl::parse(db)?;
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let hand = HandPool::open(&url).await?;
+    let backend = match url {
+        DatabaseUrl::Sqlite(_) => "sqlite",
+        DatabaseUrl::Postgres(_) => "postgres",
+    };
+    let run_side = |case: usize, side: String| -> anyhow::Result<(i64, f64)> {
+        let output = std::process::Command::new(std::env::current_exe()?)
+            .args([
+                "select-side",
+                "--db",
+                db,
+                "--case",
+                &case.to_string(),
+                "--side",
+                &side,
+            ])
+            .args(["--repeat", &repeat.to_string(), "--now", &now.to_string()])
+            .output()?;
+        anyhow::ensure!(
+            output.status.success(),
+            "side {side} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+        let mut times: Vec<f64> = json["ms"]
+            .as_array()
+            .context("no times")?
+            .iter()
+            .filter_map(serde_json::Value::as_f64)
+            .collect();
+        times.sort_by(f64::total_cmp);
+        let median = times.get(times.len() / 2).copied().unwrap_or(f64::NAN);
+        Ok((json["count"].as_i64().unwrap_or(-1), median))
+    };
+    println!("| backend | question | matches | Lethe (ms) | fastest hand SQL (ms) | ratio |");
+    println!("|---|---|---:|---:|---:|---:|");
+    for (index, case) in CASES.iter().enumerate() {
+        let (ours, lethe) = run_side(index, "lethe".to_owned())?;
+        let mut fastest = f64::INFINITY;
+        for variant in 0..hand.variants(case).len() {
+            let (theirs, time) = run_side(index, variant.to_string())?;
+            anyhow::ensure!(
+                ours == theirs,
+                "{}: Lethe counted {ours}, hand-written variant {} {theirs}",
+                case.name,
+                variant + 1
+            );
+            eprintln!(
+                "  {}: hand-written variant {} took {time:.0} ms",
+                case.name,
+                variant + 1
+            );
+            fastest = fastest.min(time);
+        }
+        println!(
+            "| {backend} | {} | {ours} | {lethe:.0} | {fastest:.0} | {:.2} |",
+            case.name,
+            lethe / fastest
+        );
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Args::parse().command {
@@ -331,7 +464,21 @@ async fn main() -> anyhow::Result<()> {
             db,
             repeat,
             explain,
+            isolate: false,
         } => bench_select(&db, repeat, explain).await,
+        Command::Select {
+            db,
+            repeat,
+            isolate: true,
+            ..
+        } => bench_select_isolated(&db, repeat).await,
+        Command::SelectSide {
+            db,
+            case,
+            side,
+            repeat,
+            now,
+        } => select_side(&db, case, &side, repeat, now).await,
         Command::Lifecycle(args) => lifecycle::run(args).await,
         Command::LifecycleSide(args) => lifecycle::side(args).await,
     }

@@ -536,9 +536,59 @@ async fn count_matching<DB: Dialect>(
     scope: Scope,
     now: OffsetDateTime,
 ) -> Result<u64, StoreError> {
-    let condition = Compiler::<DB>::new(now, scope).condition(filter)?;
     let mut connection = pool.acquire().await?;
+    if let Some(groups) = duplicate_groups_count::<DB>(filter, scope) {
+        let (sql, values) = DB::build(&groups);
+        let row = DB::fetch_optional(&mut connection, sql, values)
+            .await?
+            .ok_or_else(|| StoreError::Internal("a count returned no row".to_owned()))?;
+        return match DB::decode(&row, 0, &ValueType::Integer)? {
+            Value::Integer(count) => Ok(u64::try_from(count).unwrap_or(0)),
+            _ => Ok(0),
+        };
+    }
+    let condition = Compiler::<DB>::new(now, scope).condition(filter)?;
     count_where::<DB>(&mut connection, filter.entity().as_str(), condition).await
+}
+
+/// When the whole filter is one `duplicate(…)` test and the groups are formed in the same
+/// scope as the records counted (active or all), the count is a sum over the groups: every
+/// member of a group of two or more, or all but its keeper. One grouped pass, as a person
+/// would write it, instead of ranking every record.
+fn duplicate_groups_count<DB: Dialect>(filter: &Filter, scope: Scope) -> Option<SelectStatement> {
+    let FilterExpr::Duplicate {
+        column: name,
+        value_type,
+        keep,
+    } = filter.root()
+    else {
+        return None;
+    };
+    if scope.related() != scope {
+        return None;
+    }
+    let key = Compiler::<DB>::duplicate_key("t0", name.as_str(), value_type);
+    let mut groups = Query::select();
+    groups
+        .expr_as(Expr::cust("COUNT(*)"), Alias::new("n"))
+        .from_as(Alias::new(filter.entity().as_str()), Alias::new("t0"));
+    if let Some(condition) = scope_condition("t0", scope) {
+        groups.and_where(condition);
+    }
+    groups
+        .and_where(key.clone().is_not_null())
+        .add_group_by([key])
+        .and_having(Expr::cust("COUNT(*) > 1"));
+    let sum = if keep.is_some() {
+        "CAST(COALESCE(SUM(n - 1), 0) AS BIGINT)"
+    } else {
+        "CAST(COALESCE(SUM(n), 0) AS BIGINT)"
+    };
+    let mut count = Query::select();
+    count
+        .expr(Expr::cust(sum))
+        .from_subquery(groups, Alias::new("duplicate_groups"));
+    Some(count)
 }
 
 async fn explain<DB: Dialect>(

@@ -288,3 +288,97 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    a_duplicate_count_is_the_number_of_records_it_selects_in_every_scope,
+    |database: TestDatabase| async move {
+        let store = open(&database).await;
+        let mut ids = Vec::new();
+        for (name, email) in [
+            ("a", Some("Same@Example.org")),
+            ("b", Some(" same@example.org ")),
+            ("c", Some("same@example.org")),
+            ("d", Some("other@example.org")),
+            ("e", Some("OTHER@example.org")),
+            ("f", Some("alone@example.org")),
+            ("g", None),
+            ("h", None),
+            ("i", Some("   ")),
+            ("j", Some("")),
+        ] {
+            ids.push(
+                create(
+                    &store,
+                    "contact",
+                    json!({"last_name": name, "email": email}),
+                )
+                .await,
+            );
+        }
+        // Trash one member of each group so the scopes differ.
+        for id in [ids[1], ids[4]] {
+            let pick = lethe_store::MemberPick {
+                entity: "contact".to_owned(),
+                source: lethe_store::PickSource::Filter(
+                    store.parse_filter("contact", "all").unwrap(),
+                ),
+                all_matching: false,
+                include: vec![id],
+                exclude: Vec::new(),
+                scope: Scope::Active,
+            };
+            let snapshot = store.create_snapshot(&pick, "", None).await.unwrap();
+            let job = store
+                .start_trash(snapshot.id, None, &lethe_store::Actor::operator(), None)
+                .await
+                .unwrap();
+            store
+                .run_job(job.id, &lethe_store::JobRunner::default(), &mut |_| {})
+                .await
+                .unwrap();
+        }
+        for text in [
+            "duplicate(email)",
+            "duplicate(email, keep oldest)",
+            "duplicate(email, keep newest)",
+            "duplicate(last_name)",
+            "not duplicate(email)",
+        ] {
+            let filter = store.parse_filter("contact", text).unwrap();
+            for scope in [Scope::Active, Scope::All, Scope::Trashed] {
+                let mut selected = 0u64;
+                let mut cursor = None;
+                loop {
+                    let query = ListQuery {
+                        limit: Some(3),
+                        cursor: cursor.clone(),
+                        ..Default::default()
+                    };
+                    let page = store.select_page(&filter, scope, &query).await.unwrap();
+                    selected += page.records.len() as u64;
+                    match page.next_cursor {
+                        Some(next) => cursor = Some(next),
+                        None => break,
+                    }
+                }
+                assert_eq!(
+                    store.count_matching(&filter, scope).await.unwrap(),
+                    selected,
+                    "{text} in {scope:?}"
+                );
+            }
+        }
+        // The figures themselves, active scope: groups {a, c} and {d}, so 2 duplicates, 1
+        // beyond the keeper.
+        let count = |text: &'static str| {
+            let store = store.clone();
+            async move {
+                let filter = store.parse_filter("contact", text).unwrap();
+                store.count_matching(&filter, Scope::Active).await.unwrap()
+            }
+        };
+        assert_eq!(count("duplicate(email)").await, 2);
+        assert_eq!(count("duplicate(email, keep oldest)").await, 1);
+        assert_eq!(count("duplicate(email, keep newest)").await, 1);
+    }
+);
