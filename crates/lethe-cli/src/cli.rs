@@ -292,6 +292,23 @@ pub enum SelectionCommand {
         #[arg(long, default_value = "")]
         description: String,
     },
+    /// Replace a saved selection's definition (give exactly one of --filter, --ids, --union,
+    /// --intersection, --difference) and description.
+    Update {
+        name: String,
+        #[arg(long)]
+        filter: Option<String>,
+        #[arg(long, value_delimiter = ',')]
+        ids: Option<Vec<i64>>,
+        #[arg(long, value_delimiter = ',')]
+        union: Option<Vec<String>>,
+        #[arg(long, value_delimiter = ',')]
+        intersection: Option<Vec<String>>,
+        #[arg(long, value_delimiter = ',')]
+        difference: Option<Vec<String>>,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
     /// List saved selections.
     List,
     /// Show one saved selection with its current count.

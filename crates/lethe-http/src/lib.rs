@@ -50,7 +50,9 @@ pub fn router(store: Store) -> Router {
         )
         .route(
             "/api/v1/selections/{name}",
-            get(selections::show).delete(selections::delete),
+            get(selections::show)
+                .put(selections::update)
+                .delete(selections::delete),
         )
         .route(
             "/api/v1/selections/{name}/records",

@@ -309,6 +309,16 @@ pub fn document(schema: &Schema) -> Value {
         json!({
             "parameters": [name_parameter],
             "get": {"summary": "A saved selection and its current count", "operationId": "get_selection", "parameters": [scope_parameter], "responses": with_errors(ok("200"), &["400", "401", "422"])},
+            "put": {"summary": "Replace a saved selection's definition and description (admin or its author): exactly one of filter, ids, union, intersection, difference; a combined selection may not come to contain itself", "operationId": "update_selection",
+                "requestBody": json_body(json!({"type": "object", "properties": {
+                    "filter": {"description": "a dynamic selection: the filter, as text or in its JSON form"},
+                    "ids": {"type": "array", "items": {"type": "integer", "format": "int64"}},
+                    "union": {"type": "array", "items": {"type": "string"}},
+                    "intersection": {"type": "array", "items": {"type": "string"}},
+                    "difference": {"type": "array", "items": {"type": "string"}},
+                    "description": {"type": "string"}
+                }, "additionalProperties": false})),
+                "responses": with_errors(ok("200"), &["400", "401", "403", "422"])},
             "delete": {"summary": "Delete a saved selection (admin or its author)", "operationId": "delete_selection", "responses": with_errors(ok("200"), &["401", "403", "422"])}
         }),
     );

@@ -36,43 +36,104 @@ pub struct NewSelection {
     description: String,
 }
 
+/// The one definition a body gives.
+fn definition(
+    store: &lethe_store::Store,
+    entity: &str,
+    filter: Option<Value>,
+    ids: Option<Vec<i64>>,
+    combined: [Option<Vec<String>>; 3],
+) -> Result<SelectionDefinition, ApiError> {
+    let mut definitions = Vec::new();
+    match filter {
+        None | Some(Value::Null) => {}
+        Some(Value::String(text)) => {
+            definitions.push(SelectionDefinition::Dynamic(
+                store.parse_filter(entity, &text)?,
+            ));
+        }
+        Some(json) => {
+            definitions.push(SelectionDefinition::Dynamic(
+                store.filter_from_json(entity, &json)?,
+            ));
+        }
+    }
+    if let Some(ids) = ids {
+        definitions.push(SelectionDefinition::Static(ids));
+    }
+    let [union, intersection, difference] = combined;
+    for (operator, parts) in [
+        (SetOperator::Union, union),
+        (SetOperator::Intersection, intersection),
+        (SetOperator::Difference, difference),
+    ] {
+        if let Some(parts) = parts {
+            definitions.push(SelectionDefinition::Combined { operator, parts });
+        }
+    }
+    <[SelectionDefinition; 1]>::try_from(definitions)
+        .map(|[definition]| definition)
+        .map_err(|_| {
+            ApiError::BadRequest(
+                "give exactly one of filter, ids, union, intersection or difference".to_owned(),
+            )
+        })
+}
+
+/// A new definition for a saved selection (its name and entity stay).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangedSelection {
+    filter: Option<Value>,
+    ids: Option<Vec<i64>>,
+    union: Option<Vec<String>>,
+    intersection: Option<Vec<String>>,
+    difference: Option<Vec<String>>,
+    #[serde(default)]
+    description: String,
+}
+
+/// Replaces a saved selection's definition: admins or its author.
+pub async fn update(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    PathParams(name): PathParams<String>,
+    JsonBody(body): JsonBody<ChangedSelection>,
+) -> Result<Json<Value>, ApiError> {
+    let store = &state.store;
+    let current = store.get_selection(&name).await?;
+    if !user.0.is_admin() && current.created_by != Some(user.0.id) {
+        return Err(ApiError::Forbidden(format!(
+            "only an admin or the user who saved `{name}` may change it"
+        )));
+    }
+    let definition = definition(
+        store,
+        &current.entity,
+        body.filter,
+        body.ids,
+        [body.union, body.intersection, body.difference],
+    )?;
+    let saved = store
+        .update_selection(&name, &definition, &body.description)
+        .await?;
+    let count = store.count_selection(&name, Scope::Active).await?;
+    Ok(Json(json!({"selection": saved, "count": count})))
+}
+
 pub async fn create(
     State(state): State<AppState>,
     user: CurrentUser,
     JsonBody(body): JsonBody<NewSelection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let store = &state.store;
-    let mut definitions = Vec::new();
-    match body.filter {
-        None | Some(Value::Null) => {}
-        Some(Value::String(text)) => {
-            definitions.push(SelectionDefinition::Dynamic(
-                store.parse_filter(&body.entity, &text)?,
-            ));
-        }
-        Some(json) => {
-            definitions.push(SelectionDefinition::Dynamic(
-                store.filter_from_json(&body.entity, &json)?,
-            ));
-        }
-    }
-    if let Some(ids) = body.ids {
-        definitions.push(SelectionDefinition::Static(ids));
-    }
-    for (operator, parts) in [
-        (SetOperator::Union, body.union),
-        (SetOperator::Intersection, body.intersection),
-        (SetOperator::Difference, body.difference),
-    ] {
-        if let Some(parts) = parts {
-            definitions.push(SelectionDefinition::Combined { operator, parts });
-        }
-    }
-    let [definition] = <[SelectionDefinition; 1]>::try_from(definitions).map_err(|_| {
-        ApiError::BadRequest(
-            "give exactly one of filter, ids, union, intersection or difference".to_owned(),
-        )
-    })?;
+    let definition = definition(
+        store,
+        &body.entity,
+        body.filter,
+        body.ids,
+        [body.union, body.intersection, body.difference],
+    )?;
     let saved = store
         .save_selection(
             &body.name,

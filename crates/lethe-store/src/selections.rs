@@ -358,25 +358,44 @@ impl Store {
     ) -> Result<SavedSelection, StoreError> {
         valid_selection_name(name)?;
         let entity = self.entity(entity)?.name.to_string();
-        match definition {
-            SelectionDefinition::Dynamic(filter) if filter.entity().as_str() != entity => {
-                return Err(StoreError::BadRequest(format!(
-                    "the filter is about {}, the selection about {entity}",
-                    filter.entity()
-                )));
-            }
-            SelectionDefinition::Static(ids) => check_listed_ids(ids, "a static selection")?,
-            SelectionDefinition::Combined { parts, .. } if parts.len() < 2 => {
-                return Err(StoreError::BadRequest(
-                    "a combined selection needs at least two parts".to_owned(),
-                ));
-            }
-            _ => {}
-        }
+        check_definition(&entity, definition)?;
         let now = self.now();
         dispatch!(self, pool => save_selection::<_>(pool, name, &entity, definition, description, actor, now).await)
     }
 
+    /// Replaces a saved selection's definition and description, keeping its name, entity
+    /// and author. A combined selection may not come to contain itself.
+    pub async fn update_selection(
+        &self,
+        name: &str,
+        definition: &SelectionDefinition,
+        description: &str,
+    ) -> Result<SavedSelection, StoreError> {
+        let current = self.get_selection(name).await?;
+        check_definition(&current.entity, definition)?;
+        let now = self.now();
+        dispatch!(self, pool => update_selection::<_>(pool, &current, definition, description, now).await)?;
+        self.get_selection(name).await
+    }
+}
+
+fn check_definition(entity: &str, definition: &SelectionDefinition) -> Result<(), StoreError> {
+    match definition {
+        SelectionDefinition::Dynamic(filter) if filter.entity().as_str() != entity => {
+            Err(StoreError::BadRequest(format!(
+                "the filter is about {}, the selection about {entity}",
+                filter.entity()
+            )))
+        }
+        SelectionDefinition::Static(ids) => check_listed_ids(ids, "a static selection"),
+        SelectionDefinition::Combined { parts, .. } if parts.len() < 2 => Err(
+            StoreError::BadRequest("a combined selection needs at least two parts".to_owned()),
+        ),
+        _ => Ok(()),
+    }
+}
+
+impl Store {
     pub async fn list_selections(&self) -> Result<Vec<SavedSelection>, StoreError> {
         dispatch!(self, pool => {
             let catalogue = catalogue_of(pool).await?;
@@ -492,6 +511,144 @@ async fn count_selection<DB: Dialect>(
 }
 
 #[allow(clippy::too_many_arguments)]
+async fn update_selection<DB: Dialect>(
+    pool: &Pool<DB>,
+    current: &SavedSelection,
+    definition: &SelectionDefinition,
+    description: &str,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let mut transaction = crate::dialect::begin_write(pool).await?;
+    let catalogue = load_catalogue::<DB>(&mut transaction).await?;
+    let (kind, filter_text, operator) = match definition {
+        SelectionDefinition::Dynamic(filter) => ("dynamic", Some(filter.to_text()), None),
+        SelectionDefinition::Static(_) => ("static", None, None),
+        SelectionDefinition::Combined { operator, parts } => {
+            for part in parts {
+                let part_selection = catalogue.get(part)?;
+                if part_selection.entity != current.entity {
+                    return Err(StoreError::BadRequest(format!(
+                        "`{part}` selects {}, not {}; only selections of one entity can be combined",
+                        part_selection.entity, current.entity
+                    )));
+                }
+            }
+            catalogue.check_acyclic(&current.name, parts)?;
+            ("combined", None, Some(operator.as_str()))
+        }
+    };
+    for table in ["lethe_selection_member", "lethe_selection_part"] {
+        let (sql, values) = DB::build(
+            Query::delete()
+                .from_table(Alias::new(table))
+                .and_where(col("selection_id").eq(current.id)),
+        );
+        DB::execute(&mut transaction, sql, values).await?;
+    }
+    let (sql, values) = DB::build(
+        Query::update()
+            .table(Alias::new("lethe_selection"))
+            .value(Alias::new("kind"), kind)
+            .value(
+                Alias::new("filter_text"),
+                Expr::val(DB::bind_value(
+                    &ValueType::Text,
+                    &filter_text.map_or(Value::Null, Value::Text),
+                )),
+            )
+            .value(
+                Alias::new("operator"),
+                Expr::val(DB::bind_value(
+                    &ValueType::Text,
+                    &operator.map_or(Value::Null, |o| Value::Text(o.to_owned())),
+                )),
+            )
+            .value(Alias::new("description"), description)
+            .value(
+                Alias::new("updated_at"),
+                Expr::val(DB::bind_value(
+                    &ValueType::Timestamp,
+                    &Value::Timestamp(now),
+                )),
+            )
+            .and_where(col("id").eq(current.id)),
+    );
+    DB::execute(&mut transaction, sql, values).await?;
+    write_definition::<DB>(
+        &mut transaction,
+        &catalogue,
+        current.id,
+        &current.entity,
+        definition,
+    )
+    .await?;
+    transaction.commit().await?;
+    Ok(())
+}
+
+/// Writes the members of a static selection or the parts of a combined one.
+async fn write_definition<DB: Dialect>(
+    transaction: &mut DB::Connection,
+    catalogue: &Catalogue,
+    id: i64,
+    entity: &str,
+    definition: &SelectionDefinition,
+) -> Result<(), StoreError> {
+    match definition {
+        SelectionDefinition::Static(ids) => {
+            // Members must exist: a static list of ids that were never records is a typo.
+            let unique: Vec<i64> = ids
+                .iter()
+                .copied()
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let existing = existing_ids::<DB>(transaction, entity, &unique).await?;
+            let missing: Vec<String> = unique
+                .iter()
+                .filter(|id| !existing.contains(id))
+                .take(10)
+                .map(ToString::to_string)
+                .collect();
+            if !missing.is_empty() {
+                return Err(StoreError::BadRequest(format!(
+                    "these {entity} ids do not exist: {}",
+                    missing.join(", ")
+                )));
+            }
+            for chunk in unique.chunks(5_000) {
+                let mut insert = Query::insert();
+                insert
+                    .into_table(Alias::new("lethe_selection_member"))
+                    .columns(["selection_id", "record_id"].map(Alias::new));
+                for record in chunk {
+                    insert.values_panic([Expr::val(id), Expr::val(*record)]);
+                }
+                let (sql, values) = DB::build(&insert);
+                DB::execute(transaction, sql, values).await?;
+            }
+        }
+        SelectionDefinition::Combined { parts, .. } => {
+            let mut insert = Query::insert();
+            insert
+                .into_table(Alias::new("lethe_selection_part"))
+                .columns(["selection_id", "position", "part_id"].map(Alias::new));
+            for (position, part) in parts.iter().enumerate() {
+                let part_id = catalogue.get(part)?.id;
+                insert.values_panic([
+                    Expr::val(id),
+                    Expr::val(i64::try_from(position).unwrap_or(0)),
+                    Expr::val(part_id),
+                ]);
+            }
+            let (sql, values) = DB::build(&insert);
+            DB::execute(transaction, sql, values).await?;
+        }
+        SelectionDefinition::Dynamic(_) => {}
+    }
+    Ok(())
+}
+
 async fn save_selection<DB: Dialect>(
     pool: &Pool<DB>,
     name: &str,
@@ -573,58 +730,7 @@ async fn save_selection<DB: Dialect>(
             "saving a selection returned no id".to_owned(),
         ));
     };
-    match definition {
-        SelectionDefinition::Static(ids) => {
-            // Members must exist: a static list of ids that were never records is a typo.
-            let unique: Vec<i64> = ids
-                .iter()
-                .copied()
-                .collect::<std::collections::BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            let existing = existing_ids::<DB>(&mut transaction, entity, &unique).await?;
-            let missing: Vec<String> = unique
-                .iter()
-                .filter(|id| !existing.contains(id))
-                .take(10)
-                .map(ToString::to_string)
-                .collect();
-            if !missing.is_empty() {
-                return Err(StoreError::BadRequest(format!(
-                    "these {entity} ids do not exist: {}",
-                    missing.join(", ")
-                )));
-            }
-            for chunk in unique.chunks(5_000) {
-                let mut insert = Query::insert();
-                insert
-                    .into_table(Alias::new("lethe_selection_member"))
-                    .columns(["selection_id", "record_id"].map(Alias::new));
-                for record in chunk {
-                    insert.values_panic([Expr::val(id), Expr::val(*record)]);
-                }
-                let (sql, values) = DB::build(&insert);
-                DB::execute(&mut transaction, sql, values).await?;
-            }
-        }
-        SelectionDefinition::Combined { parts, .. } => {
-            let mut insert = Query::insert();
-            insert
-                .into_table(Alias::new("lethe_selection_part"))
-                .columns(["selection_id", "position", "part_id"].map(Alias::new));
-            for (position, part) in parts.iter().enumerate() {
-                let part_id = catalogue.get(part)?.id;
-                insert.values_panic([
-                    Expr::val(id),
-                    Expr::val(i64::try_from(position).unwrap_or(0)),
-                    Expr::val(part_id),
-                ]);
-            }
-            let (sql, values) = DB::build(&insert);
-            DB::execute(&mut transaction, sql, values).await?;
-        }
-        SelectionDefinition::Dynamic(_) => {}
-    }
+    write_definition::<DB>(&mut transaction, &catalogue, id, entity, definition).await?;
     transaction.commit().await?;
     Ok(SavedSelection {
         id,

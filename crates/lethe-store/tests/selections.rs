@@ -325,3 +325,87 @@ both_backends!(
         assert!(store.create_snapshot(&nothing, "", None).await.is_err());
     }
 );
+
+both_backends!(
+    a_saved_selection_can_be_changed_but_never_into_a_cycle,
+    |database: TestDatabase| async move {
+        let store = open(&database).await;
+        let a = contact(&store, "A", "prospect").await;
+        let b = contact(&store, "B", "lost").await;
+        let dynamic =
+            |text: &str| SelectionDefinition::Dynamic(store.parse_filter("contact", text).unwrap());
+        store
+            .save_selection(
+                "prospects",
+                "contact",
+                &dynamic("category = \"prospect\""),
+                "",
+                None,
+            )
+            .await
+            .unwrap();
+        store
+            .save_selection("lost", "contact", &dynamic("category = \"lost\""), "", None)
+            .await
+            .unwrap();
+        let both = SelectionDefinition::Combined {
+            operator: SetOperator::Union,
+            parts: vec!["prospects".to_owned(), "lost".to_owned()],
+        };
+        store
+            .save_selection("both", "contact", &both, "", None)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.count_selection("both", Scope::Active).await.unwrap(),
+            2
+        );
+
+        // A dynamic selection becomes a static one; the combination follows.
+        let updated = store
+            .update_selection(
+                "prospects",
+                &SelectionDefinition::Static(vec![b]),
+                "now fixed",
+            )
+            .await
+            .unwrap();
+        assert_eq!(updated.kind, "static");
+        assert_eq!(updated.description, "now fixed");
+        assert_eq!(
+            store
+                .count_selection("prospects", Scope::Active)
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            store.count_selection("both", Scope::Active).await.unwrap(),
+            1
+        );
+
+        // A part may not come to contain the selection it is part of.
+        let cycle = SelectionDefinition::Combined {
+            operator: SetOperator::Union,
+            parts: vec!["both".to_owned(), "prospects".to_owned()],
+        };
+        let refused = store.update_selection("lost", &cycle, "").await;
+        let message = refused.expect_err("a cycle").to_string();
+        assert!(message.contains("cycle"), "{message}");
+        assert_eq!(
+            store.get_selection("lost").await.unwrap().kind,
+            "dynamic",
+            "unchanged"
+        );
+        // A filter about another entity is refused; so is an unknown selection.
+        let wrong = SelectionDefinition::Dynamic(store.parse_filter("company", "all").unwrap());
+        assert!(store.update_selection("lost", &wrong, "").await.is_err());
+        assert!(
+            store
+                .update_selection("nope", &dynamic("all"), "")
+                .await
+                .is_err()
+        );
+        let _ = a;
+    }
+);

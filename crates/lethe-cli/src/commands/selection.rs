@@ -7,6 +7,44 @@ use super::Context;
 use crate::cli::{SelectionCommand, SnapshotCommand};
 use crate::output::{UsageError, print_json, print_page};
 
+/// The one definition given by the flags of `save` or `update`.
+#[allow(clippy::too_many_arguments)]
+fn definition(
+    store: &lethe_store::Store,
+    entity: &str,
+    filter: Option<String>,
+    ids: Option<Vec<i64>>,
+    union: Option<Vec<String>>,
+    intersection: Option<Vec<String>>,
+    difference: Option<Vec<String>>,
+) -> anyhow::Result<SelectionDefinition> {
+    let mut definitions = Vec::new();
+    if let Some(text) = filter {
+        definitions.push(SelectionDefinition::Dynamic(
+            store.parse_filter(entity, &text)?,
+        ));
+    }
+    if let Some(ids) = ids {
+        definitions.push(SelectionDefinition::Static(ids));
+    }
+    for (operator, parts) in [
+        (SetOperator::Union, union),
+        (SetOperator::Intersection, intersection),
+        (SetOperator::Difference, difference),
+    ] {
+        if let Some(parts) = parts {
+            definitions.push(SelectionDefinition::Combined { operator, parts });
+        }
+    }
+    let [definition] = <[SelectionDefinition; 1]>::try_from(definitions).map_err(|_| {
+        UsageError(
+            "give exactly one of --filter, --ids, --union, --intersection or --difference"
+                .to_owned(),
+        )
+    })?;
+    Ok(definition)
+}
+
 pub async fn run_selection(context: &Context, command: SelectionCommand) -> anyhow::Result<()> {
     let store = context.open().await?;
     let actor = context.actor(&store).await?;
@@ -21,30 +59,15 @@ pub async fn run_selection(context: &Context, command: SelectionCommand) -> anyh
             difference,
             description,
         } => {
-            let mut definitions = Vec::new();
-            if let Some(text) = filter {
-                definitions.push(SelectionDefinition::Dynamic(
-                    store.parse_filter(&entity, &text)?,
-                ));
-            }
-            if let Some(ids) = ids {
-                definitions.push(SelectionDefinition::Static(ids));
-            }
-            for (operator, parts) in [
-                (SetOperator::Union, union),
-                (SetOperator::Intersection, intersection),
-                (SetOperator::Difference, difference),
-            ] {
-                if let Some(parts) = parts {
-                    definitions.push(SelectionDefinition::Combined { operator, parts });
-                }
-            }
-            let [definition] = <[SelectionDefinition; 1]>::try_from(definitions).map_err(|_| {
-                UsageError(
-                    "give exactly one of --filter, --ids, --union, --intersection or --difference"
-                        .to_owned(),
-                )
-            })?;
+            let definition = definition(
+                &store,
+                &entity,
+                filter,
+                ids,
+                union,
+                intersection,
+                difference,
+            )?;
             let saved = store
                 .save_selection(&name, &entity, &definition, &description, actor)
                 .await?;
@@ -54,6 +77,38 @@ pub async fn run_selection(context: &Context, command: SelectionCommand) -> anyh
             } else {
                 println!(
                     "Saved {} selection `{}` of {}: {count} record(s) now.",
+                    saved.kind, saved.name, saved.entity
+                );
+            }
+        }
+        SelectionCommand::Update {
+            name,
+            filter,
+            ids,
+            union,
+            intersection,
+            difference,
+            description,
+        } => {
+            let current = store.get_selection(&name).await?;
+            let definition = definition(
+                &store,
+                &current.entity,
+                filter,
+                ids,
+                union,
+                intersection,
+                difference,
+            )?;
+            let saved = store
+                .update_selection(&name, &definition, &description)
+                .await?;
+            let count = store.count_selection(&name, Scope::Active).await?;
+            if context.json() {
+                print_json(&json!({"selection": saved, "count": count}));
+            } else {
+                println!(
+                    "Updated {} selection `{}` of {}: {count} record(s) now.",
                     saved.kind, saved.name, saved.entity
                 );
             }

@@ -571,14 +571,28 @@ pub(super) async fn make_physical<DB: Dialect>(
             let mut waited = std::time::Duration::ZERO;
             let mut still_busy = 0;
             if context.settings.rewrite_tables {
-                // A rewrite keeps rows that another transaction's snapshot may still see, so
-                // wait (bounded) for a moment when no other session of this database holds one.
+                // A rewrite keeps every row some transaction could still see: one that was
+                // running — in any database of the cluster — when the rewrite's own snapshot is
+                // taken holds back the horizon. So take a transaction id now (after the last
+                // batch committed) and wait, bounded, until no other session has a transaction
+                // or snapshot older than it.
                 let started = std::time::Instant::now();
+                let mut connection = pool.acquire().await?;
+                let (sql, values) = DB::build(
+                    Query::select().expr(Expr::cust("(txid_current() % 4294967296)::text")),
+                );
+                let marker = match DB::fetch_optional(&mut connection, sql, values).await? {
+                    Some(row) => rows::text::<DB>(&row, 0)?.unwrap_or_default(),
+                    None => String::new(),
+                };
+                drop(connection);
                 loop {
                     let mut connection = pool.acquire().await?;
-                    let (sql, values) = DB::build(Query::select().expr(Expr::cust(
-                        "COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
-                                 AND pid <> pg_backend_pid() AND backend_xmin IS NOT NULL",
+                    let (sql, values) = DB::build(Query::select().expr(Expr::cust_with_values(
+                        "COUNT(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() \
+                         AND ((backend_xid IS NOT NULL AND age(backend_xid) >= age(CAST($1 AS xid))) \
+                         OR (backend_xmin IS NOT NULL AND age(backend_xmin) >= age(CAST($1 AS xid))))",
+                        [marker.clone()],
                     )));
                     still_busy = match DB::fetch_optional(&mut connection, sql, values).await? {
                         Some(row) => rows::count::<DB>(&row, 0)?,
@@ -609,9 +623,9 @@ pub(super) async fn make_physical<DB: Dialect>(
                 "waited_for_other_snapshots_ms": u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
                 "other_snapshots_open_at_rewrite": still_busy,
                 "caveat": if still_busy == 0 {
-                    "no other transaction of this database held a snapshot when the rewrite started"
+                    "no transaction older than the purge was still open anywhere in the cluster when the rewrite started"
                 } else {
-                    "other transactions held snapshots when the rewrite started: rows they could still see were kept; run the purge's rewrite again when the database is quiet"
+                    "transactions older than the purge were still open when the rewrite started: rows they could still see were kept; rewrite the tables again (VACUUM FULL) when the database is quiet"
                 },
                 "not_covered": "PostgreSQL's write-ahead log and any backups keep erased values until the log segments are recycled and the backups expire",
             })
