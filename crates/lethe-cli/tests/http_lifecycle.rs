@@ -6,42 +6,8 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
-
 use serde_json::{Value, json};
 use support::*;
-
-/// How long a job may take in these tests before they fail.
-const JOB_DEADLINE: Duration = Duration::from_secs(60);
-
-/// Polls `GET /api/v1/jobs/{id}` until the job is done; panics on failure or after
-/// [`JOB_DEADLINE`].
-async fn wait_for_job(server: &TestServer, token: &str, id: i64) -> Value {
-    let started = Instant::now();
-    loop {
-        let (status, job) = server.get(Some(token), &format!("/api/v1/jobs/{id}")).await;
-        assert_eq!(status, 200, "{job}");
-        match job["state"].as_str().unwrap() {
-            "done" => return job,
-            "failed" => panic!("job {id} failed: {job}"),
-            "queued" | "running" => {}
-            other => panic!("job {id} has an unknown state {other}: {job}"),
-        }
-        assert!(
-            started.elapsed() < JOB_DEADLINE,
-            "job {id} is not done after {JOB_DEADLINE:?}: {job}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn create(server: &TestServer, token: &str, entity: &str, body: Value) -> i64 {
-    let (status, record) = server
-        .post(Some(token), &format!("/api/v1/records/{entity}"), &body)
-        .await;
-    assert_eq!(status, 201, "{entity}: {record}");
-    record["id"].as_i64().unwrap()
-}
 
 /// The ids of the active records of `entity`, ascending.
 async fn active_ids(server: &TestServer, token: &str, entity: &str) -> Vec<i64> {
@@ -55,12 +21,6 @@ async fn active_ids(server: &TestServer, token: &str, entity: &str) -> Vec<i64> 
         .iter()
         .map(|record| record["id"].as_i64().unwrap())
         .collect()
-}
-
-async fn snapshot(server: &TestServer, token: &str, pick: Value) -> i64 {
-    let (status, body) = server.post(Some(token), "/api/v1/snapshots", &pick).await;
-    assert_eq!(status, 201, "{body}");
-    body["snapshot"]["id"].as_i64().unwrap()
 }
 
 /// The records a preview says it acts on for `entity`.
@@ -81,21 +41,6 @@ async fn history_len(server: &TestServer, admin: &str) -> usize {
     body["entries"].as_array().unwrap().len()
 }
 
-async fn job_count(server: &TestServer, admin: &str) -> usize {
-    let (status, body) = server.get(Some(admin), "/api/v1/jobs?limit=1000").await;
-    assert_eq!(status, 200, "{body}");
-    body["jobs"].as_array().unwrap().len()
-}
-
-/// The error message of a 4xx answer; panics unless it is the JSON error shape.
-fn error_text(status: u16, body: &Value) -> &str {
-    assert!((400..500).contains(&status), "{status}: {body}");
-    assert!(body["code"].is_string(), "no error code: {body}");
-    body["error"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no error message: {body}"))
-}
-
 both_backends!(
     preview_trash_follow_the_job_see_skips_then_restore_the_batch,
     |database: TestDatabase| async move {
@@ -104,75 +49,61 @@ both_backends!(
         let server = TestServer::start(&database);
         let token = admin.as_str();
 
-        let company = create(&server, token, "company", json!({"name": "Acme"})).await;
-        let ann = create(
-            &server,
-            token,
-            "contact",
-            json!({"last_name": "Ann", "category": "prospect", "company_id": company}),
-        )
-        .await;
-        let bob = create(
-            &server,
-            token,
-            "contact",
-            json!({"last_name": "Bob", "category": "prospect"}),
-        )
-        .await;
-        let cay = create(
-            &server,
-            token,
-            "contact",
-            json!({"last_name": "Cay", "category": "prospect"}),
-        )
-        .await;
-        let dan = create(
-            &server,
-            token,
-            "contact",
-            json!({"last_name": "Dan", "category": "customer"}),
-        )
-        .await;
-        let note_1 = create(
-            &server,
-            token,
-            "note",
-            json!({"contact_id": ann, "body": "a"}),
-        )
-        .await;
-        let note_2 = create(
-            &server,
-            token,
-            "note",
-            json!({"contact_id": bob, "body": "b"}),
-        )
-        .await;
-        let note_dan = create(
-            &server,
-            token,
-            "note",
-            json!({"contact_id": dan, "body": "d"}),
-        )
-        .await;
-        create(
-            &server,
-            token,
-            "activity",
-            json!({"contact_id": ann, "kind": "task"}),
-        )
-        .await;
-        let invoice = create(
-            &server,
-            token,
+        let company = server
+            .create(token, "company", json!({"name": "Acme"}))
+            .await;
+        let ann = server
+            .create(
+                token,
+                "contact",
+                json!({"last_name": "Ann", "category": "prospect", "company_id": company}),
+            )
+            .await;
+        let bob = server
+            .create(
+                token,
+                "contact",
+                json!({"last_name": "Bob", "category": "prospect"}),
+            )
+            .await;
+        let cay = server
+            .create(
+                token,
+                "contact",
+                json!({"last_name": "Cay", "category": "prospect"}),
+            )
+            .await;
+        let dan = server
+            .create(
+                token,
+                "contact",
+                json!({"last_name": "Dan", "category": "customer"}),
+            )
+            .await;
+        let note_1 = server
+            .create(token, "note", json!({"contact_id": ann, "body": "a"}))
+            .await;
+        let note_2 = server
+            .create(token, "note", json!({"contact_id": bob, "body": "b"}))
+            .await;
+        let note_dan = server
+            .create(token, "note", json!({"contact_id": dan, "body": "d"}))
+            .await;
+        server
+            .create(
+                token,
+                "activity",
+                json!({"contact_id": ann, "kind": "task"}),
+            )
+            .await;
+        let invoice = server.create(token,
             "invoice",
             json!({"contact_id": cay, "number": "I-7", "amount": "12.00", "issued_at": "2024-01-31"}),
         )
         .await;
 
         // Freeze the pick, then preview it.
-        let snapshot_id = snapshot(
-            &server,
-            token,
+        let snapshot_id = server.snapshot(token,
             json!({"entity": "contact", "filter": "category = \"prospect\"", "all_matching": true}),
         )
         .await;
@@ -229,7 +160,7 @@ both_backends!(
         assert_eq!(job["batch_size"], 1);
         let batch_id = job["batch_id"].as_i64().expect("the job fills a batch");
 
-        let job = wait_for_job(&server, token, job_id).await;
+        let job = server.wait_for_job(token, job_id).await;
         assert_eq!(job["done"], 3, "{job}");
         assert_eq!(job["blocked"], 1, "{job}");
         assert_eq!(job["skipped"], 0, "{job}");
@@ -367,7 +298,9 @@ both_backends!(
         assert_eq!(status, 202, "{restore}");
         assert_eq!(restore["kind"], "restore");
         assert_eq!(restore["batch_id"], batch_id);
-        let restore = wait_for_job(&server, token, restore["id"].as_i64().unwrap()).await;
+        let restore = server
+            .wait_for_job(token, restore["id"].as_i64().unwrap())
+            .await;
         assert_eq!(restore["counts"]["contact"], 2, "{restore}");
         assert_eq!(restore["counts"]["note"], 2, "{restore}");
         assert_eq!(
@@ -445,16 +378,20 @@ both_backends!(
         let (_, admin) = add_user(&database, "admin", "admin");
         let (_, clerk) = add_user(&database, "clerk", "user");
         let server = TestServer::start(&database);
-        let mine = create(&server, &clerk, "contact", json!({"last_name": "Mine"})).await;
-        let other = create(&server, &admin, "contact", json!({"last_name": "Other"})).await;
+        let mine = server
+            .create(&clerk, "contact", json!({"last_name": "Mine"}))
+            .await;
+        let other = server
+            .create(&admin, "contact", json!({"last_name": "Other"}))
+            .await;
         let history_before = history_len(&server, &admin).await;
 
-        let both = snapshot(
-            &server,
-            &clerk,
-            json!({"entity": "contact", "include": [mine, other]}),
-        )
-        .await;
+        let both = server
+            .snapshot(
+                &clerk,
+                json!({"entity": "contact", "include": [mine, other]}),
+            )
+            .await;
         let (status, preview) = server
             .post(
                 Some(&clerk),
@@ -478,21 +415,20 @@ both_backends!(
             active_ids(&server, &admin, "contact").await,
             vec![mine, other]
         );
-        assert_eq!(job_count(&server, &admin).await, 0, "no job was made");
+        assert_eq!(server.job_count(&admin).await, 0, "no job was made");
         assert_eq!(history_len(&server, &admin).await, history_before);
 
         // One record is not a mass delete: a user may trash it, and undo it.
-        let one = snapshot(
-            &server,
-            &clerk,
-            json!({"entity": "contact", "include": [mine]}),
-        )
-        .await;
+        let one = server
+            .snapshot(&clerk, json!({"entity": "contact", "include": [mine]}))
+            .await;
         let (status, job) = server
             .post(Some(&clerk), "/api/v1/trash", &json!({"snapshot_id": one}))
             .await;
         assert_eq!(status, 202, "{job}");
-        let job = wait_for_job(&server, &clerk, job["id"].as_i64().unwrap()).await;
+        let job = server
+            .wait_for_job(&clerk, job["id"].as_i64().unwrap())
+            .await;
         assert_eq!(job["counts"]["contact"], 1, "{job}");
         assert!(job["reason"].is_null(), "{job}");
         assert_eq!(active_ids(&server, &admin, "contact").await, vec![other]);
@@ -512,7 +448,9 @@ both_backends!(
             )
             .await;
         assert_eq!(status, 202, "{restore}");
-        wait_for_job(&server, &clerk, restore["id"].as_i64().unwrap()).await;
+        server
+            .wait_for_job(&clerk, restore["id"].as_i64().unwrap())
+            .await;
         assert_eq!(
             active_ids(&server, &admin, "contact").await,
             vec![mine, other]
@@ -528,14 +466,18 @@ both_backends!(
         let (_, admin) = add_user(&database, "admin", "admin");
         let server = TestServer::start(&database);
         let token = Some(admin.as_str());
-        let contact = create(&server, &admin, "contact", json!({"last_name": "Kept"})).await;
-        let kept = create(&server, &admin, "contact", json!({"last_name": "Also"})).await;
-        let snapshot_id = snapshot(
-            &server,
-            &admin,
-            json!({"entity": "contact", "include": [contact, kept]}),
-        )
-        .await;
+        let contact = server
+            .create(&admin, "contact", json!({"last_name": "Kept"}))
+            .await;
+        let kept = server
+            .create(&admin, "contact", json!({"last_name": "Also"}))
+            .await;
+        let snapshot_id = server
+            .snapshot(
+                &admin,
+                json!({"entity": "contact", "include": [contact, kept]}),
+            )
+            .await;
         let history_before = history_len(&server, &admin).await;
 
         // Bodies: missing, unknown and mistyped fields, broken JSON, out-of-range values.
@@ -741,7 +683,7 @@ both_backends!(
             active_ids(&server, &admin, "contact").await,
             vec![contact, kept]
         );
-        assert_eq!(job_count(&server, &admin).await, 0);
+        assert_eq!(server.job_count(&admin).await, 0);
         assert_eq!(history_len(&server, &admin).await, history_before);
 
         // Restores of a real batch with a bad choice of members.
@@ -749,7 +691,9 @@ both_backends!(
             .post(token, "/api/v1/trash", &json!({"snapshot_id": snapshot_id}))
             .await;
         assert_eq!(status, 202, "{job}");
-        let job = wait_for_job(&server, &admin, job["id"].as_i64().unwrap()).await;
+        let job = server
+            .wait_for_job(&admin, job["id"].as_i64().unwrap())
+            .await;
         let batch = job["batch_id"].as_i64().unwrap();
         for (body, needle) in [
             (json!({"ids": []}), "no records are chosen".to_owned()),
@@ -769,11 +713,7 @@ both_backends!(
                 "{body}: `{message}` lacks `{needle}`"
             );
         }
-        assert_eq!(
-            job_count(&server, &admin).await,
-            1,
-            "no restore job was made"
-        );
+        assert_eq!(server.job_count(&admin).await, 1, "no restore job was made");
         assert_eq!(
             active_ids(&server, &admin, "contact").await,
             Vec::<i64>::new()

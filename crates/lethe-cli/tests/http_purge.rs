@@ -10,138 +10,26 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
-
 use serde_json::{Value, json};
 use support::*;
 
-/// How long a job may take in these tests before they fail (a purge waits its 2 s grace first).
-const JOB_DEADLINE: Duration = Duration::from_secs(60);
-
-/// A running `lethe serve` with a short purge grace period, killed when dropped.
-struct Server {
-    child: Child,
-    url: String,
-    client: reqwest::Client,
+/// A running `lethe serve` with a short purge grace period, so its own job worker runs a purge
+/// within seconds.
+fn start_server(database: &TestDatabase) -> TestServer {
+    TestServer::start_with_env(
+        database,
+        &[("LETHE_PURGE_GRACE", "2s"), ("LETHE_PURGE_MIN_GRACE", "1s")],
+    )
 }
 
-impl Server {
-    fn start(database: &TestDatabase) -> Server {
-        let mut child = lethe_command(database)
-            .env("LETHE_PURGE_GRACE", "2s")
-            .env("LETHE_PURGE_MIN_GRACE", "1s")
-            .env_remove("LETHE_RETENTION")
-            .args(["serve", "--listen", "127.0.0.1:0", "--json"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start lethe serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut first_line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut first_line)
-            .expect("read the URL line");
-        let announced: Value = serde_json::from_str(&first_line)
-            .unwrap_or_else(|_| panic!("serve did not announce its URL: {first_line:?}"));
-        Server {
-            child,
-            url: announced["url"].as_str().expect("url").to_owned(),
-            client: reqwest::Client::new(),
-        }
-    }
-
-    fn endpoint(&self, path: &str) -> String {
-        format!("{}{path}", self.url)
-    }
-
-    async fn get(&self, token: Option<&str>, path: &str) -> (u16, Value) {
-        let mut request = self.client.get(self.endpoint(path));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        respond(request).await
-    }
-
-    async fn post(&self, token: Option<&str>, path: &str, body: &Value) -> (u16, Value) {
-        let mut request = self.client.post(self.endpoint(path)).json(body);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        respond(request).await
-    }
-
-    /// A POST that must answer `202 Accepted` with a job and its `Location`.
-    async fn accepted(&self, token: &str, path: &str, body: &Value) -> Value {
-        let response = self
-            .client
-            .post(self.endpoint(path))
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        let location = response
-            .headers()
-            .get("location")
-            .map(|value| value.to_str().unwrap().to_owned());
-        let job: Value = response.json().await.unwrap();
-        assert_eq!(status, 202, "{path} {body}: {job}");
-        assert_eq!(
-            location,
-            Some(format!("/api/v1/jobs/{}", job["id"])),
-            "{path}: {job}"
-        );
-        job
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Polls `GET /api/v1/jobs/{id}` until the job is done; panics if it fails, is cancelled, or
-/// is not done after [`JOB_DEADLINE`].
-async fn wait_for_job(server: &Server, token: &str, id: i64) -> Value {
-    let started = Instant::now();
-    loop {
-        let (status, job) = server.get(Some(token), &format!("/api/v1/jobs/{id}")).await;
-        assert_eq!(status, 200, "{job}");
-        match job["state"].as_str().unwrap() {
-            "done" => return job,
-            "failed" | "cancelled" => panic!("job {id} did not finish: {job}"),
-            "queued" | "running" | "pending" => {}
-            other => panic!("job {id} has an unknown state {other}: {job}"),
-        }
-        assert!(
-            started.elapsed() < JOB_DEADLINE,
-            "job {id} is not done after {JOB_DEADLINE:?}: {job}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn create(server: &Server, token: &str, entity: &str, body: Value) -> i64 {
-    let (status, record) = server
-        .post(Some(token), &format!("/api/v1/records/{entity}"), &body)
-        .await;
-    assert_eq!(status, 201, "{entity}: {record}");
-    record["id"].as_i64().unwrap()
-}
-
-async fn record(server: &Server, token: &str, entity: &str, id: i64) -> (u16, Value) {
+async fn record(server: &TestServer, token: &str, entity: &str, id: i64) -> (u16, Value) {
     server
         .get(Some(token), &format!("/api/v1/records/{entity}/{id}"))
         .await
 }
 
 /// The ids of the records of `entity` in `scope`, ascending.
-async fn ids(server: &Server, token: &str, entity: &str, scope: &str) -> Vec<i64> {
+async fn ids(server: &TestServer, token: &str, entity: &str, scope: &str) -> Vec<i64> {
     let (status, page) = server
         .get(
             Some(token),
@@ -157,23 +45,21 @@ async fn ids(server: &Server, token: &str, entity: &str, scope: &str) -> Vec<i64
         .collect()
 }
 
-async fn snapshot(server: &Server, token: &str, pick: Value) -> i64 {
-    let (status, body) = server.post(Some(token), "/api/v1/snapshots", &pick).await;
-    assert_eq!(status, 201, "{body}");
-    body["snapshot"]["id"].as_i64().unwrap()
-}
-
 /// Trashes `ids` of `entity` and returns the deletion batch.
-async fn trash(server: &Server, admin: &str, entity: &str, ids: &[i64]) -> i64 {
-    let snapshot_id = snapshot(server, admin, json!({"entity": entity, "include": ids})).await;
+async fn trash(server: &TestServer, admin: &str, entity: &str, ids: &[i64]) -> i64 {
+    let snapshot_id = server
+        .snapshot(admin, json!({"entity": entity, "include": ids}))
+        .await;
     let job = server
         .accepted(admin, "/api/v1/trash", &json!({"snapshot_id": snapshot_id}))
         .await;
-    let job = wait_for_job(server, admin, job["id"].as_i64().unwrap()).await;
+    let job = server
+        .wait_for_job(admin, job["id"].as_i64().unwrap())
+        .await;
     job["batch_id"].as_i64().unwrap()
 }
 
-async fn history_actions(server: &Server, admin: &str) -> Vec<String> {
+async fn history_actions(server: &TestServer, admin: &str) -> Vec<String> {
     let (status, body) = server.get(Some(admin), "/api/v1/history?limit=1000").await;
     assert_eq!(status, 200, "{body}");
     body["entries"]
@@ -184,14 +70,8 @@ async fn history_actions(server: &Server, admin: &str) -> Vec<String> {
         .collect()
 }
 
-async fn job_count(server: &Server, admin: &str) -> usize {
-    let (status, body) = server.get(Some(admin), "/api/v1/jobs?limit=1000").await;
-    assert_eq!(status, 200, "{body}");
-    body["jobs"].as_array().unwrap().len()
-}
-
 /// The kinds of the notifications `token`'s user has about `job`.
-async fn notification_kinds(server: &Server, token: &str, job: i64) -> Vec<String> {
+async fn notification_kinds(server: &TestServer, token: &str, job: i64) -> Vec<String> {
     let (status, feed) = server.get(Some(token), "/api/v1/notifications").await;
     assert_eq!(status, 200, "{feed}");
     feed["notifications"]
@@ -203,61 +83,54 @@ async fn notification_kinds(server: &Server, token: &str, job: i64) -> Vec<Strin
         .collect()
 }
 
-/// The error message of a 4xx answer; panics unless it is the JSON error shape.
-fn error_text(status: u16, body: &Value) -> &str {
-    assert!((400..500).contains(&status), "{status}: {body}");
-    assert!(body["code"].is_string(), "no error code: {body}");
-    body["error"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no error message: {body}"))
-}
-
 both_backends!(
     a_purge_waits_for_its_grace_then_erases_and_anonymises_links,
     |database: TestDatabase| async move {
         let (_, admin) = add_user(&database, "admin", "admin");
         let (_, second_admin) = add_user(&database, "second", "admin");
         let (_, clerk) = add_user(&database, "clerk", "user");
-        let server = Server::start(&database);
+        let server = start_server(&database);
         let token = admin.as_str();
 
-        let ann = create(
-            &server,
-            token,
-            "contact",
-            json!({"first_name": "Ann", "last_name": "Erased", "email": "ann@example.com"}),
-        )
-        .await;
-        let bob = create(&server, token, "contact", json!({"last_name": "Kept"})).await;
-        let ann_note = create(
-            &server,
-            token,
-            "note",
-            json!({"contact_id": ann, "body": "Ann's secret"}),
-        )
-        .await;
-        let ann_ticket = create(
-            &server,
-            token,
-            "ticket",
-            json!({"contact_id": ann, "subject": "Ann's problem"}),
-        )
-        .await;
-        let bob_ticket = create(
-            &server,
-            token,
-            "ticket",
-            json!({"contact_id": bob, "subject": "Bob's problem"}),
-        )
-        .await;
+        let ann = server
+            .create(
+                token,
+                "contact",
+                json!({"first_name": "Ann", "last_name": "Erased", "email": "ann@example.com"}),
+            )
+            .await;
+        let bob = server
+            .create(token, "contact", json!({"last_name": "Kept"}))
+            .await;
+        let ann_note = server
+            .create(
+                token,
+                "note",
+                json!({"contact_id": ann, "body": "Ann's secret"}),
+            )
+            .await;
+        let ann_ticket = server
+            .create(
+                token,
+                "ticket",
+                json!({"contact_id": ann, "subject": "Ann's problem"}),
+            )
+            .await;
+        let bob_ticket = server
+            .create(
+                token,
+                "ticket",
+                json!({"contact_id": bob, "subject": "Bob's problem"}),
+            )
+            .await;
         // Ann wrote a comment on Bob's ticket: it stays, anonymised.
-        let comment = create(
-            &server,
-            token,
-            "ticket_comment",
-            json!({"ticket_id": bob_ticket, "contact_id": ann, "body": "Ann says hello"}),
-        )
-        .await;
+        let comment = server
+            .create(
+                token,
+                "ticket_comment",
+                json!({"ticket_id": bob_ticket, "contact_id": ann, "body": "Ann says hello"}),
+            )
+            .await;
         let batch = trash(&server, token, "contact", &[ann]).await;
 
         // The preview says what the purge would erase and rewrite.
@@ -337,7 +210,7 @@ both_backends!(
         );
 
         // The server's worker runs it once the grace has passed.
-        let job = wait_for_job(&server, token, job_id).await;
+        let job = server.wait_for_job(token, job_id).await;
         assert_eq!(job["counts"]["contact"], 1, "{job}");
         assert_eq!(job["counts"]["note"], 1, "{job}");
         assert_eq!(job["counts"]["ticket"], 1, "{job}");
@@ -410,16 +283,14 @@ both_backends!(
         let (_, admin) = add_user(&database, "admin", "admin");
         let (_, second_admin) = add_user(&database, "second", "admin");
         let (_, clerk) = add_user(&database, "clerk", "user");
-        let server = Server::start(&database);
+        let server = start_server(&database);
         let token = admin.as_str();
-        let ann = create(&server, token, "contact", json!({"last_name": "Ann"})).await;
-        let note = create(
-            &server,
-            token,
-            "note",
-            json!({"contact_id": ann, "body": "n"}),
-        )
-        .await;
+        let ann = server
+            .create(token, "contact", json!({"last_name": "Ann"}))
+            .await;
+        let note = server
+            .create(token, "note", json!({"contact_id": ann, "body": "n"}))
+            .await;
         let batch = trash(&server, token, "contact", &[ann]).await;
 
         // An hour of grace: the worker leaves it alone.
@@ -493,7 +364,7 @@ both_backends!(
         );
 
         // Bad requests: clear errors, nothing requested.
-        let jobs_before = job_count(&server, token).await;
+        let jobs_before = server.job_count(token).await;
         let trash_job = {
             let (_, jobs) = server.get(Some(token), "/api/v1/jobs?limit=1000").await;
             jobs["jobs"]
@@ -577,7 +448,7 @@ both_backends!(
                 "{path} {body}: `{message}` lacks `{needle}`"
             );
         }
-        assert_eq!(job_count(&server, token).await, jobs_before);
+        assert_eq!(server.job_count(token).await, jobs_before);
         let (_, listed) = server
             .get(Some(token), &format!("/api/v1/batches/{batch}"))
             .await;
@@ -603,35 +474,28 @@ both_backends!(
     |database: TestDatabase| async move {
         let (_, admin) = add_user(&database, "admin", "admin");
         let (_, clerk) = add_user(&database, "clerk", "user");
-        let server = Server::start(&database);
+        let server = start_server(&database);
         let token = admin.as_str();
-        let eve = create(
-            &server,
-            token,
+        let eve = server.create(token,
             "contact",
             json!({"first_name": "Eve", "last_name": "Adams", "email": "eve@example.com", "phone": "+1 555 0100", "category": "customer"}),
         )
         .await;
-        let max = create(
-            &server,
-            token,
+        let max = server.create(token,
             "contact",
             json!({"first_name": "Max", "last_name": "Brown", "email": "max@example.com", "job_title": "CTO"}),
         )
         .await;
-        let kept = create(
-            &server,
-            token,
-            "contact",
-            json!({"first_name": "Kim", "last_name": "Other", "email": "kim@example.com"}),
-        )
-        .await;
-        let both = snapshot(
-            &server,
-            token,
-            json!({"entity": "contact", "include": [eve, max]}),
-        )
-        .await;
+        let kept = server
+            .create(
+                token,
+                "contact",
+                json!({"first_name": "Kim", "last_name": "Other", "email": "kim@example.com"}),
+            )
+            .await;
+        let both = server
+            .snapshot(token, json!({"entity": "contact", "include": [eve, max]}))
+            .await;
 
         // More than one record: admins only.
         let (status, body) = server
@@ -644,7 +508,7 @@ both_backends!(
         let message = error_text(status, &body);
         assert_eq!(status, 403, "{body}");
         assert!(message.contains("admin"), "{message}");
-        assert_eq!(job_count(&server, token).await, 0);
+        assert_eq!(server.job_count(token).await, 0);
 
         let job = server
             .accepted(
@@ -655,7 +519,9 @@ both_backends!(
             .await;
         assert_eq!(job["kind"], "anonymize", "{job}");
         assert_eq!(job["total"], 2, "{job}");
-        let job = wait_for_job(&server, token, job["id"].as_i64().unwrap()).await;
+        let job = server
+            .wait_for_job(token, job["id"].as_i64().unwrap())
+            .await;
         assert_eq!(job["rewritten"]["contact"], 2, "{job}");
 
         for id in [eve, max] {
@@ -706,7 +572,7 @@ both_backends!(
                 "{body}: `{message}` lacks `{needle}`"
             );
         }
-        assert_eq!(job_count(&server, token).await, 1);
+        assert_eq!(server.job_count(token).await, 1);
     }
 );
 
@@ -715,34 +581,34 @@ both_backends!(
     |database: TestDatabase| async move {
         let (_, admin) = add_user(&database, "admin", "admin");
         let (_, clerk) = add_user(&database, "clerk", "user");
-        let server = Server::start(&database);
+        let server = start_server(&database);
         let token = admin.as_str();
         let mut prospects = Vec::new();
         for name in ["P1", "P2", "P3"] {
             prospects.push(
-                create(
-                    &server,
-                    token,
-                    "contact",
-                    json!({"last_name": name, "category": "prospect"}),
-                )
-                .await,
+                server
+                    .create(
+                        token,
+                        "contact",
+                        json!({"last_name": name, "category": "prospect"}),
+                    )
+                    .await,
             );
         }
-        let customer = create(
-            &server,
-            token,
-            "contact",
-            json!({"last_name": "C", "category": "customer", "legal_basis": "contract"}),
-        )
-        .await;
-        let gone_company = create(&server, token, "company", json!({"name": "Gone"})).await;
-        let first_company = create(&server, token, "company", json!({"name": "A"})).await;
-        let second_company = create(&server, token, "company", json!({"name": "B"})).await;
+        let customer = server
+            .create(
+                token,
+                "contact",
+                json!({"last_name": "C", "category": "customer", "legal_basis": "contract"}),
+            )
+            .await;
+        let gone_company = server
+            .create(token, "company", json!({"name": "Gone"}))
+            .await;
+        let first_company = server.create(token, "company", json!({"name": "A"})).await;
+        let second_company = server.create(token, "company", json!({"name": "B"})).await;
         trash(&server, token, "company", &[gone_company]).await;
-        let selection = snapshot(
-            &server,
-            token,
+        let selection = server.snapshot(token,
             json!({"entity": "contact", "filter": "category = \"prospect\"", "all_matching": true}),
         )
         .await;
@@ -758,7 +624,7 @@ both_backends!(
         };
         let untouched = vec!["none", "none", "none", "contract"];
         let history_before = history_actions(&server, token).await.len();
-        let jobs_before = job_count(&server, token).await;
+        let jobs_before = server.job_count(token).await;
 
         // The preview counts what would change and writes nothing.
         let (status, preview) = server
@@ -794,12 +660,12 @@ both_backends!(
         assert!(message.contains("only an admin"), "{message}");
 
         // Bad changes: clear errors saying what and where, for the preview and the update.
-        let companies = snapshot(
-            &server,
-            token,
-            json!({"entity": "company", "include": [first_company, second_company]}),
-        )
-        .await;
+        let companies = server
+            .snapshot(
+                token,
+                json!({"entity": "company", "include": [first_company, second_company]}),
+            )
+            .await;
         let cases: Vec<(i64, Value, u16, Vec<&str>)> = vec![
             (
                 selection,
@@ -912,7 +778,7 @@ both_backends!(
         assert!(message.contains("in the trash"), "{message}");
         assert_eq!(legal_bases().await, untouched, "nothing changed");
         assert_eq!(
-            job_count(&server, token).await,
+            server.job_count(token).await,
             jobs_before,
             "no job was made"
         );
@@ -929,7 +795,9 @@ both_backends!(
         assert_eq!(job["kind"], "update", "{job}");
         assert_eq!(job["total"], 3, "{job}");
         assert_eq!(job["batch_size"], 2, "{job}");
-        let job = wait_for_job(&server, token, job["id"].as_i64().unwrap()).await;
+        let job = server
+            .wait_for_job(token, job["id"].as_i64().unwrap())
+            .await;
         assert_eq!(job["rewritten"]["contact"], 3, "{job}");
         assert_eq!(job["skipped"], 0, "{job}");
         assert_eq!(
@@ -944,12 +812,9 @@ both_backends!(
         assert_eq!(status, 403, "{body}");
 
         // One record is not a bulk operation: a user may update it.
-        let one = snapshot(
-            &server,
-            &clerk,
-            json!({"entity": "contact", "include": [customer]}),
-        )
-        .await;
+        let one = server
+            .snapshot(&clerk, json!({"entity": "contact", "include": [customer]}))
+            .await;
         let job = server
             .accepted(
                 &clerk,
@@ -957,7 +822,9 @@ both_backends!(
                 &json!({"snapshot_id": one, "changes": {"legal_basis": "legitimate_interest"}}),
             )
             .await;
-        wait_for_job(&server, &clerk, job["id"].as_i64().unwrap()).await;
+        server
+            .wait_for_job(&clerk, job["id"].as_i64().unwrap())
+            .await;
         assert_eq!(
             legal_bases().await,
             vec!["consent", "consent", "consent", "legitimate_interest"]
@@ -968,7 +835,7 @@ both_backends!(
 both_backends!(
     the_openapi_document_describes_purge_anonymise_and_update,
     |database: TestDatabase| async move {
-        let server = Server::start(&database);
+        let server = start_server(&database);
         let (status, document) = server.get(None, "/api/v1/openapi.json").await;
         assert_eq!(status, 200);
         for (path, method, success, has_body) in [

@@ -41,7 +41,10 @@ pub fn lethe_command(database: &TestDatabase) -> Command {
     command
         .env("LETHE_DATABASE_URL", &database.url)
         .env_remove("LETHE_SCHEMA")
-        .env_remove("LETHE_NOW");
+        .env_remove("LETHE_NOW")
+        .env_remove("LETHE_PURGE_GRACE")
+        .env_remove("LETHE_PURGE_MIN_GRACE")
+        .env_remove("LETHE_RETENTION");
     command
 }
 
@@ -82,7 +85,13 @@ pub struct TestServer {
 
 impl TestServer {
     pub fn start(database: &TestDatabase) -> TestServer {
+        TestServer::start_with_env(database, &[])
+    }
+
+    /// A server with extra environment (e.g. a short purge grace period).
+    pub fn start_with_env(database: &TestDatabase, env: &[(&str, &str)]) -> TestServer {
         let mut child = lethe_command(database)
+            .envs(env.iter().copied())
             .args(["serve", "--listen", "127.0.0.1:0", "--json"])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -129,6 +138,89 @@ impl TestServer {
         }
         respond(request).await
     }
+}
+
+impl TestServer {
+    /// A POST that must answer `202 Accepted` with a job and its `Location`.
+    pub async fn accepted(&self, token: &str, path: &str, body: &Value) -> Value {
+        let response = self
+            .client
+            .post(self.endpoint(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get("location")
+            .map(|value| value.to_str().unwrap().to_owned());
+        let job: Value = response.json().await.unwrap();
+        assert_eq!(status, 202, "{path} {body}: {job}");
+        assert_eq!(
+            location,
+            Some(format!("/api/v1/jobs/{}", job["id"])),
+            "{path}: {job}"
+        );
+        job
+    }
+
+    /// Polls `GET /api/v1/jobs/{id}` until the job is done; panics if it fails or is
+    /// cancelled, or is not done after [`JOB_DEADLINE`].
+    pub async fn wait_for_job(&self, token: &str, id: i64) -> Value {
+        let started = std::time::Instant::now();
+        loop {
+            let (status, job) = self.get(Some(token), &format!("/api/v1/jobs/{id}")).await;
+            assert_eq!(status, 200, "{job}");
+            match job["state"].as_str().unwrap() {
+                "done" => return job,
+                "failed" | "cancelled" => panic!("job {id} did not finish: {job}"),
+                "queued" | "running" | "pending" => {}
+                other => panic!("job {id} has an unknown state {other}: {job}"),
+            }
+            assert!(
+                started.elapsed() < JOB_DEADLINE,
+                "job {id} is not done after {JOB_DEADLINE:?}: {job}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Creates a record and returns its id.
+    pub async fn create(&self, token: &str, entity: &str, body: Value) -> i64 {
+        let (status, record) = self
+            .post(Some(token), &format!("/api/v1/records/{entity}"), &body)
+            .await;
+        assert_eq!(status, 201, "{entity}: {record}");
+        record["id"].as_i64().unwrap()
+    }
+
+    /// Freezes a pick into a snapshot and returns its id.
+    pub async fn snapshot(&self, token: &str, pick: Value) -> i64 {
+        let (status, body) = self.post(Some(token), "/api/v1/snapshots", &pick).await;
+        assert_eq!(status, 201, "{body}");
+        body["snapshot"]["id"].as_i64().unwrap()
+    }
+
+    /// How many jobs there are.
+    pub async fn job_count(&self, admin: &str) -> usize {
+        let (status, body) = self.get(Some(admin), "/api/v1/jobs?limit=1000").await;
+        assert_eq!(status, 200, "{body}");
+        body["jobs"].as_array().unwrap().len()
+    }
+}
+
+/// How long a job may take in the HTTP tests before they fail.
+pub const JOB_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The error message of a 4xx answer; panics unless it is the JSON error shape.
+pub fn error_text(status: u16, body: &Value) -> &str {
+    assert!((400..500).contains(&status), "{status}: {body}");
+    assert!(body["code"].is_string(), "no error code: {body}");
+    body["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error message: {body}"))
 }
 
 pub async fn respond(request: reqwest::RequestBuilder) -> (u16, Value) {

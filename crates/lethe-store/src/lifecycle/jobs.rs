@@ -409,28 +409,26 @@ async fn claim<DB: Dialect>(
     Ok(Some(job))
 }
 
-/// The members of a snapshot with ids in `(lo, hi]`.
-pub(crate) fn members_in(snapshot: i64, lo: i64, hi: i64) -> SelectStatement {
+/// `record_id`s of the rows of `table` whose `owner` column is `key`, with ids in `(lo, hi]`.
+fn record_ids_in(table: &str, owner: &str, key: i64, lo: i64, hi: i64) -> SelectStatement {
     let mut query = Query::select();
     query
         .column(Alias::new("record_id"))
-        .from(Alias::new("lethe_snapshot_member"))
-        .and_where(col("snapshot_id").eq(snapshot))
+        .from(Alias::new(table))
+        .and_where(col(owner).eq(key))
         .and_where(col("record_id").gt(lo))
         .and_where(col("record_id").lte(hi));
     query
 }
 
+/// The members of a snapshot with ids in `(lo, hi]`.
+pub(crate) fn members_in(snapshot: i64, lo: i64, hi: i64) -> SelectStatement {
+    record_ids_in("lethe_snapshot_member", "snapshot_id", snapshot, lo, hi)
+}
+
 /// The members of this job in `(lo, hi]` that were skipped or blocked.
 pub(crate) fn skipped_in(job: i64, lo: i64, hi: i64) -> SelectStatement {
-    let mut query = Query::select();
-    query
-        .column(Alias::new("record_id"))
-        .from(Alias::new("lethe_job_skip"))
-        .and_where(col("job_id").eq(job))
-        .and_where(col("record_id").gt(lo))
-        .and_where(col("record_id").lte(hi));
-    query
+    record_ids_in("lethe_job_skip", "job_id", job, lo, hi)
 }
 
 /// Records skipped members: `select` yields `(record_id, count, job_id, kind, entity,

@@ -19,14 +19,6 @@ use crate::rows;
 use crate::selections::Snapshot;
 use crate::value::Value;
 
-fn snapshot_members(snapshot: i64) -> SelectStatement {
-    let mut query = Query::select();
-    query
-        .column(Alias::new("record_id"))
-        .from(Alias::new("lethe_snapshot_member"))
-        .and_where(col("snapshot_id").eq(snapshot));
-    query
-}
 
 /// The members a check blocks among `roots_condition` (on `t0`), with the reason columns
 /// `(record_id, count, job_id, kind, entity, reason)` for `lethe_job_skip`.
@@ -369,7 +361,7 @@ pub(super) async fn preview<DB: Dialect>(
 pub(super) fn trash_scope(snapshot: &Snapshot) -> PreviewScope {
     PreviewScope {
         operation: "trash",
-        members: snapshot_members(snapshot.id),
+        members: super::jobs::members_in(snapshot.id, i64::MIN, i64::MAX),
         member_count: snapshot.member_count,
         snapshot_id: snapshot.id,
         root_state: qualified("t0", builtin::TRASH_BATCH_ID).is_null(),
