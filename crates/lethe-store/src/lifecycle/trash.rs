@@ -19,7 +19,6 @@ use crate::rows;
 use crate::selections::Snapshot;
 use crate::value::Value;
 
-
 /// The members a check blocks among `roots_condition` (on `t0`), with the reason columns
 /// `(record_id, count, job_id, kind, entity, reason)` for `lethe_job_skip`.
 pub(super) fn blocked_rows(
