@@ -41,6 +41,9 @@ pub struct LifecycleArgs {
     /// Contacts per transaction of the batched hand-written SQL.
     #[arg(long, default_value_t = 10_000)]
     hand_batch: u64,
+    /// Members per transaction of Lethe's jobs (default: the store's default).
+    #[arg(long)]
+    lethe_batch: Option<u64>,
     /// The data set's attachment files folder: copied for Lethe's purge (which removes the
     /// erased records' files). Without it the purge gets an empty temporary folder.
     #[arg(long)]
@@ -74,6 +77,8 @@ pub struct SideArgs {
     sample: u64,
     #[arg(long)]
     hand_batch: u64,
+    #[arg(long)]
+    lethe_batch: Option<u64>,
     #[arg(long)]
     files_dir: PathBuf,
     #[arg(long)]
@@ -265,8 +270,12 @@ async fn spawn_side(
     files: &Path,
 ) -> anyhow::Result<Json> {
     let exe = std::env::current_exe()?;
-    let output = tokio::process::Command::new(exe)
-        .arg("lifecycle-side")
+    let mut command = tokio::process::Command::new(exe);
+    command.arg("lifecycle-side");
+    if let Some(size) = args.lethe_batch {
+        command.args(["--lethe-batch", &size.to_string()]);
+    }
+    let output = command
         .args(["--role", role, "--db", db])
         .args(["--contacts-filter", &args.contacts_filter])
         .args(["--sample", &args.sample.to_string()])
@@ -476,8 +485,10 @@ fn report(backend: &str, args: &LifecycleArgs, results: &Json) -> anyhow::Result
         seconds.map(|seconds| seconds * members as f64 / sample.max(1) as f64)
     };
     println!(
-        "\n{backend}: {members} contacts picked; Lethe batch size {} (default); hand batches of {}; one at a time measured on {sample} contacts and extrapolated",
-        lethe_store::DEFAULT_BATCH_SIZE,
+        "\n{backend}: {members} contacts picked; Lethe batch size {} (purge {}); hand batches of {}; one at a time measured on {sample} contacts and extrapolated",
+        args.lethe_batch.unwrap_or(lethe_store::DEFAULT_BATCH_SIZE),
+        args.lethe_batch
+            .unwrap_or(lethe_store::DEFAULT_PURGE_BATCH_SIZE),
         args.hand_batch
     );
     println!(
@@ -646,7 +657,12 @@ async fn lethe_side(args: &SideArgs) -> anyhow::Result<Json> {
         reset_peak();
         let started = Instant::now();
         let job = store
-            .start_trash(snapshot.id, Some("lifecycle benchmark"), &actor, None)
+            .start_trash(
+                snapshot.id,
+                Some("lifecycle benchmark"),
+                &actor,
+                args.lethe_batch,
+            )
             .await?;
         let job = store.run_job(job.id, &runner, &mut |_| {}).await?;
         let seconds = secs(started.elapsed());
@@ -666,7 +682,7 @@ async fn lethe_side(args: &SideArgs) -> anyhow::Result<Json> {
 
     reset_peak();
     let started = Instant::now();
-    let job = store.start_restore(batch, None, &actor, None).await?;
+    let job = store.start_restore(batch, None, &actor, args.lethe_batch).await?;
     let restored = store.run_job(job.id, &runner, &mut |_| {}).await?;
     let seconds = secs(started.elapsed());
     ensure!(
@@ -716,7 +732,14 @@ async fn lethe_side(args: &SideArgs) -> anyhow::Result<Json> {
     let load_started = Instant::now();
     let started = Instant::now();
     let job = store
-        .request_purge(batch, &actor, Some(time::Duration::ZERO), false, None, None)
+        .request_purge(
+            batch,
+            &actor,
+            Some(time::Duration::ZERO),
+            false,
+            None,
+            args.lethe_batch,
+        )
         .await?;
     let mut batches_done: Option<Instant> = None;
     let mut progress = |job: &Job| {
@@ -772,7 +795,8 @@ async fn lethe_side(args: &SideArgs) -> anyhow::Result<Json> {
     Ok(json!({
         "members": snapshot.member_count,
         "snapshot_seconds": snapshot_seconds,
-        "batch_size": lethe_store::DEFAULT_BATCH_SIZE,
+        "batch_size": args.lethe_batch.unwrap_or(lethe_store::DEFAULT_BATCH_SIZE),
+        "purge_batch_size": args.lethe_batch.unwrap_or(lethe_store::DEFAULT_PURGE_BATCH_SIZE),
         "trash": trash_json,
         "restore": restore_json,
         "trash_again": trash_again_json,

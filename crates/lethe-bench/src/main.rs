@@ -459,6 +459,13 @@ async fn bench_select_isolated(db: &str, repeat: usize) -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // `RUST_LOG=sqlx::query=debug` shows every statement with its time, for profiling.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     match Args::parse().command {
         Command::Select {
             db,

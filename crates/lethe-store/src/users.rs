@@ -151,6 +151,15 @@ impl Store {
     }
 
     /// The user a bearer token belongs to, if the token is valid.
+    ///
+    /// No secret is compared in Rust, so there is no `==` here for a timing attack to
+    /// measure. The only checks on the raw token are its public prefix and a length cap; the
+    /// token is then hashed, and the database looks the hash up in `lethe_token.token_hash`
+    /// (a bound value in `WHERE token_hash = ?`). How long that index lookup takes depends on
+    /// the SHA-256 of what was sent, which an attacker cannot steer towards a stored hash byte
+    /// by byte (that would need SHA-256 preimages), so response times cannot be used to guess
+    /// a valid token. A constant-time compare (`subtle`) would only be needed if a stored
+    /// secret were ever compared in memory.
     pub async fn authenticate(&self, token: &str) -> Result<Option<User>, StoreError> {
         if !token.starts_with(TOKEN_PREFIX) || token.len() > 200 {
             return Ok(None);

@@ -397,6 +397,9 @@ async fn claim<DB: Dialect>(
                 Expr::val(rows::bind_opt_text::<DB>(None)),
             )
             .and_where(col("id").eq(id))
+            // Unchanged since it was read: a cancel or another instance's claim committed
+            // in between makes this update match nothing (PostgreSQL reads committed data).
+            .and_where(col("state").eq(job.state.as_str()))
             .and_where(observed),
     );
     if DB::execute(&mut transaction, sql, values).await? != 1 {

@@ -37,7 +37,7 @@ const REWRITE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 /// The most erased values a run keeps in memory to look for in the database files.
 const PROBE_MAX_VALUES: usize = 100_000;
 /// Values shorter than this are too common to prove anything when found.
-const PROBE_MIN_BYTES: usize = 8;
+const PROBE_MIN_BYTES: usize = super::scan::MIN_LEN;
 
 /// Erased values to look for in the database files after the purge (memory only).
 #[derive(Debug, Default)]
@@ -520,6 +520,7 @@ pub(super) async fn make_physical<DB: Dialect>(
     let tables: Vec<String> = plan.entities().iter().map(ToString::to_string).collect();
     let database = match DB::BACKEND {
         Backend::Sqlite => {
+            let started = std::time::Instant::now();
             let mut connection = pool.acquire().await?;
             DB::execute_plain(
                 &mut connection,
@@ -527,13 +528,14 @@ pub(super) async fn make_physical<DB: Dialect>(
             )
             .await?;
             drop(connection);
+            let checkpoint_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
             let scan = match context.settings.database_file.clone() {
                 Some(path) => {
                     let values = std::mem::take(&mut context.probe.values);
                     let checked = values.len();
                     // Reading the files is blocking work: keep it off the async workers.
                     let (found, files) =
-                        tokio::task::spawn_blocking(move || scan_files(&path, &values))
+                        tokio::task::spawn_blocking(move || scan_files(&path, values))
                             .await
                             .map_err(|error| {
                                 StoreError::Internal(format!("the file scan stopped: {error}"))
@@ -563,6 +565,7 @@ pub(super) async fn make_physical<DB: Dialect>(
                 "backend": "sqlite",
                 "secure_delete": "on: deleted rows are overwritten with zeros in the database and its write-ahead log",
                 "wal_checkpoint": "truncate: the write-ahead log was copied into the database and emptied",
+                "wal_checkpoint_ms": checkpoint_ms,
                 "scan": scan,
             })
         }
@@ -652,34 +655,37 @@ pub(super) async fn make_physical<DB: Dialect>(
 /// Looks for the erased values in the SQLite database file and its WAL, streaming.
 fn scan_files(
     database: &std::path::Path,
-    values: &[String],
+    mut values: Vec<String>,
 ) -> Result<(Vec<String>, Vec<serde_json::Value>), StoreError> {
     let mut wal = database.as_os_str().to_owned();
     wal.push("-wal");
     let files = [database.to_path_buf(), std::path::PathBuf::from(wal)];
-    let mut found = std::collections::BTreeSet::new();
     let mut scanned = Vec::new();
+    values.sort_unstable();
+    values.dedup();
     if values.is_empty() {
         return Ok((Vec::new(), scanned));
     }
-    let matcher = aho_corasick::AhoCorasick::new(values)
-        .map_err(|error| StoreError::Internal(format!("building the scan: {error}")))?;
+    let needles = super::scan::Needles::new(&values);
+    let mut found = vec![false; values.len()];
     for file in &files {
-        let Ok(handle) = std::fs::File::open(file) else {
-            continue;
-        };
-        let bytes = handle.metadata().map(|meta| meta.len()).unwrap_or(0);
-        for hit in matcher.stream_find_iter(std::io::BufReader::new(handle)) {
-            let hit = hit.map_err(|error| {
-                StoreError::Internal(format!("reading {}: {error}", file.display()))
-            })?;
-            found.insert(hit.pattern().as_usize());
+        let started = std::time::Instant::now();
+        let bytes = needles
+            .scan_file(file, &mut found)
+            .map_err(|error| StoreError::Internal(format!("reading {}: {error}", file.display())))?;
+        if let Some(bytes) = bytes {
+            scanned.push(serde_json::json!({
+                "file": file.display().to_string(),
+                "bytes": bytes,
+                "ms": u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            }));
         }
-        scanned.push(serde_json::json!({"file": file.display().to_string(), "bytes": bytes}));
     }
-    let found = found
+    drop(needles);
+    let found = values
         .into_iter()
-        .filter_map(|index| values.get(index).cloned())
+        .zip(found)
+        .filter_map(|(value, found)| found.then_some(value))
         .collect();
     Ok((found, scanned))
 }
@@ -824,6 +830,21 @@ pub(super) async fn request<DB: Dialect>(
             )));
         }
     }
+    // Taken first and only from `trashed`: of two requests at the same moment (two admins,
+    // or the schedulers of two instances), the second waits here for the first and then
+    // finds the batch no longer in the trash state.
+    let (sql, values) = DB::build(
+        Query::update()
+            .table(Alias::new("lethe_deletion_batch"))
+            .value(Alias::new("state"), "purge_pending")
+            .and_where(col("id").eq(deletion_batch))
+            .and_where(col("state").eq("trashed")),
+    );
+    if DB::execute(&mut transaction, sql, values).await? != 1 {
+        return Err(StoreError::Conflict(format!(
+            "a purge of deletion batch {deletion_batch} was requested at the same moment; see `lethe purge list`"
+        )));
+    }
     let snapshot = crate::selections::snapshot_where::<DB>(
         &mut transaction,
         &entity,
@@ -861,13 +882,6 @@ pub(super) async fn request<DB: Dialect>(
         Some(due),
     )
     .await?;
-    let (sql, values) = DB::build(
-        Query::update()
-            .table(Alias::new("lethe_deletion_batch"))
-            .value(Alias::new("state"), "purge_pending")
-            .and_where(col("id").eq(deletion_batch)),
-    );
-    DB::execute(&mut transaction, sql, values).await?;
     let urgent = grace.is_zero();
     crate::history::append::<DB>(
         &mut transaction,
