@@ -682,7 +682,9 @@ async fn lethe_side(args: &SideArgs) -> anyhow::Result<Json> {
 
     reset_peak();
     let started = Instant::now();
-    let job = store.start_restore(batch, None, &actor, args.lethe_batch).await?;
+    let job = store
+        .start_restore(batch, None, &actor, args.lethe_batch)
+        .await?;
     let restored = store.run_job(job.id, &runner, &mut |_| {}).await?;
     let seconds = secs(started.elapsed());
     ensure!(

@@ -43,8 +43,9 @@ pub use error::{ErrorClass, StoreError};
 pub use history::{HistoryEntry, HistoryProblem, HistoryVerification, MAX_HISTORY_PAGE};
 pub use lethe_filter::Filter;
 pub use lifecycle::{
-    DEFAULT_BATCH_SIZE, DEFAULT_PURGE_BATCH_SIZE, DeletionBatch, EntityCount, Job, JobKind, JobRunner, LifecycleSettings,
-    MAX_BATCH_SIZE, MAX_GRACE, PREVIEW_SAMPLE, Preview, Skip, job_state, lease_owner,
+    DEFAULT_BATCH_SIZE, DEFAULT_PURGE_BATCH_SIZE, DeletionBatch, EntityCount, Job, JobKind,
+    JobRunner, LifecycleSettings, MAX_BATCH_SIZE, MAX_GRACE, PREVIEW_SAMPLE, Preview, Skip,
+    job_state, lease_owner,
 };
 pub use notifications::Notification;
 pub use placeholder::PLACEHOLDER_ID;

@@ -670,9 +670,9 @@ fn scan_files(
     let mut found = vec![false; values.len()];
     for file in &files {
         let started = std::time::Instant::now();
-        let bytes = needles
-            .scan_file(file, &mut found)
-            .map_err(|error| StoreError::Internal(format!("reading {}: {error}", file.display())))?;
+        let bytes = needles.scan_file(file, &mut found).map_err(|error| {
+            StoreError::Internal(format!("reading {}: {error}", file.display()))
+        })?;
         if let Some(bytes) = bytes {
             scanned.push(serde_json::json!({
                 "file": file.display().to_string(),
