@@ -408,7 +408,7 @@ async fn create<DB: Dialect>(
     actor: Option<i64>,
     now: OffsetDateTime,
 ) -> Result<Record, StoreError> {
-    let mut transaction = pool.begin().await?;
+    let mut transaction = crate::dialect::begin_write(pool).await?;
     check_references::<DB>(&mut transaction, schema, entity, values).await?;
     let timestamp = DB::bind_value(&ValueType::Timestamp, &Value::Timestamp(now));
     let mut columns = vec![
@@ -479,7 +479,7 @@ async fn update<DB: Dialect>(
     values: &[(&Column, Value)],
     now: OffsetDateTime,
 ) -> Result<Record, StoreError> {
-    let mut transaction = pool.begin().await?;
+    let mut transaction = crate::dialect::begin_write(pool).await?;
     // An owner id is checked together with its entity name, so both must be given together.
     check_references::<DB>(&mut transaction, schema, entity, values).await?;
     let mut statement = Query::update();

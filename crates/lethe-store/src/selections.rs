@@ -658,7 +658,7 @@ async fn save_selection<DB: Dialect>(
     actor: Option<i64>,
     now: OffsetDateTime,
 ) -> Result<SavedSelection, StoreError> {
-    let mut transaction = pool.begin().await?;
+    let mut transaction = crate::dialect::begin_write(pool).await?;
     let catalogue = load_catalogue::<DB>(&mut transaction).await?;
     if catalogue.by_name.contains_key(name) {
         return Err(StoreError::BadRequest(format!(
@@ -775,7 +775,7 @@ async fn existing_ids<DB: Dialect>(
 }
 
 async fn delete_selection<DB: Dialect>(pool: &Pool<DB>, name: &str) -> Result<(), StoreError> {
-    let mut transaction = pool.begin().await?;
+    let mut transaction = crate::dialect::begin_write(pool).await?;
     let catalogue = load_catalogue::<DB>(&mut transaction).await?;
     let selection = catalogue.get(name)?;
     let users: Vec<&str> = catalogue
@@ -835,7 +835,7 @@ async fn create_snapshot<DB: Dialect>(
     actor: Option<i64>,
     now: OffsetDateTime,
 ) -> Result<Snapshot, StoreError> {
-    let mut transaction = pool.begin().await?;
+    let mut transaction = crate::dialect::begin_write(pool).await?;
     let catalogue = load_catalogue::<DB>(&mut transaction).await?;
     let source_condition = match &pick.source {
         PickSource::Filter(filter) => {

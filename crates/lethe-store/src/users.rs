@@ -217,7 +217,7 @@ async fn add_user<DB: Dialect>(
     token: &str,
     now: OffsetDateTime,
 ) -> Result<User, StoreError> {
-    let mut transaction = pool.begin().await?;
+    let mut transaction = crate::dialect::begin_write(pool).await?;
     let (sql, values) = DB::build(
         Query::insert()
             .into_table(Alias::new("lethe_user"))

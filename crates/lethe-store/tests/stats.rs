@@ -247,3 +247,20 @@ both_backends!(
         assert_eq!(contact_json["files"]["bytes"]["trashed"], 7);
     }
 );
+
+both_backends!(
+    absurd_file_sizes_neither_break_nor_skew_the_report,
+    |database: TestDatabase| async move {
+        let store = open(&database).await;
+        let company = create(&store, "company", json!({"name": "Acme"})).await;
+        attach(&store, "company", company, 7).await;
+        attach(&store, "company", company, -5).await;
+        attach(&store, "company", company, i64::MAX).await;
+        attach(&store, "company", company, i64::MAX - 1).await;
+        let stats = store.stats().await.expect("stats despite absurd sizes");
+        let files = line(&stats, "company").files.expect("company files");
+        assert_eq!(files.count.active, 4);
+        // 7 + 0 (negative) + two files counted at 1 TiB each.
+        assert_eq!(files.bytes.active, 7 + 2 * (1u64 << 40));
+    }
+);
