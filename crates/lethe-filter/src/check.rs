@@ -275,6 +275,7 @@ impl<'s> Checker<'s> {
                         wrong_value(&path, &field.value_type, &value),
                     ));
                 };
+                refuse_nul(text, &value)?;
                 Ok(Expr::Text {
                     field,
                     op: text_op,
@@ -491,7 +492,10 @@ impl<'s> Checker<'s> {
         let wrong = || Located::new(value.pos.clone(), wrong_value(path, value_type, value));
         let at = |problem| Located::new(value.pos.clone(), problem);
         match (value_type, &value.kind) {
-            (ValueType::Text, RawValueKind::String(text)) => Ok(Literal::Text(text.clone())),
+            (ValueType::Text, RawValueKind::String(text)) => {
+                refuse_nul(text, value)?;
+                Ok(Literal::Text(text.clone()))
+            }
             (ValueType::Integer | ValueType::Reference, RawValueKind::Number(number)) => {
                 if !is_integer(number) {
                     return Err(wrong());
@@ -555,6 +559,15 @@ impl<'s> Checker<'s> {
             _ => Err(wrong()),
         }
     }
+}
+
+/// Refuses text holding a NUL character: no stored text holds one, and PostgreSQL refuses
+/// it even as a value to compare with (SPEC §10: a clear error, not a fault).
+fn refuse_nul(text: &str, value: &RawValue) -> Result<(), Located> {
+    if text.contains('\0') {
+        return Err(Located::new(value.pos.clone(), Problem::NulInText));
+    }
+    Ok(())
 }
 
 fn builtin_name(name: &Name) -> Result<ColumnName, Located> {

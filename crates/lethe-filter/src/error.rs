@@ -201,6 +201,11 @@ pub enum Problem {
     },
     #[error("{found} is out of range: {limit}")]
     OutOfRange { found: String, limit: &'static str },
+    /// No stored text can hold a NUL (PostgreSQL refuses it), so a filter may not ask for one.
+    #[error(
+        "text in a filter may not contain the NUL character (\\u{{0}}); no stored text holds one"
+    )]
+    NulInText,
     #[error("`{field}` has {scale} decimal places; {found} has more")]
     TooPrecise {
         field: String,

@@ -1,14 +1,20 @@
 //! Request extractors whose failures are our own clear 4xx errors instead of axum's plain
 //! text rejections.
 
+use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use crate::error::ApiError;
 
-/// A JSON body.
+/// A JSON body. Besides axum's checks (content type, size, syntax, shape), a body may hold
+/// no NUL character (`\u0000`) in any string or key: Lethe cannot store one (PostgreSQL
+/// refuses it in text and in `jsonb`), so it is refused here, once for every route, with where
+/// it is (SPEC §10).
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
 
@@ -20,22 +26,96 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(request, state).await {
-            Ok(axum::Json(value)) => Ok(JsonBody(value)),
-            Err(rejection) => Err(ApiError::BadRequest(match rejection {
-                JsonRejection::MissingJsonContentType(_) => {
-                    "send the body as JSON with `Content-Type: application/json`".to_owned()
-                }
-                JsonRejection::JsonSyntaxError(error) => {
-                    format!("the body is not valid JSON: {}", error.body_text())
-                }
-                JsonRejection::JsonDataError(error) => format!(
-                    "the body does not have the expected shape: {}",
-                    error.body_text()
-                ),
-                other => other.body_text(),
-            })),
+        if !is_json(request.headers()) {
+            return Err(ApiError::BadRequest(
+                "send the body as JSON with `Content-Type: application/json`".to_owned(),
+            ));
         }
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
+        let value = match axum::Json::<T>::from_bytes(&bytes) {
+            Ok(axum::Json(value)) => value,
+            Err(rejection) => {
+                return Err(ApiError::BadRequest(match rejection {
+                    JsonRejection::JsonSyntaxError(error) => {
+                        format!("the body is not valid JSON: {}", error.body_text())
+                    }
+                    JsonRejection::JsonDataError(error) => format!(
+                        "the body does not have the expected shape: {}",
+                        error.body_text()
+                    ),
+                    other => other.body_text(),
+                }));
+            }
+        };
+        if has_nul_escape(&bytes) {
+            let place = serde_json::from_slice::<Value>(&bytes)
+                .ok()
+                .and_then(|body| nul_place(&body, "$"))
+                .unwrap_or_else(|| "the body".to_owned());
+            return Err(ApiError::BadRequest(format!(
+                "{place} holds a NUL character (\\u0000), which Lethe cannot store; remove it"
+            )));
+        }
+        Ok(JsonBody(value))
+    }
+}
+
+/// Whether the content type is JSON (`application/json` or `application/…+json`), as axum's
+/// own `Json` extractor decides.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(content_type) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence
+        .strip_prefix("application/")
+        .is_some_and(|subtype| subtype == "json" || subtype.ends_with("+json"))
+}
+
+/// Whether valid JSON text holds the escape `\u0000`: the only way a NUL can be in it, since
+/// a raw NUL byte is not valid JSON. Escapes are skipped whole, so `\\u0000` (a backslash,
+/// then `u0000`) is not one.
+fn has_nul_escape(bytes: &[u8]) -> bool {
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index] == b'\\' {
+            if bytes.get(index + 1..index + 6) == Some(b"u0000".as_slice()) {
+                return true;
+            }
+            index += 2;
+        } else {
+            index += 1;
+        }
+    }
+    false
+}
+
+/// Where in `value` (at JSON path `path`) the first string or key holding a NUL is.
+fn nul_place(value: &Value, path: &str) -> Option<String> {
+    match value {
+        Value::String(text) => text.contains('\0').then(|| path.to_owned()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(index, item)| nul_place(item, &format!("{path}[{index}]"))),
+        Value::Object(object) => object.iter().find_map(|(key, item)| {
+            if key.contains('\0') {
+                Some(format!("a key of {path}"))
+            } else {
+                nul_place(item, &format!("{path}.{key}"))
+            }
+        }),
+        Value::Null | Value::Bool(_) | Value::Number(_) => None,
     }
 }
 
@@ -81,5 +161,35 @@ where
             .map_err(|rejection: QueryRejection| {
                 ApiError::BadRequest(format!("bad query parameters: {}", rejection.body_text()))
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::{has_nul_escape, nul_place};
+
+    #[test]
+    fn a_nul_escape_is_found_and_an_escaped_backslash_is_not_one() {
+        assert!(has_nul_escape(br#"{"name": "a\u0000b"}"#));
+        assert!(has_nul_escape(br#"{"a\u0000": 1}"#));
+        assert!(!has_nul_escape(br#"{"name": "a\\u0000b"}"#));
+        assert!(has_nul_escape(br#"{"name": "a\\\u0000b"}"#));
+        assert!(!has_nul_escape(br#"{"name": "\u0001 \"u0000\""}"#));
+        assert!(!has_nul_escape(b"\\"));
+    }
+
+    #[test]
+    fn the_place_of_a_nul_is_a_json_path() {
+        assert_eq!(
+            nul_place(&json!({"custom": {"list": [1, "x\u{0}"]}}), "$"),
+            Some("$.custom.list[1]".to_owned())
+        );
+        assert_eq!(
+            nul_place(&json!({"custom": {"a\u{0}": 1}}), "$"),
+            Some("a key of $.custom".to_owned())
+        );
+        assert_eq!(nul_place(&json!({"name": "plain"}), "$"), None);
     }
 }

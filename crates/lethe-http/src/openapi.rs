@@ -107,6 +107,13 @@ fn with_errors(mut success: Map<String, Value>, codes: &[&str]) -> Value {
     Value::Object(success)
 }
 
+/// What the store accepts as a user name (1 to 64 letters, digits, `_`, `-`, `.`, `@`).
+const USER_NAME_PATTERN: &str = "^[A-Za-z0-9_.@-]{1,64}$";
+
+/// What the store accepts as a saved selection's name (1 to 80 letters, digits, `_`, `-`,
+/// `.`).
+const SELECTION_NAME_PATTERN: &str = "^[A-Za-z0-9_.-]{1,80}$";
+
 /// Builds the OpenAPI document for `schema`.
 pub fn document(schema: &Schema) -> Value {
     let mut paths = Map::new();
@@ -167,7 +174,7 @@ pub fn document(schema: &Schema) -> Value {
                         {"name": "filter", "in": "query", "description": "a filter in the text form of the filter language", "schema": {"type": "string"}},
                         {"name": "scope", "in": "query", "schema": {"type": "string", "enum": ["active", "trashed", "all"]}}
                     ],
-                    "responses": with_errors(list_ok, &["400", "401"])
+                    "responses": with_errors(list_ok, &["400", "401", "422"])
                 },
                 "post": {
                     "summary": format!("Create a {name}"),
@@ -260,7 +267,7 @@ pub fn document(schema: &Schema) -> Value {
                 "operationId": "create_user",
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {
                     "type": "object",
-                    "properties": {"name": {"type": "string"}, "role": {"type": "string", "enum": ["admin", "user"]}},
+                    "properties": {"name": {"type": "string", "pattern": USER_NAME_PATTERN}, "role": {"type": "string", "enum": ["admin", "user"]}},
                     "required": ["name", "role"], "additionalProperties": false
                 }}}},
                 "responses": with_errors(user_created, &["400", "401", "403", "422"])
@@ -273,8 +280,9 @@ pub fn document(schema: &Schema) -> Value {
         map.insert(code.to_owned(), any_json.clone());
         map
     };
-    let name_parameter =
-        json!({"name": "name", "in": "path", "required": true, "schema": {"type": "string"}});
+    let name_parameter = json!({"name": "name", "in": "path", "required": true, "schema": {"type": "string", "pattern": SELECTION_NAME_PATTERN}});
+    // The entity a selection or snapshot is about: one of the schema's.
+    let entity_name = json!({"type": "string", "enum": schema.entities().iter().map(|entity| entity.name.as_str()).collect::<Vec<_>>()});
     let scope_parameter = json!({"name": "scope", "in": "query", "schema": {"type": "string", "enum": ["active", "trashed", "all"]}});
     let page_parameters = [
         json!({"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}),
@@ -290,7 +298,7 @@ pub fn document(schema: &Schema) -> Value {
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {
                     "type": "object",
                     "properties": {
-                        "name": {"type": "string"}, "entity": {"type": "string"},
+                        "name": {"type": "string", "pattern": SELECTION_NAME_PATTERN}, "entity": entity_name,
                         "filter": {"type": ["string", "object", "null"]},
                         "ids": {"type": "array", "items": {"type": "integer"}},
                         "union": {"type": "array", "items": {"type": "string"}},
@@ -300,7 +308,7 @@ pub fn document(schema: &Schema) -> Value {
                     },
                     "required": ["name", "entity"], "additionalProperties": false
                 }}}},
-                "responses": with_errors(ok("201"), &["400", "401", "422"])
+                "responses": with_errors(ok("201"), &["400", "401", "404", "422"])
             }
         }),
     );
@@ -336,7 +344,7 @@ pub fn document(schema: &Schema) -> Value {
             "requestBody": {"required": true, "content": {"application/json": {"schema": {
                 "type": "object",
                 "properties": {
-                    "entity": {"type": "string"},
+                    "entity": entity_name,
                     "filter": {"type": ["string", "object", "null"]},
                     "selection": {"type": "string"},
                     "all_matching": {"type": "boolean"},
@@ -347,7 +355,7 @@ pub fn document(schema: &Schema) -> Value {
                 },
                 "required": ["entity"], "additionalProperties": false
             }}}},
-            "responses": with_errors(ok("201"), &["400", "401", "422"])
+            "responses": with_errors(ok("201"), &["400", "401", "404", "422"])
         }}),
     );
     let snapshot_id = json!({"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "format": "int64"}});

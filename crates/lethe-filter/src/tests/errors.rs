@@ -472,3 +472,29 @@ fn a_timestamp_finer_than_a_microsecond_is_refused() {
         "1:14: `2024-02-29T12:00:00.2500001Z` is finer than a microsecond; Lethe keeps times to the microsecond, so write at most six digits after the second",
     );
 }
+
+#[test]
+fn text_with_a_nul_character_is_refused() {
+    let refused =
+        "text in a filter may not contain the NUL character (\\u{0}); no stored text holds one";
+    assert_error(
+        "contact",
+        r#"email = "a\u{0}b""#,
+        &format!("1:9: {refused}"),
+    );
+    assert_error(
+        "contact",
+        "email contains \"\0\"",
+        &format!("1:16: {refused}"),
+    );
+    assert_error(
+        "contact",
+        r#"email in ["x", "\u{0}"]"#,
+        &format!("1:16: {refused}"),
+    );
+    assert_error(
+        "contact",
+        r#"exists note(body starts_with "\u{0}")"#,
+        &format!("1:30: {refused}"),
+    );
+}

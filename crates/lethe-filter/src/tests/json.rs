@@ -285,3 +285,12 @@ fn an_empty_and_is_all_but_an_empty_or_is_refused() {
         "not all"
     );
 }
+
+#[test]
+fn text_with_a_nul_character_is_refused_in_the_json_form_too() {
+    assert_json_error(
+        "contact",
+        json!({"field": "email", "op": "contains", "value": "\u{0}"}),
+        "$.value: text in a filter may not contain the NUL character (\\u{0}); no stored text holds one",
+    );
+}
