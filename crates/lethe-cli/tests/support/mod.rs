@@ -111,6 +111,12 @@ impl TestServer {
         }
     }
 
+    /// Kills the server with SIGKILL (no shutdown of any kind) and reaps it.
+    pub fn kill_now(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     pub fn endpoint(&self, path: &str) -> String {
         format!("{}{path}", self.url)
     }

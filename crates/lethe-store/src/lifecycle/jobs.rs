@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use lethe_schema::Schema;
-use sea_query::{Alias, Expr, ExprTrait, Order, Query, SelectStatement};
+use sea_query::{Alias, Expr, ExprTrait, LockBehavior, LockType, Order, Query, SelectStatement};
 use sqlx::Pool;
 use time::OffsetDateTime;
 
@@ -347,6 +347,29 @@ async fn claim<DB: Dialect>(
     now: OffsetDateTime,
 ) -> Result<Option<JobRow>, StoreError> {
     let mut transaction = begin_write(pool).await?;
+    if DB::BACKEND == crate::dialect::Backend::Postgres {
+        // Several instances on one database look at the same runnable jobs every second:
+        // the one that locks the job's row claims it, the others pass it by at once instead
+        // of queueing behind the lock. (SQLite's `BEGIN IMMEDIATE` already admits one
+        // claimer at a time.)
+        let (sql, values) = DB::build(
+            Query::select()
+                .column(Alias::new("id"))
+                .from(Alias::new("lethe_job"))
+                .and_where(col("id").eq(id))
+                .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked),
+        );
+        if DB::fetch_optional(&mut transaction, sql, values)
+            .await?
+            .is_none()
+        {
+            // Locked by another claimer, or no such job (which `load_job` says).
+            load_job::<DB>(&mut transaction, id).await?;
+            return Err(StoreError::Conflict(format!(
+                "job {id} is being claimed by another worker at this moment"
+            )));
+        }
+    }
     let job = load_job::<DB>(&mut transaction, id).await?;
     if job.state == job_state::DONE {
         return Ok(None);
@@ -697,6 +720,7 @@ pub(crate) async fn run<DB: Dialect>(
             .await?
             .to_job(clock.now()));
     };
+    let _heartbeat = Heartbeat::start::<DB>(pool.clone(), id, owner.to_owned());
     let operation = match job.kind {
         JobKind::Purge => lethe_plan::Operation::Purge,
         _ => lethe_plan::Operation::Trash,
@@ -752,6 +776,49 @@ pub(crate) async fn run<DB: Dialect>(
                 return Err(error);
             }
         }
+    }
+}
+
+/// Keeps a claimed job's lease alive while this worker runs it, also through steps longer
+/// than the lease (a PostgreSQL table rewrite after a purge, a slow batch); stops when
+/// dropped. A worker that dies stops renewing, and its job is taken over when the lease
+/// runs out.
+struct Heartbeat(tokio::task::JoinHandle<()>);
+
+impl Heartbeat {
+    fn start<DB: Dialect>(pool: Pool<DB>, id: i64, owner: String) -> Heartbeat {
+        Heartbeat(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(LEASE / 4).await;
+                let (sql, values) = DB::build(
+                    Query::update()
+                        .table(Alias::new("lethe_job"))
+                        .value(
+                            Alias::new("lease_expires_at"),
+                            Expr::val(rows::bind_time::<DB>(wall_clock() + LEASE)),
+                        )
+                        .and_where(col("id").eq(id))
+                        .and_where(col("lease_owner").eq(owner.as_str())),
+                );
+                let renewed = match pool.acquire().await {
+                    Ok(mut connection) => DB::execute(&mut connection, sql, values).await,
+                    Err(error) => Err(error),
+                };
+                match renewed {
+                    Ok(0) => return,
+                    Ok(_) => {}
+                    Err(error) => {
+                        tracing::warn!(job = id, %error, "could not renew the job's lease");
+                    }
+                }
+            }
+        }))
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
