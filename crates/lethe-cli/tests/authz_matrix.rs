@@ -183,9 +183,8 @@ impl Row {
 ///   *single* record — including one someone else made (anonymising cannot be undone);
 /// - any signed-in user may read jobs (with their reasons), deletion batches and purge
 ///   previews, while the deletion history itself is for admins;
-/// - restoring a *whole* batch that an admin trashed is refused to the creator of all its
-///   records (SPEC §3: "the record's creator" may restore), who may restore the very same
-///   records by naming them (`ids`).
+/// - the creator of every record of a batch may restore it, whole or by naming the records
+///   (`ids`), whoever trashed it (SPEC §3: "the record's creator" may restore).
 #[rustfmt::skip]
 fn routes() -> Vec<Row> {
     use Effect::{MayWrite, Reads, Writes};
@@ -228,7 +227,7 @@ fn routes() -> Vec<Row> {
         row("GET",    "/api/v1/batches/{id}",               None,                    Shared,           Reads,    [401, 401, 200, 200, 200]),
         row("POST",   "/api/v1/batches/{id}/restore",       Some(whole_batch),       TrashedByCreator, Writes,   [401, 401, 403, 202, 202]).note("whole batch, the creator trashed it"),
         row("POST",   "/api/v1/batches/{id}/restore",       Some(chosen_records),    TrashedByAdmin,   Writes,   [401, 401, 403, 202, 202]).note("the creator's records by id, an admin trashed them"),
-        row("POST",   "/api/v1/batches/{id}/restore",       Some(whole_batch),       TrashedByAdmin,   Writes,   [401, 401, 403, 202, 403]).note("whole batch of the creator's records, an admin trashed it"),
+        row("POST",   "/api/v1/batches/{id}/restore",       Some(whole_batch),       TrashedByAdmin,   Writes,   [401, 401, 403, 202, 202]).note("whole batch of the creator's records, an admin trashed it"),
         // Purge: request and cancel are for admins (SPEC §3, §7); anyone may look.
         row("GET",    "/api/v1/batches/{id}/purge/preview", None,                    Shared,           Reads,    [401, 401, 200, 200, 200]),
         row("POST",   "/api/v1/batches/{id}/purge",         Some(purge),             TrashedByCreator, Writes,   [401, 401, 403, 202, 403]),

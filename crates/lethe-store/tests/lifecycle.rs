@@ -362,6 +362,26 @@ both_backends!(
             .unwrap();
         run(&store, allowed.id).await;
         assert!(store.get_record("contact", mine).await.is_ok());
+        // … and the whole batch, when she created every record in it.
+        let again = snapshot(&store, "contact", &format!("id = {mine}")).await;
+        let job = store
+            .start_trash(again, None, &bob_actor, None)
+            .await
+            .unwrap();
+        let batch = run(&store, job.id).await.batch_id.unwrap();
+        let refused = store
+            .start_restore(batch, None, &Actor::user(&carl), None)
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::Forbidden(_))),
+            "{refused:?}"
+        );
+        let whole = store
+            .start_restore(batch, None, &ann_actor, None)
+            .await
+            .unwrap();
+        run(&store, whole.id).await;
+        assert!(store.get_record("contact", mine).await.is_ok());
     }
 );
 

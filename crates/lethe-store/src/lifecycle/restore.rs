@@ -344,10 +344,11 @@ pub(super) async fn start<DB: Dialect>(
         members.and_where(col(builtin::ID).is_in(chosen.iter().copied()));
     }
 
-    // Who may restore: any admin, the user who trashed, or the creator of every chosen record.
+    // Who may restore (SPEC §3): any admin, the user who trashed, or the creator of every
+    // record restored — of the chosen ones, or of the whole batch.
     if !actor.admin && actor.user_id != batch.created_by {
-        let allowed = match (chosen, actor.user_id) {
-            (Some(_), Some(user)) => {
+        let allowed = match actor.user_id {
+            Some(user) => {
                 let mut others = Query::select();
                 others
                     .expr(Expr::cust("COUNT(*)"))
@@ -367,7 +368,7 @@ pub(super) async fn start<DB: Dialect>(
                     None => false,
                 }
             }
-            _ => false,
+            None => false,
         };
         if !allowed {
             return Err(StoreError::Forbidden(format!(
