@@ -649,7 +649,7 @@ fn lifecycle_paths(paths: &mut Map<String, Value>, components: &mut Map<String, 
             "requestBody": json_body(json!({"type": "object", "properties": {
                 "grace_seconds": {"type": "integer", "minimum": 0, "maximum": crate::lifecycle::MAX_GRACE_SECONDS, "description": "how long the purge stays pending; the configured default when left out. Shorter than the configured minimum is refused (see GET /api/v1/purges for both)"},
                 "reason": {"type": "string", "maxLength": 1000, "description": "why (reason / legal basis), kept in the history"},
-                "batch_size": batch_size
+                "batch_size": {"type": "integer", "minimum": 1, "maximum": 100000, "description": "members per transaction (default 25000: a purge rewrites index pages in every batch, so it batches larger)"}
             }, "additionalProperties": false})),
             "responses": with_errors(accepted("the pending purge job; follow it at /api/v1/jobs/{id}"), &["400", "401", "403", "404", "409", "422"])
         }}),
