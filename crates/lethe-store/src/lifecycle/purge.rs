@@ -435,7 +435,11 @@ pub(super) async fn anonymize_batch<DB: Dialect>(
     Ok(totals)
 }
 
-/// Removes the files recorded by committed batches of `job`, then forgets them.
+/// Removes the files recorded by committed batches of `job`, then forgets them. A file that
+/// cannot be removed does not hold back the others: every file that can be removed is, and
+/// is forgotten (so a retry neither removes nor counts it again); the ones that cannot stay
+/// recorded, and the first error is returned with the tally, so the job fails saying which
+/// file and why, and a resume retries them.
 pub(super) async fn erase_files<DB: Dialect>(
     pool: &Pool<DB>,
     job: i64,
@@ -443,6 +447,9 @@ pub(super) async fn erase_files<DB: Dialect>(
 ) -> Result<(u64, u64), StoreError> {
     let mut removed = 0;
     let mut missing = 0;
+    let mut failed = 0u64;
+    let mut first_failure: Option<String> = None;
+    let mut after = 0i64;
     loop {
         let mut connection = pool.acquire().await?;
         let (sql, values) = DB::build(
@@ -450,39 +457,60 @@ pub(super) async fn erase_files<DB: Dialect>(
                 .columns([Alias::new("id"), Alias::new(STORAGE_KEY)])
                 .from(Alias::new("lethe_erased_file"))
                 .and_where(col("job_id").eq(job))
+                .and_where(col("id").gt(after))
                 .order_by(Alias::new("id"), Order::Asc)
                 .limit(1_000),
         );
         let found = DB::fetch_all(&mut connection, sql, values).await?;
         drop(connection);
         let Some(last) = found.last() else {
-            return Ok((removed, missing));
+            break;
         };
-        let up_to = rows::int::<DB>(last, 0)?.unwrap_or(0);
+        after = rows::int::<DB>(last, 0)?.unwrap_or(i64::MAX);
+        let mut forget = Vec::with_capacity(found.len());
         for row in &found {
-            let Some(key) = rows::text::<DB>(row, 1)? else {
+            let Some(id) = rows::int::<DB>(row, 0)? else {
                 continue;
             };
-            match remove_file(settings, &key)? {
-                true => removed += 1,
-                false => missing += 1,
+            let Some(key) = rows::text::<DB>(row, 1)? else {
+                forget.push(id);
+                continue;
+            };
+            match remove_file(settings, &key) {
+                Ok(true) => removed += 1,
+                Ok(false) => missing += 1,
+                Err(message) => {
+                    failed += 1;
+                    first_failure.get_or_insert(message);
+                    continue;
+                }
             }
+            forget.push(id);
+        }
+        if forget.is_empty() {
+            continue;
         }
         let mut transaction = begin_write(pool).await?;
         let (sql, values) = DB::build(
             Query::delete()
                 .from_table(Alias::new("lethe_erased_file"))
                 .and_where(col("job_id").eq(job))
-                .and_where(col("id").lte(up_to)),
+                .and_where(col("id").is_in(forget)),
         );
         DB::execute(&mut transaction, sql, values).await?;
         transaction.commit().await?;
     }
+    match first_failure {
+        None => Ok((removed, missing)),
+        Some(message) => Err(StoreError::Internal(format!(
+            "{message} ({failed} file(s) could not be removed, {removed} were removed, {missing} were already missing); the purge stops and retries the files it could not remove when it is resumed"
+        ))),
+    }
 }
 
 /// Removes one attachment file; `false` when it was not there. A key that would leave the
-/// files folder is refused.
-fn remove_file(settings: &LifecycleSettings, key: &str) -> Result<bool, StoreError> {
+/// files folder is refused. The error says which file and why.
+fn remove_file(settings: &LifecycleSettings, key: &str) -> Result<bool, String> {
     let Some(folder) = &settings.files_dir else {
         return Ok(false);
     };
@@ -492,17 +520,17 @@ fn remove_file(settings: &LifecycleSettings, key: &str) -> Result<bool, StoreErr
             .components()
             .any(|part| !matches!(part, std::path::Component::Normal(_)))
     {
-        return Err(StoreError::Internal(format!(
+        return Err(format!(
             "the storage key {key:?} points outside the files folder; the file was not removed"
-        )));
+        ));
     }
     match std::fs::remove_file(folder.join(relative)) {
         Ok(()) => Ok(true),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(error) => Err(StoreError::Internal(format!(
-            "cannot remove the attachment file {}: {error}; the purge stops and retries it when resumed",
+        Err(error) => Err(format!(
+            "cannot remove the attachment file {}: {error}",
             folder.join(relative).display()
-        ))),
+        )),
     }
 }
 
