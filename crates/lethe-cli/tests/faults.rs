@@ -17,7 +17,6 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -25,7 +24,8 @@ use lethe_schema::{Anonymize, Entity, Schema, builtin};
 use lethe_testkit::TestBackend;
 use serde_json::{Value, json};
 use support::{
-    JOB_DEADLINE, Run, TestDatabase, TestServer, add_user, both_backends, lethe, lethe_command,
+    JOB_DEADLINE, Run, TestDatabase, TestServer, add_user, both_backends, demo, lethe,
+    lethe_command,
 };
 
 /// How many times each kill test kills a running job (`LETHE_CRASH_KILLS`, default 3).
@@ -66,24 +66,6 @@ fn lethe_with_env(database: &TestDatabase, env: &[(&str, &str)], args: &[&str]) 
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
-}
-
-/// Builds the demo CRM with its attachment files; returns the files folder.
-fn demo_with_files(database: &TestDatabase, contacts: u64) -> PathBuf {
-    let files = database.scratch_dir().join("files");
-    succeeded(&lethe(
-        database,
-        &[
-            "demo",
-            "--contacts",
-            &contacts.to_string(),
-            "--no-serve",
-            "--files",
-            files.to_str().unwrap(),
-            "--json",
-        ],
-    ));
-    files
 }
 
 fn show_job(database: &TestDatabase, id: i64) -> Value {
@@ -555,7 +537,7 @@ async fn bulk_round(
 /// Kills `bulk` jobs at pseudo-random moments, `LETHE_CRASH_KILLS` times, after one
 /// uninterrupted run that measures how long a job runs (the kills fall within that time).
 async fn killed_bulk_jobs(database: TestDatabase, bulk: Bulk) {
-    demo_with_files(&database, 200);
+    demo(&database, 200);
     let schema = Schema::default_crm();
     let contact = schema.entity("contact").unwrap();
     let originals = database.scalar("SELECT MAX(id) FROM contact").await;
@@ -697,7 +679,7 @@ async fn dropped_postgres_connections_fail_a_trash_job_clearly_and_resume_finish
         return;
     };
     let schema = Schema::default_crm();
-    demo_with_files(&database, 2_000);
+    demo(&database, 2_000);
     let (_, admin) = add_user(&database, "dpo", "admin");
     let server = TestServer::start(&database);
     let snapshot = server
@@ -867,7 +849,7 @@ both_backends!(
     an_attachment_file_that_cannot_be_removed_fails_the_purge_clearly_and_a_retry_finishes_it,
     |database: TestDatabase| async move {
         let schema = Schema::default_crm();
-        let files = demo_with_files(&database, 2_000);
+        let files = demo(&database, 2_000);
         let trashed = succeeded(&lethe(
             &database,
             &["trash", "contact", PURGEABLE_WITH_FILES, "--yes", "--json"],

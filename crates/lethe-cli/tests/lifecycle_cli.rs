@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use lethe_schema::Schema;
 use serde_json::Value;
-use support::{Run, TestDatabase, both_backends, lethe, lethe_command};
+use support::{Run, TestDatabase, both_backends, demo, lethe, lethe_command};
 
 /// Runs `lethe ARGS` with `input` on stdin.
 fn lethe_with_input(database: &TestDatabase, args: &[&str], input: &str) -> Run {
@@ -44,22 +44,6 @@ fn ok(run: &Run) -> Value {
         run.stdout, run.stderr
     );
     run.json()
-}
-
-fn demo(database: &TestDatabase, contacts: u64) {
-    let files = database.scratch_dir().join("files");
-    let run = lethe(
-        database,
-        &[
-            "demo",
-            "--contacts",
-            &contacts.to_string(),
-            "--no-serve",
-            "--files",
-            files.to_str().unwrap(),
-        ],
-    );
-    assert_eq!(run.status, 0, "{}", run.stderr);
 }
 
 const TABLES: [&str; 15] = [

@@ -12,29 +12,13 @@ use std::time::{Duration, Instant};
 
 use lethe_schema::Schema;
 use serde_json::{Value, json};
-use support::{TestDatabase, TestServer, add_user, lethe};
+use support::{TestDatabase, TestServer, add_user, demo};
 
 /// Contacts in the demo data; the jobs split them into this many disjoint id ranges.
 const CONTACTS: u64 = 1_600;
 const JOBS: u64 = 4;
 /// Small batches, so every job runs many of them and a kill lands in the middle of one.
 const BATCH: u64 = 20;
-
-fn demo(database: &TestDatabase) {
-    let files = database.scratch_dir().join("files");
-    let run = lethe(
-        database,
-        &[
-            "demo",
-            "--contacts",
-            &CONTACTS.to_string(),
-            "--no-serve",
-            "--files",
-            files.to_str().unwrap(),
-        ],
-    );
-    assert_eq!(run.status, 0, "{}", run.stderr);
-}
 
 async fn row_counts(database: &TestDatabase, schema: &Schema) -> BTreeMap<String, i64> {
     let mut counts = BTreeMap::new();
@@ -157,7 +141,7 @@ async fn three_instances_share_jobs_survive_a_killed_one_and_purge_once() {
         return;
     };
     let schema = Schema::default_crm();
-    demo(&database);
+    demo(&database, CONTACTS);
     let (_, admin) = add_user(&database, "ada", "admin");
     let files = database.scratch_dir().join("files");
     let before = row_counts(&database, &schema).await;

@@ -7,7 +7,7 @@
 mod support;
 
 use serde_json::Value;
-use support::{Run, TestDatabase, TestServer, add_user, both_backends, lethe};
+use support::{Run, TestDatabase, TestServer, add_user, both_backends, demo, lethe};
 
 fn ok(run: &Run) -> Value {
     assert_eq!(
@@ -16,22 +16,6 @@ fn ok(run: &Run) -> Value {
         run.stdout, run.stderr
     );
     run.json()
-}
-
-fn demo(database: &TestDatabase) {
-    let files = database.scratch_dir().join("files");
-    let run = lethe(
-        database,
-        &[
-            "demo",
-            "--contacts",
-            "300",
-            "--no-serve",
-            "--files",
-            files.to_str().unwrap(),
-        ],
-    );
-    assert_eq!(run.status, 0, "{}", run.stderr);
 }
 
 /// Trashes the contacts matching `filter`; returns the deletion batch.
@@ -148,7 +132,7 @@ fn line<'a>(stats: &'a Value, entity: &str) -> &'a Value {
 both_backends!(
     stats_match_raw_counts_after_trash_and_a_pending_purge,
     |database: TestDatabase| async move {
-        demo(&database);
+        demo(&database, 300);
         let fresh = ok(&lethe(&database, &["stats", "--json"]));
         check_against_sql(&database, &fresh).await;
         assert_eq!(line(&fresh, "contact")["records"]["active"], 300);

@@ -65,6 +65,25 @@ pub fn lethe(database: &TestDatabase, args: &[&str]) -> Run {
     }
 }
 
+/// Builds the demo CRM with `contacts` contacts and its attachment files (in the database's
+/// scratch folder, which it returns), without serving it.
+pub fn demo(database: &TestDatabase, contacts: u64) -> std::path::PathBuf {
+    let files = database.scratch_dir().join("files");
+    let run = lethe(
+        database,
+        &[
+            "demo",
+            "--contacts",
+            &contacts.to_string(),
+            "--no-serve",
+            "--files",
+            files.to_str().expect("a UTF-8 path"),
+        ],
+    );
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    files
+}
+
 /// Creates a user and returns its token.
 pub fn add_user(database: &TestDatabase, name: &str, role: &str) -> (i64, String) {
     let run = lethe(database, &["user", "add", name, "--role", role, "--json"]);
