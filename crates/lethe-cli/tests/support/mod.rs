@@ -36,10 +36,15 @@ impl Run {
     }
 }
 
+/// The `lethe` binary against the test's database, with the test's own attachment folder
+/// (`files` in its scratch folder, created; a test may point `LETHE_FILES_DIR` elsewhere).
 pub fn lethe_command(database: &TestDatabase) -> Command {
+    let files = database.scratch_dir().join("files");
+    std::fs::create_dir_all(&files).expect("create the test's attachment folder");
     let mut command = Command::new(env!("CARGO_BIN_EXE_lethe"));
     command
         .env("LETHE_DATABASE_URL", &database.url)
+        .env("LETHE_FILES_DIR", &files)
         .env_remove("LETHE_SCHEMA")
         .env_remove("LETHE_NOW")
         .env_remove("LETHE_PURGE_GRACE")

@@ -274,6 +274,55 @@ fn entity<'s>(schema: &'s Schema, name: &str) -> Result<&'s Entity, StoreError> 
         .ok_or_else(|| StoreError::Internal(format!("the plan names unknown entity {name}")))
 }
 
+/// The connection's table of the members a purge batch erases.
+const ERASABLE: &str = "lethe_purge_erasable";
+
+/// Keeps the ids `erasable` yields in a temporary table of this connection and returns the
+/// statement that reads them back. The batch's erasable members are derived once (members
+/// of the batch, still in the deletion batch, not skipped or blocked) instead of again in
+/// every one of the batch's statements that needs them. On SQLite the table stays with the
+/// connection and is emptied first; on PostgreSQL it is dropped when the batch commits or
+/// rolls back.
+async fn keep_erasable<DB: Dialect>(
+    connection: &mut DB::Connection,
+    erasable: SelectStatement,
+) -> Result<SelectStatement, StoreError> {
+    match DB::BACKEND {
+        Backend::Sqlite => {
+            DB::execute_plain(
+                connection,
+                format!("CREATE TEMP TABLE IF NOT EXISTS {ERASABLE} (id INTEGER PRIMARY KEY)"),
+            )
+            .await?;
+            DB::execute_plain(connection, format!("DELETE FROM {ERASABLE}")).await?;
+        }
+        Backend::Postgres => {
+            DB::execute_plain(
+                connection,
+                format!("CREATE TEMP TABLE {ERASABLE} (id BIGINT PRIMARY KEY) ON COMMIT DROP"),
+            )
+            .await?;
+        }
+    }
+    let mut insert = Query::insert();
+    insert
+        .into_table(Alias::new(ERASABLE))
+        .columns([Alias::new(builtin::ID)])
+        .select_from(erasable)
+        .map_err(|error| StoreError::Internal(format!("building the erasable set: {error}")))?;
+    let (sql, values) = DB::build(&insert);
+    DB::execute(connection, sql, values).await?;
+    if DB::BACKEND == Backend::Postgres {
+        // A temporary table has no statistics until analysed; with them the planner joins
+        // the batch's few thousand ids instead of guessing.
+        DB::execute_plain(connection, format!("ANALYZE {ERASABLE}")).await?;
+    }
+    Ok(Query::select()
+        .column(Alias::new(builtin::ID))
+        .from(Alias::new(ERASABLE))
+        .to_owned())
+}
+
 /// One batch of a purge job.
 pub(super) async fn batch<DB: Dialect>(
     connection: &mut DB::Connection,
@@ -320,13 +369,14 @@ pub(super) async fn batch<DB: Dialect>(
     }
     let mut totals = batch.skip_totals::<DB>(connection).await?;
 
-    let mut eligible = Query::select();
-    eligible
+    let mut erasable = Query::select();
+    erasable
         .column(Alias::new(builtin::ID))
         .from(Alias::new(root))
         .and_where(id().in_subquery(batch.members()))
         .and_where(super::paths::batch_is(None, deletion_batch))
         .and_where(id().not_in_subquery(batch.skipped()));
+    let eligible = keep_erasable::<DB>(connection, erasable).await?;
     probe_values::<DB>(
         connection,
         root_entity,
@@ -466,6 +516,16 @@ pub(super) async fn erase_files<DB: Dialect>(
         let Some(last) = found.last() else {
             break;
         };
+        if let Some(folder) = &settings.files_dir
+            && !folder.is_dir()
+        {
+            // Every file would look "already missing": say what is wrong instead, and keep
+            // the files recorded so the resumed job removes them.
+            return Err(StoreError::Internal(format!(
+                "the attachment folder {} does not exist or is not a folder, so the erased records' files cannot be removed; start Lethe with --files-dir (or LETHE_FILES_DIR) set to the attachment folder and resume the job",
+                folder.display()
+            )));
+        }
         after = rows::int::<DB>(last, 0)?.unwrap_or(i64::MAX);
         let mut forget = Vec::with_capacity(found.len());
         for row in &found {
@@ -636,12 +696,7 @@ pub(super) async fn make_physical<DB: Dialect>(
                     drop(connection);
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 }
-                let mut connection = pool.acquire().await?;
-                for table in &tables {
-                    // Identifiers come from the validated schema.
-                    DB::execute_plain(&mut connection, format!("VACUUM FULL {table}")).await?;
-                    rewritten.push(table.clone());
-                }
+                rewritten = rewrite_tables::<DB>(pool, &tables).await?;
             }
             serde_json::json!({
                 "backend": "postgres",
@@ -678,6 +733,61 @@ pub(super) async fn make_physical<DB: Dialect>(
             "every batch of the job"
         },
     }))
+}
+
+/// How many tables a PostgreSQL purge rewrites at once.
+const REWRITERS: usize = 2;
+
+/// Rewrites `tables` (`VACUUM FULL`), largest first, [`REWRITERS`] at a time on connections
+/// of their own: a rewrite is mostly one core's work (copying rows, sorting index entries),
+/// and each holds only its own table's lock. Returns the tables in the order they finished.
+async fn rewrite_tables<DB: Dialect>(
+    pool: &Pool<DB>,
+    tables: &[String],
+) -> Result<Vec<String>, StoreError> {
+    let mut sized = Vec::with_capacity(tables.len());
+    {
+        let mut connection = pool.acquire().await?;
+        for table in tables {
+            let (sql, values) = DB::build(Query::select().expr(Expr::cust_with_values(
+                "pg_total_relation_size(CAST($1 AS regclass))::bigint",
+                [table.clone()],
+            )));
+            let size = match DB::fetch_optional(&mut connection, sql, values).await? {
+                Some(row) => rows::int::<DB>(&row, 0)?.unwrap_or(0),
+                None => 0,
+            };
+            sized.push((size, table.clone()));
+        }
+    }
+    sized.sort_by(|left, right| right.cmp(left));
+    let queue = std::sync::Mutex::new(
+        sized
+            .into_iter()
+            .map(|(_, table)| table)
+            .collect::<std::collections::VecDeque<_>>(),
+    );
+    let done = std::sync::Mutex::new(Vec::with_capacity(tables.len()));
+    let worker = || async {
+        let mut connection = pool.acquire().await?;
+        loop {
+            let next = queue
+                .lock()
+                .map_err(|_| StoreError::Internal("the rewrite queue was poisoned".to_owned()))?
+                .pop_front();
+            let Some(table) = next else {
+                return Ok::<(), StoreError>(());
+            };
+            // Identifiers come from the validated schema.
+            DB::execute_plain(&mut connection, format!("VACUUM FULL {table}")).await?;
+            done.lock()
+                .map_err(|_| StoreError::Internal("the rewrite list was poisoned".to_owned()))?
+                .push(table);
+        }
+    };
+    futures_util::future::try_join_all(std::iter::repeat_with(worker).take(REWRITERS)).await?;
+    done.into_inner()
+        .map_err(|_| StoreError::Internal("the rewrite list was poisoned".to_owned()))
 }
 
 /// Looks for the erased values in the SQLite database file and its WAL, streaming.
