@@ -129,6 +129,9 @@ async fn finish<DB: Dialect>(
         }
     }
     DB::execute_plain(&mut connection, "ANALYZE".to_owned()).await?;
+    drop(connection);
+    crate::ddl::forget_trash_index_statistics(pool).await?;
+    let mut connection = pool.acquire().await?;
     if DB::BACKEND == Backend::Sqlite {
         // Fold the load into the database file and give the WAL's space back.
         DB::execute_plain(

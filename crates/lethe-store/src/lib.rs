@@ -139,6 +139,19 @@ macro_rules! dispatch {
 }
 pub(crate) use dispatch;
 
+/// SQLite's memory budget for the whole process (page caches, statements), in bytes:
+/// `LETHE_SQLITE_HEAP_MIB` (at least 16), else [`DEFAULT_SQLITE_HEAP_MIB`].
+fn sqlite_heap_limit() -> u64 {
+    let mib = std::env::var("LETHE_SQLITE_HEAP_MIB")
+        .ok()
+        .and_then(|raw| raw.trim().parse::<u64>().ok())
+        .map_or(DEFAULT_SQLITE_HEAP_MIB, |mib| mib.max(16));
+    mib.saturating_mul(1024 * 1024)
+}
+
+/// The default of SQLite's memory budget (see `sqlite_heap_limit`).
+pub const DEFAULT_SQLITE_HEAP_MIB: u64 = 96;
+
 impl Store {
     /// Connects to the database. Nothing is created until [`Store::migrate`] runs.
     pub async fn open(url: &DatabaseUrl, schema: Schema) -> Result<Store, StoreError> {
@@ -176,7 +189,11 @@ impl Store {
                     .pragma("secure_delete", "on")
                     // 32 MiB of page cache per connection; sorts and temporary tables spill
                     // to disk, so memory stays bounded whatever the data size.
-                    .pragma("cache_size", "-32768");
+                    .pragma("cache_size", "-32768")
+                    // The bundled SQLite keeps the pool's page caches in one group that one
+                    // busy connection may fill up to the sum of all of them (8 × 32 MiB);
+                    // the process-wide soft heap limit recycles cached pages beyond it.
+                    .pragma("soft_heap_limit", sqlite_heap_limit().to_string());
                 let pool = SqlitePoolOptions::new()
                     .max_connections(8)
                     .connect_with(options)
@@ -213,6 +230,7 @@ impl Store {
             system::migrate(pool).await?;
             let report = ddl::migrate_schema(pool, &self.inner.schema, now).await?;
             placeholder::ensure_placeholders(pool, &self.inner.schema, now).await?;
+            ddl::forget_trash_index_statistics(pool).await?;
             Ok(report)
         })
     }
