@@ -199,19 +199,79 @@ impl<'v> Needles<'v> {
         }
     }
 
-    /// Scans a file; `Ok(None)` when it does not exist.
+    /// Scans a file; `Ok(None)` when it does not exist. A large file is cut into one part
+    /// per core, scanned at once by threads of their own: each part is read on by
+    /// `longest - 1` bytes, so an occurrence that starts in a part lies whole in what that
+    /// part's thread reads (one that starts in the overlap is found twice, which is harmless).
     pub(crate) fn scan_file(
         &self,
         path: &Path,
         found: &mut [bool],
     ) -> std::io::Result<Option<u64>> {
-        match std::fs::File::open(path) {
-            Ok(file) => self.scan_reader(file, found).map(Some),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(error) => Err(error),
+        let length = match std::fs::metadata(path) {
+            Ok(metadata) => metadata.len(),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        let threads = std::thread::available_parallelism()
+            .map_or(1, std::num::NonZeroUsize::get)
+            .min(MAX_THREADS);
+        let parts = if length < PARALLEL_FROM { 1 } else { threads };
+        self.scan_parts(path, length, parts, found).map(Some)
+    }
+
+    /// Scans `path` (of `length` bytes) as `parts` ranges, each on a thread of its own.
+    fn scan_parts(
+        &self,
+        path: &Path,
+        length: u64,
+        parts: usize,
+        found: &mut [bool],
+    ) -> std::io::Result<u64> {
+        use std::io::Seek as _;
+        let parts = parts.max(1) as u64;
+        let size = length.div_ceil(parts).max(1);
+        let overlap = self.longest.saturating_sub(1) as u64;
+        let results: Vec<std::io::Result<(Vec<bool>, u64)>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..parts)
+                .map(|part| part * size)
+                .filter(|start| *start == 0 || *start < length)
+                .map(|start| {
+                    scope.spawn(move || {
+                        let mut file = std::fs::File::open(path)?;
+                        file.seek(std::io::SeekFrom::Start(start))?;
+                        let mut mine = vec![false; self.values.len()];
+                        self.scan_reader(file.take(size + overlap), &mut mine)?;
+                        Ok((mine, (length - start).min(size)))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| {
+                    handle
+                        .join()
+                        .unwrap_or_else(|_| Err(std::io::Error::other("a scanning thread stopped")))
+                })
+                .collect()
+        });
+        let mut total = 0;
+        for result in results {
+            let (mine, bytes) = result?;
+            total += bytes;
+            for (flag, hit) in found.iter_mut().zip(mine) {
+                *flag |= hit;
+            }
         }
+        Ok(total)
     }
 }
+
+/// The most threads one file scan uses.
+const MAX_THREADS: usize = 4;
+
+/// Files smaller than this are scanned by one thread.
+const PARALLEL_FROM: u64 = 64 << 20;
 
 #[cfg(test)]
 mod tests {
@@ -313,6 +373,34 @@ mod tests {
             let needles = Needles::new(&values);
             let mut found = vec![false; values.len()];
             needles.scan_chunks(Trickle { bytes: &haystack, step }, &mut found, chunk).expect("reading memory");
+            prop_assert_eq!(found, naive(&values, &haystack));
+        }
+
+        /// A file scanned in parts by several threads gives what a naive search gives, and
+        /// counts every byte once, whatever the number of parts (more parts than bytes too).
+        #[test]
+        fn a_file_scanned_in_parts_agrees_with_a_naive_search(
+            values in proptest::collection::vec("[ab@.]{11,16}", 1..10),
+            pieces in proptest::collection::vec(
+                (proptest::collection::vec(any::<u8>(), 0..40), any::<proptest::sample::Index>()),
+                0..20,
+            ),
+            parts in 1usize..9,
+        ) {
+            let mut haystack = Vec::new();
+            for (noise, pick) in &pieces {
+                haystack.extend_from_slice(noise);
+                haystack.extend_from_slice(pick.get(&values).as_bytes());
+            }
+            let dir = tempfile::tempdir().expect("a temporary folder");
+            let path = dir.path().join("db");
+            std::fs::write(&path, &haystack).expect("write the file");
+            let needles = Needles::new(&values);
+            let mut found = vec![false; values.len()];
+            let bytes = needles
+                .scan_parts(&path, haystack.len() as u64, parts, &mut found)
+                .expect("reading the file");
+            prop_assert_eq!(bytes, haystack.len() as u64);
             prop_assert_eq!(found, naive(&values, &haystack));
         }
     }
