@@ -8,6 +8,7 @@
 //! ```
 
 mod lifecycle;
+mod suite;
 
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -72,6 +73,9 @@ enum Command {
     /// One side of `lifecycle`, in its own process (started by `lifecycle`).
     #[command(hide = true)]
     LifecycleSide(lifecycle::SideArgs),
+    /// Everything for one backend: builds the demo data set if it is not there, then the
+    /// selection counts and trash, restore and purge, each against hand-written SQL.
+    Suite(suite::SuiteArgs),
 }
 
 /// One question, asked through Lethe's filter language and as hand-written SQL. The hand
@@ -165,7 +169,11 @@ impl HandPool {
                     .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
                     .foreign_keys(true)
                     .pragma("secure_delete", "on")
-                    .pragma("cache_size", "-32768");
+                    .pragma("cache_size", "-32768")
+                    .pragma(
+                        "soft_heap_limit",
+                        (lethe_store::DEFAULT_SQLITE_HEAP_MIB * 1024 * 1024).to_string(),
+                    );
                 HandPool::Sqlite(
                     sqlx::sqlite::SqlitePoolOptions::new()
                         .max_connections(8)
@@ -386,7 +394,10 @@ async fn select_side(
             times.push(started.elapsed().as_secs_f64() * 1000.0);
         }
     }
-    println!("{}", serde_json::json!({"count": count, "ms": times}));
+    println!(
+        "{}",
+        serde_json::json!({"count": count, "ms": times, "peak_mib": lifecycle::peak_mib()})
+    );
     Ok(())
 }
 
@@ -399,7 +410,7 @@ async fn bench_select_isolated(db: &str, repeat: usize) -> anyhow::Result<()> {
         DatabaseUrl::Sqlite(_) => "sqlite",
         DatabaseUrl::Postgres(_) => "postgres",
     };
-    let run_side = |case: usize, side: String| -> anyhow::Result<(i64, f64)> {
+    let run_side = |case: usize, side: String| -> anyhow::Result<(i64, f64, f64)> {
         let output = std::process::Command::new(std::env::current_exe()?)
             .args([
                 "select-side",
@@ -426,15 +437,22 @@ async fn bench_select_isolated(db: &str, repeat: usize) -> anyhow::Result<()> {
             .collect();
         times.sort_by(f64::total_cmp);
         let median = times.get(times.len() / 2).copied().unwrap_or(f64::NAN);
-        Ok((json["count"].as_i64().unwrap_or(-1), median))
+        Ok((
+            json["count"].as_i64().unwrap_or(-1),
+            median,
+            json["peak_mib"].as_f64().unwrap_or(f64::NAN),
+        ))
     };
-    println!("| backend | question | matches | Lethe (ms) | fastest hand SQL (ms) | ratio |");
-    println!("|---|---|---:|---:|---:|---:|");
+    println!(
+        "| backend | question | matches | Lethe (ms) | Lethe peak (MiB) | fastest hand SQL (ms) | hand peak (MiB) | ratio |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|");
     for (index, case) in CASES.iter().enumerate() {
-        let (ours, lethe) = run_side(index, "lethe".to_owned())?;
+        let (ours, lethe, lethe_peak) = run_side(index, "lethe".to_owned())?;
         let mut fastest = f64::INFINITY;
+        let mut fastest_peak = f64::NAN;
         for variant in 0..hand.variants(case).len() {
-            let (theirs, time) = run_side(index, variant.to_string())?;
+            let (theirs, time, peak) = run_side(index, variant.to_string())?;
             anyhow::ensure!(
                 ours == theirs,
                 "{}: Lethe counted {ours}, hand-written variant {} {theirs}",
@@ -446,10 +464,13 @@ async fn bench_select_isolated(db: &str, repeat: usize) -> anyhow::Result<()> {
                 case.name,
                 variant + 1
             );
-            fastest = fastest.min(time);
+            if time < fastest {
+                fastest = time;
+                fastest_peak = peak;
+            }
         }
         println!(
-            "| {backend} | {} | {ours} | {lethe:.0} | {fastest:.0} | {:.2} |",
+            "| {backend} | {} | {ours} | {lethe:.0} | {lethe_peak:.0} | {fastest:.0} | {fastest_peak:.0} | {:.2} |",
             case.name,
             lethe / fastest
         );
@@ -488,5 +509,6 @@ async fn main() -> anyhow::Result<()> {
         } => select_side(&db, case, &side, repeat, now).await,
         Command::Lifecycle(args) => lifecycle::run(args).await,
         Command::LifecycleSide(args) => lifecycle::side(args).await,
+        Command::Suite(args) => suite::run_suite(args).await,
     }
 }
