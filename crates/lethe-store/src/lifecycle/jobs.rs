@@ -746,14 +746,8 @@ pub(crate) async fn run<DB: Dialect>(
                 Stepped::Exhausted => {
                     let receipt = if job.kind == JobKind::Purge {
                         Some(
-                            super::purge::make_physical::<DB>(
-                                pool,
-                                schema,
-                                &plan,
-                                &job,
-                                &mut context,
-                            )
-                            .await?,
+                            super::purge::make_physical::<DB>(pool, &plan, &job, &mut context)
+                                .await?,
                         )
                     } else {
                         None

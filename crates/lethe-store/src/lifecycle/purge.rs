@@ -597,7 +597,6 @@ fn remove_file(settings: &LifecycleSettings, key: &str) -> Result<bool, String> 
 /// Makes the erasure physical and says what was done and found.
 pub(super) async fn make_physical<DB: Dialect>(
     pool: &Pool<DB>,
-    schema: &Schema,
     plan: &Plan,
     job: &JobRow,
     context: &mut RunContext,
@@ -610,11 +609,18 @@ pub(super) async fn make_physical<DB: Dialect>(
         Backend::Sqlite => {
             let started = std::time::Instant::now();
             let mut connection = pool.acquire().await?;
-            DB::execute_plain(
+            // One row: busy (1 when the checkpoint could not complete), log frames, frames
+            // checkpointed.
+            let wal_emptied = match DB::fetch_optional(
                 &mut connection,
                 "PRAGMA wal_checkpoint(TRUNCATE)".to_owned(),
+                sea_query_sqlx::SqlxValues(sea_query::Values(Vec::new())),
             )
-            .await?;
+            .await?
+            {
+                Some(row) => rows::int::<DB>(&row, 0)? == Some(0),
+                None => false,
+            };
             drop(connection);
             let checkpoint_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
             let scan = match context.settings.database_file.clone() {
@@ -622,28 +628,23 @@ pub(super) async fn make_physical<DB: Dialect>(
                     let values = std::mem::take(&mut context.probe.values);
                     let checked = values.len();
                     // Reading the files is blocking work: keep it off the async workers.
-                    let (found, files) =
-                        tokio::task::spawn_blocking(move || scan_files(&path, values))
+                    let scan =
+                        tokio::task::spawn_blocking(move || scan_files(&path, values, wal_emptied))
                             .await
                             .map_err(|error| {
                                 StoreError::Internal(format!("the file scan stopped: {error}"))
                             })??;
-                    let held = match schema.entity(plan.root.as_str()) {
-                        Some(root) => still_held::<DB>(pool, root, &found).await?,
-                        None => 0,
-                    };
-                    let unexplained = found.len().saturating_sub(held);
                     serde_json::json!({
-                        "files": files,
+                        "files": scan.files,
                         "values_checked": checked,
                         "values_not_checked": context.probe.dropped,
-                        "values_found": found.len(),
-                        "found_but_held_by_records_not_erased": held,
-                        "found_and_unexplained": unexplained,
-                        "result": if unexplained == 0 {
-                            "no erased value was found in the database or its write-ahead log, other than values that records which were not erased still hold (a shared name, a duplicate's e-mail)"
+                        "values_found": scan.in_use + scan.in_free_space,
+                        "found_only_in_pages_in_use": scan.in_use,
+                        "found_in_free_space": scan.in_free_space,
+                        "result": if scan.in_free_space == 0 {
+                            "no erased value was found in free space (free pages, the end of the file, or the write-ahead log); values found are in pages the database uses, held by records that were not erased (a duplicate's e-mail, a shared address, or neighbouring fields that happen to spell it)"
                         } else {
-                            "some erased values were found in the files and are not held by any remaining record of this type: they may be in other records' text (notes, filters saved in selections)"
+                            "some erased values were found in free space of the database or its write-ahead log: the erasure is not physical for them; run VACUUM on the database and check again"
                         },
                     })
                 }
@@ -652,7 +653,11 @@ pub(super) async fn make_physical<DB: Dialect>(
             serde_json::json!({
                 "backend": "sqlite",
                 "secure_delete": "on: deleted rows are overwritten with zeros in the database and its write-ahead log",
-                "wal_checkpoint": "truncate: the write-ahead log was copied into the database and emptied",
+                "wal_checkpoint": if wal_emptied {
+                    "truncate: the write-ahead log was copied into the database and emptied"
+                } else {
+                    "truncate did not complete (another connection held the log): the log was scanned as free space"
+                },
                 "wal_checkpoint_ms": checkpoint_ms,
                 "scan": scan,
             })
@@ -790,27 +795,59 @@ async fn rewrite_tables<DB: Dialect>(
         .map_err(|_| StoreError::Internal("the rewrite list was poisoned".to_owned()))
 }
 
-/// Looks for the erased values in the SQLite database file and its WAL, streaming.
+/// What the scan of the SQLite files found, in counts (the values themselves are dropped).
+struct ScanResult {
+    /// Found only in pages the database uses: held by records that were not erased.
+    in_use: usize,
+    /// Found in free space (a free page, past the database's end, or a write-ahead log that
+    /// was not emptied): not explained by any remaining record.
+    in_free_space: usize,
+    files: Vec<serde_json::Value>,
+}
+
+/// Looks for the erased values in the SQLite database file and its WAL, streaming, and
+/// tells where they were found. `wal_emptied`: the truncating checkpoint completed, so
+/// whatever the log holds now was written after the purge (by other writers) and is data
+/// in use; otherwise the log is counted as free space.
 fn scan_files(
     database: &std::path::Path,
     mut values: Vec<String>,
-) -> Result<(Vec<String>, Vec<serde_json::Value>), StoreError> {
+    wal_emptied: bool,
+) -> Result<ScanResult, StoreError> {
+    use super::scan::{FreeSpace, IN_FREE_SPACE};
     let mut wal = database.as_os_str().to_owned();
     wal.push("-wal");
-    let files = [database.to_path_buf(), std::path::PathBuf::from(wal)];
+    let read_error = |file: &std::path::Path, error: std::io::Error| {
+        StoreError::Internal(format!("reading {}: {error}", file.display()))
+    };
+    let database_space =
+        FreeSpace::sqlite(database).map_err(|error| read_error(database, error))?;
+    let wal_space = if wal_emptied {
+        FreeSpace::none()
+    } else {
+        FreeSpace::everything()
+    };
+    let files = [
+        (database.to_path_buf(), database_space),
+        (std::path::PathBuf::from(wal), wal_space),
+    ];
     let mut scanned = Vec::new();
     values.sort_unstable();
     values.dedup();
     if values.is_empty() {
-        return Ok((Vec::new(), scanned));
+        return Ok(ScanResult {
+            in_use: 0,
+            in_free_space: 0,
+            files: scanned,
+        });
     }
     let needles = super::scan::Needles::new(&values);
-    let mut found = vec![false; values.len()];
-    for file in &files {
+    let mut found = vec![0; values.len()];
+    for (file, space) in &files {
         let started = std::time::Instant::now();
-        let bytes = needles.scan_file(file, &mut found).map_err(|error| {
-            StoreError::Internal(format!("reading {}: {error}", file.display()))
-        })?;
+        let bytes = needles
+            .scan_file(file, space, &mut found)
+            .map_err(|error| read_error(file, error))?;
         if let Some(bytes) = bytes {
             scanned.push(serde_json::json!({
                 "file": file.display().to_string(),
@@ -819,45 +856,16 @@ fn scan_files(
             }));
         }
     }
-    drop(needles);
-    let found = values
-        .into_iter()
-        .zip(found)
-        .filter_map(|(value, found)| found.then_some(value))
-        .collect();
-    Ok((found, scanned))
-}
-
-/// How many of `values` are still held, legitimately, by records of `entity` that were not
-/// erased (a shared surname, a duplicate's e-mail).
-async fn still_held<DB: Dialect>(
-    pool: &Pool<DB>,
-    entity: &Entity,
-    values: &[String],
-) -> Result<usize, StoreError> {
-    let columns: Vec<&lethe_schema::Column> = entity
-        .personal_columns()
-        .filter(|column| column.value_type == ValueType::Text)
-        .collect();
-    let mut held = std::collections::HashSet::new();
-    let mut connection = pool.acquire().await?;
-    for chunk in values.chunks(1_000) {
-        for column in &columns {
-            let (sql, bound) = DB::build(
-                Query::select()
-                    .distinct()
-                    .column(Alias::new(column.name.as_str()))
-                    .from(Alias::new(entity.name.as_str()))
-                    .and_where(col(column.name.as_str()).is_in(chunk.iter().cloned())),
-            );
-            for row in DB::fetch_all(&mut connection, sql, bound).await? {
-                if let Some(text) = rows::text::<DB>(&row, 0)? {
-                    held.insert(text);
-                }
-            }
-        }
-    }
-    Ok(held.len())
+    let in_free_space = found
+        .iter()
+        .filter(|seen| **seen & IN_FREE_SPACE != 0)
+        .count();
+    let in_use = found.iter().filter(|seen| **seen != 0).count() - in_free_space;
+    Ok(ScanResult {
+        in_use,
+        in_free_space,
+        files: scanned,
+    })
 }
 
 /// After the last batch: the batch is purged (or back to trashed when blocked members stay);
