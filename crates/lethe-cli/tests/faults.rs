@@ -4,7 +4,7 @@
 //! purge runs. After each fault, what committed is whole, what did not is untouched, the job
 //! and the history count every change exactly once, and a resume finishes the job.
 //!
-//! The kill tests kill each job kind `LETHE_CRASH_KILLS` times per backend (3 by default, so
+//! The kill tests kill each job kind `LETHE_CRASH_KILLS` times per backend (5 by default, so
 //! CI stays fast). The long version:
 //!
 //! ```text
@@ -24,17 +24,9 @@ use lethe_schema::{Anonymize, Entity, Schema, builtin};
 use lethe_testkit::TestBackend;
 use serde_json::{Value, json};
 use support::{
-    JOB_DEADLINE, Run, TestDatabase, TestServer, add_user, both_backends, demo, lethe,
+    JOB_DEADLINE, Run, TestDatabase, TestServer, add_user, both_backends, crash_kills, demo, lethe,
     lethe_command,
 };
-
-/// How many times each kill test kills a running job (`LETHE_CRASH_KILLS`, default 3).
-fn crash_kills() -> u64 {
-    std::env::var("LETHE_CRASH_KILLS")
-        .ok()
-        .and_then(|raw| raw.parse().ok())
-        .unwrap_or(3)
-}
 
 /// A reproducible pseudo-random number for `seed` (SplitMix64).
 fn pseudo_random(seed: u64) -> u64 {

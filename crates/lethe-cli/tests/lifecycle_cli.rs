@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use lethe_schema::Schema;
 use serde_json::Value;
-use support::{Run, TestDatabase, both_backends, demo, lethe, lethe_command};
+use support::{Run, TestDatabase, both_backends, crash_kills, demo, lethe, lethe_command};
 
 /// Runs `lethe ARGS` with `input` on stdin.
 fn lethe_with_input(database: &TestDatabase, args: &[&str], input: &str) -> Run {
@@ -229,20 +229,13 @@ fn kill_and_resume(database: &TestDatabase, args: &[&str], seed: u64, max_ms: u6
     killed
 }
 
-fn kills() -> u64 {
-    std::env::var("LETHE_CRASH_KILLS")
-        .ok()
-        .and_then(|raw| raw.parse().ok())
-        .unwrap_or(3)
-}
-
 both_backends!(
     a_killed_trash_or_restore_is_finished_by_resume_exactly_once,
     |database: TestDatabase| async move {
         demo(&database, 3_000);
         let original = database.dump_entities(&Schema::default_crm()).await;
         let mut hits = 0;
-        for round in 0..kills() {
+        for round in 0..crash_kills() {
             // Trash every contact that no rule blocks, killed somewhere in the middle.
             let killed = kill_and_resume(
                 &database,
@@ -418,7 +411,7 @@ both_backends!(
     a_killed_purge_is_finished_by_resume_with_nothing_half_erased,
     |database: TestDatabase| async move {
         demo(&database, 3_000);
-        for round in 0..kills() {
+        for round in 0..crash_kills() {
             let filters = [
                 "category = \"lost\"",
                 "category = \"prospect\" and created_at < now - 5y",

@@ -267,3 +267,12 @@ impl Drop for TestServer {
         let _ = self.child.wait();
     }
 }
+
+/// How many times each kill test kills a running job, per backend (`LETHE_CRASH_KILLS`,
+/// default 5: about 50 kills over all job kinds and both backends in CI; 500 on demand).
+pub fn crash_kills() -> u64 {
+    std::env::var("LETHE_CRASH_KILLS")
+        .ok()
+        .and_then(|raw| raw.parse().ok())
+        .unwrap_or(5)
+}
