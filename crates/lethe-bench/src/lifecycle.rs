@@ -553,10 +553,33 @@ fn report(backend: &str, args: &LifecycleArgs, results: &Json) -> anyhow::Result
         );
     }
     if let Some(purge) = lethe.and_then(|side| side.get("purge")) {
+        let batches = purge.get("batches_seconds").and_then(Json::as_f64);
+        let physical = purge.get("physical_seconds").and_then(Json::as_f64);
         println!(
             "\nLethe purge: {} s in batches, {} s for the physical erasure (files, checkpoint/scan or VACUUM FULL) and finishing",
-            fmt(purge.get("batches_seconds").and_then(Json::as_f64), 1),
-            fmt(purge.get("physical_seconds").and_then(Json::as_f64), 1)
+            fmt(batches, 1),
+            fmt(physical, 1)
+        );
+        // Like with like: the data change against the hand data change, and the data change
+        // plus the physical step against the hand SQL followed by its own physical step.
+        let hand_one_tx = hand.and_then(|side| seconds_of(side, &["purge_one_transaction"]));
+        let hand_physical = hand.and_then(|side| seconds_of(side, &["physical_after_purge"]));
+        let what = hand
+            .and_then(|side| side.get("physical_after_purge"))
+            .and_then(|step| step.get("what"))
+            .and_then(Json::as_str)
+            .unwrap_or("–");
+        let ratio = |ours: Option<f64>, theirs: Option<f64>| {
+            ours.zip(theirs).map(|(ours, theirs)| ours / theirs)
+        };
+        let hand_total = hand_one_tx.zip(hand_physical).map(|(a, b)| a + b);
+        let lethe_total = lethe.and_then(|side| seconds_of(side, &["purge"]));
+        println!(
+            "Hand-written physical step after its one-transaction purge ({what}): {} s. Batches alone / hand one transaction: {}; whole purge / (hand one transaction + its physical step, {} s): {}",
+            fmt(hand_physical, 1),
+            fmt(ratio(batches, hand_one_tx), 2),
+            fmt(hand_total, 1),
+            fmt(ratio(lethe_total, hand_total), 2),
         );
     }
     if let Some(live) = lethe.and_then(|side| side.get("liveness")) {
@@ -1380,13 +1403,37 @@ async fn hand_side(args: &SideArgs) -> anyhow::Result<Json> {
         let result = hand_op(&mut conn, &sql, role, name, op, batching).await?;
         out.insert(name.into(), result);
     }
-    if !conn.postgres() {
-        let started = Instant::now();
+    // The physical step a careful hand-written purge would take too: on SQLite (with
+    // secure_delete on, as here) emptying the write-ahead log into the database; on
+    // PostgreSQL rewriting the tables with personal fields that the purge changed, one after
+    // the other, as Lethe's default `LETHE_PG_REWRITE=personal` does.
+    let started = Instant::now();
+    let what = if conn.postgres() {
+        let schema = Schema::default_crm();
+        let personal: Vec<&str> = std::iter::once("contact")
+            .chain(CONTACT_CHILDREN)
+            .chain(TICKET_CHILDREN)
+            .chain(["attachment"])
+            .filter(|table| {
+                schema
+                    .entity(table)
+                    .is_some_and(|entity| entity.personal_columns().next().is_some())
+            })
+            .collect();
+        for table in &personal {
+            conn.plain(&format!("VACUUM FULL {table}")).await?;
+        }
+        format!("VACUUM FULL {}", personal.join(", "))
+    } else {
         conn.plain("PRAGMA wal_checkpoint(TRUNCATE)").await?;
-        let seconds = secs(started.elapsed());
-        eprintln!("[{role}] checkpoint after the purge: {seconds} s");
-        out.insert("checkpoint_after_purge".into(), json!({"seconds": seconds}));
-    }
+        "PRAGMA wal_checkpoint(TRUNCATE)".to_owned()
+    };
+    let seconds = secs(started.elapsed());
+    eprintln!("[{role}] physical step after the purge ({what}): {seconds} s");
+    out.insert(
+        "physical_after_purge".into(),
+        json!({"seconds": seconds, "what": what}),
+    );
     Ok(Json::Object(out))
 }
 

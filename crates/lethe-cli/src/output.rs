@@ -35,7 +35,14 @@ pub fn report_error(json: bool, error: &anyhow::Error) -> ExitCode {
         .chain()
         .find_map(|cause| cause.downcast_ref::<StoreError>());
     let (code, exit) = match store_error {
-        Some(store_error) if store_error.class() != ErrorClass::Internal => (store_error.code(), 2),
+        Some(store_error)
+            if !matches!(
+                store_error.class(),
+                ErrorClass::Internal | ErrorClass::Unavailable
+            ) =>
+        {
+            (store_error.code(), 2)
+        }
         Some(store_error) => (store_error.code(), 1),
         None => ("error", if error.is::<UsageError>() { 2 } else { 1 }),
     };

@@ -1,7 +1,8 @@
 //! Crashes and faults in the middle of bulk jobs (SPEC §9, §10, §11): `kill -9` of a running
 //! `lethe anonymize` or `lethe update` at random moments, PostgreSQL dropping the server's
-//! connections while a trash job runs, and an attachment file that cannot be removed while a
-//! purge runs. After each fault, what committed is whole, what did not is untouched, the job
+//! connections while a trash job runs, the PostgreSQL server itself crashing and starting
+//! again while a trash job runs, SQLite's disk filling up while a trash job runs, and an
+//! attachment file that cannot be removed while a purge runs. After each fault, what committed is whole, what did not is untouched, the job
 //! and the history count every change exactly once, and a resume finishes the job.
 //!
 //! The kill tests kill each job kind `LETHE_CRASH_KILLS` times per backend (5 by default, so
@@ -21,7 +22,7 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use lethe_schema::{Anonymize, Entity, Schema, builtin};
-use lethe_testkit::TestBackend;
+use lethe_testkit::{PrivateServer, TestBackend};
 use serde_json::{Value, json};
 use support::{
     JOB_DEADLINE, Run, TestDatabase, TestServer, add_user, both_backends, crash_kills, demo, lethe,
@@ -610,7 +611,9 @@ fn check_resumer(mut resumer: Child) {
         .unwrap_or_else(|_| panic!("lethe job resume failed without a JSON error: {stderr}"));
     let message = error["error"].as_str().unwrap();
     assert!(
-        (message.contains("lethe job resume") && message.contains("database error"))
+        (message.contains("lethe job resume")
+            && (message.contains("database error")
+                || message.contains("the database cannot be reached")))
             || message.contains("another worker")
             || message.contains("being run by"),
         "{message}"
@@ -629,10 +632,15 @@ async fn resume_failed(
 ) {
     let id = job["id"].as_i64().unwrap();
     let error = job["error"].as_str().unwrap_or_default().to_owned();
-    // "database error: error returned from database: terminating connection due to
+    // "the database cannot be reached or used right now (it may be restarting): try again
+    // when it is back: error returned from database: terminating connection due to
     // administrator command", or the like when the drop met a connection between statements.
+    let reasons = [
+        "the database cannot be reached or used right now",
+        "database error: ",
+    ];
     assert!(
-        error.starts_with("database error: ") && error.len() > "database error: ".len(),
+        reasons.iter().any(|reason| error.starts_with(reason)) && error.len() > 60,
         "the failed job says what happened: {job}"
     );
     failures.push(error);
@@ -784,6 +792,279 @@ async fn dropped_postgres_connections_fail_a_trash_job_clearly_and_resume_finish
         .map(|entry| entry["details"]["error"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(failed, failures, "one failure entry per failure");
+    let history = batch_entries(&entries, "trash", id);
+    assert_eq!(history.members, job["total"].as_i64().unwrap());
+    assert_eq!(history.counts, counts);
+    assert_eq!(entries_of(&entries, "trash.executed", id).len(), 1);
+    verify_history(&database);
+}
+
+// ---------------------------------------------------------------------------------------
+// The PostgreSQL server crashes and starts again while a trash job runs
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_server_crash_mid_job_loses_nothing_and_the_job_finishes_after_the_restart() {
+    // A server of this test's own: crashing the shared one would fail every other test.
+    let Some(postgres) = PrivateServer::start() else {
+        return;
+    };
+    let Some(database) = TestDatabase::postgres_on(&postgres.url()).await else {
+        return;
+    };
+    let schema = Schema::default_crm();
+    demo(&database, 2_000);
+    let (_, admin) = add_user(&database, "dpo", "admin");
+    let server = TestServer::start(&database);
+    let snapshot = server
+        .snapshot(
+            &admin,
+            json!({"entity": "contact", "filter": "", "all_matching": true}),
+        )
+        .await;
+    let started = server
+        .accepted(
+            &admin,
+            "/api/v1/trash",
+            &json!({"snapshot_id": snapshot, "batch_size": 20, "reason": "server crash"}),
+        )
+        .await;
+    let id = started["id"].as_i64().unwrap();
+    let batch = started["batch_id"].as_i64().unwrap();
+    let mark = job_after(&server, &admin, id, 100).await;
+    assert_eq!(mark["state"], "running", "the job is still running: {mark}");
+
+    // The crash: every connection cut mid-batch, no clean shutdown.
+    postgres.crash();
+    let down = Instant::now();
+    // While the database is away the API says so (503, try again), and the
+    // server itself stays up.
+    let asked = Instant::now();
+    let (status, body) = server
+        .get(Some(&admin), &format!("/api/v1/jobs/{id}"))
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["code"], "database_unavailable", "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|error| error.contains("try again")),
+        "{body}"
+    );
+    eprintln!("answered 503 after {:?}", asked.elapsed());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    postgres.start_again();
+    eprintln!("the database was away for {:?}", down.elapsed());
+
+    // The job finishes: taken up again by the server, or — when its failure could be
+    // recorded — resumed by `lethe job resume ID`.
+    let mut failures = Vec::new();
+    let mut resumer = None;
+    let job = loop {
+        let job = job_after(&server, &admin, id, u64::MAX).await;
+        if job["state"] == "done" {
+            break job;
+        }
+        resume_failed(
+            &database,
+            &server,
+            &admin,
+            &job,
+            &mut failures,
+            &mut resumer,
+        )
+        .await;
+    };
+    if let Some(resumer) = resumer.take() {
+        check_resumer(resumer);
+    }
+    eprintln!("{} recorded failure(s): {failures:?}", failures.len());
+
+    // Whole: the batch holds exactly what the job counts, every member once, nothing
+    // dangles, no active record under a trashed parent.
+    assert_eq!(job["done"], job["total"], "{job}");
+    assert!(job["error"].is_null(), "{job}");
+    let counts = nonzero(&job["counts"]);
+    assert_eq!(counts, rows_in_batch(&database, &schema, batch).await);
+    assert_eq!(
+        counts["contact"] + job["blocked"].as_i64().unwrap() + job["skipped"].as_i64().unwrap(),
+        job["total"].as_i64().unwrap(),
+        "{job}"
+    );
+    database.assert_no_dangling_references(&schema).await;
+    database
+        .assert_no_active_child_under_trashed_parent(&schema)
+        .await;
+    // The history: every batch once, the recorded failures, one `executed`, an intact chain.
+    let entries = history_after(&database, 0);
+    let history = batch_entries(&entries, "trash", id);
+    assert_eq!(history.members, job["total"].as_i64().unwrap());
+    assert_eq!(history.counts, counts);
+    assert_eq!(
+        entries_of(&entries, "trash.failed", id).len(),
+        failures.len()
+    );
+    assert_eq!(entries_of(&entries, "trash.executed", id).len(), 1);
+    verify_history(&database);
+}
+
+// ---------------------------------------------------------------------------------------
+// The disk under a SQLite database fills up while a trash job runs
+// ---------------------------------------------------------------------------------------
+
+/// A small filesystem of one test's own (tmpfs) to fill up; unmounted when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    /// Mounts `mib` MiB of tmpfs. Mounting needs root (as in CI): elsewhere the test is
+    /// skipped with a message; as root, a failure to mount fails the test.
+    fn mount(mib: u64) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+            .arg(dir.path())
+            .output();
+        let root = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0");
+        match mounted {
+            Ok(out) if out.status.success() => Some(SmallDisk { dir }),
+            Ok(out) if root => panic!(
+                "mounting a tmpfs failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            _ => {
+                eprintln!("skipping the full-disk test: this user may not mount a filesystem");
+                None
+            }
+        }
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Bytes still free.
+    fn available(&self) -> u64 {
+        let out = std::process::Command::new("df")
+            .args(["-B1", "--output=avail"])
+            .arg(self.path())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .nth(1)
+            .and_then(|line| line.trim().parse().ok())
+            .unwrap()
+    }
+
+    /// Writes a filler file until only about `leave` bytes are free; returns its path.
+    fn fill(&self, leave: u64) -> std::path::PathBuf {
+        let filler = self.path().join("filler");
+        let size = self.available().saturating_sub(leave);
+        let chunk = vec![0x5a_u8; 1 << 20];
+        let mut file = std::fs::File::create(&filler).unwrap();
+        let mut written = 0;
+        while written < size {
+            let part = usize::try_from((size - written).min(1 << 20)).unwrap();
+            std::io::Write::write_all(&mut file, &chunk[..part]).unwrap();
+            written += part as u64;
+        }
+        file.sync_all().unwrap();
+        filler
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .output();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_fails_a_sqlite_trash_job_clearly_and_a_resume_after_freeing_space_finishes_it()
+{
+    let Some(disk) = SmallDisk::mount(64) else {
+        return;
+    };
+    let database = TestDatabase::sqlite_at(disk.path().join("lethe.db"));
+    let schema = Schema::default_crm();
+    demo(&database, 2_000);
+    // The write-ahead log emptied, and almost no room left for it to grow into.
+    database.execute("PRAGMA wal_checkpoint(TRUNCATE)").await;
+    let rows_before = table_rows(&database, &schema).await;
+    let filler = disk.fill(512 * 1024);
+
+    let trash = lethe(
+        &database,
+        &[
+            "trash",
+            "contact",
+            "all",
+            "--reason",
+            "full disk",
+            "--batch-size",
+            "10",
+            "--yes",
+            "--json",
+        ],
+    );
+    assert_eq!(trash.status, 1, "a fault, not bad input: {}", trash.stderr);
+    let message = trash.error_json()["error"].as_str().unwrap().to_owned();
+    let id = newest_job(&database).await;
+    for expected in [
+        "the disk holding the database is full: free space",
+        &format!("lethe job resume {id}"),
+    ] {
+        assert!(message.contains(expected), "{expected:?} in {message}");
+    }
+    // Whole batches only: what the job counts is what its deletion batch holds (the failure
+    // itself may not have found room to be recorded).
+    let job = show_job(&database, id);
+    let batch = job["batch_id"].as_i64().unwrap();
+    assert!(
+        job["done"].as_u64().unwrap() < job["total"].as_u64().unwrap(),
+        "{job}"
+    );
+    assert_eq!(
+        nonzero(&job["counts"]),
+        rows_in_batch(&database, &schema, batch).await,
+        "{job}"
+    );
+    assert_eq!(table_rows(&database, &schema).await, rows_before);
+    database
+        .assert_no_active_child_under_trashed_parent(&schema)
+        .await;
+    eprintln!(
+        "failed after {} of {} members: {message}",
+        job["done"], job["total"]
+    );
+
+    // Room made, a resume finishes the job.
+    std::fs::remove_file(&filler).unwrap();
+    let resumed = lethe(&database, &["job", "resume", &id.to_string(), "--json"]);
+    assert_eq!(succeeded(&resumed)["finished"], 1);
+    let job = show_job(&database, id);
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["done"], job["total"], "{job}");
+    let counts = nonzero(&job["counts"]);
+    assert_eq!(counts, rows_in_batch(&database, &schema, batch).await);
+    assert_eq!(
+        counts["contact"] + job["blocked"].as_i64().unwrap() + job["skipped"].as_i64().unwrap(),
+        job["total"].as_i64().unwrap(),
+        "{job}"
+    );
+    database.assert_no_dangling_references(&schema).await;
+    database
+        .assert_no_active_child_under_trashed_parent(&schema)
+        .await;
+    let entries = history_after(&database, 0);
     let history = batch_entries(&entries, "trash", id);
     assert_eq!(history.members, job["total"].as_i64().unwrap());
     assert_eq!(history.counts, counts);

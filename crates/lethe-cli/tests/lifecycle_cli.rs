@@ -381,6 +381,23 @@ both_backends!(
         let later = (time::OffsetDateTime::now_utc() + time::Duration::days(8))
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap();
+        // A rewrite setting that means nothing is refused before anything runs.
+        let refused = lethe_command(&database)
+            .args(["purge", "run-due", "--json"])
+            .env("LETHE_NOW", &later)
+            .env("LETHE_PG_REWRITE", "sometimes")
+            .output()
+            .unwrap();
+        assert_eq!(refused.status.code(), Some(2), "a usage error");
+        let message = String::from_utf8_lossy(&refused.stderr);
+        for expected in ["LETHE_PG_REWRITE", "`sometimes`", "personal", "all", "off"] {
+            assert!(message.contains(expected), "{expected:?} in {message}");
+        }
+        let shown = ok(&lethe(
+            &database,
+            &["job", "show", &job.to_string(), "--json"],
+        ));
+        assert_eq!(shown["job"]["state"], "pending", "{shown}");
         let ran = lethe_command(&database)
             .args(["purge", "run-due", "--json"])
             .env("LETHE_NOW", &later)

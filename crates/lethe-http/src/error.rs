@@ -39,6 +39,7 @@ impl ApiError {
                 ErrorClass::Conflict => StatusCode::CONFLICT,
                 ErrorClass::Forbidden => StatusCode::FORBIDDEN,
                 ErrorClass::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorClass::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             },
         }
     }
@@ -58,7 +59,13 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let body = if status.is_server_error() {
+        let body = if status == StatusCode::SERVICE_UNAVAILABLE {
+            tracing::warn!(error = ?self, "the database is unavailable");
+            json!({
+                "error": "the database cannot be used right now (unreachable, restarting, or out of space); nothing was changed; try again shortly — the cause is in the server log",
+                "code": "database_unavailable",
+            })
+        } else if status.is_server_error() {
             tracing::error!(error = ?self, "request failed");
             json!({"error": "internal server error; the cause is in the server log", "code": "internal_error"})
         } else {
@@ -69,6 +76,11 @@ impl IntoResponse for ApiError {
             json!({"error": self.to_string(), "code": self.code(), "field": field})
         };
         let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

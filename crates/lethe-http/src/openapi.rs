@@ -92,6 +92,9 @@ fn error_responses(codes: &[&str]) -> Map<String, Value> {
             "404" => "no such entity, record, snapshot, job or deletion batch",
             "409" => "conflicts with existing data (a unique value, the trash)",
             "422" => "the values do not fit the schema",
+            "503" => {
+                "the database cannot be used right now (unreachable, restarting, out of space); nothing was changed; retry after the Retry-After seconds"
+            }
             _ => "error",
         };
         responses.insert(
@@ -102,8 +105,11 @@ fn error_responses(codes: &[&str]) -> Map<String, Value> {
     responses
 }
 
+/// Every operation's answers: its success, its own errors, and 503 — any request may meet a
+/// database that cannot be used right now.
 fn with_errors(mut success: Map<String, Value>, codes: &[&str]) -> Value {
     success.extend(error_responses(codes));
+    success.extend(error_responses(&["503"]));
     Value::Object(success)
 }
 

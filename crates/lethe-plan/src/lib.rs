@@ -156,6 +156,19 @@ impl Plan {
         names
     }
 
+    /// Every entity whose rows the operation deletes or changes, each once: the root, its
+    /// cascade descendants, and (for a purge) the records whose links into erased ones are
+    /// cut or anonymised. What a purge must make physical.
+    pub fn touched_entities(&self) -> Vec<EntityName> {
+        let mut names = self.entities();
+        for rewrite in &self.rewrites {
+            if !names.contains(&rewrite.target.entity) {
+                names.push(rewrite.target.entity.clone());
+            }
+        }
+        names
+    }
+
     /// Every set of records the operation acts on: the members, then the cascade paths.
     pub fn acted_on(&self) -> impl Iterator<Item = Reach> + '_ {
         std::iter::once(Reach::members(&self.root)).chain(self.cascade.iter().cloned())

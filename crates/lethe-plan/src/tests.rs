@@ -164,3 +164,35 @@ fn every_cascade_hop_is_a_cascade_relation() {
         }
     }
 }
+
+#[test]
+fn a_purge_touches_its_cascade_and_the_records_whose_links_it_rewrites() {
+    let schema = Schema::from_toml(
+        r#"
+version = 1
+
+[entities.org]
+fields.name = { type = "text", required = true }
+
+[entities.person]
+fields.org_id = { type = "reference", to = "org", on_delete = "set_null" }
+fields.name = { type = "text", personal = true, anonymize = "fixed", anonymize_value = "Gone" }
+
+[entities.badge]
+fields.org_id = { type = "reference", to = "org", on_delete = "cascade", required = true }
+"#,
+    )
+    .expect("a valid schema");
+    let purge = plan(&schema, "org", Operation::Purge).expect("plans");
+    let names = |entities: Vec<lethe_schema::EntityName>| -> Vec<String> {
+        entities.iter().map(ToString::to_string).collect()
+    };
+    assert_eq!(names(purge.entities()), ["org", "badge"]);
+    assert_eq!(names(purge.touched_entities()), ["org", "badge", "person"]);
+    // Trashing rewrites no links, so it touches only what it hides.
+    let trash = plan(&schema, "org", Operation::Trash).expect("plans");
+    assert_eq!(names(trash.touched_entities()), ["org", "badge"]);
+    // The default schema's anonymised children are already in the contact's cascade.
+    let contact = plan(&default_schema(), "contact", Operation::Purge).expect("plans");
+    assert_eq!(contact.touched_entities(), contact.entities());
+}

@@ -76,11 +76,31 @@ pub enum StoreError {
     #[error("cannot open the database {target}: {message}")]
     Connect { target: String, message: String },
 
-    #[error("database error")]
+    #[error("{}", describe_database_error(.0))]
     Database(#[from] sqlx::Error),
 
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// The first words of a database error: what kind of trouble, and what to do about it.
+/// sqlx's own message follows in the error chain.
+fn describe_database_error(error: &sqlx::Error) -> &'static str {
+    if let sqlx::Error::Database(inner) = error
+        && let Some(code) = inner.code()
+    {
+        let sqlite = code.parse::<u32>().ok().map(|number| number & 0xff);
+        if code == "53100" || sqlite == Some(13) {
+            return "the disk holding the database is full: free space, then try again";
+        }
+        if matches!(sqlite, Some(5 | 6)) {
+            return "the database is busy (another writer holds it): try again";
+        }
+    }
+    if database_unavailable(error) {
+        return "the database cannot be reached or used right now (it may be restarting): try again when it is back";
+    }
+    "database error"
 }
 
 fn hint(suggestion: &Option<String>) -> String {
@@ -104,6 +124,39 @@ pub enum ErrorClass {
     Forbidden,
     /// A fault of the server or the database, not of the request.
     Internal,
+    /// The database cannot be used right now: unreachable, restarting, out of connections,
+    /// its disk full. Nothing was changed; the same request may work once it is back.
+    Unavailable,
+}
+
+/// Whether a database error means the database cannot be used right now (rather than that
+/// a statement was wrong): no connection could be had or kept, the server is shutting down
+/// or starting, or its disk or memory ran out. PostgreSQL's SQLSTATE classes 08 (connection),
+/// 53 (insufficient resources) and 57P (operator intervention); SQLite's BUSY, LOCKED, IOERR,
+/// FULL and CANTOPEN.
+fn database_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(inner) => {
+            let Some(code) = inner.code() else {
+                return false;
+            };
+            if ["08", "53", "57P"]
+                .iter()
+                .any(|class| code.starts_with(class))
+            {
+                return true;
+            }
+            // SQLite reports its (extended) result code; the primary code is the low byte.
+            code.parse::<u32>()
+                .is_ok_and(|number| matches!(number & 0xff, 5 | 6 | 10 | 13 | 14))
+        }
+        _ => false,
+    }
 }
 
 impl StoreError {
@@ -123,6 +176,7 @@ impl StoreError {
             | StoreError::Conflict(_)
             | StoreError::ReferenceInTrash { .. }
             | StoreError::UniqueViolation { .. } => ErrorClass::Conflict,
+            StoreError::Database(inner) if database_unavailable(inner) => ErrorClass::Unavailable,
             StoreError::Connect { .. } | StoreError::Database(_) | StoreError::Internal(_) => {
                 ErrorClass::Internal
             }
@@ -148,6 +202,7 @@ impl StoreError {
             StoreError::Filter(_) => "invalid_filter",
             StoreError::IncompatibleSchema(_) => "incompatible_schema",
             StoreError::Connect { .. } => "connect_failed",
+            StoreError::Database(inner) if database_unavailable(inner) => "database_unavailable",
             StoreError::Database(_) => "database_error",
             StoreError::Internal(_) => "internal_error",
         }

@@ -44,8 +44,8 @@ pub use history::{HistoryEntry, HistoryProblem, HistoryVerification, MAX_HISTORY
 pub use lethe_filter::Filter;
 pub use lifecycle::{
     DEFAULT_BATCH_SIZE, DEFAULT_PURGE_BATCH_SIZE, DeletionBatch, EntityCount, Job, JobKind,
-    JobRunner, LifecycleSettings, MAX_BATCH_SIZE, MAX_GRACE, PREVIEW_SAMPLE, Preview, Skip,
-    job_state, lease_owner,
+    JobRunner, LifecycleSettings, MAX_BATCH_SIZE, MAX_GRACE, PREVIEW_SAMPLE, Preview, Rewrite,
+    Skip, job_state, lease_owner,
 };
 pub use notifications::Notification;
 pub use placeholder::PLACEHOLDER_ID;
@@ -205,7 +205,9 @@ impl Store {
                 let options = PgConnectOptions::from_str(raw).map_err(connect_error)?;
                 let pool = PgPoolOptions::new()
                     .max_connections(10)
-                    .acquire_timeout(Duration::from_secs(30))
+                    // A database that is away is reported within seconds (503 over HTTP), not
+                    // after half a minute.
+                    .acquire_timeout(Duration::from_secs(10))
                     .connect_with(options)
                     .await
                     .map_err(connect_error)?;

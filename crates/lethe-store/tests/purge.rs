@@ -6,7 +6,7 @@
 use lethe_schema::Schema;
 use lethe_store::{
     Actor, Clock, DatabaseUrl, JobRunner, LifecycleSettings, MemberPick, PLACEHOLDER_ID,
-    PickSource, Role, Scope, Store, StoreError,
+    PickSource, Rewrite, Role, Scope, Store, StoreError,
 };
 use lethe_testkit::{TestDatabase, both_backends};
 use serde_json::{Value as Json, json};
@@ -668,7 +668,7 @@ async fn after_a_purge_on_postgres_the_rewritten_files_hold_no_erased_email() {
 
     // Without the rewrite, deleted rows stay readable in the data files: the check can see them.
     store.set_settings(LifecycleSettings {
-        rewrite_tables: false,
+        rewrite: Rewrite::Off,
         ..store.settings()
     });
     let batch = trash(&store, "category = \"lost\"").await;
@@ -685,6 +685,13 @@ async fn after_a_purge_on_postgres_the_rewritten_files_hold_no_erased_email() {
         .unwrap();
     let done = run(&store, job.id).await;
     assert_eq!(done.counts["contact"], 100);
+    let receipt = done.receipt.expect("receipt");
+    assert_eq!(receipt["database"]["rewrite"], "off", "{receipt}");
+    assert_eq!(
+        receipt["database"]["tables_rewritten"],
+        serde_json::json!([]),
+        "{receipt}"
+    );
     database.execute("CHECKPOINT").await;
     let files = contact_files(&database).await;
     let lingering = emails
@@ -699,7 +706,7 @@ async fn after_a_purge_on_postgres_the_rewritten_files_hold_no_erased_email() {
 
     // With the rewrite (the default), the erased values are gone from table and index files.
     store.set_settings(LifecycleSettings {
-        rewrite_tables: true,
+        rewrite: Rewrite::Personal,
         ..store.settings()
     });
     let batch = trash(&store, "category = \"customer\"").await;
@@ -720,12 +727,36 @@ async fn after_a_purge_on_postgres_the_rewritten_files_hold_no_erased_email() {
         receipt["database"]["other_snapshots_open_at_rewrite"], 0,
         "{receipt}"
     );
-    assert!(
-        receipt["database"]["tables_rewritten"]
+    // The tables with personal fields are rewritten; consent and campaign membership (ids,
+    // dates and choices) are named as left alone.
+    let sorted = |list: &serde_json::Value| {
+        let mut names: Vec<String> = list
             .as_array()
             .unwrap()
             .iter()
-            .any(|table| table == "contact"),
+            .map(|name| name.as_str().unwrap().to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(receipt["database"]["rewrite"], "personal", "{receipt}");
+    assert_eq!(
+        sorted(&receipt["database"]["tables_rewritten"]),
+        [
+            "activity",
+            "attachment",
+            "contact",
+            "message",
+            "note",
+            "survey_rating",
+            "ticket",
+            "ticket_comment"
+        ],
+        "{receipt}"
+    );
+    assert_eq!(
+        sorted(&receipt["database"]["tables_not_rewritten"]),
+        ["campaign_membership", "consent"],
         "{receipt}"
     );
     database.execute("CHECKPOINT").await;

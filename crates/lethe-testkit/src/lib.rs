@@ -30,6 +30,8 @@ pub struct TestDatabase {
     /// For SQLite: the folder holding the file (removed on drop).
     pub dir: Option<tempfile::TempDir>,
     postgres_name: Option<String>,
+    /// The PostgreSQL server the database lives on (to drop it afterwards).
+    server: String,
 }
 
 fn server_url() -> String {
@@ -41,8 +43,8 @@ fn postgres_required() -> bool {
     std::env::var("LETHE_REQUIRE_POSTGRES").is_ok_and(|value| value == "1")
 }
 
-async fn admin_connection() -> Option<PgConnection> {
-    let options = PgConnectOptions::from_str(&format!("{}/postgres", server_url())).ok()?;
+async fn admin_connection(server: &str) -> Option<PgConnection> {
+    let options = PgConnectOptions::from_str(&format!("{server}/postgres")).ok()?;
     match PgConnection::connect_with(&options).await {
         Ok(connection) => Some(connection),
         Err(error) => {
@@ -73,11 +75,29 @@ impl TestDatabase {
             url: path.display().to_string(),
             dir: Some(dir),
             postgres_name: None,
+            server: String::new(),
         }
     }
 
+    /// A SQLite database at `file` (in a folder the test manages, such as a small
+    /// filesystem of its own); its scratch folder is a fresh temporary one.
+    pub fn sqlite_at(file: PathBuf) -> TestDatabase {
+        TestDatabase {
+            url: file.display().to_string(),
+            dir: Some(tempfile::tempdir().expect("a temporary folder")),
+            postgres_name: None,
+            server: String::new(),
+        }
+    }
+
+    /// A new database on the shared PostgreSQL server.
     pub async fn postgres() -> Option<TestDatabase> {
-        let mut connection = admin_connection().await?;
+        TestDatabase::postgres_on(&server_url()).await
+    }
+
+    /// A new database on the PostgreSQL server at `server` (`postgres://user@host:port`).
+    pub async fn postgres_on(server: &str) -> Option<TestDatabase> {
+        let mut connection = admin_connection(server).await?;
         let suffix: u64 = rand::rng().random();
         let name = format!("lethe_test_{suffix:016x}");
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
@@ -85,9 +105,10 @@ impl TestDatabase {
             .await
             .expect("create a test database");
         Some(TestDatabase {
-            url: format!("{}/{name}", server_url()),
+            url: format!("{server}/{name}"),
             dir: Some(tempfile::tempdir().expect("a temporary folder")),
             postgres_name: Some(name),
+            server: server.to_owned(),
         })
     }
 
@@ -269,6 +290,7 @@ impl Drop for TestDatabase {
         let Some(name) = self.postgres_name.take() else {
             return;
         };
+        let server = std::mem::take(&mut self.server);
         // Drop runs outside any async context we can rely on; use a small runtime on its own
         // thread so this also works when the test's runtime is shutting down.
         let handle = std::thread::spawn(move || {
@@ -277,7 +299,7 @@ impl Drop for TestDatabase {
                 .build();
             if let Ok(runtime) = runtime {
                 runtime.block_on(async move {
-                    if let Some(mut connection) = admin_connection().await {
+                    if let Some(mut connection) = admin_connection(&server).await {
                         let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
                             "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
                         )))
@@ -321,4 +343,195 @@ macro_rules! both_backends {
             }
         }
     };
+}
+
+/// A PostgreSQL server of one test's own, in a temporary folder on a free port, for faults
+/// that would disturb other tests on the shared server: stopping it as a crash would, and
+/// starting it again. Found through `pg_config --bindir` or `/usr/lib/postgresql/*/bin`; when
+/// the tests run as root (as in CI) the server runs as the `postgres` user. Stopped (as a
+/// crash) and removed on drop.
+#[derive(Debug)]
+pub struct PrivateServer {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    port: u16,
+    run_as: Option<String>,
+}
+
+impl PrivateServer {
+    /// A new server, started; `None` when PostgreSQL's programs are not installed and
+    /// PostgreSQL is not required (a message says the test is skipped).
+    pub fn start() -> Option<PrivateServer> {
+        let Some(bin) = postgres_bin_dir() else {
+            if postgres_required() {
+                panic!(
+                    "PostgreSQL is required (LETHE_REQUIRE_POSTGRES=1) but initdb and pg_ctl were not found"
+                );
+            }
+            eprintln!("skipping a test that needs a private PostgreSQL server: initdb not found");
+            return None;
+        };
+        // PostgreSQL refuses to run as root: check the effective user id.
+        let root = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0");
+        let run_as = root.then(|| "postgres".to_owned());
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        if let Some(user) = &run_as {
+            let status = std::process::Command::new("chown")
+                .args([&format!("{user}:{user}"), dir.path().to_str().unwrap()])
+                .status()
+                .expect("run chown");
+            assert!(status.success(), "chown of the private server's folder");
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let server = PrivateServer {
+            dir,
+            bin,
+            port,
+            run_as,
+        };
+        let data = server.data_dir();
+        server.run(
+            "initdb",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "--locale=C",
+            ],
+        );
+        server.start_again();
+        Some(server)
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Runs one of PostgreSQL's programs (as the server's user), panicking with its output
+    /// when it fails.
+    fn run(&self, program: &str, args: &[&str]) {
+        let path = self.bin.join(program);
+        let mut command = match &self.run_as {
+            Some(user) => {
+                let mut command = std::process::Command::new("runuser");
+                command.args(["-u", user, "--"]).arg(&path);
+                command
+            }
+            None => std::process::Command::new(&path),
+        };
+        let output = command
+            .args(args)
+            .output()
+            .unwrap_or_else(|error| panic!("run {program}: {error}"));
+        assert!(
+            output.status.success(),
+            "{program} {args:?} failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// `postgres://postgres@127.0.0.1:PORT`, for [`TestDatabase::postgres_on`].
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the server the way a crash or a power cut would (`pg_ctl stop -m immediate`):
+    /// every connection is cut, nothing is shut down cleanly, the next start recovers.
+    pub fn crash(&self) {
+        let data = self.data_dir();
+        self.run(
+            "pg_ctl",
+            &[
+                "stop",
+                "-D",
+                data.to_str().unwrap(),
+                "-m",
+                "immediate",
+                "-w",
+            ],
+        );
+    }
+
+    /// Starts the (stopped) server and waits until it accepts connections.
+    pub fn start_again(&self) {
+        let data = self.data_dir();
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c shared_buffers=32MB",
+            self.port,
+            self.dir.path().display()
+        );
+        let log = self.dir.path().join("server.log");
+        self.run(
+            "pg_ctl",
+            &[
+                "start",
+                "-D",
+                data.to_str().unwrap(),
+                "-o",
+                &options,
+                "-l",
+                log.to_str().unwrap(),
+                "-w",
+                "-t",
+                "60",
+            ],
+        );
+    }
+}
+
+impl Drop for PrivateServer {
+    fn drop(&mut self) {
+        let data = self.data_dir();
+        let path = self.bin.join("pg_ctl");
+        let args = [
+            "stop",
+            "-D",
+            data.to_str().unwrap_or_default(),
+            "-m",
+            "immediate",
+        ];
+        let _ = match &self.run_as {
+            Some(user) => std::process::Command::new("runuser")
+                .args(["-u", user, "--"])
+                .arg(&path)
+                .args(args)
+                .output(),
+            None => std::process::Command::new(&path).args(args).output(),
+        };
+    }
+}
+
+/// Where PostgreSQL's server programs are: `pg_config --bindir`, else the newest
+/// `/usr/lib/postgresql/*/bin` (Debian puts them there, off the `PATH`).
+fn postgres_bin_dir() -> Option<PathBuf> {
+    let from_config = std::process::Command::new("pg_config")
+        .arg("--bindir")
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+    let mut candidates: Vec<PathBuf> = from_config.into_iter().collect();
+    if let Ok(versions) = std::fs::read_dir("/usr/lib/postgresql") {
+        let mut found: Vec<PathBuf> = versions
+            .filter_map(Result::ok)
+            .map(|entry| entry.path().join("bin"))
+            .collect();
+        found.sort();
+        candidates.extend(found.into_iter().rev());
+    }
+    candidates
+        .into_iter()
+        .find(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file())
 }

@@ -159,7 +159,8 @@ impl Context {
 
     /// The lifecycle settings: grace period, minimum grace, retention window (environment
     /// `LETHE_PURGE_GRACE`, `LETHE_PURGE_MIN_GRACE`, `LETHE_RETENTION`, e.g. `7d`), the
-    /// attachment folder, and `LETHE_PG_REWRITE=0` to skip rewriting PostgreSQL tables.
+    /// attachment folder, and `LETHE_PG_REWRITE` (`personal`, `all` or `off`): which tables a
+    /// PostgreSQL purge rewrites.
     pub fn settings(&self, store: &Store) -> anyhow::Result<lethe_store::LifecycleSettings> {
         let mut settings = lethe_store::LifecycleSettings {
             files_dir: Some(self.files_dir(store.url())),
@@ -177,8 +178,12 @@ impl Context {
                     .map_err(|message| UsageError(format!("{variable}: {message}")))?;
             }
         }
-        if std::env::var("LETHE_PG_REWRITE").is_ok_and(|value| value == "0") {
-            settings.rewrite_tables = false;
+        if let Ok(raw) = std::env::var("LETHE_PG_REWRITE")
+            && !raw.trim().is_empty()
+        {
+            settings.rewrite = raw
+                .parse()
+                .map_err(|message| UsageError(format!("LETHE_PG_REWRITE: {message}")))?;
         }
         Ok(settings)
     }

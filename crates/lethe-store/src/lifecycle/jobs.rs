@@ -746,8 +746,14 @@ pub(crate) async fn run<DB: Dialect>(
                 Stepped::Exhausted => {
                     let receipt = if job.kind == JobKind::Purge {
                         Some(
-                            super::purge::make_physical::<DB>(pool, &plan, &job, &mut context)
-                                .await?,
+                            super::purge::make_physical::<DB>(
+                                pool,
+                                schema,
+                                &plan,
+                                &job,
+                                &mut context,
+                            )
+                            .await?,
                         )
                     } else {
                         None
@@ -1012,7 +1018,7 @@ async fn fail<DB: Dialect>(
         return;
     }
     let message = match error {
-        StoreError::Database(inner) => format!("database error: {inner}"),
+        StoreError::Database(inner) => format!("{error}: {inner}"),
         other => other.to_string(),
     };
     let result: Result<(), StoreError> = async {

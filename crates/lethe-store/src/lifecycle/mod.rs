@@ -190,9 +190,9 @@ pub struct LifecycleSettings {
     pub retention: time::Duration,
     /// Where attachment files live (`storage_key` is a path below it).
     pub files_dir: Option<std::path::PathBuf>,
-    /// On PostgreSQL, rewrite the tables a purge touched (`VACUUM FULL`) so erased values
-    /// leave the data files; it locks each table while it runs.
-    pub rewrite_tables: bool,
+    /// On PostgreSQL, which tables a purge rewrites (`VACUUM FULL`) so erased values leave
+    /// the data files; a rewrite locks its table while it runs.
+    pub rewrite: Rewrite,
     /// The SQLite database file, scanned for erased values after a purge (set by the store).
     #[serde(skip)]
     pub database_file: Option<std::path::PathBuf>,
@@ -214,8 +214,53 @@ impl Default for LifecycleSettings {
             minimum_grace: time::Duration::days(7),
             retention: time::Duration::days(30),
             files_dir: None,
-            rewrite_tables: true,
+            rewrite: Rewrite::Personal,
             database_file: None,
+        }
+    }
+}
+
+/// Which tables a PostgreSQL purge rewrites (`VACUUM FULL`) after its last batch.
+///
+/// PostgreSQL's `DELETE` and `UPDATE` leave the old row versions in the table and index files
+/// until their space is reused; only a rewrite removes them. A rewrite takes time in
+/// proportion to the table's size, not to what was erased, and holds the table's lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rewrite {
+    /// No rewrite: erased rows may stay readable in the data files until their space is
+    /// reused.
+    Off,
+    /// The tables the purge touched that have personal fields (the default). The others
+    /// hold ids, dates, amounts and choices; with the erased record gone, nothing in the
+    /// database ties their old rows to a person.
+    Personal,
+    /// Every table the purge touched.
+    All,
+}
+
+impl Rewrite {
+    /// The setting's name, as `LETHE_PG_REWRITE` takes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rewrite::Off => "off",
+            Rewrite::Personal => "personal",
+            Rewrite::All => "all",
+        }
+    }
+}
+
+impl std::str::FromStr for Rewrite {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "off" | "0" | "none" => Ok(Rewrite::Off),
+            "personal" => Ok(Rewrite::Personal),
+            "all" => Ok(Rewrite::All),
+            _ => Err(format!(
+                "`{text}` is not a rewrite setting; use `personal` (the tables with personal fields, the default), `all` (every table the purge touched) or `off`"
+            )),
         }
     }
 }

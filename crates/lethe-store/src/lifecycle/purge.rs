@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 
 use super::jobs::{Batch, JobRow, RunContext, insert_job, insert_skips};
 use super::paths::{StepFilter, and_all, col, link, qualified, reached_by, reached_ids};
-use super::{JobKind, LifecycleSettings, Payload, Totals, job_state};
+use super::{JobKind, LifecycleSettings, Payload, Rewrite, Totals, job_state};
 use crate::dialect::{Backend, Dialect, begin_write};
 use crate::error::StoreError;
 use crate::placeholder::PLACEHOLDER_ID;
@@ -597,6 +597,7 @@ fn remove_file(settings: &LifecycleSettings, key: &str) -> Result<bool, String> 
 /// Makes the erasure physical and says what was done and found.
 pub(super) async fn make_physical<DB: Dialect>(
     pool: &Pool<DB>,
+    schema: &Schema,
     plan: &Plan,
     job: &JobRow,
     context: &mut RunContext,
@@ -604,7 +605,21 @@ pub(super) async fn make_physical<DB: Dialect>(
     let (removed, missing) = erase_files::<DB>(pool, job.id, &context.settings).await?;
     context.probe.files_removed += removed;
     context.probe.files_missing += missing;
-    let tables: Vec<String> = plan.entities().iter().map(ToString::to_string).collect();
+    // What the policy rewrites, and what it leaves (and why), of every table the purge
+    // deleted rows from or changed rows in.
+    let mut tables = Vec::new();
+    let mut not_rewritten = Vec::new();
+    for name in plan.touched_entities() {
+        let personal = schema
+            .entity(name.as_str())
+            .is_some_and(|entity| entity.personal_columns().next().is_some());
+        match context.settings.rewrite {
+            Rewrite::All => tables.push(name.to_string()),
+            Rewrite::Personal if personal => tables.push(name.to_string()),
+            Rewrite::Personal => not_rewritten.push(name.to_string()),
+            Rewrite::Off => not_rewritten.push(name.to_string()),
+        }
+    }
     let database = match DB::BACKEND {
         Backend::Sqlite => {
             let started = std::time::Instant::now();
@@ -666,7 +681,7 @@ pub(super) async fn make_physical<DB: Dialect>(
             let mut rewritten = Vec::new();
             let mut waited = std::time::Duration::ZERO;
             let mut still_busy = 0;
-            if context.settings.rewrite_tables {
+            if !tables.is_empty() {
                 // A rewrite keeps every row some transaction could still see: one that was
                 // running — in any database of the cluster — when the rewrite's own snapshot is
                 // taken holds back the horizon. So take a transaction id now (after the last
@@ -705,11 +720,13 @@ pub(super) async fn make_physical<DB: Dialect>(
             }
             serde_json::json!({
                 "backend": "postgres",
+                "rewrite": context.settings.rewrite.as_str(),
                 "tables_rewritten": rewritten,
-                "method": if context.settings.rewrite_tables {
-                    "VACUUM FULL of every table the purge touched: their data and index files were rewritten without the erased rows"
-                } else {
-                    "no rewrite (disabled): erased rows may remain readable in the data files until their space is reused"
+                "tables_not_rewritten": not_rewritten,
+                "method": match context.settings.rewrite {
+                    Rewrite::All => "VACUUM FULL of every table the purge touched: their data and index files were rewritten without the erased rows",
+                    Rewrite::Personal => "VACUUM FULL of every table the purge touched that has personal fields: their data and index files were rewritten without the erased rows and without the old versions of anonymised rows. The tables not rewritten have no personal fields (ids, dates, amounts, choices): their old rows stay in the files until PostgreSQL reuses the space, and nothing left in the database ties them to a person",
+                    Rewrite::Off => "no rewrite (LETHE_PG_REWRITE=off): erased rows may remain readable in the data files until their space is reused",
                 },
                 "waited_for_other_snapshots_ms": u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
                 "other_snapshots_open_at_rewrite": still_busy,
