@@ -272,6 +272,10 @@ async fn spawn_side(
     let exe = std::env::current_exe()?;
     let mut command = tokio::process::Command::new(exe);
     command.arg("lifecycle-side");
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // Every side runs with the malloc setting the `lethe` binary gives itself.
+        command.env("MALLOC_ARENA_MAX", crate::MALLOC_ARENA_MAX);
+    }
     if let Some(size) = args.lethe_batch {
         command.args(["--lethe-batch", &size.to_string()]);
     }

@@ -21,6 +21,11 @@ use lethe_store::{Clock, DatabaseUrl, Scope, Store, format_timestamp};
 use sqlx::{AssertSqlSafe, Row};
 use time::OffsetDateTime;
 
+/// glibc malloc's arena count for every side (Lethe's and the hand-written SQL's), the same
+/// the `lethe` binary gives itself (see `limit_malloc_arenas` in lethe-cli), unless the
+/// environment already sets `MALLOC_ARENA_MAX`.
+pub(crate) const MALLOC_ARENA_MAX: &str = "2";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "lethe-bench",
@@ -411,7 +416,11 @@ async fn bench_select_isolated(db: &str, repeat: usize) -> anyhow::Result<()> {
         DatabaseUrl::Postgres(_) => "postgres",
     };
     let run_side = |case: usize, side: String| -> anyhow::Result<(i64, f64, f64)> {
-        let output = std::process::Command::new(std::env::current_exe()?)
+        let mut command = std::process::Command::new(std::env::current_exe()?);
+        if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+            command.env("MALLOC_ARENA_MAX", MALLOC_ARENA_MAX);
+        }
+        let output = command
             .args([
                 "select-side",
                 "--db",

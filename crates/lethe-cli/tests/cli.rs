@@ -474,3 +474,32 @@ both_backends!(
         );
     }
 );
+
+/// The variables a running process was started with.
+fn environment_of(pid: u32) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .expect("the process's environment")
+        .split(|byte| *byte == 0)
+        .map(|variable| String::from_utf8_lossy(variable).into_owned())
+        .collect()
+}
+
+#[test]
+fn lethe_runs_with_two_malloc_arenas_unless_the_operator_chose_a_number() {
+    let database = TestDatabase::sqlite();
+    let server = TestServer::start(&database);
+    let environment = environment_of(server.pid());
+    assert!(
+        environment
+            .iter()
+            .any(|variable| variable == "MALLOC_ARENA_MAX=2"),
+        "{environment:?}"
+    );
+    drop(server);
+    let server = TestServer::start_with_env(&database, &[("MALLOC_ARENA_MAX", "4")]);
+    let arenas: Vec<String> = environment_of(server.pid())
+        .into_iter()
+        .filter(|variable| variable.starts_with("MALLOC_ARENA_MAX="))
+        .collect();
+    assert_eq!(arenas, ["MALLOC_ARENA_MAX=4"]);
+}

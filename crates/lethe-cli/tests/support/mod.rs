@@ -135,6 +135,11 @@ impl TestServer {
         }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Kills the server with SIGKILL (no shutdown of any kind) and reaps it.
     pub fn kill_now(&mut self) {
         let _ = self.child.kill();
