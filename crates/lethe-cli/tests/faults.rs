@@ -735,6 +735,29 @@ async fn assert_trash_job_whole(
     verify_history(database);
 }
 
+/// Waits for job `id` to end; each time it has failed, `lethe job resume ID` is started for
+/// it (see [`resume_failed`]). Returns the done job once the last resumer has ended.
+async fn run_to_the_end(
+    database: &TestDatabase,
+    server: &TestServer,
+    token: &str,
+    id: i64,
+    failures: &mut Vec<String>,
+    mut resumer: Option<Child>,
+) -> Value {
+    let job = loop {
+        let job = job_after(server, token, id, u64::MAX).await;
+        if job["state"] == "done" {
+            break job;
+        }
+        resume_failed(database, server, token, &job, failures, &mut resumer).await;
+    };
+    if let Some(resumer) = resumer.take() {
+        check_resumer(resumer);
+    }
+    job
+}
+
 /// How many times the test drops the connections while the job runs.
 const DROPS: u64 = 3;
 
@@ -793,24 +816,7 @@ async fn dropped_postgres_connections_fail_a_trash_job_clearly_and_resume_finish
         }
     }
     // Then it runs to its end; a job still failing is resumed again.
-    let job = loop {
-        let job = job_after(&server, &admin, id, u64::MAX).await;
-        if job["state"] == "done" {
-            break job;
-        }
-        resume_failed(
-            &database,
-            &server,
-            &admin,
-            &job,
-            &mut failures,
-            &mut resumer,
-        )
-        .await;
-    };
-    if let Some(resumer) = resumer.take() {
-        check_resumer(resumer);
-    }
+    let job = run_to_the_end(&database, &server, &admin, id, &mut failures, resumer).await;
     eprintln!(
         "{drops} drop(s), {} failure(s): {failures:?}",
         failures.len()
@@ -862,25 +868,7 @@ async fn a_postgres_server_crash_mid_job_loses_nothing_and_the_job_finishes_afte
     // The job finishes: taken up again by the server, or — when its failure could be
     // recorded — resumed by `lethe job resume ID`.
     let mut failures = Vec::new();
-    let mut resumer = None;
-    let job = loop {
-        let job = job_after(&server, &admin, id, u64::MAX).await;
-        if job["state"] == "done" {
-            break job;
-        }
-        resume_failed(
-            &database,
-            &server,
-            &admin,
-            &job,
-            &mut failures,
-            &mut resumer,
-        )
-        .await;
-    };
-    if let Some(resumer) = resumer.take() {
-        check_resumer(resumer);
-    }
+    let job = run_to_the_end(&database, &server, &admin, id, &mut failures, None).await;
     eprintln!("{} recorded failure(s): {failures:?}", failures.len());
 
     assert_trash_job_whole(&database, &schema, &job, batch, Some(&failures)).await;
