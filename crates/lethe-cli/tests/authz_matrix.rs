@@ -243,6 +243,9 @@ fn routes() -> Vec<Row> {
         row("GET",    "/api/v1/jobs",                       None,                    Shared,           Reads,    [401, 401, 200, 200, 200]),
         row("GET",    "/api/v1/jobs/{id}",                  None,                    Shared,           Reads,    [401, 401, 200, 200, 200]),
         row("GET",    "/api/v1/jobs/{id}/skips",            None,                    Shared,           Reads,    [401, 401, 200, 200, 200]),
+        // Resuming: an admin, or who started the job (not for a purge); who may is told that
+        // a finished job has nothing to resume.
+        row("POST",   "/api/v1/jobs/{id}/resume",           None,                    TrashedByCreator, Reads,    [401, 401, 403, 409, 409]).note("a finished job"),
         // The deletion history: admins only.
         row("GET",    "/api/v1/history",                    None,                    Shared,           Reads,    [401, 401, 403, 200, 403]),
         row("GET",    "/api/v1/history/verify",             None,                    Shared,           Reads,    [401, 401, 403, 200, 403]),

@@ -1,8 +1,9 @@
 //! Crashes and faults in the middle of bulk jobs (SPEC §9, §10, §11): `kill -9` of a running
 //! `lethe anonymize` or `lethe update` at random moments, PostgreSQL dropping the server's
 //! connections while a trash job runs, the PostgreSQL server itself crashing and starting
-//! again while a trash job runs, SQLite's disk filling up while a trash job runs, and an
-//! attachment file that cannot be removed while a purge runs. After each fault, what committed is whole, what did not is untouched, the job
+//! again while a trash job runs, SQLite's disk filling up while a trash job runs, an
+//! attachment file that cannot be removed while a purge runs, and an attachment folder on a
+//! filesystem mounted read-only when a purge starts. After each fault, what committed is whole, what did not is untouched, the job
 //! and the history count every change exactly once, and a resume finishes the job.
 //!
 //! The kill tests kill each job kind `LETHE_CRASH_KILLS` times per backend (5 by default, so
@@ -903,7 +904,7 @@ impl SmallDisk {
                 String::from_utf8_lossy(&out.stderr)
             ),
             _ => {
-                eprintln!("skipping the full-disk test: this user may not mount a filesystem");
+                eprintln!("skipping this test: this user may not mount a filesystem");
                 None
             }
         }
@@ -911,6 +912,20 @@ impl SmallDisk {
 
     fn path(&self) -> &std::path::Path {
         self.dir.path()
+    }
+
+    /// Mounts the filesystem again, read-only or read-write (`ro` or `rw`).
+    fn remount(&self, mode: &str) {
+        let out = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,{mode}")])
+            .arg(self.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "remount {mode}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Bytes still free.
@@ -1270,6 +1285,170 @@ both_backends!(
             executed[0]["details"]["receipt"]["files"],
             job["receipt"]["files"]
         );
+        verify_history(&database);
+    }
+);
+
+// ---------------------------------------------------------------------------------------
+// The attachment folder is on a filesystem mounted read-only when a purge starts
+// ---------------------------------------------------------------------------------------
+
+both_backends!(
+    a_read_only_attachment_folder_stops_a_purge_before_it_erases_anything_and_a_resume_finishes_it,
+    |database: TestDatabase| async move {
+        let Some(disk) = SmallDisk::mount(64) else {
+            return;
+        };
+        let schema = Schema::default_crm();
+        let files = disk.path().join("files");
+        let built = lethe(
+            &database,
+            &[
+                "demo",
+                "--contacts",
+                "1000",
+                "--no-serve",
+                "--files",
+                files.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(built.status, 0, "{}", built.stderr);
+        let (_, dpo) = add_user(&database, "dpo", "admin");
+        let (_, clerk) = add_user(&database, "clerk", "user");
+        let trashed = succeeded(&lethe(
+            &database,
+            &["trash", "contact", PURGEABLE_WITH_FILES, "--yes", "--json"],
+        ));
+        let batch = trashed["job"]["batch_id"].as_i64().unwrap();
+        let members = records(&database, "contact", "trashed");
+        let attachments = trashed_attachments(&database);
+        assert!(attachments.len() > 2, "{attachments:?}");
+        let files_present = || {
+            attachments
+                .values()
+                .filter(|(key, _)| files.join(key).is_file())
+                .count()
+        };
+        assert_eq!(files_present(), attachments.len());
+
+        // The fault: the folder's filesystem goes read-only before the purge starts.
+        disk.remount("ro");
+        let files_env = [
+            ("LETHE_FILES_DIR", files.to_str().unwrap()),
+            ("LETHE_PG_REWRITE", "0"),
+        ];
+        let rows_before = table_rows(&database, &schema).await;
+        let mark = newest_history_entry(&database).await;
+        let purge = lethe_with_env(
+            &database,
+            &files_env,
+            &[
+                "purge",
+                "request",
+                "--batch",
+                &batch.to_string(),
+                "--grace",
+                "0",
+                "--yes",
+                "--batch-size",
+                &PURGE_BATCH_SIZE.to_string(),
+                "--json",
+            ],
+        );
+        assert_eq!(purge.status, 1, "a fault, not bad input: {}", purge.stderr);
+        let message = purge.error_json()["error"].as_str().unwrap().to_owned();
+        let job_id = newest_job(&database).await;
+        for expected in [
+            files.to_str().unwrap(),
+            "read-only filesystem",
+            "before erasing anything",
+            &format!("lethe job resume {job_id}"),
+        ] {
+            assert!(message.contains(expected), "{expected:?} in {message}");
+        }
+
+        // Nothing erased: every row and every file is where it was, the job failed at zero,
+        // and the history records the failure with its reason.
+        let job = show_job(&database, job_id);
+        assert_eq!(job["kind"], "purge", "{job}");
+        assert_eq!(job["state"], "failed", "{job}");
+        assert_eq!(job["done"], 0, "{job}");
+        assert!(
+            job["error"]
+                .as_str()
+                .unwrap()
+                .contains("read-only filesystem"),
+            "{job}"
+        );
+        assert_eq!(table_rows(&database, &schema).await, rows_before);
+        assert_eq!(
+            records(&database, "contact", "trashed").len(),
+            members.len()
+        );
+        assert_eq!(files_present(), attachments.len());
+        let entries = history_after(&database, mark);
+        let failed = entries_of(&entries, "purge.failed", job_id);
+        assert_eq!(failed.len(), 1, "{entries:?}");
+        assert_eq!(failed[0]["details"]["error"], job["error"]);
+        assert!(batch_entries(&entries, "purge", job_id).members == 0);
+        // Every admin is told, with the reason.
+        let feed = succeeded(&lethe(
+            &database,
+            &["--as", "dpo", "notifications", "--json"],
+        ));
+        let failed: Vec<&Value> = feed["notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|notice| notice["kind"] == "purge_failed")
+            .collect();
+        assert_eq!(failed.len(), 1, "{feed}");
+        assert_eq!(failed[0]["job_id"], job_id, "{feed}");
+        let notice = failed[0]["message"].as_str().unwrap();
+        for expected in [
+            format!("Purge of deletion batch {batch} failed (job {job_id}) after 0 of"),
+            "read-only filesystem".to_owned(),
+        ] {
+            assert!(notice.contains(&expected), "{expected:?} in {notice}");
+        }
+
+        // Writable again, an admin resumes the purge over the API: it erases the batch and
+        // its files. A plain user may not resume a purge.
+        disk.remount("rw");
+        let server = TestServer::start_with_env(&database, &files_env);
+        let resume = format!("/api/v1/jobs/{job_id}/resume");
+        let (status, refused) = server.post(Some(&clerk), &resume, &json!({})).await;
+        assert_eq!(status, 403, "{refused}");
+        assert_eq!(show_job(&database, job_id)["state"], "failed");
+        let queued = server.accepted(&dpo, &resume, &json!({})).await;
+        assert_ne!(queued["state"], "failed", "{queued}");
+        let job = job_after(&server, &dpo, job_id, u64::MAX).await;
+        assert_eq!(job["state"], "done", "{job}");
+        let (status, again) = server.post(Some(&dpo), &resume, &json!({})).await;
+        assert_eq!(status, 409, "{again}");
+        assert!(
+            again["error"].as_str().unwrap().contains("it has finished"),
+            "{again}"
+        );
+        drop(server);
+        let job = show_job(&database, job_id);
+        assert_eq!(job["state"], "done", "{job}");
+        assert_eq!(job["done"], members.len(), "{job}");
+        assert_eq!(files_present(), 0);
+        assert_eq!(
+            job["receipt"]["files"],
+            json!({"removed": attachments.len(), "already_missing": 0}),
+            "{job}"
+        );
+        assert!(records(&database, "contact", "trashed").is_empty());
+        database.assert_no_dangling_references(&schema).await;
+        let entries = history_after(&database, mark);
+        let history = batch_entries(&entries, "purge", job_id);
+        assert_eq!(history.members, i64::try_from(members.len()).unwrap());
+        assert_eq!(entries_of(&entries, "purge.executed", job_id).len(), 1);
+        let resumed = entries_of(&entries, "purge.resumed", job_id);
+        assert_eq!(resumed.len(), 1, "{entries:?}");
+        assert_eq!(resumed[0]["actor_name"], "dpo", "{entries:?}");
         verify_history(&database);
     }
 );

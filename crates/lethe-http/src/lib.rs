@@ -111,6 +111,10 @@ pub fn router(store: Store) -> Router {
         .route("/api/v1/jobs", get(lifecycle::list_jobs))
         .route("/api/v1/jobs/{id}", get(lifecycle::show_job))
         .route("/api/v1/jobs/{id}/skips", get(lifecycle::job_skips))
+        .route(
+            "/api/v1/jobs/{id}/resume",
+            axum::routing::post(lifecycle::resume_job),
+        )
         .route("/api/v1/history", get(lifecycle::history))
         .route("/api/v1/history/verify", get(lifecycle::verify_history))
         .route("/api/v1/stats", get(stats::show))

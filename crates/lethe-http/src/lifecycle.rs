@@ -175,6 +175,21 @@ pub async fn show_job(
     Ok(Json(json!(state.store.job(id).await?)))
 }
 
+/// Resumes a failed job after its last committed batch (an admin, or who started a job that
+/// is not a purge); it runs in the background, as when it was started.
+pub async fn resume_job(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    PathParams(id): PathParams<i64>,
+) -> Result<impl IntoResponse, ApiError> {
+    let actor = Actor::user(&user.0);
+    let job = state.store.resume_job(id, &actor).await?;
+    if job.state == lethe_store::job_state::QUEUED {
+        run_in_background(&state.store, job.id);
+    }
+    Ok(accepted(&job))
+}
+
 /// Members a job did not act on, each with the reason in words.
 pub async fn job_skips(
     State(state): State<AppState>,

@@ -739,6 +739,15 @@ fn lifecycle_paths(paths: &mut Map<String, Value>, components: &mut Map<String, 
         }}),
     );
     paths.insert(
+        "/api/v1/jobs/{id}/resume".into(),
+        json!({"post": {
+            "summary": "Resume a failed job from its last committed batch, once the cause of the failure is fixed (an admin, or who started a job that is not a purge); it runs in the background. A queued or running job is answered as it is",
+            "operationId": "resume_job",
+            "parameters": [path_id("the job")],
+            "responses": with_errors(accepted("the job, queued again; follow it at /api/v1/jobs/{id}"), &["400", "401", "403", "404", "409"])
+        }}),
+    );
+    paths.insert(
         "/api/v1/jobs/{id}/skips".into(),
         json!({"get": {
             "summary": "Members a job did not act on, with the reason",

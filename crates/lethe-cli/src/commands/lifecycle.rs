@@ -376,7 +376,8 @@ pub async fn job(context: &Context, command: JobCommand) -> anyhow::Result<()> {
         JobCommand::Resume { id } => {
             let finished = match id {
                 Some(id) => {
-                    let job = store.requeue_job(id).await?;
+                    let actor = context.acting(&store).await?;
+                    let job = store.resume_job(id, &actor).await?;
                     let job = run_with_progress(context, &store, &job).await?;
                     usize::from(job.is_finished())
                 }

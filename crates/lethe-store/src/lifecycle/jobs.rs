@@ -733,6 +733,13 @@ pub(crate) async fn run<DB: Dialect>(
         resumed: job.done > 0,
     };
     progress(&job.to_job(clock.now()));
+    if job.kind == JobKind::Purge
+        && let Err(error) =
+            super::purge::check_files_folder(schema, &plan, &context.settings, job.id)
+    {
+        fail::<DB>(pool, &job, owner, &error, clock.now()).await;
+        return Err(error);
+    }
     loop {
         let outcome: Result<JobRow, StoreError> = async {
             if job.kind == JobKind::Purge {
@@ -1049,6 +1056,27 @@ async fn fail<DB: Dialect>(
             serde_json::json!({"job": job.id, "batch": job.payload.batch_id, "error": message}),
         )
         .await?;
+        if job.kind == JobKind::Purge {
+            // Every admin hears of it: a purge that stopped leaves erased records' files or
+            // whole members waiting until someone fixes the cause and resumes it.
+            let notice = format!(
+                "Purge of deletion batch {} failed (job {}) after {} of {} member(s): {message}",
+                job.payload
+                    .batch_id
+                    .map_or_else(|| "?".to_owned(), |batch| batch.to_string()),
+                job.id,
+                job.done,
+                job.total,
+            );
+            super::purge::notify_admins::<DB>(
+                &mut transaction,
+                "purge_failed",
+                &notice,
+                job.id,
+                now,
+            )
+            .await?;
+        }
         transaction.commit().await?;
         Ok(())
     }
@@ -1059,19 +1087,67 @@ async fn fail<DB: Dialect>(
 }
 
 /// Makes a failed job runnable again.
-pub(crate) async fn requeue<DB: Dialect>(pool: &Pool<DB>, id: i64) -> Result<(), StoreError> {
+pub(crate) async fn resume<DB: Dialect>(
+    pool: &Pool<DB>,
+    id: i64,
+    actor: &Actor,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
     let mut transaction = begin_write(pool).await?;
     let job = load_job::<DB>(&mut transaction, id).await?;
-    if job.state != job_state::FAILED {
-        return Ok(());
+    let started_it = actor.user_id.is_some() && job.payload.actor.user_id == actor.user_id;
+    if !actor.admin && (job.kind == JobKind::Purge || !started_it) {
+        let who = if job.kind == JobKind::Purge {
+            "only an admin may resume a purge".to_owned()
+        } else {
+            format!("only an admin or the user who started job {id} may resume it")
+        };
+        return Err(StoreError::Forbidden(who));
+    }
+    let refused = |why: &str| {
+        Err(StoreError::Conflict(format!(
+            "job {id} cannot be resumed: {why}"
+        )))
+    };
+    match job.state.as_str() {
+        job_state::FAILED => {}
+        // It runs, or a worker takes it up (also after its worker died): nothing to do.
+        job_state::QUEUED | job_state::RUNNING => return Ok(()),
+        job_state::DONE => return refused("it has finished"),
+        job_state::CANCELLED => return refused("it was cancelled"),
+        job_state::PENDING => {
+            return refused("it is a purge waiting for its grace period, and runs by itself then");
+        }
+        other => return refused(&format!("it is {other}")),
     }
     let (sql, values) = DB::build(
         Query::update()
             .table(Alias::new("lethe_job"))
             .value(Alias::new("state"), job_state::QUEUED)
-            .and_where(col("id").eq(id)),
+            .value(
+                Alias::new("error"),
+                Expr::val(rows::bind_opt_text::<DB>(None)),
+            )
+            .and_where(col("id").eq(id))
+            .and_where(col("state").eq(job_state::FAILED)),
     );
-    DB::execute(&mut transaction, sql, values).await?;
+    if DB::execute(&mut transaction, sql, values).await? == 1 {
+        crate::history::append::<DB>(
+            &mut transaction,
+            now,
+            actor,
+            &format!("{}.resumed", job.kind.as_str()),
+            Some(&job.payload.entity),
+            serde_json::json!({
+                "job": id,
+                "batch": job.payload.batch_id,
+                "done": job.done,
+                "total": job.total,
+                "error": job.error,
+            }),
+        )
+        .await?;
+    }
     transaction.commit().await?;
     Ok(())
 }

@@ -729,9 +729,14 @@ impl Store {
         Ok(finished)
     }
 
-    /// Makes a failed job runnable again; it continues after its last committed batch.
-    pub async fn requeue_job(&self, id: i64) -> Result<Job, StoreError> {
-        dispatch!(self, pool => jobs::requeue::<_>(pool, id).await)?;
+    /// Makes a failed job runnable again: it continues after its last committed batch, and
+    /// the history records who resumed it. An admin may resume any job; the user who started
+    /// a job other than a purge may resume it too. A queued or running job is left as it is
+    /// (it runs, or a worker takes it up); a finished, cancelled or still pending one is
+    /// refused as a conflict.
+    pub async fn resume_job(&self, id: i64, actor: &Actor) -> Result<Job, StoreError> {
+        let now = self.now();
+        dispatch!(self, pool => jobs::resume::<_>(pool, id, actor, now).await)?;
         self.job(id).await
     }
 

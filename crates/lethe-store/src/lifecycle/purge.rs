@@ -521,10 +521,7 @@ pub(super) async fn erase_files<DB: Dialect>(
         {
             // Every file would look "already missing": say what is wrong instead, and keep
             // the files recorded so the resumed job removes them.
-            return Err(StoreError::Internal(format!(
-                "the attachment folder {} does not exist or is not a folder, so the erased records' files cannot be removed; start Lethe with --files-dir (or LETHE_FILES_DIR) set to the attachment folder and resume the job",
-                folder.display()
-            )));
+            return Err(folder_missing(folder));
         }
         after = rows::int::<DB>(last, 0)?.unwrap_or(i64::MAX);
         let mut forget = Vec::with_capacity(found.len());
@@ -566,6 +563,66 @@ pub(super) async fn erase_files<DB: Dialect>(
             "{message} ({failed} file(s) could not be removed, {removed} were removed, {missing} were already missing); the purge stops and retries the files it could not remove when it is resumed"
         ))),
     }
+}
+
+/// Before a purge run erases anything: when the records it erases carry files and the files
+/// folder exists, it must be a folder Lethe can remove files from. Otherwise rows would be erased whose
+/// files then stay on disk until someone fixes the folder, so the run stops first, saying
+/// what is wrong, with nothing erased. Writing a probe file (and removing it) tells, because
+/// creating and removing a file need the same right on the folder, and a read-only mount
+/// refuses both even to root.
+pub(super) fn check_files_folder(
+    schema: &Schema,
+    plan: &Plan,
+    settings: &LifecycleSettings,
+    job: i64,
+) -> Result<(), StoreError> {
+    let Some(folder) = &settings.files_dir else {
+        return Ok(());
+    };
+    let carries_files = plan.entities().iter().any(|name| {
+        schema
+            .entity(name.as_str())
+            .is_some_and(|entity| entity.column(STORAGE_KEY).is_some())
+    });
+    if !carries_files {
+        return Ok(());
+    }
+    if !folder.is_dir() {
+        // A store that never had a file has no folder; erasing recorded files says so when
+        // there are any.
+        return Ok(());
+    }
+    let probe = folder.join(format!(".lethe-write-check-{}-{job}", std::process::id()));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .and_then(|file| {
+            drop(file);
+            std::fs::remove_file(&probe)
+        });
+    let Err(error) = written else {
+        return Ok(());
+    };
+    let why = match error.kind() {
+        std::io::ErrorKind::ReadOnlyFilesystem => "it is on a read-only filesystem".to_owned(),
+        std::io::ErrorKind::PermissionDenied => {
+            "Lethe's user may not create or remove files in it".to_owned()
+        }
+        _ => format!("writing a test file in it failed: {error}"),
+    };
+    Err(StoreError::Internal(format!(
+        "the attachment folder {} cannot take file removals ({why}), so the purge stopped before erasing anything more; make the folder writable (remount it read-write, or give Lethe's user write access) and resume the job",
+        folder.display()
+    )))
+}
+
+fn folder_missing(folder: &std::path::Path) -> StoreError {
+    StoreError::Internal(format!(
+        "the attachment folder {} does not exist or is not a folder, so the erased records' files cannot be removed; start Lethe with --files-dir (or LETHE_FILES_DIR) set to the attachment folder and resume the job",
+        folder.display()
+    ))
 }
 
 /// Removes one attachment file; `false` when it was not there. A key that would leave the
