@@ -611,7 +611,11 @@ async fn explain<DB: Dialect>(
     scope: Scope,
     now: OffsetDateTime,
 ) -> Result<Explanation, StoreError> {
-    let statement = count_statement::<DB>(filter, scope, now)?;
+    // The statement `count_matching` runs for this filter.
+    let statement = match duplicate_groups_count::<DB>(filter, scope) {
+        Some(groups) => groups,
+        None => count_statement::<DB>(filter, scope, now)?,
+    };
     let (sql, values) = DB::build(&statement);
     let parameters = format!("{values:?}");
     let prefix = match DB::BACKEND {

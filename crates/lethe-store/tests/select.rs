@@ -264,6 +264,24 @@ both_backends!(
 );
 
 both_backends!(
+    explain_shows_the_statement_the_count_runs,
+    |database: TestDatabase| async move {
+        let store = open(&database).await;
+        // A lone duplicate(…) is counted as a sum over its groups; with anything beside it
+        // each record is ranked in its group.
+        let alone = store.parse_filter("contact", "duplicate(email)").unwrap();
+        let sql = store.explain(&alone, Scope::Active).await.unwrap().sql;
+        assert!(sql.contains("GROUP BY") && sql.contains("SUM("), "{sql}");
+        assert!(!sql.contains("OVER"), "{sql}");
+        let combined = store
+            .parse_filter("contact", "duplicate(email) and category = \"prospect\"")
+            .unwrap();
+        let sql = store.explain(&combined, Scope::Active).await.unwrap().sql;
+        assert!(sql.contains("OVER"), "{sql}");
+    }
+);
+
+both_backends!(
     a_bad_filter_is_a_clear_error,
     |database: TestDatabase| async move {
         let store = open(&database).await;
