@@ -1083,6 +1083,37 @@ fn trashed_attachments(database: &TestDatabase) -> BTreeMap<i64, (String, i64)> 
         .collect()
 }
 
+/// The environment of a purge run in these tests: the attachment folder given, and
+/// PostgreSQL's table rewrite skipped (it is not what they are about, and it waits for other
+/// sessions' snapshots).
+fn purge_env(files: &std::path::Path) -> [(&'static str, &str); 2] {
+    [
+        ("LETHE_FILES_DIR", files.to_str().unwrap()),
+        ("LETHE_PG_REWRITE", "0"),
+    ]
+}
+
+/// `lethe purge request` of a deletion batch with no grace (an urgent erasure), in small
+/// batches, with [`purge_env`].
+fn urgent_purge(database: &TestDatabase, files: &std::path::Path, batch: i64) -> Run {
+    lethe_with_env(
+        database,
+        &purge_env(files),
+        &[
+            "purge",
+            "request",
+            "--batch",
+            &batch.to_string(),
+            "--grace",
+            "0",
+            "--yes",
+            "--batch-size",
+            &PURGE_BATCH_SIZE.to_string(),
+            "--json",
+        ],
+    )
+}
+
 both_backends!(
     an_attachment_file_that_cannot_be_removed_fails_the_purge_clearly_and_a_retry_finishes_it,
     |database: TestDatabase| async move {
@@ -1121,30 +1152,10 @@ both_backends!(
         std::fs::create_dir(&bad_path).unwrap();
         std::fs::write(bad_path.join("kept.txt"), "not an attachment").unwrap();
 
-        // An urgent purge, with the folder given; PostgreSQL's table rewrite is not what
-        // this test is about, so it is skipped (it waits for other sessions' snapshots).
-        let files_env = [
-            ("LETHE_FILES_DIR", files.to_str().unwrap()),
-            ("LETHE_PG_REWRITE", "0"),
-        ];
+        let files_env = purge_env(&files);
         let rows_before = table_rows(&database, &schema).await;
         let mark = newest_history_entry(&database).await;
-        let purge = lethe_with_env(
-            &database,
-            &files_env,
-            &[
-                "purge",
-                "request",
-                "--batch",
-                &batch.to_string(),
-                "--grace",
-                "0",
-                "--yes",
-                "--batch-size",
-                &PURGE_BATCH_SIZE.to_string(),
-                "--json",
-            ],
-        );
+        let purge = urgent_purge(&database, &files, batch);
         assert_eq!(purge.status, 1, "a fault, not bad input: {}", purge.stderr);
         let message = purge.error_json()["error"].as_str().unwrap().to_owned();
         let job_id = newest_job(&database).await;
@@ -1333,28 +1344,10 @@ both_backends!(
 
         // The fault: the folder's filesystem goes read-only before the purge starts.
         disk.remount("ro");
-        let files_env = [
-            ("LETHE_FILES_DIR", files.to_str().unwrap()),
-            ("LETHE_PG_REWRITE", "0"),
-        ];
+        let files_env = purge_env(&files);
         let rows_before = table_rows(&database, &schema).await;
         let mark = newest_history_entry(&database).await;
-        let purge = lethe_with_env(
-            &database,
-            &files_env,
-            &[
-                "purge",
-                "request",
-                "--batch",
-                &batch.to_string(),
-                "--grace",
-                "0",
-                "--yes",
-                "--batch-size",
-                &PURGE_BATCH_SIZE.to_string(),
-                "--json",
-            ],
-        );
+        let purge = urgent_purge(&database, &files, batch);
         assert_eq!(purge.status, 1, "a fault, not bad input: {}", purge.stderr);
         let message = purge.error_json()["error"].as_str().unwrap().to_owned();
         let job_id = newest_job(&database).await;
