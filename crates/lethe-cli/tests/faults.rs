@@ -997,7 +997,12 @@ async fn a_full_disk_fails_a_sqlite_trash_job_clearly_and_a_resume_after_freeing
         ],
     );
     assert_eq!(trash.status, 1, "a fault, not bad input: {}", trash.stderr);
-    let message = trash.error_json()["error"].as_str().unwrap().to_owned();
+    // When the disk filled up where the job's failure could not be recorded either, that is
+    // logged before the error.
+    let message = trash.error_json_after_logs()["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let id = newest_job(&database).await;
     for expected in [
         "the disk holding the database is full: free space",

@@ -34,6 +34,17 @@ impl Run {
         assert!(value["error"].is_string(), "no error field: {value}");
         value
     }
+
+    /// The JSON error of a failed `--json` run after a fault the process also logged (for
+    /// instance that it could not record a job's failure on a full disk): log lines may
+    /// come first, the error is the last line.
+    pub fn error_json_after_logs(&self) -> Value {
+        let last = self.stderr.trim().lines().last().unwrap_or_default();
+        let value: Value = serde_json::from_str(last)
+            .unwrap_or_else(|error| panic!("the last line is not JSON ({error}): {}", self.stderr));
+        assert!(value["error"].is_string(), "no error field: {value}");
+        value
+    }
 }
 
 /// The `lethe` binary against the test's database, with the test's own attachment folder
