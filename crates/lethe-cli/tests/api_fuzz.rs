@@ -28,19 +28,7 @@ use support::*;
 
 /// A demo data set small enough to build in a moment, with every entity type present.
 fn small_demo(database: &TestDatabase) {
-    let files = database.scratch_dir().join("files");
-    let run = lethe(
-        database,
-        &[
-            "demo",
-            "--contacts",
-            "30",
-            "--no-serve",
-            "--files",
-            files.to_str().unwrap(),
-        ],
-    );
-    assert_eq!(run.status, 0, "{}", run.stderr);
+    demo(database, 30);
 }
 
 // ---------------------------------------------------------------------------------------------

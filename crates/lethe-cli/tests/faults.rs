@@ -26,8 +26,8 @@ use lethe_schema::{Anonymize, Entity, Schema, builtin};
 use lethe_testkit::{PrivateServer, TestBackend};
 use serde_json::{Value, json};
 use support::{
-    JOB_DEADLINE, Run, TestDatabase, TestServer, add_user, both_backends, crash_kills, demo, lethe,
-    lethe_command,
+    JOB_DEADLINE, Run, TestDatabase, TestServer, add_user, both_backends, crash_kills, demo,
+    demo_into, lethe, lethe_command,
 };
 
 /// A reproducible pseudo-random number for `seed` (SplitMix64).
@@ -1099,9 +1099,14 @@ fn purge_env(files: &std::path::Path) -> [(&'static str, &str); 2] {
 }
 
 /// `lethe purge request` of a deletion batch with no grace (an urgent erasure), in small
-/// batches, with [`purge_env`].
-fn urgent_purge(database: &TestDatabase, files: &std::path::Path, batch: i64) -> Run {
-    lethe_with_env(
+/// batches, with [`purge_env`], that a fault stops: exit code 1 (not bad input); returns the
+/// error message and the purge job.
+async fn failing_urgent_purge(
+    database: &TestDatabase,
+    files: &std::path::Path,
+    batch: i64,
+) -> (String, i64) {
+    let purge = lethe_with_env(
         database,
         &purge_env(files),
         &[
@@ -1116,7 +1121,10 @@ fn urgent_purge(database: &TestDatabase, files: &std::path::Path, batch: i64) ->
             &PURGE_BATCH_SIZE.to_string(),
             "--json",
         ],
-    )
+    );
+    assert_eq!(purge.status, 1, "a fault, not bad input: {}", purge.stderr);
+    let message = purge.error_json()["error"].as_str().unwrap().to_owned();
+    (message, newest_job(database).await)
 }
 
 both_backends!(
@@ -1160,10 +1168,7 @@ both_backends!(
         let files_env = purge_env(&files);
         let rows_before = table_rows(&database, &schema).await;
         let mark = newest_history_entry(&database).await;
-        let purge = urgent_purge(&database, &files, batch);
-        assert_eq!(purge.status, 1, "a fault, not bad input: {}", purge.stderr);
-        let message = purge.error_json()["error"].as_str().unwrap().to_owned();
-        let job_id = newest_job(&database).await;
+        let (message, job_id) = failing_urgent_purge(&database, &files, batch).await;
         for expected in [
             "cannot remove the attachment file".to_owned(),
             bad.clone(),
@@ -1317,18 +1322,7 @@ both_backends!(
         };
         let schema = Schema::default_crm();
         let files = disk.path().join("files");
-        let built = lethe(
-            &database,
-            &[
-                "demo",
-                "--contacts",
-                "1000",
-                "--no-serve",
-                "--files",
-                files.to_str().unwrap(),
-            ],
-        );
-        assert_eq!(built.status, 0, "{}", built.stderr);
+        demo_into(&database, 1_000, &files);
         let (_, dpo) = add_user(&database, "dpo", "admin");
         let (_, clerk) = add_user(&database, "clerk", "user");
         let trashed = succeeded(&lethe(
@@ -1352,10 +1346,7 @@ both_backends!(
         let files_env = purge_env(&files);
         let rows_before = table_rows(&database, &schema).await;
         let mark = newest_history_entry(&database).await;
-        let purge = urgent_purge(&database, &files, batch);
-        assert_eq!(purge.status, 1, "a fault, not bad input: {}", purge.stderr);
-        let message = purge.error_json()["error"].as_str().unwrap().to_owned();
-        let job_id = newest_job(&database).await;
+        let (message, job_id) = failing_urgent_purge(&database, &files, batch).await;
         for expected in [
             files.to_str().unwrap(),
             "read-only filesystem",

@@ -510,22 +510,26 @@ fn count_select(entity: &str, condition: Expr) -> SelectStatement {
     select
 }
 
+/// The statement that counts the records `filter` selects (what `count_matching` runs and
+/// `explain` shows): a sum over the groups for a lone `duplicate(…)`, else a plain count.
 fn count_statement<DB: Dialect>(
     filter: &Filter,
     scope: Scope,
     now: OffsetDateTime,
 ) -> Result<SelectStatement, StoreError> {
+    if let Some(groups) = duplicate_groups_count::<DB>(filter, scope) {
+        return Ok(groups);
+    }
     let condition = Compiler::<DB>::new(now, scope).condition(filter)?;
     Ok(count_select(filter.entity().as_str(), condition))
 }
 
-/// How many records of `entity` (under alias `t0`) meet `condition`.
-pub(crate) async fn count_where<DB: Dialect>(
+/// Runs a statement whose one row holds one count.
+async fn fetch_count<DB: Dialect>(
     connection: &mut DB::Connection,
-    entity: &str,
-    condition: Expr,
+    statement: &SelectStatement,
 ) -> Result<u64, StoreError> {
-    let (sql, values) = DB::build(&count_select(entity, condition));
+    let (sql, values) = DB::build(statement);
     let row = DB::fetch_optional(connection, sql, values)
         .await?
         .ok_or_else(|| StoreError::Internal("a count returned no row".to_owned()))?;
@@ -535,25 +539,24 @@ pub(crate) async fn count_where<DB: Dialect>(
     }
 }
 
+/// How many records of `entity` (under alias `t0`) meet `condition`.
+pub(crate) async fn count_where<DB: Dialect>(
+    connection: &mut DB::Connection,
+    entity: &str,
+    condition: Expr,
+) -> Result<u64, StoreError> {
+    fetch_count::<DB>(connection, &count_select(entity, condition)).await
+}
+
 async fn count_matching<DB: Dialect>(
     pool: &sqlx::Pool<DB>,
     filter: &Filter,
     scope: Scope,
     now: OffsetDateTime,
 ) -> Result<u64, StoreError> {
+    let statement = count_statement::<DB>(filter, scope, now)?;
     let mut connection = pool.acquire().await?;
-    if let Some(groups) = duplicate_groups_count::<DB>(filter, scope) {
-        let (sql, values) = DB::build(&groups);
-        let row = DB::fetch_optional(&mut connection, sql, values)
-            .await?
-            .ok_or_else(|| StoreError::Internal("a count returned no row".to_owned()))?;
-        return match DB::decode(&row, 0, &ValueType::Integer)? {
-            Value::Integer(count) => Ok(u64::try_from(count).unwrap_or(0)),
-            _ => Ok(0),
-        };
-    }
-    let condition = Compiler::<DB>::new(now, scope).condition(filter)?;
-    count_where::<DB>(&mut connection, filter.entity().as_str(), condition).await
+    fetch_count::<DB>(&mut connection, &statement).await
 }
 
 /// When the whole filter is one `duplicate(…)` test and the groups are formed in the same
@@ -611,11 +614,7 @@ async fn explain<DB: Dialect>(
     scope: Scope,
     now: OffsetDateTime,
 ) -> Result<Explanation, StoreError> {
-    // The statement `count_matching` runs for this filter.
-    let statement = match duplicate_groups_count::<DB>(filter, scope) {
-        Some(groups) => groups,
-        None => count_statement::<DB>(filter, scope, now)?,
-    };
+    let statement = count_statement::<DB>(filter, scope, now)?;
     let (sql, values) = DB::build(&statement);
     let parameters = format!("{values:?}");
     let prefix = match DB::BACKEND {

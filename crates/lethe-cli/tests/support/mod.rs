@@ -85,6 +85,12 @@ pub fn lethe(database: &TestDatabase, args: &[&str]) -> Run {
 /// scratch folder, which it returns), without serving it.
 pub fn demo(database: &TestDatabase, contacts: u64) -> std::path::PathBuf {
     let files = database.scratch_dir().join("files");
+    demo_into(database, contacts, &files);
+    files
+}
+
+/// `lethe demo` with its attachment files written to `files`.
+pub fn demo_into(database: &TestDatabase, contacts: u64, files: &std::path::Path) {
     let run = lethe(
         database,
         &[
@@ -97,7 +103,6 @@ pub fn demo(database: &TestDatabase, contacts: u64) -> std::path::PathBuf {
         ],
     );
     assert_eq!(run.status, 0, "{}", run.stderr);
-    files
 }
 
 /// Creates a user and returns its token.
