@@ -234,7 +234,8 @@ pub enum JobCommand {
         skips: u64,
     },
     /// Finish interrupted jobs (all that no live worker holds, or the one given; a failed
-    /// job is retried from its last committed batch).
+    /// job is retried from its last committed batch, and the history records who resumed
+    /// it; a finished, cancelled or still pending job is refused).
     Resume { id: Option<i64> },
 }
 
