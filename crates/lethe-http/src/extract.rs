@@ -1,11 +1,12 @@
 //! Request extractors whose failures are our own clear 4xx errors instead of axum's plain
 //! text rejections.
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
+use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -25,15 +26,14 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
         if !is_json(request.headers()) {
+            discard(request.into_body(), 0).await;
             return Err(ApiError::BadRequest(
                 "send the body as JSON with `Content-Type: application/json`".to_owned(),
             ));
         }
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
+        let bytes = read_body(request.into_body()).await?;
         let value = match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(value)) => value,
             Err(rejection) => {
@@ -59,6 +59,57 @@ where
             )));
         }
         Ok(JsonBody(value))
+    }
+}
+
+/// The largest request body the API reads: 2 MiB.
+pub const BODY_LIMIT: usize = 2 << 20;
+
+/// How much of a refused body is still read, and thrown away, before the answer goes out.
+/// A client usually sends its whole body before it reads the answer; if the server closed the
+/// connection with the body half read, the client would see a reset connection instead of
+/// the error that says what was wrong.
+const DISCARD_LIMIT: usize = 64 << 20;
+
+/// The whole body, or 413 when it is larger than [`BODY_LIMIT`]. Memory stays bounded: at
+/// most the limit is kept, and the rest of a refused body is read and dropped piece by piece.
+async fn read_body(body: Body) -> Result<Bytes, ApiError> {
+    let mut stream = body.into_data_stream();
+    let mut kept: Vec<u8> = Vec::new();
+    while let Some(piece) = stream.next().await {
+        let piece = piece.map_err(|error| {
+            ApiError::BadRequest(format!(
+                "the body could not be read to its end ({error}); send it again"
+            ))
+        })?;
+        if kept.len() + piece.len() > BODY_LIMIT {
+            let seen = kept.len() + piece.len();
+            drop(kept);
+            discard_stream(stream, seen).await;
+            return Err(ApiError::PayloadTooLarge(format!(
+                "the body is larger than {} MiB, the most one request may send; send fewer \
+                 records or ids per request (a snapshot of many records is made from a filter \
+                 with `all_matching`, not from a list of ids)",
+                BODY_LIMIT >> 20
+            )));
+        }
+        kept.extend_from_slice(&piece);
+    }
+    Ok(Bytes::from(kept))
+}
+
+/// Reads and drops what is left of a refused body, up to [`DISCARD_LIMIT`] bytes in all
+/// (`seen` already read), so that the client gets the answer.
+async fn discard(body: Body, seen: usize) {
+    discard_stream(body.into_data_stream(), seen).await;
+}
+
+async fn discard_stream(mut stream: axum::body::BodyDataStream, mut seen: usize) {
+    while seen <= DISCARD_LIMIT {
+        match stream.next().await {
+            Some(Ok(piece)) => seen += piece.len(),
+            Some(Err(_)) | None => return,
+        }
     }
 }
 

@@ -91,6 +91,7 @@ fn error_responses(codes: &[&str]) -> Map<String, Value> {
             "403" => "the user's role may not do this",
             "404" => "no such entity, record, snapshot, job or deletion batch",
             "409" => "conflicts with existing data (a unique value, the trash)",
+            "413" => "the body is larger than 2 MiB, the most one request may send",
             "422" => "the values do not fit the schema",
             "503" => {
                 "the database cannot be used right now (unreachable, restarting, out of space); nothing was changed; retry after the Retry-After seconds"
@@ -381,6 +382,20 @@ pub fn document(schema: &Schema) -> Value {
         "/api/v1/health".into(),
         json!({"get": {"summary": "Liveness", "operationId": "health", "security": [], "responses": {"200": {"description": "the server is up", "content": {"application/json": {"schema": {"type": "object"}}}}}}}),
     );
+    // Every operation that reads a body refuses one that is too large.
+    for operation in paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+        .filter(|operation| operation.get("requestBody").is_some())
+    {
+        if let Some(responses) = operation
+            .get_mut("responses")
+            .and_then(Value::as_object_mut)
+        {
+            responses.extend(error_responses(&["413"]));
+        }
+    }
     json!({
         "openapi": "3.1.0",
         "info": {
