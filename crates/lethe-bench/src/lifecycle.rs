@@ -490,7 +490,11 @@ fn report(backend: &str, args: &LifecycleArgs, results: &Json) -> anyhow::Result
     };
     println!(
         "\n{backend}: {members} contacts picked; Lethe batch size {} (purge {}); hand batches of {}; one at a time measured on {sample} contacts and extrapolated",
-        args.lethe_batch.unwrap_or(lethe_store::DEFAULT_BATCH_SIZE),
+        args.lethe_batch.unwrap_or(if backend == "postgres" {
+            lethe_store::DEFAULT_POSTGRES_BATCH_SIZE
+        } else {
+            lethe_store::DEFAULT_BATCH_SIZE
+        }),
         args.lethe_batch
             .unwrap_or(lethe_store::DEFAULT_PURGE_BATCH_SIZE),
         args.hand_batch
@@ -824,7 +828,7 @@ async fn lethe_side(args: &SideArgs) -> anyhow::Result<Json> {
     Ok(json!({
         "members": snapshot.member_count,
         "snapshot_seconds": snapshot_seconds,
-        "batch_size": args.lethe_batch.unwrap_or(lethe_store::DEFAULT_BATCH_SIZE),
+        "batch_size": args.lethe_batch.unwrap_or(store.default_batch_size()),
         "purge_batch_size": args.lethe_batch.unwrap_or(lethe_store::DEFAULT_PURGE_BATCH_SIZE),
         "trash": trash_json,
         "restore": restore_json,

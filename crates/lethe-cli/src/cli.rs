@@ -149,7 +149,7 @@ pub struct BulkUpdateArgs {
     /// Do not ask for confirmation.
     #[arg(long)]
     pub yes: bool,
-    /// Members per transaction.
+    /// Members per transaction (default 5,000 on SQLite, 25,000 on PostgreSQL).
     #[arg(long)]
     pub batch_size: Option<u64>,
 }
@@ -161,7 +161,7 @@ pub struct AnonymizeArgs {
     /// Do not ask for confirmation.
     #[arg(long)]
     pub yes: bool,
-    /// Members per transaction.
+    /// Members per transaction (default 5,000 on SQLite, 25,000 on PostgreSQL).
     #[arg(long)]
     pub batch_size: Option<u64>,
 }
@@ -199,7 +199,7 @@ pub struct TrashArgs {
     /// Do not ask for confirmation.
     #[arg(long)]
     pub yes: bool,
-    /// Members per transaction.
+    /// Members per transaction (default 5,000 on SQLite, 25,000 on PostgreSQL).
     #[arg(long)]
     pub batch_size: Option<u64>,
 }
@@ -214,7 +214,7 @@ pub struct RestoreArgs {
     /// First restore the other batches that hold trashed parents of these records.
     #[arg(long)]
     pub with_parents: bool,
-    /// Members per transaction.
+    /// Members per transaction (default 5,000 on SQLite, 25,000 on PostgreSQL).
     #[arg(long)]
     pub batch_size: Option<u64>,
 }

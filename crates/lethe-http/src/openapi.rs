@@ -624,7 +624,7 @@ fn lifecycle_paths(paths: &mut Map<String, Value>, components: &mut Map<String, 
             "requestBody": json_body(json!({"type": "object", "properties": {
                 "snapshot_id": {"type": "integer", "format": "int64", "description": "the snapshot_id the preview returned: this is the confirmation"},
                 "reason": {"type": "string", "maxLength": 1000, "description": "why (reason / legal basis), kept in the history"},
-                "batch_size": {"type": "integer", "minimum": 1, "maximum": 100000, "description": "members per transaction (default 5000)"}
+                "batch_size": {"type": "integer", "minimum": 1, "maximum": 100000, "description": "members per transaction (default 5000 on SQLite, 25000 on PostgreSQL)"}
             }, "required": ["snapshot_id"], "additionalProperties": false})),
             "responses": with_errors(accepted("the queued trash job; follow it at /api/v1/jobs/{id}"), &["400", "401", "403", "404", "422"])
         }}),
@@ -651,7 +651,7 @@ fn lifecycle_paths(paths: &mut Map<String, Value>, components: &mut Map<String, 
             "responses": with_errors(accepted("the queued restore job; follow it at /api/v1/jobs/{id}"), &["400", "401", "403", "404", "409", "422"])
         }}),
     );
-    let batch_size = json!({"type": "integer", "minimum": 1, "maximum": 100000, "description": "members per transaction (default 5000)"});
+    let batch_size = json!({"type": "integer", "minimum": 1, "maximum": 100000, "description": "members per transaction (default 5000 on SQLite, 25000 on PostgreSQL)"});
     paths.insert(
         "/api/v1/batches/{id}/purge/preview".into(),
         json!({"get": {

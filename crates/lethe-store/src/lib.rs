@@ -43,9 +43,9 @@ pub use error::{ErrorClass, StoreError};
 pub use history::{HistoryEntry, HistoryProblem, HistoryVerification, MAX_HISTORY_PAGE};
 pub use lethe_filter::Filter;
 pub use lifecycle::{
-    DEFAULT_BATCH_SIZE, DEFAULT_PURGE_BATCH_SIZE, DeletionBatch, EntityCount, Job, JobKind,
-    JobRunner, LifecycleSettings, MAX_BATCH_SIZE, MAX_GRACE, PREVIEW_SAMPLE, Preview, Rewrite,
-    Skip, job_state, lease_owner,
+    DEFAULT_BATCH_SIZE, DEFAULT_POSTGRES_BATCH_SIZE, DEFAULT_PURGE_BATCH_SIZE, DeletionBatch,
+    EntityCount, Job, JobKind, JobRunner, LifecycleSettings, MAX_BATCH_SIZE, MAX_GRACE,
+    PREVIEW_SAMPLE, Preview, Rewrite, Skip, job_state, lease_owner,
 };
 pub use notifications::Notification;
 pub use placeholder::PLACEHOLDER_ID;
@@ -245,6 +245,16 @@ impl Store {
         match self.inner.pools {
             Pools::Sqlite(_) => Backend::Sqlite,
             Pools::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Members per transaction of a trash, restore, anonymise or update job when none is
+    /// given: [`DEFAULT_BATCH_SIZE`] on SQLite, [`DEFAULT_POSTGRES_BATCH_SIZE`] on PostgreSQL.
+    /// (A purge uses [`DEFAULT_PURGE_BATCH_SIZE`] on both.)
+    pub fn default_batch_size(&self) -> u64 {
+        match self.backend() {
+            Backend::Sqlite => DEFAULT_BATCH_SIZE,
+            Backend::Postgres => DEFAULT_POSTGRES_BATCH_SIZE,
         }
     }
 

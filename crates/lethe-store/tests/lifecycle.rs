@@ -131,6 +131,50 @@ async fn active(store: &Store, entity: &str) -> u64 {
 }
 
 both_backends!(
+    jobs_without_a_batch_size_take_the_backends_default,
+    |database: TestDatabase| async move {
+        let store = open(&database).await;
+        let expected = if database.url.starts_with("postgres") {
+            lethe_store::DEFAULT_POSTGRES_BATCH_SIZE
+        } else {
+            lethe_store::DEFAULT_BATCH_SIZE
+        };
+        assert_eq!(store.default_batch_size(), expected);
+        contact_with_children(&store, None, "one").await;
+        contact_with_children(&store, None, "two").await;
+        let members = snapshot(&store, "contact", "all").await;
+        let trash = store
+            .start_trash(members, None, &Actor::operator(), None)
+            .await
+            .unwrap();
+        assert_eq!(trash.batch_size, expected);
+        let trash = run(&store, trash.id).await;
+        let batch = trash.batch_id.unwrap();
+        let restore = store
+            .start_restore(batch, None, &Actor::operator(), None)
+            .await
+            .unwrap();
+        assert_eq!(restore.batch_size, expected);
+        run(&store, restore.id).await;
+        // A size given wins; zero is refused.
+        let members = snapshot(&store, "contact", "all").await;
+        let anonymize = store
+            .start_anonymize(members, &Actor::operator(), Some(7))
+            .await
+            .unwrap();
+        assert_eq!(anonymize.batch_size, 7);
+        let error = store
+            .start_trash(members, None, &Actor::operator(), Some(0))
+            .await
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("between 1 and 100000"),
+            "{error}"
+        );
+    }
+);
+
+both_backends!(
     trash_takes_cascade_children_and_skips_restricted_members,
     |database: TestDatabase| async move {
         let store = open(&database).await;
