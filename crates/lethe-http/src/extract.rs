@@ -28,7 +28,7 @@ where
 
     async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
         if !is_json(request.headers()) {
-            discard(request.into_body(), 0).await;
+            discard(request.into_body().into_data_stream(), 0).await;
             return Err(ApiError::BadRequest(
                 "send the body as JSON with `Content-Type: application/json`".to_owned(),
             ));
@@ -85,7 +85,7 @@ async fn read_body(body: Body) -> Result<Bytes, ApiError> {
         if kept.len() + piece.len() > BODY_LIMIT {
             let seen = kept.len() + piece.len();
             drop(kept);
-            discard_stream(stream, seen).await;
+            discard(stream, seen).await;
             return Err(ApiError::PayloadTooLarge(format!(
                 "the body is larger than {} MiB, the most one request may send; send fewer \
                  records or ids per request (a snapshot of many records is made from a filter \
@@ -100,11 +100,7 @@ async fn read_body(body: Body) -> Result<Bytes, ApiError> {
 
 /// Reads and drops what is left of a refused body, up to [`DISCARD_LIMIT`] bytes in all
 /// (`seen` already read), so that the client gets the answer.
-async fn discard(body: Body, seen: usize) {
-    discard_stream(body.into_data_stream(), seen).await;
-}
-
-async fn discard_stream(mut stream: axum::body::BodyDataStream, mut seen: usize) {
+async fn discard(mut stream: axum::body::BodyDataStream, mut seen: usize) {
     while seen <= DISCARD_LIMIT {
         match stream.next().await {
             Some(Ok(piece)) => seen += piece.len(),
