@@ -884,3 +884,107 @@ both_backends!(
         }
     }
 );
+
+/// Another SQLite client (a backup tool, the `sqlite3` shell) opening and closing the
+/// database while `lethe serve` runs must find the server's locks in place: a client that
+/// finds none takes itself for the last connection and removes the write-ahead log the
+/// server still writes to, so that later writes are lost at the next start. The erasure
+/// scan reads the database file; on Linux a process that closes any handle on a file drops
+/// every lock it holds on it, so the scan must never open the live file in the server.
+#[tokio::test]
+async fn a_served_purge_leaves_the_servers_locks_so_another_sqlite_client_loses_nothing() {
+    let database = TestDatabase::sqlite();
+    let (_, admin) = add_user(&database, "admin", "admin");
+    let mut server = TestServer::start_with_env(&database, &[("LETHE_PURGE_MIN_GRACE", "0s")]);
+    let token = admin.as_str();
+    let wal = std::path::PathBuf::from(format!("{}-wal", database.url));
+
+    let erased = server
+        .create(
+            token,
+            "contact",
+            json!({"last_name": "Erased", "email": "someone.erased@example.com"}),
+        )
+        .await;
+    server
+        .create(
+            token,
+            "note",
+            json!({"contact_id": erased, "body": "a note long enough to be looked for"}),
+        )
+        .await;
+    // A client that stays open across the purge, and one that comes and goes after it.
+    assert!(other_sqlite_client(&database.url, "SELECT COUNT(*) FROM contact") >= 1);
+    let batch = trash(&server, token, "contact", &[erased]).await;
+    let job = server
+        .accepted(
+            token,
+            &format!("/api/v1/batches/{batch}/purge"),
+            &json!({"grace_seconds": 0}),
+        )
+        .await;
+    let job = server
+        .wait_for_job(token, job["id"].as_i64().unwrap())
+        .await;
+    let scan = &job["receipt"]["database"]["scan"];
+    assert!(
+        scan["values_checked"].as_u64().unwrap() >= 1,
+        "the scan ran: {job}"
+    );
+    assert_eq!(
+        database
+            .scalar("SELECT COUNT(*) FROM contact WHERE id > 0")
+            .await,
+        0
+    );
+    assert!(wal.exists(), "the server's write-ahead log is still there");
+
+    // Written after the other client came and went: must survive a hard stop and a start.
+    let kept = server
+        .create(token, "contact", json!({"last_name": "Written after"}))
+        .await;
+    other_sqlite_client(&database.url, "SELECT COUNT(*) FROM note");
+    assert!(
+        wal.exists(),
+        "a second client left the server's write-ahead log alone"
+    );
+    let later = server
+        .create(token, "contact", json!({"last_name": "Written later"}))
+        .await;
+    server.kill_now();
+    let server = TestServer::start(&database);
+    for id in [kept, later] {
+        let (status, body) = record(&server, token, "contact", id).await;
+        assert_eq!(
+            status, 200,
+            "contact {id} was written with 201 and must survive: {body}"
+        );
+    }
+}
+
+/// Runs one query in another process through Python's `sqlite3` module (an ordinary SQLite
+/// client that opens the file, reads and closes it, as a backup tool would) and returns the
+/// first column of its first row.
+fn other_sqlite_client(path: &str, sql: &str) -> i64 {
+    let output = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3, sys\n\
+             c = sqlite3.connect(sys.argv[1])\n\
+             print(c.execute(sys.argv[2]).fetchone()[0])\n\
+             c.close()",
+            path,
+            sql,
+        ])
+        .output()
+        .expect("run python3");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .unwrap()
+}

@@ -693,19 +693,21 @@ pub(super) async fn make_physical<DB: Dialect>(
                 Some(row) => rows::int::<DB>(&row, 0)? == Some(0),
                 None => false,
             };
-            drop(connection);
             let checkpoint_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
             let scan = match context.settings.database_file.clone() {
                 Some(path) => {
                     let values = std::mem::take(&mut context.probe.values);
                     let checked = values.len();
+                    let space = sqlite_free_space::<DB>(&mut connection).await?;
+                    drop(connection);
                     // Reading the files is blocking work: keep it off the async workers.
-                    let scan =
-                        tokio::task::spawn_blocking(move || scan_files(&path, values, wal_emptied))
-                            .await
-                            .map_err(|error| {
-                                StoreError::Internal(format!("the file scan stopped: {error}"))
-                            })??;
+                    let scan = tokio::task::spawn_blocking(move || {
+                        scan_files(&path, space, values, wal_emptied)
+                    })
+                    .await
+                    .map_err(|error| {
+                        StoreError::Internal(format!("the file scan stopped: {error}"))
+                    })??;
                     serde_json::json!({
                         "files": scan.files,
                         "values_checked": checked,
@@ -720,7 +722,10 @@ pub(super) async fn make_physical<DB: Dialect>(
                         },
                     })
                 }
-                None => serde_json::json!({"skipped": "the database file is not known"}),
+                None => {
+                    drop(connection);
+                    serde_json::json!({"skipped": "the database file is not known"})
+                }
             };
             serde_json::json!({
                 "backend": "sqlite",
@@ -879,12 +884,56 @@ struct ScanResult {
     files: Vec<serde_json::Value>,
 }
 
+/// Which parts of the SQLite database file are free space, asked of SQLite itself (never by
+/// opening the live file in this process: see [`super::scan::read_in_other_process`]): the
+/// pages `dbstat` finds in no table or index, and everything past the last page.
+async fn sqlite_free_space<DB: Dialect>(
+    connection: &mut DB::Connection,
+) -> Result<super::scan::FreeSpace, StoreError> {
+    let mut number = async |sql: &str| -> Result<i64, StoreError> {
+        let row = DB::fetch_optional(
+            connection,
+            sql.to_owned(),
+            sea_query_sqlx::SqlxValues(sea_query::Values(Vec::new())),
+        )
+        .await?;
+        Ok(match row {
+            Some(row) => rows::int::<DB>(&row, 0)?.unwrap_or(0),
+            None => 0,
+        })
+    };
+    let page_size = number("PRAGMA page_size").await?;
+    let pages = number("PRAGMA page_count").await?;
+    // One row per 32 pages (bounded by the file's size, not by what was erased); a page is
+    // in `dbstat` once, so the sum of its bits is their union.
+    let found = DB::fetch_all(
+        connection,
+        "SELECT (pageno - 1) / 32, SUM(1 << ((pageno - 1) % 32)) FROM dbstat GROUP BY 1".to_owned(),
+        sea_query_sqlx::SqlxValues(sea_query::Values(Vec::new())),
+    )
+    .await?;
+    let mut used = Vec::with_capacity(found.len());
+    for row in &found {
+        let word = rows::int::<DB>(row, 0)?.unwrap_or(-1);
+        let bits = rows::int::<DB>(row, 1)?.unwrap_or(0);
+        if let (Ok(word), Ok(bits)) = (u64::try_from(word), u32::try_from(bits)) {
+            used.push((word, bits));
+        }
+    }
+    Ok(super::scan::FreeSpace::from_used_pages(
+        u64::try_from(page_size).unwrap_or(0),
+        u64::try_from(pages).unwrap_or(0),
+        used,
+    ))
+}
+
 /// Looks for the erased values in the SQLite database file and its WAL, streaming, and
 /// tells where they were found. `wal_emptied`: the truncating checkpoint completed, so
 /// whatever the log holds now was written after the purge (by other writers) and is data
 /// in use; otherwise the log is counted as free space.
 fn scan_files(
     database: &std::path::Path,
+    database_space: super::scan::FreeSpace,
     mut values: Vec<String>,
     wal_emptied: bool,
 ) -> Result<ScanResult, StoreError> {
@@ -894,8 +943,6 @@ fn scan_files(
     let read_error = |file: &std::path::Path, error: std::io::Error| {
         StoreError::Internal(format!("reading {}: {error}", file.display()))
     };
-    let database_space =
-        FreeSpace::sqlite(database).map_err(|error| read_error(database, error))?;
     let wal_space = if wal_emptied {
         FreeSpace::none()
     } else {

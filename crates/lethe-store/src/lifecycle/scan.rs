@@ -60,75 +60,36 @@ impl FreeSpace {
         }
     }
 
-    /// The free space of a SQLite database file, from its header and free list (the
-    /// file's format: <https://sqlite.org/fileformat2.html>). A header that cannot be read
-    /// as SQLite's gives no free space (everything found counts as live), so the receipt
-    /// never calls a value erased from live data on a guess.
-    pub(crate) fn sqlite(path: &Path) -> std::io::Result<FreeSpace> {
-        use std::io::{Seek, SeekFrom};
-        let mut file = std::fs::File::open(path)?;
-        let mut header = [0u8; 100];
-        if file.read_exact(&mut header).is_err() || !header.starts_with(b"SQLite format 3\0") {
-            return Ok(FreeSpace::none());
+    /// The free space of a SQLite database of `pages` pages of `page_size` bytes, from the
+    /// pages its tables and indexes use (SQLite's `dbstat`, read through SQLite itself):
+    /// `used` gives words of 32 pages, word `w` bit `b` set when page `w * 32 + b` (counted
+    /// from 0, so page number `w * 32 + b + 1`) holds data. Every other page — on the free
+    /// list, or used by nothing — and everything past the last page is free space.
+    pub(crate) fn from_used_pages(
+        page_size: u64,
+        pages: u64,
+        used: impl IntoIterator<Item = (u64, u32)>,
+    ) -> FreeSpace {
+        if page_size == 0 || pages == 0 {
+            return FreeSpace::none();
         }
-        let be32 = |at: usize| {
-            u64::from(u32::from_be_bytes([
-                header[at],
-                header[at + 1],
-                header[at + 2],
-                header[at + 3],
-            ]))
-        };
-        let page_size = match u16::from_be_bytes([header[16], header[17]]) {
-            1 => 65_536,
-            size => u64::from(size),
-        };
-        let pages = be32(28);
-        if page_size < 512 || pages == 0 {
-            return Ok(FreeSpace::none());
+        let words = usize::try_from(pages.div_ceil(64)).unwrap_or(0);
+        let mut free = vec![u64::MAX; words];
+        for (word, bits) in used {
+            let Some(slot) = usize::try_from(word / 2)
+                .ok()
+                .and_then(|at| free.get_mut(at))
+            else {
+                continue;
+            };
+            *slot &= !(u64::from(bits) << ((word % 2) * 32));
         }
-        let mut space = FreeSpace {
+        FreeSpace {
             page_size,
             pages,
-            free: vec![0; usize::try_from(pages.div_ceil(64)).unwrap_or(0)],
+            free,
             everything: false,
-        };
-        let mark = |page: u64, space: &mut FreeSpace| {
-            if (1..=pages).contains(&page)
-                && let Some(word) = space
-                    .free
-                    .get_mut(usize::try_from((page - 1) / 64).unwrap_or(usize::MAX))
-            {
-                *word |= 1 << ((page - 1) % 64);
-            }
-        };
-        // The free list: a chain of trunk pages, each listing leaf pages. Bounded by the
-        // header's count, so a damaged chain cannot loop.
-        let mut trunk = be32(32);
-        let mut left = be32(36).saturating_add(1);
-        let mut page = vec![0u8; usize::try_from(page_size).unwrap_or(4096)];
-        while trunk != 0 && trunk <= pages && left > 0 {
-            left -= 1;
-            mark(trunk, &mut space);
-            file.seek(SeekFrom::Start((trunk - 1) * page_size))?;
-            file.read_exact(&mut page)?;
-            let word = |at: usize| {
-                u64::from(u32::from_be_bytes([
-                    page[at],
-                    page[at + 1],
-                    page[at + 2],
-                    page[at + 3],
-                ]))
-            };
-            let leaves = usize::try_from(word(4))
-                .unwrap_or(0)
-                .min(page.len() / 4 - 2);
-            for leaf in 0..leaves {
-                mark(word(8 + leaf * 4), &mut space);
-            }
-            trunk = word(0);
         }
-        Ok(space)
     }
 
     fn is_free(&self, offset: u64) -> bool {
@@ -292,18 +253,9 @@ impl<'v> Needles<'v> {
         }
     }
 
-    /// Streams `reader` in bounded chunks and marks the values found in it (its first byte
-    /// is at `origin` in a file whose free space is `space`); returns the bytes read.
-    pub(crate) fn scan_reader(
-        &self,
-        reader: impl Read,
-        origin: u64,
-        space: &FreeSpace,
-        found: &mut [Seen],
-    ) -> std::io::Result<u64> {
-        self.scan_chunks(reader, origin, space, found, CHUNK)
-    }
-
+    /// Streams `reader` in chunks of `chunk` bytes and marks the values found in it (its
+    /// first byte is at `origin` in a file whose free space is `space`); returns the bytes
+    /// read.
     fn scan_chunks(
         &self,
         mut reader: impl Read,
@@ -349,10 +301,9 @@ impl<'v> Needles<'v> {
         }
     }
 
-    /// Scans a file; `Ok(None)` when it does not exist. A large file is cut into one part
-    /// per core, scanned at once by threads of their own: each part is read on by
-    /// `longest - 1` bytes, so an occurrence that starts in a part lies whole in what that
-    /// part's thread reads (one that starts in the overlap is found twice, which is harmless).
+    /// Scans a file; `Ok(None)` when it does not exist. The file is read by another
+    /// process and handed over through a pipe ([`read_in_other_process`]); a large file is
+    /// scanned by one thread per core, a chunk each.
     pub(crate) fn scan_file(
         &self,
         path: &Path,
@@ -364,58 +315,220 @@ impl<'v> Needles<'v> {
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(error) => return Err(error),
         };
-        let threads = std::thread::available_parallelism()
-            .map_or(1, std::num::NonZeroUsize::get)
-            .min(MAX_THREADS);
-        let parts = if length < PARALLEL_FROM { 1 } else { threads };
-        self.scan_parts(path, length, parts, space, found).map(Some)
+        let threads = if length < PARALLEL_FROM {
+            1
+        } else {
+            std::thread::available_parallelism()
+                .map_or(1, std::num::NonZeroUsize::get)
+                .min(MAX_THREADS)
+        };
+        let mut reader = read_in_other_process(path)?;
+        let scanned = self.scan_stream(&mut reader, space, found, CHUNK, threads);
+        let finished = reader.finish();
+        let bytes = scanned?;
+        finished?;
+        Ok(Some(bytes))
     }
 
-    /// Scans `path` (of `length` bytes) as `parts` ranges, each on a thread of its own.
-    fn scan_parts(
+    /// Like [`Needles::scan_chunks`] from offset 0, with the chunks searched by `threads`
+    /// threads while the next ones are read: at most `threads + 1` chunks are in memory.
+    /// Each chunk starts with the last `longest - 1` bytes of the one before, as in
+    /// [`Needles::scan_chunks`], so an occurrence lies whole in the chunk it is tested in.
+    fn scan_stream(
         &self,
-        path: &Path,
-        length: u64,
-        parts: usize,
+        mut reader: impl Read,
         space: &FreeSpace,
         found: &mut [Seen],
+        chunk: usize,
+        threads: usize,
     ) -> std::io::Result<u64> {
-        use std::io::Seek as _;
-        let parts = parts.max(1) as u64;
-        let size = length.div_ceil(parts).max(1);
-        let overlap = self.longest.saturating_sub(1) as u64;
-        let results: Vec<std::io::Result<(Vec<Seen>, u64)>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..parts)
-                .map(|part| part * size)
-                .filter(|start| *start == 0 || *start < length)
-                .map(|start| {
+        use std::sync::mpsc;
+        if threads <= 1 || self.by_window.is_empty() {
+            return self.scan_chunks(reader, 0, space, found, chunk);
+        }
+        /// A filled chunk: its bytes, how many are data, where it starts in the file, and
+        /// below which position its occurrences are tested here (the rest are tested again
+        /// in the next chunk).
+        struct Work {
+            buffer: Vec<u8>,
+            filled: usize,
+            base: u64,
+            to: usize,
+        }
+        let carry = self.longest - 1;
+        let size = chunk.max(1) + carry;
+        let (work_to, work_from) = mpsc::sync_channel::<Work>(threads);
+        let work_from = std::sync::Mutex::new(work_from);
+        let (spare_to, spare_from) = mpsc::channel::<Vec<u8>>();
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    let spare_to = spare_to.clone();
+                    let work_from = &work_from;
                     scope.spawn(move || {
-                        let mut file = std::fs::File::open(path)?;
-                        file.seek(std::io::SeekFrom::Start(start))?;
                         let mut mine = vec![0; self.values.len()];
-                        self.scan_reader(file.take(size + overlap), start, space, &mut mine)?;
-                        Ok((mine, (length - start).min(size)))
+                        loop {
+                            let next = match work_from.lock() {
+                                Ok(queue) => queue.recv(),
+                                Err(_) => break,
+                            };
+                            let Ok(work) = next else { break };
+                            let haystack = work.buffer.get(..work.filled).unwrap_or_default();
+                            let place = Place {
+                                base: work.base,
+                                space,
+                            };
+                            self.search(haystack, place, work.to, &mut mine);
+                            // The reader may have stopped on an error; then nobody waits.
+                            let _ = spare_to.send(work.buffer);
+                        }
+                        mine
                     })
                 })
                 .collect();
-            handles
-                .into_iter()
-                .map(|handle| {
-                    handle
-                        .join()
-                        .unwrap_or_else(|_| Err(std::io::Error::other("a scanning thread stopped")))
-                })
-                .collect()
-        });
-        let mut total = 0;
-        for result in results {
-            let (mine, bytes) = result?;
-            total += bytes;
-            for (seen, hit) in found.iter_mut().zip(mine) {
-                *seen |= hit;
+            drop(spare_to);
+            let read = (|| {
+                let mut made = 0;
+                let mut tail: Vec<u8> = Vec::with_capacity(carry);
+                let mut base = 0u64;
+                let mut total = 0u64;
+                loop {
+                    let mut buffer = if made <= threads {
+                        made += 1;
+                        vec![0u8; size]
+                    } else {
+                        spare_from
+                            .recv()
+                            .map_err(|_| std::io::Error::other("a scanning thread stopped"))?
+                    };
+                    buffer[..tail.len()].copy_from_slice(&tail);
+                    let mut filled = tail.len();
+                    while filled < size {
+                        let read = reader.read(&mut buffer[filled..])?;
+                        if read == 0 {
+                            break;
+                        }
+                        filled += read;
+                    }
+                    total += (filled - tail.len()) as u64;
+                    let last = filled < size;
+                    let to = if last {
+                        filled
+                    } else {
+                        filled - carry + STRIDE - 1
+                    };
+                    tail.clear();
+                    if !last {
+                        tail.extend_from_slice(&buffer[filled - carry..filled]);
+                    }
+                    let chunk_base = base;
+                    base += (filled - if last { 0 } else { carry }) as u64;
+                    work_to
+                        .send(Work {
+                            buffer,
+                            filled,
+                            base: chunk_base,
+                            to,
+                        })
+                        .map_err(|_| std::io::Error::other("a scanning thread stopped"))?;
+                    if last {
+                        return Ok(total);
+                    }
+                }
+            })();
+            drop(work_to);
+            for worker in workers {
+                let mine = worker
+                    .join()
+                    .map_err(|_| std::io::Error::other("a scanning thread stopped"))?;
+                for (seen, hit) in found.iter_mut().zip(mine) {
+                    *seen |= hit;
+                }
             }
+            read
+        })
+    }
+}
+
+/// A file's bytes as another process reads them, through a pipe.
+///
+/// On Linux (POSIX record locks), a process that closes *any* handle on a file loses every
+/// lock it holds on that file, also those SQLite's own connections took through other
+/// handles. Opening and closing the live database file in the server would let the next
+/// SQLite client take itself for the last connection and delete the write-ahead log the
+/// server still writes to. `cat` opens the file in a process of its own, whose handles and
+/// locks are its own.
+pub(crate) struct OtherProcessReader {
+    child: std::process::Child,
+    stdout: std::process::ChildStdout,
+    path: std::path::PathBuf,
+}
+
+/// Starts reading `path` in another process.
+pub(crate) fn read_in_other_process(path: &Path) -> std::io::Result<OtherProcessReader> {
+    let mut child = std::process::Command::new("cat")
+        .arg("--")
+        .arg(path)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|error| {
+            std::io::Error::new(
+                error.kind(),
+                format!(
+                    "the erasure scan reads database files through `cat` in a process of its own (so that the server keeps its SQLite locks), and `cat` could not be started: {error}"
+                ),
+            )
+        })?;
+    let Some(stdout) = child.stdout.take() else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(std::io::Error::other(
+            "the reading process has no output pipe",
+        ));
+    };
+    Ok(OtherProcessReader {
+        child,
+        stdout,
+        path: path.to_path_buf(),
+    })
+}
+
+impl Read for OtherProcessReader {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        self.stdout.read(buffer)
+    }
+}
+
+impl OtherProcessReader {
+    /// Waits for the reading process; an error when it could not read the whole file.
+    pub(crate) fn finish(mut self) -> std::io::Result<()> {
+        // Whatever was not read is not wanted: close the pipe so the process ends.
+        drop(self.stdout);
+        let mut complaint = String::new();
+        if let Some(mut stderr) = self.child.stderr.take() {
+            let _ = stderr.read_to_string(&mut complaint);
         }
-        Ok(total)
+        let status = self.child.wait()?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(format!(
+                "reading {} failed ({status}): {}",
+                self.path.display(),
+                complaint.trim()
+            )))
+        }
+    }
+}
+
+impl std::fmt::Debug for OtherProcessReader {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("OtherProcessReader")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -489,7 +602,7 @@ mod tests {
         haystack.extend_from_slice(b"0470 12 34 56");
         let mut found = vec![0; values.len()];
         let total = needles
-            .scan_reader(
+            .scan_chunks(
                 Trickle {
                     bytes: &haystack,
                     step: 1 << 20,
@@ -497,6 +610,7 @@ mod tests {
                 0,
                 &FreeSpace::none(),
                 &mut found,
+                CHUNK,
             )
             .expect("reading memory");
         assert_eq!(total, haystack.len() as u64);
@@ -509,11 +623,12 @@ mod tests {
         let needles = Needles::new(&values);
         let mut found = vec![0];
         needles
-            .scan_reader(
+            .scan_chunks(
                 &b"xxxxerased@example.org"[..],
                 0,
                 &FreeSpace::everything(),
                 &mut found,
+                CHUNK,
             )
             .expect("reading memory");
         assert_eq!(found, vec![IN_FREE_SPACE]);
@@ -553,17 +668,19 @@ mod tests {
             prop_assert_eq!(found, naive(&values, &haystack));
         }
 
-        /// A file scanned in parts by several threads gives what a naive search gives, also
-        /// in telling free space from space in use, and counts every byte once, whatever the
-        /// number of parts (more parts than bytes too).
+        /// A stream scanned by several threads, a chunk each, gives what a naive search
+        /// gives, also in telling free space from space in use, and counts every byte once,
+        /// whatever the chunk size and however the reader hands out its bytes.
         #[test]
-        fn a_file_scanned_in_parts_agrees_with_a_naive_search(
+        fn a_stream_scanned_by_several_threads_agrees_with_a_naive_search(
             values in proptest::collection::vec("[ab@.]{11,16}", 1..10),
             pieces in proptest::collection::vec(
                 (proptest::collection::vec(any::<u8>(), 0..40), any::<proptest::sample::Index>()),
                 0..20,
             ),
-            parts in 1usize..9,
+            threads in 1usize..5,
+            chunk in 1usize..64,
+            step in 1usize..50,
             page_size in 4u64..64,
             free_bits in any::<u64>(),
         ) {
@@ -572,16 +689,13 @@ mod tests {
                 haystack.extend_from_slice(noise);
                 haystack.extend_from_slice(pick.get(&values).as_bytes());
             }
-            let dir = tempfile::tempdir().expect("a temporary folder");
-            let path = dir.path().join("db");
-            std::fs::write(&path, &haystack).expect("write the file");
             // Up to 60 pages in use, some of them free; beyond them, free space.
             let space = FreeSpace { page_size, pages: 60, free: vec![free_bits], everything: false };
             let needles = Needles::new(&values);
             let mut found = vec![0; values.len()];
             let bytes = needles
-                .scan_parts(&path, haystack.len() as u64, parts, &space, &mut found)
-                .expect("reading the file");
+                .scan_stream(Trickle { bytes: &haystack, step }, &space, &mut found, chunk, threads)
+                .expect("reading memory");
             prop_assert_eq!(bytes, haystack.len() as u64);
             let free = |offset: u64| {
                 let page = offset / page_size;
@@ -591,28 +705,40 @@ mod tests {
         }
     }
 
-    /// Page 2 is a free-list trunk page listing page 4; the database has 5 pages.
+    /// Pages 1, 3 and 40 are used in a database of 41 pages: the rest is free, and so is
+    /// everything past page 41.
     #[test]
-    fn free_pages_are_read_from_the_free_list() {
-        let page = 512usize;
-        let mut file = vec![0u8; page * 6];
-        file[..16].copy_from_slice(b"SQLite format 3\0");
-        file[16..18].copy_from_slice(&512u16.to_be_bytes());
-        file[28..32].copy_from_slice(&5u32.to_be_bytes());
-        file[32..36].copy_from_slice(&2u32.to_be_bytes());
-        file[36..40].copy_from_slice(&2u32.to_be_bytes());
-        let trunk = page;
-        file[trunk + 4..trunk + 8].copy_from_slice(&1u32.to_be_bytes());
-        file[trunk + 8..trunk + 12].copy_from_slice(&4u32.to_be_bytes());
+    fn pages_no_table_uses_are_free_space() {
+        let space = FreeSpace::from_used_pages(512, 41, [(0, 0b101), (1, 1 << 7)]);
+        let free: Vec<u64> = (0..45)
+            .filter(|page| space.is_free(page * 512 + 100))
+            .map(|page| page + 1)
+            .collect();
+        let expected: Vec<u64> = (1..=45).filter(|page| ![1, 3, 40].contains(page)).collect();
+        assert_eq!(free, expected);
+        assert!(!FreeSpace::from_used_pages(0, 0, []).is_free(0));
+    }
+
+    /// A file is read by another process, whole; a missing file is no error.
+    #[test]
+    fn a_file_is_read_in_another_process() {
+        let values = vec!["erased@example.org".to_owned()];
+        let needles = Needles::new(&values);
         let dir = tempfile::tempdir().expect("a temporary folder");
         let path = dir.path().join("db");
-        std::fs::write(&path, &file).expect("write the file");
-        let space = FreeSpace::sqlite(&path).expect("read the header");
-        let free: Vec<bool> = (0..6).map(|n| space.is_free(n * 512 + 100)).collect();
-        // Pages 1..=5 are bytes 0.., 512.., …; page 6 lies past the database's end.
-        assert_eq!(free, vec![false, true, false, true, false, true]);
-        let not_sqlite = dir.path().join("other");
-        std::fs::write(&not_sqlite, b"not a database").expect("write the file");
-        assert!(!FreeSpace::sqlite(&not_sqlite).expect("read").is_free(0));
+        let mut bytes = vec![7u8; 3 << 20];
+        bytes.extend_from_slice(b"erased@example.org");
+        std::fs::write(&path, &bytes).expect("write the file");
+        let mut found = vec![0];
+        let read = needles
+            .scan_file(&path, &FreeSpace::none(), &mut found)
+            .expect("scan");
+        assert_eq!(read, Some(bytes.len() as u64));
+        assert_eq!(found, vec![IN_USE]);
+        let mut found = vec![0];
+        let missing = needles
+            .scan_file(&dir.path().join("missing"), &FreeSpace::none(), &mut found)
+            .expect("no error");
+        assert_eq!(missing, None);
     }
 }
