@@ -478,6 +478,11 @@ pub enum RecordCommand {
         /// The fields as one JSON object instead.
         #[arg(long, conflicts_with = "fields")]
         data: Option<String>,
+        /// For an entity whose records are files (attachment): the file to keep. Lethe
+        /// copies it into the attachment folder under a key of its own and records its
+        /// size; its name fills `file_name` unless given.
+        #[arg(long, value_name = "PATH")]
+        file: Option<std::path::PathBuf>,
     },
     /// Change fields of a record.
     Update {

@@ -207,6 +207,7 @@ fn routes() -> Vec<Row> {
         row("GET",    "/api/v1/records/{entity}/count",     None,                    Shared,           Reads,    [401, 401, 200, 200, 200]),
         row("GET",    "/api/v1/records/{entity}/{id}",      None,                    Shared,           Reads,    [401, 401, 200, 200, 200]),
         row("PATCH",  "/api/v1/records/{entity}/{id}",      Some(changed_contact),   NewContact,       Writes,   [401, 401, 200, 200, 200]),
+        row("GET",    "/api/v1/records/{entity}/{id}/file", None,                    NewContact,       Reads,    [401, 401, 422, 422, 422]).note("a contact is not a file: past the token check, everyone hears so (attachments are downloaded here)"),
         row("POST",   "/api/v1/query/{entity}",             Some(query),             Shared,           Reads,    [401, 401, 200, 200, 200]),
         // Saved selections: anyone saves and reads them; an admin or the author changes one.
         row("GET",    "/api/v1/selections",                 None,                    Shared,           Reads,    [401, 401, 200, 200, 200]),

@@ -110,11 +110,6 @@ both_backends!(
                 json!({"campaign": "y"}),
             ),
             (
-                "attachment",
-                json!({"owner_entity": "contact", "owner_id": contact_id, "file_name": "cv.pdf", "size_bytes": 10, "storage_key": "k1"}),
-                json!({"file_name": "cv2.pdf"}),
-            ),
-            (
                 "company",
                 json!({"name": "Second"}),
                 json!({"website": "https://example.org"}),

@@ -561,3 +561,51 @@ both_backends!(
             .await;
     }
 );
+
+both_backends!(
+    each_command_writes_the_history_head_down_and_verify_finds_the_newest_entries_removed,
+    |database: TestDatabase| async move {
+        let anchor = database.scratch_dir().join("history-anchor");
+        let key = database.scratch_dir().join("history-key");
+        let run = |args: &[&str]| {
+            let output = lethe_command(&database)
+                .env("LETHE_HISTORY_ANCHOR", &anchor)
+                .env("LETHE_HISTORY_KEY_FILE", &key)
+                .args(args)
+                .output()
+                .unwrap();
+            (
+                output.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&output.stdout).into_owned(),
+            )
+        };
+        let (status, _) = run(&["record", "create", "contact", "last_name=Ann"]);
+        assert_eq!(status, 0);
+        let (status, _) = run(&["trash", "contact", "all", "--yes"]);
+        assert_eq!(status, 0);
+        let written = std::fs::read_to_string(&anchor).unwrap();
+        let last = written.lines().last().unwrap().to_owned();
+        let (status, text) = run(&["history", "--verify"]);
+        assert_eq!(status, 0, "{text}");
+        assert!(text.contains("The history is intact"), "{text}");
+        assert!(text.contains("match the history"), "{text}");
+        // The key never enters the database; only its fingerprint does.
+        let secret = std::fs::read_to_string(&key).unwrap();
+        let fingerprint = database
+            .scalar("SELECT COUNT(*) FROM lethe_history_seal WHERE length(key_fingerprint) = 16")
+            .await;
+        assert_eq!(fingerprint, 1);
+        assert!(!secret.trim().is_empty());
+
+        // The newest entry is removed behind Lethe's back: the chain left fits, the anchor
+        // does not.
+        let newest: i64 = last.split(' ').next().unwrap().parse().unwrap();
+        database
+            .execute(&format!("DELETE FROM lethe_history WHERE seq = {newest}"))
+            .await;
+        let (status, text) = run(&["history", "--verify"]);
+        assert_eq!(status, 2, "{text}");
+        assert!(text.contains("NOT intact"), "{text}");
+        assert!(text.contains("removed from its end"), "{text}");
+    }
+);

@@ -7,6 +7,7 @@
 mod auth;
 mod error;
 mod extract;
+mod files;
 mod lifecycle;
 mod openapi;
 mod selections;
@@ -27,7 +28,7 @@ use tower_http::trace::TraceLayer;
 
 pub use auth::CurrentUser;
 pub use error::ApiError;
-use extract::{JsonBody, PathParams, QueryParams};
+use extract::{BODY_LIMIT, JsonBody, PathParams, QueryParams};
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
@@ -70,12 +71,17 @@ pub fn router(store: Store) -> Router {
         .route("/api/v1/query/{entity}", axum::routing::post(query_records))
         .route(
             "/api/v1/records/{entity}",
-            get(list_records).post(create_record),
+            get(list_records)
+                .post(create_record)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    usize::try_from(files::UPLOAD_LIMIT).unwrap_or(usize::MAX) + BODY_LIMIT,
+                )),
         )
         .route(
             "/api/v1/records/{entity}/{id}",
             get(get_record).patch(update_record),
         )
+        .route("/api/v1/records/{entity}/{id}/file", get(files::download))
         .route(
             "/api/v1/trash/preview",
             axum::routing::post(lifecycle::preview_trash),
@@ -372,18 +378,25 @@ fn as_object(body: Json_) -> Result<serde_json::Map<String, Json_>, ApiError> {
     }
 }
 
+/// `POST /api/v1/records/{entity}`: a JSON object of field values, or for an entity whose
+/// records are files, a multipart upload with the file (see [`files::create_with_file`]).
 async fn create_record(
     State(state): State<AppState>,
     user: CurrentUser,
     PathParams(entity): PathParams<String>,
-    JsonBody(body): JsonBody<Json_>,
-) -> Result<impl IntoResponse, ApiError> {
+    request: axum::extract::Request,
+) -> Result<axum::response::Response, ApiError> {
+    if files::is_multipart(request.headers()) {
+        return files::create_with_file(&state, &user, &entity, request).await;
+    }
+    let JsonBody(body) =
+        <JsonBody<Json_> as axum::extract::FromRequest<()>>::from_request(request, &()).await?;
     let input = as_object(body)?;
     let record = state
         .store
         .create_record(&entity, &input, Some(user.0.id))
         .await?;
-    Ok((StatusCode::CREATED, Json(record.to_json())))
+    Ok((StatusCode::CREATED, Json(record.to_json())).into_response())
 }
 
 async fn get_record(

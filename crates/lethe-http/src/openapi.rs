@@ -65,6 +65,10 @@ fn entity_schemas(entity: &Entity) -> (Value, Value, Value) {
     for column in &entity.columns {
         let schema = field_schema(column);
         record.insert(column.name.to_string(), schema.clone());
+        if lethe_store::is_managed_file_column(entity, column.name.as_str()) {
+            // Where a file lives and its size are Lethe's to write.
+            continue;
+        }
         input.insert(column.name.to_string(), schema);
         if column.required && column.default.is_none() {
             required_input.push(column.name.to_string());
@@ -183,14 +187,46 @@ pub fn document(schema: &Schema) -> Value {
                     ],
                     "responses": with_errors(list_ok, &["400", "401", "422"])
                 },
-                "post": {
-                    "summary": format!("Create a {name}"),
-                    "operationId": format!("create_{name}"),
-                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{name}_input")}}}},
-                    "responses": with_errors(created, &["400", "401", "409", "422"])
+                "post": if lethe_store::holds_files(entity) {
+                    json!({
+                        "summary": format!("Upload a file as a new {name}"),
+                        "description": "A multipart upload: a `record` part with the fields as a JSON object, and a `file` part with the content (its file name fills `file_name` when that field is not given). Lethe stores the file under a key of its own and measures its size; a JSON body is refused (`file_required`).",
+                        "operationId": format!("create_{name}"),
+                        "requestBody": {"required": true, "content": {"multipart/form-data": {"schema": {
+                            "type": "object",
+                            "properties": {
+                                "record": {"$ref": format!("#/components/schemas/{name}_input")},
+                                "file": {"type": "string", "format": "binary"}
+                            },
+                            "required": ["file"]
+                        }, "encoding": {"record": {"contentType": "application/json"}}}}},
+                        "responses": with_errors(created, &["400", "401", "409", "413", "422"])
+                    })
+                } else {
+                    json!({
+                        "summary": format!("Create a {name}"),
+                        "operationId": format!("create_{name}"),
+                        "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{name}_input")}}}},
+                        "responses": with_errors(created, &["400", "401", "409", "422"])
+                    })
                 }
             }),
         );
+        let mut file_ok = Map::new();
+        file_ok.insert("200".into(), json!({"description": format!("the file of the {name}"), "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}));
+        if lethe_store::holds_files(entity) {
+            paths.insert(
+                format!("/api/v1/records/{name}/{{id}}/file"),
+                json!({
+                    "parameters": [id_parameter.clone()],
+                    "get": {
+                        "summary": format!("Download the file of an active {name}"),
+                        "operationId": format!("download_{name}"),
+                        "responses": with_errors(file_ok, &["400", "401", "404", "409", "422"])
+                    }
+                }),
+            );
+        }
         let mut count_ok = Map::new();
         count_ok.insert("200".into(), json!({"description": "how many records match", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Count"}}}}));
         paths.insert(
@@ -568,17 +604,22 @@ fn lifecycle_paths(paths: &mut Map<String, Value>, components: &mut Map<String, 
             "entity": {"type": ["string", "null"]},
             "details": {"description": "what, counts per type, why; never personal data of erased records"},
             "prev_hash": {"type": "string"},
-            "hash": {"type": "string"}
-        }, "required": ["id", "at", "actor_id", "actor_name", "action", "entity", "details", "prev_hash", "hash"]}),
+            "hash": {"type": "string", "description": "the entry's seal: HMAC-SHA-256 under the server's history key (an unkeyed SHA-256 for entries written before the history was keyed)"},
+            "seq": {"type": "integer", "description": "the entry's number: 1, 2, 3, … with no gap"}
+        }, "required": ["id", "at", "actor_id", "actor_name", "action", "entity", "details", "prev_hash", "hash", "seq"]}),
     );
     components.insert(
         "HistoryVerification".into(),
         json!({"type": "object", "properties": {
             "intact": {"type": "boolean"},
             "entries": count,
-            "head": {"type": "string", "description": "the hash of the last entry; keep it elsewhere to tell later that nothing was removed from the end"},
-            "first_problem": {"type": ["object", "null"], "properties": {"id": id, "problem": {"type": "string"}}, "required": ["id", "problem"]}
-        }, "required": ["intact", "entries", "head", "first_problem"]}),
+            "head": {"type": "string", "description": "the seal of the last entry; it is also written to the anchor file and into every erasure receipt"},
+            "head_seq": {"type": "integer", "description": "the number of the last entry"},
+            "key_fingerprint": {"type": "string", "description": "names the history key without revealing it"},
+            "anchor_file": {"type": ["string", "null"], "description": "the append-only file of heads the history was compared with"},
+            "anchored_heads": count,
+            "first_problem": {"type": ["object", "null"], "properties": {"id": {"type": "integer", "description": "the entry, or 0 when the problem is not one entry's (missing entries, the anchor, the key)"}, "problem": {"type": "string"}}, "required": ["id", "problem"]}
+        }, "required": ["intact", "entries", "head", "head_seq", "key_fingerprint", "anchor_file", "anchored_heads", "first_problem"]}),
     );
     components.insert(
         "Notification".into(),

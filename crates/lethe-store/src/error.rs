@@ -20,6 +20,16 @@ pub enum StoreError {
     #[error("`{field}` is managed by Lethe and cannot be written")]
     ReadOnlyField { field: String },
 
+    #[error(
+        "{entity}.{field} is decided by Lethe for the file it keeps (where the file lives, and its measured size) and cannot be written; send the file itself instead (HTTP: a multipart upload with a `file` part; CLI: --file PATH)"
+    )]
+    FileField { entity: String, field: String },
+
+    #[error(
+        "{entity} records are files: create one together with its file (HTTP: POST multipart/form-data with a `record` part holding the fields as JSON and a `file` part; CLI: `lethe record create {entity} FIELD=VALUE ... --file PATH`)"
+    )]
+    FileRequired { entity: String },
+
     #[error("{entity}.{field}: {message}")]
     InvalidValue {
         entity: String,
@@ -165,6 +175,8 @@ impl StoreError {
             StoreError::UnknownEntity { .. } | StoreError::NotFound { .. } => ErrorClass::NotFound,
             StoreError::UnknownField { .. }
             | StoreError::ReadOnlyField { .. }
+            | StoreError::FileField { .. }
+            | StoreError::FileRequired { .. }
             | StoreError::InvalidValue { .. }
             | StoreError::MissingRequired { .. }
             | StoreError::MissingReference { .. }
@@ -188,7 +200,8 @@ impl StoreError {
         match self {
             StoreError::UnknownEntity { .. } => "unknown_entity",
             StoreError::UnknownField { .. } => "unknown_field",
-            StoreError::ReadOnlyField { .. } => "read_only_field",
+            StoreError::ReadOnlyField { .. } | StoreError::FileField { .. } => "read_only_field",
+            StoreError::FileRequired { .. } => "file_required",
             StoreError::InvalidValue { .. } => "invalid_value",
             StoreError::MissingRequired { .. } => "missing_required",
             StoreError::NotFound { .. } => "not_found",
@@ -213,6 +226,7 @@ impl StoreError {
         match self {
             StoreError::UnknownField { field, .. }
             | StoreError::ReadOnlyField { field }
+            | StoreError::FileField { field, .. }
             | StoreError::InvalidValue { field, .. }
             | StoreError::MissingReference { field, .. }
             | StoreError::ReferenceInTrash { field, .. }

@@ -13,6 +13,7 @@ mod clock;
 mod ddl;
 mod dialect;
 mod error;
+mod files;
 mod history;
 mod lifecycle;
 mod notifications;
@@ -40,7 +41,11 @@ pub use clock::Clock;
 pub use ddl::MigrationReport;
 pub use dialect::Backend;
 pub use error::{ErrorClass, StoreError};
-pub use history::{HistoryEntry, HistoryProblem, HistoryVerification, MAX_HISTORY_PAGE};
+pub use files::{IncomingFile, STORAGE_KEY, holds_files, is_managed as is_managed_file_column};
+pub use history::{
+    HistoryAnchor, HistoryEntry, HistoryKey, HistoryProblem, HistoryVerification, MAX_HISTORY_PAGE,
+    MIN_HISTORY_KEY_BYTES,
+};
 pub use lethe_filter::Filter;
 pub use lifecycle::{
     DEFAULT_BATCH_SIZE, DEFAULT_POSTGRES_BATCH_SIZE, DEFAULT_PURGE_BATCH_SIZE, DeletionBatch,
@@ -119,6 +124,12 @@ struct Inner {
     clock: Clock,
     url: DatabaseUrl,
     settings: std::sync::RwLock<LifecycleSettings>,
+    /// Seals the history; never stored in the database.
+    history_key: std::sync::RwLock<HistoryKey>,
+    /// Where the history's head is written down outside the database.
+    history_anchor: std::sync::RwLock<HistoryAnchor>,
+    /// The number of the last head written to the anchor file (-1: not read yet).
+    anchored: std::sync::atomic::AtomicI64,
 }
 
 /// A handle on one Lethe database. Cheap to clone; clones share the connection pool.
@@ -214,6 +225,7 @@ impl Store {
                 Pools::Postgres(pool)
             }
         };
+        let history_key = HistoryKey::from_environment(url)?;
         Ok(Store {
             inner: Arc::new(Inner {
                 pools,
@@ -221,6 +233,9 @@ impl Store {
                 clock,
                 url: url.clone(),
                 settings: std::sync::RwLock::new(LifecycleSettings::default()),
+                history_key: std::sync::RwLock::new(history_key),
+                history_anchor: std::sync::RwLock::new(HistoryAnchor::from_environment(url)),
+                anchored: std::sync::atomic::AtomicI64::new(-1),
             }),
         })
     }
@@ -268,6 +283,41 @@ impl Store {
             Ok(settings) => settings.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
+    }
+
+    /// The key the history is sealed with.
+    pub fn history_key(&self) -> HistoryKey {
+        match self.inner.history_key.read() {
+            Ok(key) => key.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Seals the history with `key` from now on (an embedder's own key management; the
+    /// default comes from [`HistoryKey::from_environment`]).
+    pub fn set_history_key(&self, key: HistoryKey) {
+        match self.inner.history_key.write() {
+            Ok(mut current) => *current = key,
+            Err(poisoned) => *poisoned.into_inner() = key,
+        }
+    }
+
+    /// Where the history's head is written down outside the database.
+    pub fn history_anchor(&self) -> HistoryAnchor {
+        match self.inner.history_anchor.read() {
+            Ok(anchor) => anchor.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub fn set_history_anchor(&self, anchor: HistoryAnchor) {
+        match self.inner.history_anchor.write() {
+            Ok(mut current) => *current = anchor,
+            Err(poisoned) => *poisoned.into_inner() = anchor,
+        }
+        self.inner
+            .anchored
+            .store(-1, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn set_settings(&self, settings: LifecycleSettings) {

@@ -172,6 +172,12 @@ pub(crate) fn parse_input<'e>(
         if builtin::is_builtin(key) {
             return Err(StoreError::ReadOnlyField { field: key.clone() });
         }
+        if crate::files::is_managed(entity, key) {
+            return Err(StoreError::FileField {
+                entity: entity.name.to_string(),
+                field: key.clone(),
+            });
+        }
         let Some(column) = entity.column(key) else {
             return Err(StoreError::UnknownField {
                 entity: entity.name.to_string(),
@@ -299,15 +305,36 @@ pub(crate) fn explain_constraint(entity: &Entity, error: sqlx::Error) -> StoreEr
 }
 
 impl Store {
-    /// Creates a record from a JSON object of field values.
+    /// Creates a record from a JSON object of field values. Records of a file-holding entity
+    /// are created with their file ([`Store::create_record_with_file`]).
     pub async fn create_record(
+        &self,
+        entity_name: &str,
+        input: &serde_json::Map<String, serde_json::Value>,
+        actor: Option<i64>,
+    ) -> Result<Record, StoreError> {
+        let entity = self.entity(entity_name)?;
+        if crate::files::holds_files(entity) {
+            return Err(StoreError::FileRequired {
+                entity: entity.name.to_string(),
+            });
+        }
+        self.create_record_managed(entity_name, input, actor, &[])
+            .await
+    }
+
+    /// Creates a record from a JSON object of field values and the values Lethe decides
+    /// (`managed`: a file's storage key and size).
+    pub(crate) async fn create_record_managed(
         &self,
         entity: &str,
         input: &serde_json::Map<String, serde_json::Value>,
         actor: Option<i64>,
+        managed: &[(&str, Value)],
     ) -> Result<Record, StoreError> {
         let entity = self.entity(entity)?;
         let mut values = parse_input(entity, input)?;
+        values.extend(crate::files::managed_values(entity, managed));
         for column in &entity.columns {
             if !values.iter().any(|(given, _)| given.name == column.name)
                 && let Some(default) = default_value(column)

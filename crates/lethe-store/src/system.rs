@@ -300,6 +300,46 @@ CREATE TABLE lethe_secret (
 );
 "#,
     },
+    SystemMigration {
+        version: 4,
+        name: "erased files: the record each file belonged to",
+        sqlite: r#"
+ALTER TABLE lethe_erased_file ADD COLUMN entity TEXT;
+ALTER TABLE lethe_erased_file ADD COLUMN record_id INTEGER;
+"#,
+        postgres: r#"
+ALTER TABLE lethe_erased_file ADD COLUMN entity TEXT;
+ALTER TABLE lethe_erased_file ADD COLUMN record_id BIGINT;
+"#,
+    },
+    SystemMigration {
+        version: 5,
+        name: "history: numbered entries, and the fingerprint of the key that seals them",
+        sqlite: r#"
+ALTER TABLE lethe_history ADD COLUMN seq INTEGER;
+UPDATE lethe_history SET seq = numbered.n
+    FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS n FROM lethe_history) AS numbered
+    WHERE lethe_history.id = numbered.id;
+CREATE UNIQUE INDEX ux_lethe_history_seq ON lethe_history (seq);
+CREATE TABLE lethe_history_seal (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    key_fingerprint TEXT NOT NULL,
+    seal TEXT NOT NULL
+);
+"#,
+        postgres: r#"
+ALTER TABLE lethe_history ADD COLUMN seq BIGINT;
+UPDATE lethe_history SET seq = numbered.n
+    FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS n FROM lethe_history) AS numbered
+    WHERE lethe_history.id = numbered.id;
+CREATE UNIQUE INDEX ux_lethe_history_seq ON lethe_history (seq);
+CREATE TABLE lethe_history_seal (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    key_fingerprint TEXT NOT NULL,
+    seal TEXT NOT NULL
+);
+"#,
+    },
 ];
 
 /// The newest system migration this build knows.

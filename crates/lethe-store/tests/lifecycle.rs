@@ -7,6 +7,8 @@ use lethe_schema::Schema;
 use lethe_store::{
     Actor, DatabaseUrl, JobRunner, MemberPick, PickSource, Role, Scope, Store, StoreError,
 };
+mod support;
+
 use lethe_testkit::{TestDatabase, both_backends};
 use serde_json::{Value as Json, json};
 
@@ -31,7 +33,12 @@ async fn create(store: &Store, entity: &str, input: Json) -> i64 {
 
 /// A contact with a note, two activities, a consent, a ticket with a comment (written by
 /// `commenter`), and an attachment on the contact and one on the ticket.
-async fn contact_with_children(store: &Store, company: Option<i64>, name: &str) -> i64 {
+async fn contact_with_children(
+    store: &Store,
+    database: &TestDatabase,
+    company: Option<i64>,
+    name: &str,
+) -> i64 {
     let contact = create(
         store,
         "contact",
@@ -71,13 +78,12 @@ async fn contact_with_children(store: &Store, company: Option<i64>, name: &str) 
     )
     .await;
     for (entity, id) in [("contact", contact), ("ticket", ticket)] {
-        create(
+        support::attach_file(
             store,
+            database,
             "attachment",
-            json!({
-                "owner_entity": entity, "owner_id": id, "file_name": "a.pdf", "size_bytes": 10,
-                "storage_key": format!("{entity}-{id}-{name}"),
-            }),
+            json!({"owner_entity": entity, "owner_id": id, "file_name": "a.pdf"}),
+            name.as_bytes(),
         )
         .await;
     }
@@ -140,8 +146,8 @@ both_backends!(
             lethe_store::DEFAULT_BATCH_SIZE
         };
         assert_eq!(store.default_batch_size(), expected);
-        contact_with_children(&store, None, "one").await;
-        contact_with_children(&store, None, "two").await;
+        contact_with_children(&store, &database, None, "one").await;
+        contact_with_children(&store, &database, None, "two").await;
         let members = snapshot(&store, "contact", "all").await;
         let trash = store
             .start_trash(members, None, &Actor::operator(), None)
@@ -178,8 +184,8 @@ both_backends!(
     trash_takes_cascade_children_and_skips_restricted_members,
     |database: TestDatabase| async move {
         let store = open(&database).await;
-        let free = contact_with_children(&store, None, "free").await;
-        let invoiced = contact_with_children(&store, None, "invoiced").await;
+        let free = contact_with_children(&store, &database, None, "free").await;
+        let invoiced = contact_with_children(&store, &database, None, "invoiced").await;
         create(
             &store,
             "invoice",
@@ -267,8 +273,8 @@ both_backends!(
     |database: TestDatabase| async move {
         let store = open(&database).await;
         let company = create(&store, "company", json!({"name": "Acme"})).await;
-        let first = contact_with_children(&store, Some(company), "first").await;
-        let second = contact_with_children(&store, Some(company), "second").await;
+        let first = contact_with_children(&store, &database, Some(company), "first").await;
+        let second = contact_with_children(&store, &database, Some(company), "second").await;
         let before = database.dump_entities(&Schema::default_crm()).await;
 
         // A note trashed on its own first keeps its own batch.
@@ -322,7 +328,7 @@ both_backends!(
     |database: TestDatabase| async move {
         let store = open(&database).await;
         let company = create(&store, "company", json!({"name": "Acme"})).await;
-        let contact = contact_with_children(&store, Some(company), "c").await;
+        let contact = contact_with_children(&store, &database, Some(company), "c").await;
         let contacts = trash(&store, "contact", &format!("id = {contact}"), 10).await;
         let companies = trash(&store, "company", &format!("id = {company}"), 10).await;
         assert_eq!(companies.counts["company"], 1);
@@ -370,7 +376,7 @@ both_backends!(
             .await
             .unwrap()
             .id;
-        contact_with_children(&store, None, "other").await;
+        contact_with_children(&store, &database, None, "other").await;
 
         // A mass delete is for admins.
         let everyone = snapshot(&store, "contact", "all").await;
@@ -433,7 +439,7 @@ both_backends!(
     bad_lifecycle_requests_are_refused_and_change_nothing,
     |database: TestDatabase| async move {
         let store = open(&database).await;
-        let contact = contact_with_children(&store, None, "x").await;
+        let contact = contact_with_children(&store, &database, None, "x").await;
         let before = database.dump_entities(&Schema::default_crm()).await;
         let missing = store
             .start_trash(9_999, None, &Actor::operator(), None)
@@ -479,12 +485,12 @@ mod identity {
     use proptest::prelude::*;
 
     /// Builds a small random CRM: `shape[i]` children kinds for contact i.
-    async fn build(store: &Store, shape: &[(bool, u8, bool)]) {
+    async fn build(store: &Store, database: &TestDatabase, shape: &[(bool, u8, bool)]) {
         let company = create(store, "company", json!({"name": "Co"})).await;
         for (index, (with_children, notes, invoiced)) in shape.iter().enumerate() {
             let name = format!("p{index}");
             let contact = if *with_children {
-                contact_with_children(store, Some(company), &name).await
+                contact_with_children(store, database, Some(company), &name).await
             } else {
                 create(
                     store,
@@ -528,7 +534,7 @@ mod identity {
                 return;
             };
             let store = open(&database).await;
-            build(&store, &shape).await;
+            build(&store, &database, &shape).await;
             let before = database.dump_entities(&Schema::default_crm()).await;
             let job = trash(&store, "contact", filter, batch_size).await;
             if let Some(batch) = job.batch_id
@@ -709,7 +715,7 @@ both_backends!(
     |database: TestDatabase| async move {
         let store = open(&database).await;
         for index in 0..12 {
-            contact_with_children(&store, None, &format!("c{index}")).await;
+            contact_with_children(&store, &database, None, &format!("c{index}")).await;
         }
         let members = snapshot(&store, "contact", "all").await;
         let job = store

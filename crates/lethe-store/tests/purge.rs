@@ -8,6 +8,8 @@ use lethe_store::{
     Actor, Clock, DatabaseUrl, JobRunner, LifecycleSettings, MemberPick, PLACEHOLDER_ID,
     PickSource, Rewrite, Role, Scope, Store, StoreError,
 };
+mod support;
+
 use lethe_testkit::{TestDatabase, both_backends};
 use serde_json::{Value as Json, json};
 use time::{Duration, OffsetDateTime};
@@ -41,8 +43,12 @@ async fn create(store: &Store, entity: &str, input: Json) -> i64 {
 }
 
 /// A contact with a note, a done call, a ticket with a comment and an attachment (with its
-/// file on disk); returns (contact, ticket).
-async fn person(store: &Store, database: &TestDatabase, name: &str) -> (i64, i64) {
+/// file on disk); returns (contact, ticket, the file).
+async fn person(
+    store: &Store,
+    database: &TestDatabase,
+    name: &str,
+) -> (i64, i64, std::path::PathBuf) {
     let contact = create(
         store,
         "contact",
@@ -67,17 +73,16 @@ async fn person(store: &Store, database: &TestDatabase, name: &str) -> (i64, i64
         json!({"contact_id": contact, "subject": "help"}),
     )
     .await;
-    let key = format!("files/{name}.txt");
-    let path = database.scratch_dir().join("files").join(&key);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(&path, b"secret").unwrap();
-    create(
+    let attachment = support::attach_file(
         store,
+        database,
         "attachment",
-        json!({"owner_entity": "contact", "owner_id": contact, "file_name": "cv.txt", "size_bytes": 6, "storage_key": key}),
+        json!({"owner_entity": "contact", "owner_id": contact, "file_name": format!("{name}.txt")}),
+        b"secret",
     )
     .await;
-    (contact, ticket)
+
+    (contact, ticket, support::file_path(store, &attachment))
 }
 
 async fn snapshot(store: &Store, entity: &str, filter: &str, scope: Scope) -> i64 {
@@ -92,6 +97,18 @@ async fn snapshot(store: &Store, entity: &str, filter: &str, scope: Scope) -> i6
     store.create_snapshot(&pick, "", None).await.unwrap().id
 }
 
+/// A store on a schema of the test's own.
+async fn open_schema(database: &TestDatabase, toml: &str) -> Store {
+    let store = Store::open(
+        &DatabaseUrl::parse(&database.url).unwrap(),
+        Schema::from_toml(toml).unwrap(),
+    )
+    .await
+    .unwrap();
+    store.migrate().await.unwrap();
+    store
+}
+
 async fn run(store: &Store, job: i64) -> lethe_store::Job {
     store
         .run_job(job, &JobRunner::default(), &mut |_| {})
@@ -100,7 +117,12 @@ async fn run(store: &Store, job: i64) -> lethe_store::Job {
 }
 
 async fn trash(store: &Store, filter: &str) -> i64 {
-    let snapshot = snapshot(store, "contact", filter, Scope::Active).await;
+    trash_in(store, "contact", filter).await
+}
+
+/// Trashes the records of `entity` matching `filter`; returns the deletion batch.
+async fn trash_in(store: &Store, entity: &str, filter: &str) -> i64 {
+    let snapshot = snapshot(store, entity, filter, Scope::Active).await;
     let job = store
         .start_trash(snapshot, None, &Actor::operator(), None)
         .await
@@ -114,8 +136,8 @@ both_backends!(
         let clock = Clock::fixed(start_time());
         let store = open(&database, &clock).await;
         let (admin, _) = store.add_user("ada", Role::Admin).await.unwrap();
-        let (doomed, _) = person(&store, &database, "doomed").await;
-        let (other, other_ticket) = person(&store, &database, "other").await;
+        let (doomed, _, doomed_file) = person(&store, &database, "doomed").await;
+        let (other, other_ticket, other_file) = person(&store, &database, "other").await;
         // The doomed contact commented on the other's ticket and rated it.
         let comment = create(
             &store,
@@ -219,11 +241,19 @@ both_backends!(
         );
 
         // The file is gone; the other person's is not.
-        let files = database.scratch_dir().join("files").join("files");
-        assert!(!files.join("doomed.txt").exists());
-        assert!(files.join("other.txt").exists());
+        assert!(!doomed_file.exists());
+        assert!(other_file.exists());
         let receipt = done.receipt.clone().expect("a receipt");
         assert_eq!(receipt["files"]["removed"], 1);
+        // The receipt writes down the history's head, outside the history.
+        let head = &receipt["history_head"];
+        let entries = store.history(None, 1_000).await.unwrap();
+        let noted = entries
+            .iter()
+            .find(|entry| entry.seq == head["entry"].as_i64().unwrap())
+            .expect("the receipt names an entry of the history");
+        assert_eq!(head["seal"], noted.hash.as_str());
+        assert_eq!(entries.last().unwrap().action, "purge.executed");
         database
             .assert_no_dangling_references(&Schema::default_crm())
             .await;
@@ -258,7 +288,7 @@ both_backends!(
         let store = open(&database, &clock).await;
         let (admin, _) = store.add_user("ada", Role::Admin).await.unwrap();
         let (user, _) = store.add_user("uma", Role::User).await.unwrap();
-        let (contact, _) = person(&store, &database, "kept").await;
+        let (contact, _, _) = person(&store, &database, "kept").await;
         let batch = trash(&store, &format!("id = {contact}")).await;
         let before: Vec<Vec<String>> = {
             let mut all = Vec::new();
@@ -366,9 +396,9 @@ both_backends!(
     |database: TestDatabase| async move {
         let clock = Clock::fixed(start_time());
         let store = open(&database, &clock).await;
-        let (first, _) = person(&store, &database, "first").await;
-        let (second, _) = person(&store, &database, "second").await;
-        let (third, _) = person(&store, &database, "third").await;
+        let (first, _, _) = person(&store, &database, "first").await;
+        let (second, _, _) = person(&store, &database, "second").await;
+        let (third, _, _) = person(&store, &database, "third").await;
         // An open task may not be purged (APRO's precondition).
         create(
             &store,
@@ -423,8 +453,8 @@ both_backends!(
     |database: TestDatabase| async move {
         let clock = Clock::fixed(start_time());
         let store = open(&database, &clock).await;
-        let (old, _) = person(&store, &database, "old").await;
-        let (young, _) = person(&store, &database, "young").await;
+        let (old, _, _) = person(&store, &database, "old").await;
+        let (young, _, _) = person(&store, &database, "young").await;
         let old_batch = trash(&store, &format!("id = {old}")).await;
         clock.set(start_time() + Duration::days(20));
         let young_batch = trash(&store, &format!("id = {young}")).await;
@@ -672,18 +702,7 @@ async fn after_a_purge_on_postgres_the_rewritten_files_hold_no_erased_email() {
         ..store.settings()
     });
     let batch = trash(&store, "category = \"lost\"").await;
-    let job = store
-        .request_purge(
-            batch,
-            &Actor::operator(),
-            Some(Duration::ZERO),
-            false,
-            None,
-            None,
-        )
-        .await
-        .unwrap();
-    let done = run(&store, job.id).await;
+    let done = purge_now(&store, batch).await;
     assert_eq!(done.counts["contact"], 100);
     let receipt = done.receipt.expect("receipt");
     assert_eq!(receipt["database"]["rewrite"], "off", "{receipt}");
@@ -710,18 +729,7 @@ async fn after_a_purge_on_postgres_the_rewritten_files_hold_no_erased_email() {
         ..store.settings()
     });
     let batch = trash(&store, "category = \"customer\"").await;
-    let job = store
-        .request_purge(
-            batch,
-            &Actor::operator(),
-            Some(Duration::ZERO),
-            false,
-            None,
-            None,
-        )
-        .await
-        .unwrap();
-    let done = run(&store, job.id).await;
+    let done = purge_now(&store, batch).await;
     let receipt = done.receipt.expect("receipt");
     assert_eq!(
         receipt["database"]["other_snapshots_open_at_rewrite"], 0,
@@ -796,13 +804,7 @@ fields.total = { type = "integer", required = true }
 both_backends!(
     every_rule_on_a_schema_of_its_own,
     |database: TestDatabase| async move {
-        let store = Store::open(
-            &DatabaseUrl::parse(&database.url).unwrap(),
-            Schema::from_toml(SMALL_SCHEMA).unwrap(),
-        )
-        .await
-        .unwrap();
-        store.migrate().await.unwrap();
+        let store = open_schema(&database, SMALL_SCHEMA).await;
         let org = create(&store, "org", json!({"name": "Acme"})).await;
         let free = create(&store, "person", json!({"org_id": org, "name": "Free"})).await;
         let bound = create(&store, "person", json!({"org_id": org, "name": "Bound"})).await;
@@ -903,7 +905,7 @@ mod no_dangling_reference_after_any_purge {
             let store = open(&database, &clock).await;
             let mut tickets = Vec::new();
             for (index, (notes, invoiced, open_task)) in shape.iter().enumerate() {
-                let (contact, ticket) = person(&store, &database, &format!("p{index}")).await;
+                let (contact, ticket, _) = person(&store, &database, &format!("p{index}")).await;
                 tickets.push(ticket);
                 for n in 0..*notes {
                     create(&store, "note", json!({"contact_id": contact, "body": format!("n{n}")})).await;
@@ -989,3 +991,191 @@ mod no_dangling_reference_after_any_purge {
         }
     }
 }
+
+/// Erases `contact` at once (trash, then a purge with no grace) and returns the done job.
+async fn erase_now(store: &Store, contact: i64) -> lethe_store::Job {
+    let batch = trash(store, &format!("id = {contact}")).await;
+    purge_now(store, batch).await
+}
+
+/// Purges a deletion batch at once, as the operator (an urgent erasure), and runs it.
+async fn purge_now(store: &Store, batch: i64) -> lethe_store::Job {
+    let job = store
+        .request_purge(
+            batch,
+            &Actor::operator(),
+            Some(Duration::ZERO),
+            false,
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    run(store, job.id).await
+}
+
+both_backends!(
+    storage_keys_in_the_data_never_make_a_purge_remove_another_file_or_stop,
+    |database: TestDatabase| async move {
+        let clock = Clock::fixed(start_time());
+        let store = open(&database, &clock).await;
+        let (doomed, _, doomed_file) = person(&store, &database, "doomed").await;
+        let (_, _, kept_file) = person(&store, &database, "kept").await;
+        let folder = store.settings().files_dir.unwrap();
+        let kept_key = kept_file
+            .strip_prefix(&folder)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        // A file outside the folder, and a link inside it that points there.
+        let outside = database.scratch_dir().join("outside.txt");
+        std::fs::write(&outside, "not Lethe's").unwrap();
+        std::os::unix::fs::symlink(&outside, folder.join("link")).unwrap();
+        // Keys as data written before Lethe chose them, or behind its back, can hold them:
+        // another record's file spelt differently, a path out of the folder, an absolute
+        // path, nothing at all, and a link.
+        let (first, last) = (
+            kept_key.split('/').next().unwrap(),
+            kept_key.rsplit('/').next().unwrap(),
+        );
+        let bad_keys = [
+            format!("{first}/../{kept_key}"),
+            format!("./{kept_key}"),
+            format!("{first}//{}", &kept_key[first.len() + 1..]),
+            "../outside.txt".to_owned(),
+            outside.display().to_string(),
+            String::new(),
+            "link".to_owned(),
+        ];
+        let mut tampered = Vec::new();
+        for key in &bad_keys {
+            let attachment = support::attach_file(
+                &store,
+                &database,
+                "attachment",
+                json!({"owner_entity": "contact", "owner_id": doomed, "file_name": "x"}),
+                b"x",
+            )
+            .await;
+            let own_file = support::file_path(&store, &attachment);
+            std::fs::remove_file(own_file).unwrap();
+            database
+                .execute(&format!(
+                    "UPDATE attachment SET storage_key = '{}' WHERE id = {}",
+                    key.replace('\'', "''"),
+                    attachment.id
+                ))
+                .await;
+            tampered.push(attachment.id);
+        }
+        assert!(!last.is_empty());
+
+        let job = erase_now(&store, doomed).await;
+        assert_eq!(
+            job.state, "done",
+            "a bad key does not stop the erasure: {job:?}"
+        );
+        assert_eq!(job.counts["attachment"], 1 + bad_keys.len() as u64);
+        // Only the erased record's own file went; every other file stays.
+        assert!(!doomed_file.exists());
+        assert_eq!(std::fs::read(&kept_file).unwrap(), b"secret");
+        assert_eq!(std::fs::read(&outside).unwrap(), b"not Lethe's");
+        assert!(folder.join("link").symlink_metadata().is_ok());
+        // The receipt counts what was removed, and names every file it did not remove by
+        // its record, with the reason — never by the key.
+        let files = &job.receipt.as_ref().unwrap()["files"];
+        assert_eq!(files["removed"], 1, "{files}");
+        assert_eq!(
+            files["removed_by_entity"],
+            json!({"attachment": 1}),
+            "{files}"
+        );
+        assert_eq!(files["refused"], bad_keys.len(), "{files}");
+        let named: Vec<i64> = files["not_removed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|entry| {
+                assert_eq!(entry["entity"], "attachment", "{entry}");
+                assert_eq!(entry["outcome"], "refused", "{entry}");
+                assert!(!entry["reason"].as_str().unwrap().is_empty(), "{entry}");
+                entry["record"].as_i64().unwrap()
+            })
+            .collect();
+        assert_eq!(named, tampered, "{files}");
+        let text = files.to_string();
+        assert!(!text.contains(&kept_key[first.len()..]), "{text}");
+        assert!(!text.contains("outside.txt"), "{text}");
+        // The attachments' rows are erased all the same.
+        for id in tampered {
+            assert!(matches!(
+                store.get_record("attachment", id).await,
+                Err(StoreError::NotFound { .. })
+            ));
+        }
+    }
+);
+
+/// Two entities whose records are files; a `scan` names the same file as a `document`.
+const TWO_FILE_KINDS: &str = r#"
+version = 1
+
+[entities.person]
+fields.name = { type = "text", required = true }
+
+[entities.document]
+fields.person_id = { type = "reference", to = "person", on_delete = "cascade", required = true }
+fields.storage_key = { type = "text", required = true }
+fields.size_bytes = { type = "integer", required = true }
+
+[entities.scan]
+fields.person_id = { type = "reference", to = "person", on_delete = "set_null" }
+fields.storage_key = { type = "text", required = true }
+fields.size_bytes = { type = "integer", required = true }
+"#;
+
+both_backends!(
+    a_file_another_kept_record_names_is_kept_by_the_purge,
+    |database: TestDatabase| async move {
+        let store = open_schema(&database, TWO_FILE_KINDS).await;
+        let person = create(&store, "person", json!({"name": "Pat"})).await;
+        let document = support::attach_file(
+            &store,
+            &database,
+            "document",
+            json!({"person_id": person}),
+            b"shared",
+        )
+        .await;
+        let scan = support::attach_file(&store, &database, "scan", json!({}), b"own").await;
+        let shared = support::file_path(&store, &document);
+        std::fs::remove_file(support::file_path(&store, &scan)).unwrap();
+        let key = document.to_json()["storage_key"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        database
+            .execute(&format!(
+                "UPDATE scan SET storage_key = '{key}' WHERE id = {}",
+                scan.id
+            ))
+            .await;
+
+        let batch = trash_in(&store, "person", "all").await;
+        let job = purge_now(&store, batch).await;
+        assert_eq!(job.state, "done");
+        assert_eq!(job.counts["document"], 1);
+        assert_eq!(
+            std::fs::read(&shared).unwrap(),
+            b"shared",
+            "the scan still names it"
+        );
+        let files = &job.receipt.as_ref().unwrap()["files"];
+        assert_eq!(files["removed"], 0, "{files}");
+        assert_eq!(files["kept_in_use"], 1, "{files}");
+        assert_eq!(files["not_removed"][0]["record"], document.id, "{files}");
+        let reason = files["not_removed"][0]["reason"].as_str().unwrap();
+        assert!(reason.contains(&format!("scan {}", scan.id)), "{reason}");
+    }
+);

@@ -4,6 +4,8 @@
 
 use lethe_schema::Schema;
 use lethe_store::{DatabaseUrl, ListQuery, Role, SortOrder, Store, StoreError};
+mod support;
+
 use lethe_testkit::{TestDatabase, both_backends};
 use serde_json::{Value as Json, json};
 
@@ -110,10 +112,6 @@ both_backends!(
                 "campaign_membership",
                 json!({"contact_id": contact.id, "campaign": "spring", "joined_at": "2024-03-01T00:00:00Z"}),
             ),
-            (
-                "attachment",
-                json!({"owner_entity": "deal", "owner_id": deal.id, "file_name": "offer.pdf", "size_bytes": 1200, "storage_key": "a/b/offer.pdf"}),
-            ),
         ];
         for (entity, input) in inputs {
             let created = store
@@ -128,6 +126,30 @@ both_backends!(
                 .unwrap();
             assert_eq!(page.records.len(), 1, "{entity} is listed");
         }
+        // A record that is a file is created with its file: the key is Lethe's, the size
+        // measured.
+        let attachment = support::attach_file(
+            &store,
+            &database,
+            "attachment",
+            json!({"owner_entity": "deal", "owner_id": deal.id, "file_name": "offer.pdf"}),
+            &[7u8; 1200],
+        )
+        .await;
+        assert_eq!(
+            store.get_record("attachment", attachment.id).await.unwrap(),
+            attachment
+        );
+        assert_eq!(attachment.to_json()["size_bytes"], 1200);
+        let key = attachment.to_json()["storage_key"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(key.starts_with("attachment/"), "{key}");
+        assert_eq!(
+            std::fs::read(support::file_path(&store, &attachment)).unwrap(),
+            vec![7u8; 1200]
+        );
         assert_eq!(deal.to_json()["amount"], "1234.50");
         assert_eq!(invoice.to_json()["issued_at"], "2024-02-29");
         let activity = store
@@ -245,22 +267,33 @@ both_backends!(
             ),
             (
                 "attachment",
-                json!({"owner_entity": "note", "owner_id": 1, "file_name": "x", "size_bytes": 1, "storage_key": "k"}),
+                json!({"owner_entity": "note", "owner_id": 1, "file_name": "x"}),
                 "invalid_value",
                 "attachment.owner_entity: expected the name of one of: company, contact, deal, project, ticket, invoice, got the text \"note\"",
             ),
             (
                 "attachment",
-                json!({"owner_entity": "company", "owner_id": 424242, "file_name": "x", "size_bytes": 1, "storage_key": "k"}),
+                json!({"owner_entity": "company", "owner_id": 424242, "file_name": "x"}),
                 "missing_reference",
                 "attachment.owner_id: company 424242 does not exist",
             ),
         ];
+        support::use_files_folder(&store, &database);
+        let files = store.settings().files_dir.unwrap();
         for (entity, input, code, message) in cases {
-            let error = store
-                .create_record(entity, &object(input.clone()), None)
-                .await
-                .expect_err("refused");
+            let error = if entity == "attachment" {
+                let mut file = store.receive_file(entity).await.unwrap();
+                file.write(b"content").await.unwrap();
+                store
+                    .create_record_with_file(entity, &object(input.clone()), None, file)
+                    .await
+                    .expect_err("refused")
+            } else {
+                store
+                    .create_record(entity, &object(input.clone()), None)
+                    .await
+                    .expect_err("refused")
+            };
             assert_eq!(error.code(), code, "{entity} {input}");
             assert_eq!(error.to_string(), message, "{entity} {input}");
         }
@@ -283,6 +316,38 @@ both_backends!(
             .expect_err("refused");
         assert_eq!(error.to_string(), "company 424242 does not exist");
 
+        // Where a file lives and how large it is are Lethe's to say, never a client's.
+        let error = store
+            .create_record(
+                "attachment",
+                &object(json!({"owner_entity": "company", "owner_id": company.id, "file_name": "x", "size_bytes": 1, "storage_key": "k"})),
+                None,
+            )
+            .await
+            .expect_err("refused");
+        assert_eq!(error.code(), "file_required", "{error}");
+        assert!(error.to_string().contains("--file PATH"), "{error}");
+        for field in ["storage_key", "size_bytes"] {
+            let mut file = store.receive_file("attachment").await.unwrap();
+            file.write(b"content").await.unwrap();
+            let error = store
+                .create_record_with_file(
+                    "attachment",
+                    &object(json!({"owner_entity": "company", "owner_id": company.id, "file_name": "x", field: "1"})),
+                    None,
+                    file,
+                )
+                .await
+                .expect_err("refused");
+            assert_eq!(error.code(), "read_only_field", "{error}");
+            assert_eq!(error.field(), Some(field), "{error}");
+            assert!(error.to_string().contains("decided by Lethe"), "{error}");
+        }
+        let files_left = walk(&files);
+        assert!(
+            files_left.is_empty(),
+            "a refused upload leaves no file: {files_left:?}"
+        );
         assert_eq!(total_rows(&store).await, before, "nothing was written");
         assert_eq!(
             store
@@ -726,4 +791,21 @@ async fn index_exists(database: &TestDatabase, name: &str) -> bool {
             count == 1
         }
     }
+}
+
+/// Every file below `folder` (none when it does not exist).
+fn walk(folder: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
 }

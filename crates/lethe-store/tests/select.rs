@@ -5,6 +5,8 @@
 
 use lethe_schema::Schema;
 use lethe_store::{Clock, DatabaseUrl, ListQuery, Scope, Store};
+mod support;
+
 use lethe_testkit::{TestDatabase, both_backends};
 use serde_json::{Value as Json, json};
 
@@ -120,8 +122,22 @@ both_backends!(
             json!({"contact_id": bo, "title": "B", "status": "lost", "amount": "50"}),
         )
         .await;
-        create(&store, "attachment", json!({"owner_entity": "contact", "owner_id": cy, "file_name": "x", "size_bytes": 1, "storage_key": "k-cy"})).await;
-        create(&store, "attachment", json!({"owner_entity": "company", "owner_id": other, "file_name": "y", "size_bytes": 1, "storage_key": "k-co"})).await;
+        support::attach_file(
+            &store,
+            &database,
+            "attachment",
+            json!({"owner_entity": "contact", "owner_id": cy, "file_name": "x"}),
+            b"x",
+        )
+        .await;
+        support::attach_file(
+            &store,
+            &database,
+            "attachment",
+            json!({"owner_entity": "company", "owner_id": other, "file_name": "y"}),
+            b"y",
+        )
+        .await;
 
         let cases: Vec<(&str, Vec<i64>)> = vec![
             ("", vec![anna, anna2, bo, cy]),

@@ -404,18 +404,31 @@ pub async fn history(context: &Context, args: HistoryArgs) -> anyhow::Result<()>
         if context.json() {
             print_json(&json!({"verification": verification}));
         } else if let Some(problem) = &verification.first_problem {
-            println!(
-                "The history is NOT intact: entry {} — {}.",
-                problem.id, problem.problem
-            );
+            if problem.id > 0 {
+                println!(
+                    "The history is NOT intact: entry {} — {}.",
+                    problem.id, problem.problem
+                );
+            } else {
+                println!("The history is NOT intact: {}.", problem.problem);
+            }
         } else {
             println!(
-                "The history is intact: {} entries, head {}.",
-                verification.entries, verification.head
+                "The history is intact: {} entries, the last is number {} with seal {} (key {}).",
+                verification.entries,
+                verification.head_seq,
+                verification.head,
+                verification.key_fingerprint
             );
-            println!(
-                "Keep the head hash elsewhere to be able to tell later that no entry was removed from the end."
-            );
+            match &verification.anchor_file {
+                Some(file) => println!(
+                    "{} head(s) written down in {file} match the history.",
+                    verification.anchored_heads
+                ),
+                None => println!(
+                    "No anchor file is set (LETHE_HISTORY_ANCHOR): removing the newest entries is only caught by the heads in erasure receipts."
+                ),
+            }
         }
         if !verification.is_intact() {
             return Err(UsageError("the history has been tampered with".to_owned()).into());

@@ -18,10 +18,29 @@ use crate::cli::{Cli, Command, GlobalOptions};
 use crate::output::UsageError;
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let context = Context { global: cli.global };
-    match cli.command {
-        Command::Demo(args) => demo::run(&context, args).await,
-        Command::Serve(args) => serve::run(&context, args).await,
+    let context = Context {
+        global: cli.global,
+        opened: std::sync::Mutex::default(),
+    };
+    let outcome = dispatch(&context, cli.command).await;
+    // Whatever the command appended to the history, its head is written down outside the
+    // database (also after a failure: a failed job appends too).
+    let opened = match context.opened.lock() {
+        Ok(mut opened) => std::mem::take(&mut *opened),
+        Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+    };
+    for store in opened {
+        if let Err(error) = store.anchor_history().await {
+            tracing::warn!(%error, "the history's head could not be written to the anchor file");
+        }
+    }
+    outcome
+}
+
+async fn dispatch(context: &Context, command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Demo(args) => demo::run(context, args).await,
+        Command::Serve(args) => serve::run(context, args).await,
         Command::Migrate => {
             let store = context.open_without_migrating().await?;
             let report = store.migrate().await.context("migrating the database")?;
@@ -39,22 +58,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Schema(command) => schema::run(&context, command).await,
-        Command::User(command) => user::run(&context, command).await,
-        Command::Record(command) => record::run(&context, command).await,
-        Command::Select(args) => select::run(&context, args).await,
-        Command::Selection(command) => selection::run_selection(&context, command).await,
-        Command::Snapshot(command) => selection::run_snapshot(&context, command).await,
-        Command::Preview(args) => lifecycle::preview(&context, args).await,
-        Command::Trash(args) => lifecycle::trash(&context, args).await,
-        Command::Restore(args) => lifecycle::restore(&context, args).await,
-        Command::Job(command) => lifecycle::job(&context, command).await,
-        Command::History(args) => lifecycle::history(&context, args).await,
-        Command::Notifications(args) => lifecycle::notifications(&context, args).await,
-        Command::Purge(command) => lifecycle::purge(&context, command).await,
-        Command::Anonymize(args) => lifecycle::anonymize(&context, args).await,
-        Command::Update(args) => lifecycle::update(&context, args).await,
-        Command::Stats(args) => stats::run(&context, args).await,
+        Command::Schema(command) => schema::run(context, command).await,
+        Command::User(command) => user::run(context, command).await,
+        Command::Record(command) => record::run(context, command).await,
+        Command::Select(args) => select::run(context, args).await,
+        Command::Selection(command) => selection::run_selection(context, command).await,
+        Command::Snapshot(command) => selection::run_snapshot(context, command).await,
+        Command::Preview(args) => lifecycle::preview(context, args).await,
+        Command::Trash(args) => lifecycle::trash(context, args).await,
+        Command::Restore(args) => lifecycle::restore(context, args).await,
+        Command::Job(command) => lifecycle::job(context, command).await,
+        Command::History(args) => lifecycle::history(context, args).await,
+        Command::Notifications(args) => lifecycle::notifications(context, args).await,
+        Command::Purge(command) => lifecycle::purge(context, command).await,
+        Command::Anonymize(args) => lifecycle::anonymize(context, args).await,
+        Command::Update(args) => lifecycle::update(context, args).await,
+        Command::Stats(args) => stats::run(context, args).await,
     }
 }
 
@@ -92,6 +111,9 @@ pub fn parse_duration(raw: &str) -> Result<time::Duration, String> {
 /// What every command shares: the global options and how to open the store.
 pub struct Context {
     pub global: GlobalOptions,
+    /// The stores this command opened: their history heads are written to the anchor file
+    /// when it ends.
+    opened: std::sync::Mutex<Vec<Store>>,
 }
 
 impl Context {
@@ -139,6 +161,10 @@ impl Context {
         let store = self.open_without_migrating().await?;
         store.migrate().await.context("preparing the database")?;
         store.set_settings(self.settings(&store)?);
+        match self.opened.lock() {
+            Ok(mut opened) => opened.push(store.clone()),
+            Err(poisoned) => poisoned.into_inner().push(store.clone()),
+        }
         Ok(store)
     }
 

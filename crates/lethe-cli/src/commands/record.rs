@@ -20,9 +20,31 @@ pub async fn run(context: &Context, command: RecordCommand) -> anyhow::Result<()
             entity,
             fields,
             data,
+            file,
         } => {
-            let input = input_object(&store, &entity, &fields, data.as_deref())?;
-            let record = store.create_record(&entity, &input, actor).await?;
+            let mut input = input_object(&store, &entity, &fields, data.as_deref())?;
+            let record = match file {
+                None => store.create_record(&entity, &input, actor).await?,
+                Some(path) => {
+                    let has_name_field = store
+                        .schema()
+                        .entity(&entity)
+                        .is_some_and(|entity| entity.column("file_name").is_some());
+                    if has_name_field
+                        && !input.contains_key("file_name")
+                        && let Some(name) = path.file_name()
+                    {
+                        input.insert(
+                            "file_name".to_owned(),
+                            Value::String(name.to_string_lossy().into_owned()),
+                        );
+                    }
+                    let incoming = copy_in(&store, &entity, &path).await?;
+                    store
+                        .create_record_with_file(&entity, &input, actor, incoming)
+                        .await?
+                }
+            };
             if context.json() {
                 print_json(&record.to_json());
             } else {
@@ -70,6 +92,32 @@ pub async fn run(context: &Context, command: RecordCommand) -> anyhow::Result<()
         }
     }
     Ok(())
+}
+
+/// Copies the file at `path` into the attachment folder for a new record of `entity`.
+async fn copy_in(
+    store: &Store,
+    entity: &str,
+    path: &std::path::Path,
+) -> anyhow::Result<lethe_store::IncomingFile> {
+    use anyhow::Context as _;
+    use tokio::io::AsyncReadExt;
+    let mut source = tokio::fs::File::open(path)
+        .await
+        .map_err(|error| UsageError(format!("cannot read {}: {error}", path.display())))?;
+    let mut incoming = store.receive_file(entity).await?;
+    let mut buffer = vec![0u8; 256 << 10];
+    loop {
+        let read = source
+            .read(&mut buffer)
+            .await
+            .with_context(|| format!("reading {}", path.display()))?;
+        if read == 0 {
+            break;
+        }
+        incoming.write(&buffer[..read]).await?;
+    }
+    Ok(incoming)
 }
 
 /// Builds the JSON object of field values from `--data` or `FIELD=VALUE` pairs. In pairs,

@@ -69,6 +69,9 @@ async fn work_jobs(store: Store) {
                 tracing::warn!(%error, "a job failed; `lethe job show` has the error and `lethe job resume` retries it")
             }
         }
+        if let Err(error) = store.anchor_history().await {
+            tracing::warn!(%error, "the history's head could not be written to the anchor file");
+        }
         tokio::time::sleep(JOB_POLL).await;
     }
 }

@@ -692,6 +692,8 @@ impl JobRunner {
 /// looks for in the database files afterwards (in memory only, bounded).
 pub(crate) struct RunContext {
     pub settings: super::LifecycleSettings,
+    /// Seals the history entries the run appends.
+    pub history_key: crate::HistoryKey,
     pub probe: super::purge::ErasureProbe,
     /// Whether this run continued a job that had already committed batches (after a stop):
     /// then the erased values of those batches are not known to it.
@@ -705,11 +707,13 @@ enum Stepped {
     Exhausted,
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn run<DB: Dialect>(
     pool: &Pool<DB>,
     schema: &Schema,
     clock: &crate::Clock,
     settings: &super::LifecycleSettings,
+    history_key: &crate::HistoryKey,
     id: i64,
     owner: &str,
     progress: &mut (dyn FnMut(&Job) + Send),
@@ -729,6 +733,7 @@ pub(crate) async fn run<DB: Dialect>(
         .map_err(|error| StoreError::BadRequest(error.to_string()))?;
     let mut context = RunContext {
         settings: settings.clone(),
+        history_key: history_key.clone(),
         probe: super::purge::ErasureProbe::default(),
         resumed: job.done > 0,
     };
@@ -737,16 +742,16 @@ pub(crate) async fn run<DB: Dialect>(
         && let Err(error) =
             super::purge::check_files_folder(schema, &plan, &context.settings, job.id)
     {
-        fail::<DB>(pool, &job, owner, &error, clock.now()).await;
+        fail::<DB>(pool, history_key, &job, owner, &error, clock.now()).await;
         return Err(error);
     }
     loop {
         let outcome: Result<JobRow, StoreError> = async {
             if job.kind == JobKind::Purge {
-                let (removed, missing) =
-                    super::purge::erase_files::<DB>(pool, job.id, &context.settings).await?;
-                context.probe.files_removed += removed;
-                context.probe.files_missing += missing;
+                let tally =
+                    super::purge::erase_files::<DB>(pool, schema, job.id, &context.settings)
+                        .await?;
+                context.probe.files.merge(tally);
             }
             match step::<DB>(pool, schema, &plan, &job, owner, clock.now(), &mut context).await? {
                 Stepped::Batch(next) => Ok(*next),
@@ -765,7 +770,17 @@ pub(crate) async fn run<DB: Dialect>(
                     } else {
                         None
                     };
-                    finish::<DB>(pool, schema, &plan, &job, owner, clock.now(), receipt).await
+                    finish::<DB>(
+                        pool,
+                        history_key,
+                        schema,
+                        &plan,
+                        &job,
+                        owner,
+                        clock.now(),
+                        receipt,
+                    )
+                    .await
                 }
             }
         }
@@ -779,7 +794,7 @@ pub(crate) async fn run<DB: Dialect>(
                 }
             }
             Err(error) => {
-                fail::<DB>(pool, &job, owner, &error, clock.now()).await;
+                fail::<DB>(pool, history_key, &job, owner, &error, clock.now()).await;
                 return Err(error);
             }
         }
@@ -848,8 +863,10 @@ async fn check_lease<DB: Dialect>(
 
 /// The last step: kind-specific completion, the job marked done and the `executed` history
 /// entry, in one transaction.
+#[allow(clippy::too_many_arguments)]
 async fn finish<DB: Dialect>(
     pool: &Pool<DB>,
+    history_key: &crate::HistoryKey,
     schema: &Schema,
     plan: &lethe_plan::Plan,
     job: &JobRow,
@@ -896,6 +913,7 @@ async fn finish<DB: Dialect>(
     DB::execute(&mut transaction, sql, values).await?;
     crate::history::append::<DB>(
         &mut transaction,
+        history_key,
         now,
         &job.payload.actor,
         &format!("{}.executed", job.kind.as_str()),
@@ -991,6 +1009,7 @@ async fn step<DB: Dialect>(
     }
     crate::history::append::<DB>(
         &mut transaction,
+        &context.history_key,
         now,
         &job.payload.actor,
         &format!("{}.batch", job.kind.as_str()),
@@ -1015,6 +1034,7 @@ async fn step<DB: Dialect>(
 /// Marks a job failed after an error (best effort: the error itself is what is reported).
 async fn fail<DB: Dialect>(
     pool: &Pool<DB>,
+    history_key: &crate::HistoryKey,
     job: &JobRow,
     owner: &str,
     error: &StoreError,
@@ -1049,6 +1069,7 @@ async fn fail<DB: Dialect>(
         DB::execute(&mut transaction, sql, values).await?;
         crate::history::append::<DB>(
             &mut transaction,
+            history_key,
             now,
             &job.payload.actor,
             &format!("{}.failed", job.kind.as_str()),
@@ -1089,6 +1110,7 @@ async fn fail<DB: Dialect>(
 /// Makes a failed job runnable again.
 pub(crate) async fn resume<DB: Dialect>(
     pool: &Pool<DB>,
+    history_key: &crate::HistoryKey,
     id: i64,
     actor: &Actor,
     now: OffsetDateTime,
@@ -1134,6 +1156,7 @@ pub(crate) async fn resume<DB: Dialect>(
     if DB::execute(&mut transaction, sql, values).await? == 1 {
         crate::history::append::<DB>(
             &mut transaction,
+            history_key,
             now,
             actor,
             &format!("{}.resumed", job.kind.as_str()),

@@ -432,7 +432,8 @@ impl Store {
             ));
         }
         let now = self.now();
-        let id = dispatch!(self, pool => trash::start::<_>(pool, &snapshot, reason, actor, batch_size, now).await)?;
+        let history_key = self.history_key();
+        let id = dispatch!(self, pool => trash::start::<_>(pool, &history_key, &snapshot, reason, actor, batch_size, now).await)?;
         self.job(id).await
     }
 
@@ -447,7 +448,8 @@ impl Store {
     ) -> Result<Job, StoreError> {
         let batch_size = check_batch_size_or(batch_size, self.default_batch_size())?;
         let now = self.now();
-        let id = dispatch!(self, pool => restore::start::<_>(pool, self.schema(), deletion_batch, chosen, actor, batch_size, now).await)?;
+        let history_key = self.history_key();
+        let id = dispatch!(self, pool => restore::start::<_>(pool, &history_key, self.schema(), deletion_batch, chosen, actor, batch_size, now).await)?;
         self.job(id).await
     }
 
@@ -471,7 +473,8 @@ impl Store {
             crate::DatabaseUrl::Sqlite(path) => Some(path.clone()),
             crate::DatabaseUrl::Postgres(_) => None,
         };
-        dispatch!(self, pool => jobs::run::<_>(pool, self.schema(), &clock, &settings, id, runner.owner(), progress).await)
+        let history_key = self.history_key();
+        dispatch!(self, pool => jobs::run::<_>(pool, self.schema(), &clock, &settings, &history_key, id, runner.owner(), progress).await)
     }
 
     pub async fn job(&self, id: i64) -> Result<Job, StoreError> {
@@ -550,7 +553,8 @@ impl Store {
             )));
         }
         let now = self.now();
-        let id = dispatch!(self, pool => purge::request::<_>(pool, deletion_batch, actor, grace, reason, batch_size, now).await)?;
+        let history_key = self.history_key();
+        let id = dispatch!(self, pool => purge::request::<_>(pool, &history_key, deletion_batch, actor, grace, reason, batch_size, now).await)?;
         self.job(id).await
     }
 
@@ -591,7 +595,8 @@ impl Store {
     /// Cancels a pending purge (admins only), before it starts.
     pub async fn cancel_purge(&self, job: i64, actor: &Actor) -> Result<Job, StoreError> {
         let now = self.now();
-        dispatch!(self, pool => purge::cancel::<_>(pool, job, actor, now).await)?;
+        let history_key = self.history_key();
+        dispatch!(self, pool => purge::cancel::<_>(pool, &history_key, job, actor, now).await)?;
         self.job(job).await
     }
 
@@ -696,7 +701,8 @@ impl Store {
             .bulk_snapshot(snapshot_id, actor, "updating", "a bulk operation")
             .await?;
         let now = self.now();
-        let id = dispatch!(self, pool => update::start::<_>(pool, self.schema(), &snapshot, changes, actor, batch_size, now).await)?;
+        let history_key = self.history_key();
+        let id = dispatch!(self, pool => update::start::<_>(pool, &history_key, self.schema(), &snapshot, changes, actor, batch_size, now).await)?;
         self.job(id).await
     }
 
@@ -714,7 +720,8 @@ impl Store {
             .bulk_snapshot(snapshot_id, actor, "anonymising", "a bulk operation")
             .await?;
         let now = self.now();
-        let id = dispatch!(self, pool => purge::start_anonymize::<_>(pool, &snapshot, actor, batch_size, now).await)?;
+        let history_key = self.history_key();
+        let id = dispatch!(self, pool => purge::start_anonymize::<_>(pool, &history_key, &snapshot, actor, batch_size, now).await)?;
         self.job(id).await
     }
 
@@ -740,7 +747,8 @@ impl Store {
     /// refused as a conflict.
     pub async fn resume_job(&self, id: i64, actor: &Actor) -> Result<Job, StoreError> {
         let now = self.now();
-        dispatch!(self, pool => jobs::resume::<_>(pool, id, actor, now).await)?;
+        let history_key = self.history_key();
+        dispatch!(self, pool => jobs::resume::<_>(pool, &history_key, id, actor, now).await)?;
         self.job(id).await
     }
 

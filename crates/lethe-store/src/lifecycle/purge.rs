@@ -14,7 +14,9 @@
 use lethe_plan::Plan;
 use lethe_schema::{Anonymize, Entity, OnDelete, Schema, ValueType, builtin};
 use sea_query::{Alias, Expr, ExprTrait, Order, Query, SelectStatement};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
+use std::path::Path;
+
 use sqlx::Pool;
 use time::OffsetDateTime;
 
@@ -28,8 +30,7 @@ use crate::rows;
 use crate::users::Actor;
 use crate::value::{Value, format_timestamp};
 
-/// The column that names a record's file below the files folder.
-pub const STORAGE_KEY: &str = "storage_key";
+use crate::files::STORAGE_KEY;
 
 /// How long a PostgreSQL purge waits for other sessions' snapshots to end before rewriting.
 const REWRITE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -45,8 +46,75 @@ pub(crate) struct ErasureProbe {
     values: Vec<String>,
     /// Values not kept because the bound was reached.
     dropped: u64,
-    pub(super) files_removed: u64,
-    pub(super) files_missing: u64,
+    /// What became of the erased records' files.
+    pub(super) files: FileTally,
+}
+
+/// What a purge did with the files of the records it erased, for the receipt: files are
+/// counted by the entity of the record they belonged to, and every file not removed is
+/// named by its record (never by its key, which a client may once have spelt with personal
+/// data) with the reason.
+#[derive(Debug, Default)]
+pub(crate) struct FileTally {
+    removed: std::collections::BTreeMap<String, u64>,
+    missing: u64,
+    refused: u64,
+    in_use: u64,
+    /// Files not removed, by record: entity, id, what happened, why. Bounded.
+    unremoved: Vec<serde_json::Value>,
+    unremoved_not_listed: u64,
+}
+
+/// The most unremoved files a receipt names one by one.
+const MAX_LISTED_FILES: usize = 1_000;
+
+impl FileTally {
+    fn note(&mut self, entity: &str, record: Option<i64>, outcome: &str, reason: String) {
+        match outcome {
+            "already_missing" => self.missing += 1,
+            "refused" => self.refused += 1,
+            _ => self.in_use += 1,
+        }
+        if self.unremoved.len() < MAX_LISTED_FILES {
+            self.unremoved.push(serde_json::json!({
+                "entity": entity,
+                "record": record,
+                "outcome": outcome,
+                "reason": reason,
+            }));
+        } else {
+            self.unremoved_not_listed += 1;
+        }
+    }
+
+    pub(super) fn merge(&mut self, other: FileTally) {
+        for (entity, count) in other.removed {
+            *self.removed.entry(entity).or_default() += count;
+        }
+        self.missing += other.missing;
+        self.refused += other.refused;
+        self.in_use += other.in_use;
+        for entry in other.unremoved {
+            if self.unremoved.len() < MAX_LISTED_FILES {
+                self.unremoved.push(entry);
+            } else {
+                self.unremoved_not_listed += 1;
+            }
+        }
+        self.unremoved_not_listed += other.unremoved_not_listed;
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "removed": self.removed.values().sum::<u64>(),
+            "removed_by_entity": self.removed,
+            "already_missing": self.missing,
+            "refused": self.refused,
+            "kept_in_use": self.in_use,
+            "not_removed": self.unremoved,
+            "not_removed_not_listed": self.unremoved_not_listed,
+        })
+    }
 }
 
 impl ErasureProbe {
@@ -64,21 +132,14 @@ impl ErasureProbe {
 
 /// HMAC-SHA-256 (RFC 2104).
 fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    const BLOCK: usize = 64;
-    let mut block_key = [0u8; BLOCK];
-    if key.len() > BLOCK {
-        block_key[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        block_key[..key.len()].copy_from_slice(key);
-    }
-    let mut inner = Sha256::new();
-    inner.update(block_key.map(|byte| byte ^ 0x36));
-    inner.update(message);
-    let inner = inner.finalize();
-    let mut outer = Sha256::new();
-    outer.update(block_key.map(|byte| byte ^ 0x5c));
-    outer.update(inner);
-    outer.finalize().into()
+    use hmac::{KeyInit, Mac};
+    let mut mac = match hmac::Hmac::<Sha256>::new_from_slice(key) {
+        Ok(mac) => mac,
+        // HMAC takes keys of any length; this branch is never taken.
+        Err(_) => return [0; 32],
+    };
+    mac.update(message);
+    mac.finalize().into_bytes().into()
 }
 
 /// The keyed hash of a value, as stored by the `hash` anonymisation.
@@ -247,20 +308,22 @@ async fn record_files<DB: Dialect>(
     job: i64,
     condition: Expr,
 ) -> Result<(), StoreError> {
-    if entity.column(STORAGE_KEY).is_none() {
+    if !crate::files::holds_files(entity) {
         return Ok(());
     }
     let mut select = Query::select();
     select
         .expr(Expr::val(job))
         .column(Alias::new(STORAGE_KEY))
+        .expr(Expr::val(entity.name.as_str()))
+        .column(Alias::new(builtin::ID))
         .from(Alias::new(entity.name.as_str()))
         .and_where(condition)
         .and_where(col(STORAGE_KEY).is_not_null());
     let mut insert = Query::insert();
     insert
         .into_table(Alias::new("lethe_erased_file"))
-        .columns([Alias::new("job_id"), Alias::new(STORAGE_KEY)])
+        .columns(["job_id", STORAGE_KEY, "entity", "record_id"].map(Alias::new))
         .select_from(select)
         .map_err(|error| StoreError::Internal(error.to_string()))?;
     let (sql, values) = DB::build(&insert);
@@ -490,13 +553,19 @@ pub(super) async fn anonymize_batch<DB: Dialect>(
 /// is forgotten (so a retry neither removes nor counts it again); the ones that cannot stay
 /// recorded, and the first error is returned with the tally, so the job fails saying which
 /// file and why, and a resume retries them.
+///
+/// What the data says is not trusted to name a file: a key that is not a plain relative
+/// path, names a folder or a symbolic link, or leads outside the folder is refused and
+/// reported by its record, and a file that a record which is not being erased still names
+/// is kept. Neither stops the purge: the rows are already erased, and the receipt says
+/// which files stayed and why.
 pub(super) async fn erase_files<DB: Dialect>(
     pool: &Pool<DB>,
+    schema: &Schema,
     job: i64,
     settings: &LifecycleSettings,
-) -> Result<(u64, u64), StoreError> {
-    let mut removed = 0;
-    let mut missing = 0;
+) -> Result<FileTally, StoreError> {
+    let mut tally = FileTally::default();
     let mut failed = 0u64;
     let mut first_failure: Option<String> = None;
     let mut after = 0i64;
@@ -504,7 +573,7 @@ pub(super) async fn erase_files<DB: Dialect>(
         let mut connection = pool.acquire().await?;
         let (sql, values) = DB::build(
             Query::select()
-                .columns([Alias::new("id"), Alias::new(STORAGE_KEY)])
+                .columns(["id", STORAGE_KEY, "entity", "record_id"].map(Alias::new))
                 .from(Alias::new("lethe_erased_file"))
                 .and_where(col("job_id").eq(job))
                 .and_where(col("id").gt(after))
@@ -512,7 +581,6 @@ pub(super) async fn erase_files<DB: Dialect>(
                 .limit(1_000),
         );
         let found = DB::fetch_all(&mut connection, sql, values).await?;
-        drop(connection);
         let Some(last) = found.last() else {
             break;
         };
@@ -524,18 +592,46 @@ pub(super) async fn erase_files<DB: Dialect>(
             return Err(folder_missing(folder));
         }
         after = rows::int::<DB>(last, 0)?.unwrap_or(i64::MAX);
-        let mut forget = Vec::with_capacity(found.len());
+        let mut files = Vec::with_capacity(found.len());
         for row in &found {
             let Some(id) = rows::int::<DB>(row, 0)? else {
                 continue;
             };
-            let Some(key) = rows::text::<DB>(row, 1)? else {
+            files.push((
+                id,
+                rows::text::<DB>(row, 1)?,
+                rows::text::<DB>(row, 2)?.unwrap_or_default(),
+                rows::int::<DB>(row, 3)?,
+            ));
+        }
+        let keys: Vec<String> = files.iter().filter_map(|file| file.1.clone()).collect();
+        let still_named = records_naming::<DB>(&mut connection, schema, &keys).await?;
+        drop(connection);
+        let mut forget = Vec::with_capacity(files.len());
+        for (id, key, entity, record) in files {
+            let Some(key) = key else {
                 forget.push(id);
                 continue;
             };
+            if let Some((other_entity, other_id)) = still_named.get(&key) {
+                tally.note(
+                    &entity,
+                    record,
+                    "kept_in_use",
+                    format!("{other_entity} {other_id}, which is not erased, names the same file; it was kept"),
+                );
+                forget.push(id);
+                continue;
+            }
             match remove_file(settings, &key) {
-                Ok(true) => removed += 1,
-                Ok(false) => missing += 1,
+                Ok(Removal::Removed) => *tally.removed.entry(entity).or_default() += 1,
+                Ok(Removal::Missing) => tally.note(
+                    &entity,
+                    record,
+                    "already_missing",
+                    "its file was not in the files folder".to_owned(),
+                ),
+                Ok(Removal::Refused(reason)) => tally.note(&entity, record, "refused", reason),
                 Err(message) => {
                     failed += 1;
                     first_failure.get_or_insert(message);
@@ -558,11 +654,43 @@ pub(super) async fn erase_files<DB: Dialect>(
         transaction.commit().await?;
     }
     match first_failure {
-        None => Ok((removed, missing)),
+        None => Ok(tally),
         Some(message) => Err(StoreError::Internal(format!(
-            "{message} ({failed} file(s) could not be removed, {removed} were removed, {missing} were already missing); the purge stops and retries the files it could not remove when it is resumed"
+            "{message} ({failed} file(s) could not be removed, {} were removed, {} were already missing); the purge stops and retries the files it could not remove when it is resumed",
+            tally.removed.values().sum::<u64>(),
+            tally.missing
         ))),
     }
+}
+
+/// Which of `keys` a record still in the database names (entity and id of one such
+/// record), over every file-holding entity: one statement per entity for up to 1,000 keys.
+async fn records_naming<DB: Dialect>(
+    connection: &mut DB::Connection,
+    schema: &Schema,
+    keys: &[String],
+) -> Result<std::collections::HashMap<String, (String, i64)>, StoreError> {
+    let mut named = std::collections::HashMap::new();
+    if keys.is_empty() {
+        return Ok(named);
+    }
+    for entity in schema.entities() {
+        if !crate::files::holds_files(entity) {
+            continue;
+        }
+        let (sql, values) = DB::build(
+            Query::select()
+                .columns([Alias::new(STORAGE_KEY), Alias::new(builtin::ID)])
+                .from(Alias::new(entity.name.as_str()))
+                .and_where(col(STORAGE_KEY).is_in(keys.iter().map(String::as_str))),
+        );
+        for row in DB::fetch_all(connection, sql, values).await? {
+            if let (Some(key), Some(id)) = (rows::text::<DB>(&row, 0)?, rows::int::<DB>(&row, 1)?) {
+                named.entry(key).or_insert((entity.name.to_string(), id));
+            }
+        }
+    }
+    Ok(named)
 }
 
 /// Before a purge run erases anything: when the records it erases carry files and the files
@@ -625,28 +753,69 @@ fn folder_missing(folder: &std::path::Path) -> StoreError {
     ))
 }
 
-/// Removes one attachment file; `false` when it was not there. A key that would leave the
-/// files folder is refused. The error says which file and why.
-fn remove_file(settings: &LifecycleSettings, key: &str) -> Result<bool, String> {
+/// What became of one file.
+enum Removal {
+    Removed,
+    Missing,
+    /// Not removed, because the key does not name a file Lethe may remove; why.
+    Refused(String),
+}
+
+/// Removes one attachment file. A key that is not a plain relative path, or that names a
+/// folder, a symbolic link or something reached through a symbolic link leading out of the
+/// files folder, is refused (nothing is removed). An error only when a file that may be
+/// removed could not be: it says which and why.
+fn remove_file(settings: &LifecycleSettings, key: &str) -> Result<Removal, String> {
     let Some(folder) = &settings.files_dir else {
-        return Ok(false);
+        return Ok(Removal::Missing);
     };
-    let relative = std::path::Path::new(key);
-    if relative.is_absolute()
-        || relative
-            .components()
-            .any(|part| !matches!(part, std::path::Component::Normal(_)))
-    {
-        return Err(format!(
-            "the storage key {key:?} points outside the files folder; the file was not removed"
+    let relative = match crate::files::plain_key(key) {
+        Ok(relative) => relative,
+        Err(bad) => return Ok(Removal::Refused(bad.reason().to_owned())),
+    };
+    let path = folder.join(relative);
+    let metadata = match std::fs::symlink_metadata(&path) {
+        Ok(metadata) => metadata,
+        Err(error)
+            if matches!(
+                error.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Ok(Removal::Missing);
+        }
+        Err(error) => {
+            return Err(format!(
+                "cannot look at the attachment file {}: {error}",
+                path.display()
+            ));
+        }
+    };
+    if metadata.file_type().is_symlink() {
+        return Ok(Removal::Refused(
+            "its storage key names a symbolic link, not a file Lethe wrote; the link and what it points to were left".to_owned(),
         ));
     }
-    match std::fs::remove_file(folder.join(relative)) {
-        Ok(()) => Ok(true),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(false),
+    if metadata.is_dir() {
+        return Ok(Removal::Refused(
+            "its storage key names a folder, not a file".to_owned(),
+        ));
+    }
+    let inside = match (folder.canonicalize(), path.parent().map(Path::canonicalize)) {
+        (Ok(folder), Some(Ok(parent))) => parent.starts_with(folder),
+        _ => false,
+    };
+    if !inside {
+        return Ok(Removal::Refused(
+            "its file is reached through a symbolic link that leads outside the files folder; it was left".to_owned(),
+        ));
+    }
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(Removal::Removed),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Removal::Missing),
         Err(error) => Err(format!(
             "cannot remove the attachment file {}: {error}",
-            folder.join(relative).display()
+            path.display()
         )),
     }
 }
@@ -659,9 +828,8 @@ pub(super) async fn make_physical<DB: Dialect>(
     job: &JobRow,
     context: &mut RunContext,
 ) -> Result<serde_json::Value, StoreError> {
-    let (removed, missing) = erase_files::<DB>(pool, job.id, &context.settings).await?;
-    context.probe.files_removed += removed;
-    context.probe.files_missing += missing;
+    let tally = erase_files::<DB>(pool, schema, job.id, &context.settings).await?;
+    context.probe.files.merge(tally);
     // What the policy rewrites, and what it leaves (and why), of every table the purge
     // deleted rows from or changed rows in.
     let mut tables = Vec::new();
@@ -801,14 +969,21 @@ pub(super) async fn make_physical<DB: Dialect>(
             })
         }
     };
+    // The history's head as the purge ends, written down here too, outside the history:
+    // whoever keeps the receipt can later tell that no entry up to it was removed or changed.
+    let (head_seq, head_seal) = {
+        let mut connection = pool.acquire().await?;
+        crate::history::head::<DB>(&mut connection).await?
+    };
     Ok(serde_json::json!({
         "job": job.id,
         "batch": job.payload.batch_id,
+        "history_head": {"entry": head_seq, "seal": head_seal},
         "erased": job.totals.counts,
         "rewritten": job.totals.rewritten,
         "kept_blocked": job.totals.blocked,
         "kept_skipped": job.totals.skipped,
-        "files": {"removed": context.probe.files_removed, "already_missing": context.probe.files_missing},
+        "files": context.probe.files.to_json(),
         "database": database,
         "resumed_after_a_stop": context.resumed,
         "scan_covers": if context.resumed {
@@ -1053,8 +1228,10 @@ pub(super) async fn notify_admins<DB: Dialect>(
 }
 
 /// Requests a purge of a deletion batch: a pending job that runs when the grace ends.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn request<DB: Dialect>(
     pool: &Pool<DB>,
+    history_key: &crate::HistoryKey,
     deletion_batch: i64,
     actor: &Actor,
     grace: time::Duration,
@@ -1152,6 +1329,7 @@ pub(super) async fn request<DB: Dialect>(
     let urgent = grace.is_zero();
     crate::history::append::<DB>(
         &mut transaction,
+        history_key,
         now,
         actor,
         "purge.requested",
@@ -1186,6 +1364,7 @@ pub(super) async fn request<DB: Dialect>(
 /// Cancels a pending purge; its batch stays in the trash.
 pub(super) async fn cancel<DB: Dialect>(
     pool: &Pool<DB>,
+    history_key: &crate::HistoryKey,
     job_id: i64,
     actor: &Actor,
     now: OffsetDateTime,
@@ -1241,6 +1420,7 @@ pub(super) async fn cancel<DB: Dialect>(
     }
     crate::history::append::<DB>(
         &mut transaction,
+        history_key,
         now,
         actor,
         "purge.cancelled",
@@ -1266,6 +1446,7 @@ pub(super) async fn cancel<DB: Dialect>(
 /// Creates the job that anonymises a snapshot's members.
 pub(super) async fn start_anonymize<DB: Dialect>(
     pool: &Pool<DB>,
+    history_key: &crate::HistoryKey,
     snapshot: &crate::selections::Snapshot,
     actor: &Actor,
     batch_size: u64,
@@ -1294,6 +1475,7 @@ pub(super) async fn start_anonymize<DB: Dialect>(
     .await?;
     crate::history::append::<DB>(
         &mut transaction,
+        history_key,
         now,
         actor,
         "anonymize.requested",

@@ -266,6 +266,7 @@ pub(super) async fn finish<DB: Dialect>(
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn start<DB: Dialect>(
     pool: &Pool<DB>,
+    history_key: &crate::HistoryKey,
     schema: &Schema,
     deletion_batch: i64,
     chosen: Option<&[i64]>,
@@ -434,6 +435,7 @@ pub(super) async fn start<DB: Dialect>(
     .await?;
     crate::history::append::<DB>(
         &mut transaction,
+        history_key,
         now,
         actor,
         "restore.requested",

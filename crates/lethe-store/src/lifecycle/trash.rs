@@ -372,6 +372,7 @@ pub(super) fn trash_scope(snapshot: &Snapshot) -> PreviewScope {
 /// Creates the deletion batch and the job that fills it, in one transaction.
 pub(super) async fn start<DB: Dialect>(
     pool: &Pool<DB>,
+    history_key: &crate::HistoryKey,
     snapshot: &Snapshot,
     reason: Option<&str>,
     actor: &crate::users::Actor,
@@ -440,6 +441,7 @@ pub(super) async fn start<DB: Dialect>(
     DB::execute(&mut transaction, sql, values).await?;
     crate::history::append::<DB>(
         &mut transaction,
+        history_key,
         now,
         actor,
         "trash.requested",

@@ -116,8 +116,10 @@ pub(super) async fn batch<DB: Dialect>(
 }
 
 /// Checks the changes and the links they set, then creates the update job.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn start<DB: Dialect>(
     pool: &Pool<DB>,
+    history_key: &crate::HistoryKey,
     schema: &Schema,
     snapshot: &Snapshot,
     changes: &serde_json::Map<String, serde_json::Value>,
@@ -157,6 +159,7 @@ pub(super) async fn start<DB: Dialect>(
         .collect();
     crate::history::append::<DB>(
         &mut transaction,
+        history_key,
         now,
         actor,
         "update.requested",
