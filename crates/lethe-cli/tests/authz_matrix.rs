@@ -181,8 +181,9 @@ impl Row {
 /// by whoever owns the policy:
 /// - any signed-in user may change (`PATCH`) any record, and trash, anonymise or update any
 ///   *single* record — including one someone else made (anonymising cannot be undone);
-/// - any signed-in user may read jobs (with their reasons), deletion batches and purge
-///   previews, while the deletion history itself is for admins;
+/// - a user reads the jobs they started and the snapshots they made (and previews of them);
+///   an admin reads all of them; purge previews are for admins, as purges are; any
+///   signed-in user may read deletion batches, while the deletion history is for admins;
 /// - the creator of every record of a batch may restore it, whole or by naming the records
 ///   (`ids`), whoever trashed it (SPEC §3: "the record's creator" may restore).
 #[rustfmt::skip]
@@ -218,10 +219,10 @@ fn routes() -> Vec<Row> {
         row("GET",    "/api/v1/selections/{name}/records",  None,                    Shared,           Reads,    [401, 401, 200, 200, 200]),
         // Snapshots: freezing a pick and reading it.
         row("POST",   "/api/v1/snapshots",                  Some(new_snapshot),      Shared,           Writes,   [401, 401, 201, 201, 201]),
-        row("GET",    "/api/v1/snapshots/{id}",             None,                    Shared,           Reads,    [401, 401, 200, 200, 200]),
-        row("GET",    "/api/v1/snapshots/{id}/records",     None,                    Shared,           Reads,    [401, 401, 200, 200, 200]),
+        row("GET",    "/api/v1/snapshots/{id}",             None,                    Shared,           Reads,    [401, 401, 403, 200, 200]),
+        row("GET",    "/api/v1/snapshots/{id}/records",     None,                    Shared,           Reads,    [401, 401, 403, 200, 200]),
         // Trash: one record is anyone's; more than one is a mass delete, for admins (SPEC §7).
-        row("POST",   "/api/v1/trash/preview",              Some(snapshot),          SnapshotOfTwo,    Reads,    [401, 401, 200, 200, 200]),
+        row("POST",   "/api/v1/trash/preview",              Some(snapshot),          SnapshotOfTwo,    Reads,    [401, 401, 403, 200, 200]),
         row("POST",   "/api/v1/trash",                      Some(trash),             SnapshotOfOne,    Writes,   [401, 401, 202, 202, 202]).note("one record"),
         row("POST",   "/api/v1/trash",                      Some(trash),             SnapshotOfTwo,    Writes,   [401, 401, 403, 202, 403]).note("two records: a mass delete"),
         // Deletion batches: restore is for an admin, who trashed it, or the records' creator (SPEC §3).
@@ -230,20 +231,20 @@ fn routes() -> Vec<Row> {
         row("POST",   "/api/v1/batches/{id}/restore",       Some(chosen_records),    TrashedByAdmin,   Writes,   [401, 401, 403, 202, 202]).note("the creator's records by id, an admin trashed them"),
         row("POST",   "/api/v1/batches/{id}/restore",       Some(whole_batch),       TrashedByAdmin,   Writes,   [401, 401, 403, 202, 202]).note("whole batch of the creator's records, an admin trashed it"),
         // Purge: request and cancel are for admins (SPEC §3, §7); anyone may look.
-        row("GET",    "/api/v1/batches/{id}/purge/preview", None,                    Shared,           Reads,    [401, 401, 200, 200, 200]),
+        row("GET",    "/api/v1/batches/{id}/purge/preview", None,                    Shared,           Reads,    [401, 401, 403, 200, 403]),
         row("POST",   "/api/v1/batches/{id}/purge",         Some(purge),             TrashedByCreator, Writes,   [401, 401, 403, 202, 403]),
         row("GET",    "/api/v1/purges",                     None,                    Shared,           Reads,    [401, 401, 200, 200, 200]),
         row("POST",   "/api/v1/purges/{id}/cancel",         None,                    PendingPurge,     Writes,   [401, 401, 403, 200, 403]),
         // Anonymise and bulk update: one record is anyone's; more than one is for admins.
         row("POST",   "/api/v1/anonymize",                  Some(snapshot),          SnapshotOfOne,    Writes,   [401, 401, 202, 202, 202]).note("one record"),
         row("POST",   "/api/v1/anonymize",                  Some(snapshot),          SnapshotOfTwo,    Writes,   [401, 401, 403, 202, 403]).note("two records"),
-        row("POST",   "/api/v1/update/preview",             Some(update),            SnapshotOfTwo,    Reads,    [401, 401, 200, 200, 200]),
+        row("POST",   "/api/v1/update/preview",             Some(update),            SnapshotOfTwo,    Reads,    [401, 401, 403, 200, 200]),
         row("POST",   "/api/v1/update",                     Some(update),            SnapshotOfOne,    Writes,   [401, 401, 202, 202, 202]).note("one record"),
         row("POST",   "/api/v1/update",                     Some(update),            SnapshotOfTwo,    Writes,   [401, 401, 403, 202, 403]).note("two records"),
         // Jobs: anyone may follow them.
         row("GET",    "/api/v1/jobs",                       None,                    Shared,           Reads,    [401, 401, 200, 200, 200]),
-        row("GET",    "/api/v1/jobs/{id}",                  None,                    Shared,           Reads,    [401, 401, 200, 200, 200]),
-        row("GET",    "/api/v1/jobs/{id}/skips",            None,                    Shared,           Reads,    [401, 401, 200, 200, 200]),
+        row("GET",    "/api/v1/jobs/{id}",                  None,                    Shared,           Reads,    [401, 401, 403, 200, 200]),
+        row("GET",    "/api/v1/jobs/{id}/skips",            None,                    Shared,           Reads,    [401, 401, 403, 200, 200]),
         // Resuming: an admin, or who started the job (not for a purge); who may is told that
         // a finished job has nothing to resume.
         row("POST",   "/api/v1/jobs/{id}/resume",           None,                    TrashedByCreator, Reads,    [401, 401, 403, 409, 409]).note("a finished job"),

@@ -7,6 +7,8 @@ use std::fmt::{self, Write};
 
 use time::{Date, OffsetDateTime, UtcOffset};
 
+use lethe_schema::{EntityName, Schema};
+
 use crate::ast::{ChildRef, DateValue, Expr, FieldRef, Filter, Literal, TimeValue};
 
 impl fmt::Display for Filter {
@@ -14,6 +16,8 @@ impl fmt::Display for Filter {
         Printer {
             filter: self,
             out: f,
+            hiding: None,
+            within: vec![self.entity.clone()],
         }
         .expr(&self.root)
     }
@@ -24,11 +28,37 @@ impl Filter {
     pub fn to_text(&self) -> String {
         self.to_string()
     }
+
+    /// The filter in text form for a record that must not hold personal data (SPEC §6: the
+    /// history, jobs, snapshots): every value compared with a personal field of `schema` —
+    /// by `=`, `in`, `contains`, `starts_with`, … — is printed as `hide(value)` instead,
+    /// without quotes (so the text no longer parses: it describes, it does not select).
+    /// Values compared with other fields, and the fields themselves, stay readable.
+    pub fn to_redacted_text(&self, schema: &Schema, hide: &dyn Fn(&str) -> String) -> String {
+        let mut out = String::new();
+        let _ = Printer {
+            filter: self,
+            out: &mut out,
+            hiding: Some(Hiding { schema, hide }),
+            within: vec![self.entity.clone()],
+        }
+        .expr(&self.root);
+        out
+    }
+}
+
+/// Which values to hide, and how.
+struct Hiding<'s> {
+    schema: &'s Schema,
+    hide: &'s dyn Fn(&str) -> String,
 }
 
 struct Printer<'f, 'o> {
     filter: &'f Filter,
     out: &'o mut dyn Write,
+    hiding: Option<Hiding<'f>>,
+    /// The entity of the current record: the filter's, or a child's inside `exists`.
+    within: Vec<EntityName>,
 }
 
 impl Printer<'_, '_> {
@@ -50,7 +80,7 @@ impl Printer<'_, '_> {
             Expr::Compare { field, op, value } => {
                 self.field(field)?;
                 write!(self.out, " {} ", op.as_str())?;
-                self.literal(value)
+                self.value(field, value)
             }
             Expr::InList {
                 field,
@@ -64,13 +94,17 @@ impl Printer<'_, '_> {
                     if index > 0 {
                         self.out.write_str(", ")?;
                     }
-                    self.literal(value)?;
+                    self.value(field, value)?;
                 }
                 self.out.write_str("]")
             }
             Expr::Text { field, op, value } => {
                 self.field(field)?;
-                write!(self.out, " {} {}", op.as_str(), quote(value))
+                write!(self.out, " {} ", op.as_str())?;
+                match self.hidden(field, value) {
+                    Some(hidden) => self.out.write_str(&hidden),
+                    None => self.out.write_str(&quote(value)),
+                }
             }
             Expr::IsNull { field, negated } => {
                 self.field(field)?;
@@ -135,10 +169,38 @@ impl Printer<'_, '_> {
         }
         if *filter != Expr::All {
             self.out.write_str("(")?;
-            self.expr(filter)?;
+            self.within.push(child.child.clone());
+            let printed = self.expr(filter);
+            self.within.pop();
+            printed?;
             self.out.write_str(")")?;
         }
         Ok(())
+    }
+
+    /// A value compared with `field`: hidden when the field is personal and values are
+    /// being hidden.
+    fn value(&mut self, field: &FieldRef, literal: &Literal) -> fmt::Result {
+        let text = match literal {
+            Literal::Text(text) => text.clone(),
+            other => literal_text(other),
+        };
+        match self.hidden(field, &text) {
+            Some(hidden) => self.out.write_str(&hidden),
+            None => self.literal(literal),
+        }
+    }
+
+    /// `hide(value)` when values are being hidden and `field` holds personal data.
+    fn hidden(&self, field: &FieldRef, value: &str) -> Option<String> {
+        let hiding = self.hiding.as_ref()?;
+        let entity = field.owner_entity().or(self.within.last())?;
+        let personal = hiding
+            .schema
+            .entity(entity.as_str())
+            .and_then(|entity| entity.column(field.column.as_str()))
+            .is_some_and(|column| column.personal);
+        personal.then(|| (hiding.hide)(value))
     }
 
     fn field(&mut self, field: &FieldRef) -> fmt::Result {
@@ -214,4 +276,28 @@ pub(crate) fn quote(text: &str) -> String {
     }
     quoted.push('"');
     quoted
+}
+
+#[cfg(test)]
+mod tests {
+    use lethe_schema::Schema;
+
+    #[test]
+    fn values_compared_with_personal_fields_are_hidden_and_the_rest_stays_readable() {
+        let schema = Schema::default_crm();
+        let filter = crate::parse(
+            &schema,
+            "contact",
+            r#"email = "ann@example.com" and category = "lost" and first_name in ["Ann", "Bo"]
+               and exists note(body contains "Ann's secret") or company.name = "Acme" and last_name != "Berg""#,
+        )
+        .expect("a valid filter");
+        let hidden = filter.to_redacted_text(&schema, &|value| format!("<{}>", value.len()));
+        assert_eq!(
+            hidden,
+            r#"email = <15> and category = "lost" and first_name in [<3>, <2>] and exists note(body contains <12>) or company.name = "Acme" and last_name != <4>"#
+        );
+        // Printing without hiding is unchanged.
+        assert!(filter.to_text().contains("\"ann@example.com\""));
+    }
 }

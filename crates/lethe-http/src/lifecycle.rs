@@ -78,9 +78,13 @@ pub struct PreviewBody {
 /// What trashing a snapshot's members would do.
 pub async fn preview_trash(
     State(state): State<AppState>,
-    _user: CurrentUser,
+    user: CurrentUser,
     JsonBody(body): JsonBody<PreviewBody>,
 ) -> Result<Json<Value>, ApiError> {
+    state
+        .store
+        .snapshot_for(body.snapshot_id, &Actor::user(&user.0))
+        .await?;
     let preview = state.store.preview_trash(body.snapshot_id).await?;
     Ok(Json(json!(preview)))
 }
@@ -138,9 +142,11 @@ pub async fn restore(
 
 pub async fn preview_purge(
     State(state): State<AppState>,
-    _user: CurrentUser,
+    user: CurrentUser,
     PathParams(id): PathParams<i64>,
 ) -> Result<Json<Value>, ApiError> {
+    // A preview shows what the operation would do, to whom may do it: purging is for admins.
+    user.require_admin("previewing a purge")?;
     Ok(Json(json!(state.store.preview_purge(id).await?)))
 }
 
@@ -158,21 +164,25 @@ pub struct LimitParams {
     limit: Option<u64>,
 }
 
+/// The newest jobs the caller may see: every job for an admin, their own for a user.
 pub async fn list_jobs(
     State(state): State<AppState>,
-    _user: CurrentUser,
+    user: CurrentUser,
     QueryParams(params): QueryParams<LimitParams>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = limit(params.limit, 50, 1_000)?;
-    Ok(Json(json!({"jobs": state.store.jobs(limit).await?})))
+    let jobs = state.store.jobs_for(limit, &Actor::user(&user.0)).await?;
+    Ok(Json(json!({"jobs": jobs})))
 }
 
 pub async fn show_job(
     State(state): State<AppState>,
-    _user: CurrentUser,
+    user: CurrentUser,
     PathParams(id): PathParams<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!(state.store.job(id).await?)))
+    Ok(Json(json!(
+        state.store.job_for(id, &Actor::user(&user.0)).await?
+    )))
 }
 
 /// Resumes a failed job after its last committed batch (an admin, or who started a job that
@@ -193,12 +203,12 @@ pub async fn resume_job(
 /// Members a job did not act on, each with the reason in words.
 pub async fn job_skips(
     State(state): State<AppState>,
-    _user: CurrentUser,
+    user: CurrentUser,
     PathParams(id): PathParams<i64>,
     QueryParams(params): QueryParams<LimitParams>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = limit(params.limit, 100, 10_000)?;
-    let job = state.store.job(id).await?;
+    let job = state.store.job_for(id, &Actor::user(&user.0)).await?;
     let skips: Vec<Value> = state
         .store
         .job_skips(id, limit)
@@ -443,10 +453,14 @@ pub struct UpdatePreviewBody {
 /// How many of a snapshot's members a bulk update would change, after checking the changes.
 pub async fn preview_update(
     State(state): State<AppState>,
-    _user: CurrentUser,
+    user: CurrentUser,
     JsonBody(body): JsonBody<UpdatePreviewBody>,
 ) -> Result<Json<Value>, ApiError> {
     let changes = changes(body.changes)?;
+    state
+        .store
+        .snapshot_for(body.snapshot_id, &Actor::user(&user.0))
+        .await?;
     let preview = state
         .store
         .preview_update(body.snapshot_id, &changes)

@@ -404,13 +404,13 @@ pub fn document(schema: &Schema) -> Value {
     let snapshot_id = json!({"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "format": "int64"}});
     paths.insert(
         "/api/v1/snapshots/{id}".into(),
-        json!({"get": {"summary": "A snapshot", "operationId": "get_snapshot", "parameters": [snapshot_id.clone()], "responses": with_errors(ok("200"), &["400", "401", "404"])}}),
+        json!({"get": {"summary": "A snapshot", "operationId": "get_snapshot", "parameters": [snapshot_id.clone()], "responses": with_errors(ok("200"), &["400", "401", "403", "404"])}}),
     );
     let mut snapshot_page_parameters = vec![snapshot_id];
     snapshot_page_parameters.extend(page_parameters.iter().cloned());
     paths.insert(
         "/api/v1/snapshots/{id}/records".into(),
-        json!({"get": {"summary": "A page of a snapshot's members as they are now", "operationId": "snapshot_records", "parameters": snapshot_page_parameters, "responses": with_errors(ok("200"), &["400", "401", "404", "422"])}}),
+        json!({"get": {"summary": "A page of a snapshot's members as they are now", "operationId": "snapshot_records", "parameters": snapshot_page_parameters, "responses": with_errors(ok("200"), &["400", "401", "403", "404", "422"])}}),
     );
     lifecycle_paths(&mut paths, &mut components);
     stats_paths(&mut paths, &mut components);
@@ -568,9 +568,10 @@ fn lifecycle_paths(paths: &mut Map<String, Value>, components: &mut Map<String, 
             "rewritten": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}, "description": "records kept but changed, per entity type: links cut or pointed at the \"Deleted User\" placeholder with personal fields anonymised, anonymised or updated members"},
             "not_before": {"type": ["string", "null"], "format": "date-time", "description": "for a purge: when its grace period ends and it may run"},
             "receipt": {"type": ["object", "null"], "description": "for a purge, once it has run: the erasure receipt (what was erased and what was checked)"},
-            "reason": {"type": ["string", "null"]},
-            "source": {"type": "string", "description": "what the members were picked from, in words"},
+            "reason": {"type": ["string", "null"], "description": "why, as given; a personal value of the members it was about is replaced by [erased], because the reason outlives them"},
+            "source": {"type": "string", "description": "what the members were picked from, in words; values compared with personal fields are keyed tags (hash:…), never the values"},
             "actor": {"type": "string"},
+            "started_by": {"type": ["integer", "null"], "format": "int64", "description": "the user who started the job (null: the operator or the scheduler); a user sees only their own jobs, an admin every job"},
             "batch_size": count,
             "created_at": timestamp,
             "started_at": optional_timestamp,
@@ -578,7 +579,7 @@ fn lifecycle_paths(paths: &mut Map<String, Value>, components: &mut Map<String, 
             "error": {"type": ["string", "null"]},
             "rate_per_second": {"type": ["number", "null"], "description": "members per second since the job started"},
             "seconds_left": {"type": ["number", "null"], "description": "at that rate, the time left"}
-        }, "required": ["id", "kind", "state", "entity", "batch_id", "snapshot_id", "done", "total", "counts", "skipped", "blocked", "rewritten", "not_before", "receipt", "reason", "source", "actor", "batch_size", "created_at", "started_at", "finished_at", "error", "rate_per_second", "seconds_left"]}),
+        }, "required": ["id", "kind", "state", "entity", "batch_id", "snapshot_id", "done", "total", "counts", "skipped", "blocked", "rewritten", "not_before", "receipt", "reason", "source", "actor", "started_by", "batch_size", "created_at", "started_at", "finished_at", "error", "rate_per_second", "seconds_left"]}),
     );
     components.insert(
         "DeletionBatch".into(),
@@ -654,7 +655,7 @@ fn lifecycle_paths(paths: &mut Map<String, Value>, components: &mut Map<String, 
             "summary": "Preview trashing a snapshot's members: per entity type the records acted on, members not applicable, blocked members with reasons",
             "operationId": "preview_trash",
             "requestBody": json_body(json!({"type": "object", "properties": {"snapshot_id": id}, "required": ["snapshot_id"], "additionalProperties": false})),
-            "responses": with_errors(success("200", "what the trash would do", schema_ref("Preview")), &["400", "401", "404", "422"])
+            "responses": with_errors(success("200", "what the trash would do", schema_ref("Preview")), &["400", "401", "403", "404", "422"])
         }}),
     );
     paths.insert(
@@ -699,7 +700,7 @@ fn lifecycle_paths(paths: &mut Map<String, Value>, components: &mut Map<String, 
             "summary": "What purging the deletion batch now would do: members erased or kept (blocked, with reasons), descendants erased through the trash, links rewritten",
             "operationId": "preview_purge",
             "parameters": [path_id("the deletion batch")],
-            "responses": with_errors(success("200", "what the purge would do", schema_ref("Preview")), &["400", "401", "404", "409"])
+            "responses": with_errors(success("200", "what the purge would do", schema_ref("Preview")), &["400", "401", "403", "404", "409"])
         }}),
     );
     paths.insert(
@@ -760,7 +761,7 @@ fn lifecycle_paths(paths: &mut Map<String, Value>, components: &mut Map<String, 
                 "snapshot_id": id,
                 "changes": changes
             }, "required": ["snapshot_id", "changes"], "additionalProperties": false})),
-            "responses": with_errors(success("200", "what the update would do", schema_ref("Preview")), &["400", "401", "404", "422"])
+            "responses": with_errors(success("200", "what the update would do", schema_ref("Preview")), &["400", "401", "403", "404", "422"])
         }}),
     );
     paths.insert(
@@ -791,7 +792,7 @@ fn lifecycle_paths(paths: &mut Map<String, Value>, components: &mut Map<String, 
             "summary": "A job and its progress: done, total, counts per type, rate, time left",
             "operationId": "get_job",
             "parameters": [path_id("the job")],
-            "responses": with_errors(success("200", "the job", schema_ref("Job")), &["400", "401", "404"])
+            "responses": with_errors(success("200", "the job", schema_ref("Job")), &["400", "401", "403", "404"])
         }}),
     );
     paths.insert(
@@ -815,7 +816,7 @@ fn lifecycle_paths(paths: &mut Map<String, Value>, components: &mut Map<String, 
                 "skipped": count,
                 "blocked": count,
                 "skips": {"type": "array", "items": {"allOf": [schema_ref("Skip"), {"type": "object", "properties": {"message": {"type": "string", "description": "the skip in words, e.g. `contact 12: 1 invoice: …`"}}, "required": ["message"]}]}}
-            }, "required": ["job_id", "entity", "skipped", "blocked", "skips"]})), &["400", "401", "404"])
+            }, "required": ["job_id", "entity", "skipped", "blocked", "skips"]})), &["400", "401", "403", "404"])
         }}),
     );
     paths.insert(

@@ -265,12 +265,14 @@ pub async fn create_snapshot(
 
 pub async fn show_snapshot(
     State(state): State<AppState>,
-    _user: CurrentUser,
+    user: CurrentUser,
     PathParams(id): PathParams<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(
-        json!({"snapshot": state.store.get_snapshot(id).await?}),
-    ))
+    let snapshot = state
+        .store
+        .snapshot_for(id, &lethe_store::Actor::user(&user.0))
+        .await?;
+    Ok(Json(json!({"snapshot": snapshot})))
 }
 
 #[derive(Debug, Deserialize)]
@@ -282,10 +284,14 @@ pub struct SnapshotPageParams {
 
 pub async fn snapshot_records(
     State(state): State<AppState>,
-    _user: CurrentUser,
+    user: CurrentUser,
     PathParams(id): PathParams<i64>,
     QueryParams(params): QueryParams<SnapshotPageParams>,
 ) -> Result<Json<Value>, ApiError> {
+    state
+        .store
+        .snapshot_for(id, &lethe_store::Actor::user(&user.0))
+        .await?;
     let query = ListQuery {
         limit: params.limit,
         cursor: params.cursor,

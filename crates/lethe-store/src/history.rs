@@ -76,7 +76,7 @@ impl HistoryKey {
     }
 
     /// HMAC-SHA-256 of `message`, in hex.
-    fn mac(&self, message: &[u8]) -> String {
+    pub(crate) fn mac(&self, message: &[u8]) -> String {
         use hmac::{KeyInit, Mac};
         let mut mac = match hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.0) {
             Ok(mac) => mac,

@@ -19,6 +19,7 @@ mod lifecycle;
 mod notifications;
 mod placeholder;
 mod records;
+mod redact;
 mod rows;
 mod select;
 mod selections;
@@ -26,6 +27,7 @@ mod stats;
 mod system;
 mod users;
 mod value;
+mod visibility;
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -63,6 +65,7 @@ pub use selections::{
 pub use stats::{EntityStats, FileStats, SIZE_COLUMN, StateCounts, Stats, StatsTotals};
 pub use users::{Actor, Role, User};
 pub use value::{Value, ValueError, format_date, format_timestamp, parse_date, parse_timestamp};
+pub use visibility::may_see;
 
 /// Where the data lives: a SQLite file or a PostgreSQL URL (`--db`, `LETHE_DATABASE_URL`).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -456,7 +456,8 @@ impl Store {
             ));
         }
         let now = self.now();
-        dispatch!(self, pool => create_snapshot::<_>(pool, self.schema(), pick, note, actor, now).await)
+        let key = self.history_key();
+        dispatch!(self, pool => create_snapshot::<_>(pool, self.schema(), &key, pick, note, actor, now).await)
     }
 
     pub async fn get_snapshot(&self, id: i64) -> Result<Snapshot, StoreError> {
@@ -808,11 +809,20 @@ async fn delete_selection<DB: Dialect>(pool: &Pool<DB>, name: &str) -> Result<()
     Ok(())
 }
 
-fn describe_pick(pick: &MemberPick) -> String {
+/// What the members were picked from, in words, as kept with the snapshot, its jobs and the
+/// history: values compared with personal fields are tags, not values (SPEC §6).
+fn describe_pick(
+    pick: &MemberPick,
+    schema: &lethe_schema::Schema,
+    key: &crate::HistoryKey,
+) -> String {
     let mut parts = Vec::new();
     let source = match &pick.source {
         PickSource::Filter(filter) if filter.is_all() => "every record".to_owned(),
-        PickSource::Filter(filter) => format!("filter: {}", filter.to_text()),
+        PickSource::Filter(filter) => format!(
+            "filter: {}",
+            filter.to_redacted_text(schema, &|value| crate::redact::filter_tag(key, value))
+        ),
         PickSource::Selection(name) => format!("selection: {name}"),
     };
     if pick.all_matching {
@@ -830,6 +840,7 @@ fn describe_pick(pick: &MemberPick) -> String {
 async fn create_snapshot<DB: Dialect>(
     pool: &Pool<DB>,
     schema: &lethe_schema::Schema,
+    key: &crate::HistoryKey,
     pick: &MemberPick,
     note: &str,
     actor: Option<i64>,
@@ -918,13 +929,36 @@ async fn create_snapshot<DB: Dialect>(
         &mut transaction,
         &pick.entity,
         pick.scope.as_str(),
-        &describe_pick(pick),
+        &describe_pick(pick, schema, key),
         note,
         condition,
         actor,
         now,
     )
     .await?;
+    // The note may outlive a purge of the members: it must not name them.
+    let snapshot = if snapshot.note.is_empty() {
+        snapshot
+    } else {
+        let note = crate::redact::without_values_of::<DB>(
+            &mut transaction,
+            schema,
+            &pick.entity,
+            crate::redact::snapshot_members(snapshot.id),
+            &snapshot.note,
+        )
+        .await?;
+        if note != snapshot.note {
+            let (sql, values) = DB::build(
+                Query::update()
+                    .table(Alias::new("lethe_snapshot"))
+                    .value(Alias::new("note"), note.clone())
+                    .and_where(col("id").eq(snapshot.id)),
+            );
+            DB::execute(&mut transaction, sql, values).await?;
+        }
+        Snapshot { note, ..snapshot }
+    };
     transaction.commit().await?;
     Ok(snapshot)
 }

@@ -1179,3 +1179,105 @@ both_backends!(
         assert!(reason.contains(&format!("scan {}", scan.id)), "{reason}");
     }
 );
+
+both_backends!(
+    nothing_lethe_keeps_about_a_purge_names_the_person_it_erased,
+    |database: TestDatabase| async move {
+        let clock = Clock::fixed(start_time());
+        let store = open(&database, &clock).await;
+        let (admin, _) = store.add_user("ada", Role::Admin).await.unwrap();
+        let contact = create(
+            &store,
+            "contact",
+            json!({"first_name": "Annika", "last_name": "Zeller", "email": "annika.zeller@example.com", "category": "lost"}),
+        )
+        .await;
+        create(
+            &store,
+            "note",
+            json!({"contact_id": contact, "body": "called twice"}),
+        )
+        .await;
+        let kept = create(
+            &store,
+            "contact",
+            json!({"last_name": "Kept", "category": "lost"}),
+        )
+        .await;
+        // The person is named in the filter, the note, the trash reason and the purge reason.
+        let filter = r#"email = "annika.zeller@example.com" or (last_name in ["Zeller", "Nobody"] and category = "lost")"#;
+        let pick = MemberPick {
+            entity: "contact".to_owned(),
+            source: PickSource::Filter(store.parse_filter("contact", filter).unwrap()),
+            all_matching: true,
+            include: Vec::new(),
+            exclude: Vec::new(),
+            scope: Scope::Active,
+        };
+        let snapshot = store
+            .create_snapshot(&pick, "Zeller asked by phone", Some(admin.id))
+            .await
+            .unwrap();
+        assert_eq!(snapshot.member_count, 1);
+        assert_eq!(snapshot.note, "[erased] asked by phone");
+        assert!(
+            snapshot.source.contains("category = \"lost\""),
+            "{}",
+            snapshot.source
+        );
+        assert!(
+            snapshot.source.contains("email = hash:"),
+            "{}",
+            snapshot.source
+        );
+        let job = store
+            .start_trash(
+                snapshot.id,
+                Some("Art. 17 request from Annika Zeller <annika.zeller@example.com>"),
+                &Actor::user(&admin),
+                None,
+            )
+            .await
+            .unwrap();
+        let job = run(&store, job.id).await;
+        assert_eq!(
+            job.reason.as_deref(),
+            Some("Art. 17 request from [erased] [erased] <[erased]>")
+        );
+        let purge = store
+            .request_purge(
+                job.batch_id.unwrap(),
+                &Actor::user(&admin),
+                Some(Duration::ZERO),
+                false,
+                Some("erasure for annika.zeller@example.com, kept: Kept"),
+                None,
+            )
+            .await
+            .unwrap();
+        let purge = run(&store, purge.id).await;
+        assert_eq!(purge.state, "done");
+        assert_eq!(
+            purge.reason.as_deref(),
+            Some("erasure for [erased], kept: Kept"),
+            "a value of a record that is not erased stays"
+        );
+        assert!(store.get_record("contact", kept).await.is_ok());
+
+        for table in [
+            "lethe_history",
+            "lethe_job",
+            "lethe_snapshot",
+            "lethe_deletion_batch",
+            "lethe_notification",
+            "lethe_job_skip",
+            "lethe_erased_file",
+        ] {
+            let rows = database.dump(table, "1").await.join("\n");
+            for value in ["annika", "Annika", "Zeller", "called twice"] {
+                assert!(!rows.contains(value), "{table} holds {value}: {rows}");
+            }
+        }
+        assert!(store.verify_history().await.unwrap().is_intact());
+    }
+);

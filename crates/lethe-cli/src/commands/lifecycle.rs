@@ -23,12 +23,13 @@ const LISTED_SKIPS: u64 = 20;
 async fn snapshot(
     store: &Store,
     pick: &PickArgs,
-    actor: Option<i64>,
+    acting: &lethe_store::Actor,
     note: &str,
 ) -> anyhow::Result<Snapshot> {
     if let Some(id) = pick.snapshot {
-        return Ok(store.get_snapshot(id).await?);
+        return Ok(store.snapshot_for(id, acting).await?);
     }
+    let actor = acting.user_id;
     let entity = pick
         .entity
         .clone()
@@ -164,7 +165,7 @@ async fn print_skips(store: &Store, job: &Job) -> anyhow::Result<Vec<serde_json:
 pub async fn preview(context: &Context, pick: PickArgs) -> anyhow::Result<()> {
     let store = context.open().await?;
     let actor = context.acting(&store).await?;
-    let snapshot = snapshot(&store, &pick, actor.user_id, "preview").await?;
+    let snapshot = snapshot(&store, &pick, &actor, "preview").await?;
     let preview = store.preview_trash(snapshot.id).await?;
     store
         .record_history(
@@ -195,7 +196,7 @@ pub async fn preview(context: &Context, pick: PickArgs) -> anyhow::Result<()> {
 pub async fn trash(context: &Context, args: TrashArgs) -> anyhow::Result<()> {
     let store = context.open().await?;
     let actor = context.acting(&store).await?;
-    let snapshot = snapshot(&store, &args.pick, actor.user_id, "trash").await?;
+    let snapshot = snapshot(&store, &args.pick, &actor, "trash").await?;
     let preview = store.preview_trash(snapshot.id).await?;
     if !context.json() {
         print_preview(&preview, &snapshot);
@@ -330,7 +331,9 @@ pub async fn job(context: &Context, command: JobCommand) -> anyhow::Result<()> {
     let store = context.open().await?;
     match command {
         JobCommand::List { limit } => {
-            let jobs = store.jobs(limit).await?;
+            let jobs = store
+                .jobs_for(limit, &context.acting(&store).await?)
+                .await?;
             if context.json() {
                 print_json(&json!({"jobs": jobs}));
             } else if jobs.is_empty() {
@@ -342,7 +345,7 @@ pub async fn job(context: &Context, command: JobCommand) -> anyhow::Result<()> {
             }
         }
         JobCommand::Show { id, skips } => {
-            let job = store.job(id).await?;
+            let job = store.job_for(id, &context.acting(&store).await?).await?;
             let listed = store.job_skips(id, skips.max(1)).await?;
             if context.json() {
                 let listed: Vec<serde_json::Value> = listed
@@ -639,7 +642,7 @@ pub async fn purge(context: &Context, command: PurgeCommand) -> anyhow::Result<(
 pub async fn anonymize(context: &Context, args: AnonymizeArgs) -> anyhow::Result<()> {
     let store = context.open().await?;
     let actor = context.acting(&store).await?;
-    let snapshot = snapshot(&store, &args.pick, actor.user_id, "anonymize").await?;
+    let snapshot = snapshot(&store, &args.pick, &actor, "anonymize").await?;
     if snapshot.member_count == 0 {
         if context.json() {
             print_json(&json!({"snapshot": snapshot, "job": null}));
@@ -699,7 +702,7 @@ fn confirm_once(question: &str, yes: bool, json: bool) -> anyhow::Result<()> {
 pub async fn update(context: &Context, args: BulkUpdateArgs) -> anyhow::Result<()> {
     let store = context.open().await?;
     let actor = context.acting(&store).await?;
-    let snapshot = snapshot(&store, &args.pick, actor.user_id, "update").await?;
+    let snapshot = snapshot(&store, &args.pick, &actor, "update").await?;
     let changes =
         super::record::input_object(&store, &snapshot.entity, &args.set, args.data.as_deref())?;
     let preview = store.preview_update(snapshot.id, &changes).await?;

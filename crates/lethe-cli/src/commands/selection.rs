@@ -216,7 +216,9 @@ pub async fn run_snapshot(context: &Context, command: SnapshotCommand) -> anyhow
             }
         }
         SnapshotCommand::Show { id } => {
-            let snapshot = store.get_snapshot(id).await?;
+            let snapshot = store
+                .snapshot_for(id, &context.acting(&store).await?)
+                .await?;
             if context.json() {
                 print_json(&json!({"snapshot": snapshot}));
             } else {

@@ -137,6 +137,7 @@ impl JobRow {
             reason: self.payload.reason.clone(),
             source: self.payload.source.clone(),
             actor: self.payload.actor.name.clone(),
+            started_by: self.payload.actor.user_id,
             batch_size: self.batch_size,
             created_at: format_timestamp(self.created_at),
             started_at: self.started_at.map(format_timestamp),
@@ -212,6 +213,15 @@ pub(crate) async fn list_jobs<DB: Dialect>(
     limit: u64,
 ) -> Result<Vec<JobRow>, StoreError> {
     fetch_jobs::<DB>(pool, None, Order::Desc, limit).await
+}
+
+/// The jobs `user` started, newest first.
+pub(crate) async fn list_started_by<DB: Dialect>(
+    pool: &Pool<DB>,
+    user: i64,
+    limit: u64,
+) -> Result<Vec<JobRow>, StoreError> {
+    fetch_jobs::<DB>(pool, Some(col("created_by").eq(user)), Order::Desc, limit).await
 }
 
 /// Jobs matching `condition`, oldest first.

@@ -103,6 +103,8 @@ pub struct Job {
     /// What the members were picked from, in words.
     pub source: String,
     pub actor: String,
+    /// The user who started the job (`None`: the operator or Lethe itself).
+    pub started_by: Option<i64>,
     pub batch_size: u64,
     pub created_at: String,
     pub started_at: Option<String>,
@@ -431,6 +433,15 @@ impl Store {
                 "the reason is longer than 1000 characters".to_owned(),
             ));
         }
+        // The reason outlives a purge of these records: it must not name them (SPEC §6).
+        let reason = self
+            .text_without_values_of(
+                &snapshot.entity,
+                crate::redact::snapshot_members(snapshot.id),
+                reason,
+            )
+            .await?;
+        let reason = reason.as_deref();
         let now = self.now();
         let history_key = self.history_key();
         let id = dispatch!(self, pool => trash::start::<_>(pool, &history_key, &snapshot, reason, actor, batch_size, now).await)?;
@@ -481,6 +492,18 @@ impl Store {
         let now = self.now();
         let row = dispatch!(self, pool => job_row(pool, id).await)?;
         Ok(row.to_job(now))
+    }
+
+    /// The newest jobs `user` started, newest first.
+    pub(crate) async fn jobs_started_by(
+        &self,
+        user: i64,
+        limit: u64,
+    ) -> Result<Vec<Job>, StoreError> {
+        let now = self.now();
+        let limit = limit.clamp(1, 1_000);
+        let rows = dispatch!(self, pool => jobs::list_started_by::<_>(pool, user, limit).await)?;
+        Ok(rows.iter().map(|row| row.to_job(now)).collect())
     }
 
     /// The newest jobs first.
@@ -552,6 +575,20 @@ impl Store {
                 grace.whole_seconds()
             )));
         }
+        // The reason is kept after the records are gone: it must not name them (SPEC §6).
+        let reason = match self.deletion_batch(deletion_batch).await?.entity {
+            Some(entity) => {
+                self.text_without_values_of(
+                    &entity,
+                    paths::qualified("t0", lethe_schema::builtin::TRASH_BATCH_ID)
+                        .eq(deletion_batch),
+                    reason,
+                )
+                .await?
+            }
+            None => reason.map(str::to_owned),
+        };
+        let reason = reason.as_deref();
         let now = self.now();
         let history_key = self.history_key();
         let id = dispatch!(self, pool => purge::request::<_>(pool, &history_key, deletion_batch, actor, grace, reason, batch_size, now).await)?;

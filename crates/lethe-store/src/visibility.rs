@@ -1,0 +1,80 @@
+//! Who may see what an operation leaves behind (SPEC §7): a job with its skips, a snapshot
+//! with its members, and the previews made from them. An admin sees everything; a user sees
+//! the jobs they started and the snapshots they made, because those hold what an operation
+//! was about (its filter, its reason, its members) and another user's may be about people
+//! they were not meant to see. Every door (CLI with `--as`, HTTP) asks these functions.
+
+use crate::error::StoreError;
+use crate::users::Actor;
+use crate::{Job, Snapshot, Store};
+
+/// Whether `actor` may see what the user `owner` started or made (`None`: the operator).
+pub fn may_see(actor: &Actor, owner: Option<i64>) -> bool {
+    actor.admin || (actor.user_id.is_some() && owner == actor.user_id)
+}
+
+impl Store {
+    /// A job, when `actor` may see it.
+    pub async fn job_for(&self, id: i64, actor: &Actor) -> Result<Job, StoreError> {
+        let job = self.job(id).await?;
+        if !may_see(actor, job.started_by) {
+            return Err(StoreError::Forbidden(format!(
+                "job {id} was started by another user: only they and admins can see it"
+            )));
+        }
+        Ok(job)
+    }
+
+    /// The newest jobs `actor` may see, newest first: all of them for an admin, their own
+    /// for a user.
+    pub async fn jobs_for(&self, limit: u64, actor: &Actor) -> Result<Vec<Job>, StoreError> {
+        if actor.admin {
+            return self.jobs(limit).await;
+        }
+        let Some(user) = actor.user_id else {
+            return Ok(Vec::new());
+        };
+        self.jobs_started_by(user, limit).await
+    }
+
+    /// A snapshot, when `actor` may see it (and the previews and members made from it).
+    pub async fn snapshot_for(&self, id: i64, actor: &Actor) -> Result<Snapshot, StoreError> {
+        let snapshot = self.get_snapshot(id).await?;
+        if !may_see(actor, snapshot.created_by) {
+            return Err(StoreError::Forbidden(format!(
+                "snapshot {id} was made by another user: only they and admins can see it, its members or what an operation on it would do"
+            )));
+        }
+        Ok(snapshot)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admins_see_everything_and_users_their_own() {
+        let admin = Actor {
+            user_id: Some(1),
+            name: "ada".to_owned(),
+            admin: true,
+        };
+        let user = Actor {
+            user_id: Some(2),
+            name: "uma".to_owned(),
+            admin: false,
+        };
+        let cases = [
+            (&admin, None, true),
+            (&admin, Some(2), true),
+            (&user, Some(2), true),
+            (&user, Some(1), false),
+            (&user, None, false),
+            (&Actor::operator(), Some(2), true),
+        ];
+        for (actor, owner, expected) in cases {
+            assert_eq!(may_see(actor, owner), expected, "{actor:?} {owner:?}");
+        }
+    }
+}
