@@ -775,3 +775,87 @@ both_backends!(
         }
     }
 );
+
+both_backends!(
+    one_confirmation_starts_one_operation_however_often_it_is_sent,
+    |database: TestDatabase| async move {
+        let (_, admin) = add_user(&database, "admin", "admin");
+        let server = TestServer::start(&database);
+        let mut contacts = Vec::new();
+        for index in 0..40 {
+            contacts.push(
+                server
+                    .create(
+                        &admin,
+                        "contact",
+                        json!({"last_name": format!("Picked{index}")}),
+                    )
+                    .await,
+            );
+        }
+        let snapshot = server
+            .snapshot(&admin, json!({"entity": "contact", "include": contacts}))
+            .await;
+        // The same confirmation, sent three times at once.
+        let confirmation = json!({"snapshot_id": snapshot, "batch_size": 5});
+        let sends = (0..3).map(|_| server.post(Some(&admin), "/api/v1/trash", &confirmation));
+        let answers: Vec<(u16, Value)> = futures_join(sends).await;
+        let started: Vec<&Value> = answers
+            .iter()
+            .filter(|(status, _)| *status == 202)
+            .map(|(_, job)| job)
+            .collect();
+        assert_eq!(started.len(), 1, "one operation: {answers:?}");
+        let job = started[0]["id"].as_i64().unwrap();
+        for (status, body) in answers.iter().filter(|(status, _)| *status != 202) {
+            let message = error_text(*status, body);
+            assert_eq!(*status, 409, "{body}");
+            assert!(message.contains(&format!("job {job}")), "{message}");
+        }
+        let job = server.wait_for_job(&admin, job).await;
+        assert_eq!(job["counts"]["contact"], 40, "{job}");
+        let batch = job["batch_id"].as_i64().unwrap();
+        // Two restores of the batch at once: one runs, the other is told which.
+        let path = format!("/api/v1/batches/{batch}/restore");
+        let restore_body = json!({"batch_size": 5});
+        let answers: Vec<(u16, Value)> =
+            futures_join((0..2).map(|_| server.post(Some(&admin), &path, &restore_body))).await;
+        let restoring: Vec<i64> = answers
+            .iter()
+            .filter(|(status, _)| *status == 202)
+            .map(|(_, job)| job["id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(restoring.len(), 1, "{answers:?}");
+        let (status, body) = answers
+            .iter()
+            .find(|(status, _)| *status != 202)
+            .unwrap()
+            .clone();
+        assert_eq!(status, 409, "{body}");
+        // Named by the restore that has it — or, when that restore was already done by the
+        // time the second arrived, the batch is restored.
+        let message = error_text(status, &body);
+        assert!(
+            message.contains(&format!("job {}", restoring[0]))
+                || message.contains("already been restored"),
+            "{body}"
+        );
+        let restored = server.wait_for_job(&admin, restoring[0]).await;
+        assert_eq!(
+            restored["counts"]["contact"], 40,
+            "the undo brings back all: {restored}"
+        );
+        // The consumed snapshot cannot start another operation later either.
+        let (status, body) = server
+            .post(Some(&admin), "/api/v1/trash", &confirmation)
+            .await;
+        assert_eq!(status, 409, "{body}");
+    }
+);
+
+/// Runs the requests at the same time and returns their answers in order.
+async fn futures_join<F: std::future::Future<Output = (u16, Value)>>(
+    requests: impl Iterator<Item = F>,
+) -> Vec<(u16, Value)> {
+    futures_util::future::join_all(requests).await
+}

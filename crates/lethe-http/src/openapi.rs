@@ -668,7 +668,7 @@ fn lifecycle_paths(paths: &mut Map<String, Value>, components: &mut Map<String, 
                 "reason": {"type": "string", "maxLength": 1000, "description": "why (reason / legal basis), kept in the history"},
                 "batch_size": {"type": "integer", "minimum": 1, "maximum": 100000, "description": "members per transaction (default 5000 on SQLite, 25000 on PostgreSQL)"}
             }, "required": ["snapshot_id"], "additionalProperties": false})),
-            "responses": with_errors(accepted("the queued trash job; follow it at /api/v1/jobs/{id}"), &["400", "401", "403", "404", "422"])
+            "responses": with_errors(accepted("the queued trash job; follow it at /api/v1/jobs/{id}"), &["400", "401", "403", "404", "409", "422"])
         }}),
     );
     paths.insert(
@@ -748,7 +748,7 @@ fn lifecycle_paths(paths: &mut Map<String, Value>, components: &mut Map<String, 
                 "snapshot_id": id,
                 "batch_size": batch_size
             }, "required": ["snapshot_id"], "additionalProperties": false})),
-            "responses": with_errors(accepted("the queued anonymise job; follow it at /api/v1/jobs/{id}"), &["400", "401", "403", "404", "422"])
+            "responses": with_errors(accepted("the queued anonymise job; follow it at /api/v1/jobs/{id}"), &["400", "401", "403", "404", "409", "422"])
         }}),
     );
     let changes = json!({"type": "object", "minProperties": 1, "description": "field values to set on every member, as in a PATCH of one record of the snapshot's entity, e.g. {\"legal_basis\": \"consent\"}; unknown fields, wrong types, clearing a required field, one value for a unique field on several records and links to trashed records are refused"});

@@ -340,6 +340,22 @@ CREATE TABLE lethe_history_seal (
 );
 "#,
     },
+    SystemMigration {
+        version: 6,
+        name: "claims: one confirmation, one operation",
+        sqlite: r#"
+CREATE TABLE lethe_claim (
+    subject TEXT PRIMARY KEY,
+    job_id INTEGER NOT NULL
+);
+"#,
+        postgres: r#"
+CREATE TABLE lethe_claim (
+    subject TEXT PRIMARY KEY,
+    job_id BIGINT NOT NULL
+);
+"#,
+    },
 ];
 
 /// The newest system migration this build knows.

@@ -9,6 +9,8 @@
 //! most the batch in flight, which the next run redoes; the cursor and a lease check make
 //! sure no batch is applied or counted twice.
 
+mod claims;
+mod evidence;
 mod jobs;
 mod paths;
 mod purge;

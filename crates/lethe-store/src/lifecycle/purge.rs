@@ -46,6 +46,8 @@ pub(crate) struct ErasureProbe {
     values: Vec<String>,
     /// Values not kept because the bound was reached.
     dropped: u64,
+    /// Values not kept because they are too short to prove anything when found.
+    too_short: u64,
     /// What became of the erased records' files.
     pub(super) files: FileTally,
 }
@@ -120,6 +122,7 @@ impl FileTally {
 impl ErasureProbe {
     fn add(&mut self, value: String) {
         if value.len() < PROBE_MIN_BYTES {
+            self.too_short += 1;
             return;
         }
         if self.values.len() < PROBE_MAX_VALUES {
@@ -280,7 +283,7 @@ async fn probe_values<DB: Dialect>(
         .personal_columns()
         .filter(|column| column.value_type == ValueType::Text)
         .collect();
-    if columns.is_empty() || probe.values.len() >= PROBE_MAX_VALUES {
+    if columns.is_empty() {
         return Ok(());
     }
     let mut select = Query::select();
@@ -847,65 +850,25 @@ pub(super) async fn make_physical<DB: Dialect>(
     }
     let database = match DB::BACKEND {
         Backend::Sqlite => {
-            let started = std::time::Instant::now();
-            let mut connection = pool.acquire().await?;
-            // One row: busy (1 when the checkpoint could not complete), log frames, frames
-            // checkpointed.
-            let wal_emptied = match DB::fetch_optional(
-                &mut connection,
-                "PRAGMA wal_checkpoint(TRUNCATE)".to_owned(),
-                sea_query_sqlx::SqlxValues(sea_query::Values(Vec::new())),
+            let values = std::mem::take(&mut context.probe.values);
+            let not_checked = super::evidence::NotChecked {
+                too_short: context.probe.too_short,
+                over_limit: context.probe.dropped,
+            };
+            let touched: Vec<String> = plan
+                .touched_entities()
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            super::evidence::sqlite_receipt::<DB>(
+                pool,
+                schema,
+                context.settings.database_file.clone(),
+                values,
+                not_checked,
+                &touched,
             )
             .await?
-            {
-                Some(row) => rows::int::<DB>(&row, 0)? == Some(0),
-                None => false,
-            };
-            let checkpoint_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-            let scan = match context.settings.database_file.clone() {
-                Some(path) => {
-                    let values = std::mem::take(&mut context.probe.values);
-                    let checked = values.len();
-                    let space = sqlite_free_space::<DB>(&mut connection).await?;
-                    drop(connection);
-                    // Reading the files is blocking work: keep it off the async workers.
-                    let scan = tokio::task::spawn_blocking(move || {
-                        scan_files(&path, space, values, wal_emptied)
-                    })
-                    .await
-                    .map_err(|error| {
-                        StoreError::Internal(format!("the file scan stopped: {error}"))
-                    })??;
-                    serde_json::json!({
-                        "files": scan.files,
-                        "values_checked": checked,
-                        "values_not_checked": context.probe.dropped,
-                        "values_found": scan.in_use + scan.in_free_space,
-                        "found_only_in_pages_in_use": scan.in_use,
-                        "found_in_free_space": scan.in_free_space,
-                        "result": if scan.in_free_space == 0 {
-                            "no erased value was found in free space (free pages, the end of the file, or the write-ahead log); values found are in pages the database uses, held by records that were not erased (a duplicate's e-mail, a shared address, or neighbouring fields that happen to spell it)"
-                        } else {
-                            "some erased values were found in free space of the database or its write-ahead log: the erasure is not physical for them; run VACUUM on the database and check again"
-                        },
-                    })
-                }
-                None => {
-                    drop(connection);
-                    serde_json::json!({"skipped": "the database file is not known"})
-                }
-            };
-            serde_json::json!({
-                "backend": "sqlite",
-                "secure_delete": "on: deleted rows are overwritten with zeros in the database and its write-ahead log",
-                "wal_checkpoint": if wal_emptied {
-                    "truncate: the write-ahead log was copied into the database and emptied"
-                } else {
-                    "truncate did not complete (another connection held the log): the log was scanned as free space"
-                },
-                "wal_checkpoint_ms": checkpoint_ms,
-                "scan": scan,
-            })
         }
         Backend::Postgres => {
             let mut rewritten = Vec::new();
@@ -948,8 +911,21 @@ pub(super) async fn make_physical<DB: Dialect>(
                 }
                 rewritten = rewrite_tables::<DB>(pool, &tables).await?;
             }
+            let touched: Vec<String> = plan
+                .touched_entities()
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            let values = std::mem::take(&mut context.probe.values);
+            let statistics =
+                super::evidence::postgres_statistics::<DB>(pool, &touched, &values).await?;
             serde_json::json!({
                 "backend": "postgres",
+                "statistics": statistics,
+                "values_not_checked": {
+                    "too_short": context.probe.too_short,
+                    "over_limit": context.probe.dropped,
+                },
                 "rewrite": context.settings.rewrite.as_str(),
                 "tables_rewritten": rewritten,
                 "tables_not_rewritten": not_rewritten,
@@ -1047,121 +1023,6 @@ async fn rewrite_tables<DB: Dialect>(
     futures_util::future::try_join_all(std::iter::repeat_with(worker).take(REWRITERS)).await?;
     done.into_inner()
         .map_err(|_| StoreError::Internal("the rewrite list was poisoned".to_owned()))
-}
-
-/// What the scan of the SQLite files found, in counts (the values themselves are dropped).
-struct ScanResult {
-    /// Found only in pages the database uses: held by records that were not erased.
-    in_use: usize,
-    /// Found in free space (a free page, past the database's end, or a write-ahead log that
-    /// was not emptied): not explained by any remaining record.
-    in_free_space: usize,
-    files: Vec<serde_json::Value>,
-}
-
-/// Which parts of the SQLite database file are free space, asked of SQLite itself (never by
-/// opening the live file in this process: see [`super::scan::read_in_other_process`]): the
-/// pages `dbstat` finds in no table or index, and everything past the last page.
-async fn sqlite_free_space<DB: Dialect>(
-    connection: &mut DB::Connection,
-) -> Result<super::scan::FreeSpace, StoreError> {
-    let mut number = async |sql: &str| -> Result<i64, StoreError> {
-        let row = DB::fetch_optional(
-            connection,
-            sql.to_owned(),
-            sea_query_sqlx::SqlxValues(sea_query::Values(Vec::new())),
-        )
-        .await?;
-        Ok(match row {
-            Some(row) => rows::int::<DB>(&row, 0)?.unwrap_or(0),
-            None => 0,
-        })
-    };
-    let page_size = number("PRAGMA page_size").await?;
-    let pages = number("PRAGMA page_count").await?;
-    // One row per 32 pages (bounded by the file's size, not by what was erased); a page is
-    // in `dbstat` once, so the sum of its bits is their union.
-    let found = DB::fetch_all(
-        connection,
-        "SELECT (pageno - 1) / 32, SUM(1 << ((pageno - 1) % 32)) FROM dbstat GROUP BY 1".to_owned(),
-        sea_query_sqlx::SqlxValues(sea_query::Values(Vec::new())),
-    )
-    .await?;
-    let mut used = Vec::with_capacity(found.len());
-    for row in &found {
-        let word = rows::int::<DB>(row, 0)?.unwrap_or(-1);
-        let bits = rows::int::<DB>(row, 1)?.unwrap_or(0);
-        if let (Ok(word), Ok(bits)) = (u64::try_from(word), u32::try_from(bits)) {
-            used.push((word, bits));
-        }
-    }
-    Ok(super::scan::FreeSpace::from_used_pages(
-        u64::try_from(page_size).unwrap_or(0),
-        u64::try_from(pages).unwrap_or(0),
-        used,
-    ))
-}
-
-/// Looks for the erased values in the SQLite database file and its WAL, streaming, and
-/// tells where they were found. `wal_emptied`: the truncating checkpoint completed, so
-/// whatever the log holds now was written after the purge (by other writers) and is data
-/// in use; otherwise the log is counted as free space.
-fn scan_files(
-    database: &std::path::Path,
-    database_space: super::scan::FreeSpace,
-    mut values: Vec<String>,
-    wal_emptied: bool,
-) -> Result<ScanResult, StoreError> {
-    use super::scan::{FreeSpace, IN_FREE_SPACE};
-    let mut wal = database.as_os_str().to_owned();
-    wal.push("-wal");
-    let read_error = |file: &std::path::Path, error: std::io::Error| {
-        StoreError::Internal(format!("reading {}: {error}", file.display()))
-    };
-    let wal_space = if wal_emptied {
-        FreeSpace::none()
-    } else {
-        FreeSpace::everything()
-    };
-    let files = [
-        (database.to_path_buf(), database_space),
-        (std::path::PathBuf::from(wal), wal_space),
-    ];
-    let mut scanned = Vec::new();
-    values.sort_unstable();
-    values.dedup();
-    if values.is_empty() {
-        return Ok(ScanResult {
-            in_use: 0,
-            in_free_space: 0,
-            files: scanned,
-        });
-    }
-    let needles = super::scan::Needles::new(&values);
-    let mut found = vec![0; values.len()];
-    for (file, space) in &files {
-        let started = std::time::Instant::now();
-        let bytes = needles
-            .scan_file(file, space, &mut found)
-            .map_err(|error| read_error(file, error))?;
-        if let Some(bytes) = bytes {
-            scanned.push(serde_json::json!({
-                "file": file.display().to_string(),
-                "bytes": bytes,
-                "ms": u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            }));
-        }
-    }
-    let in_free_space = found
-        .iter()
-        .filter(|seen| **seen & IN_FREE_SPACE != 0)
-        .count();
-    let in_use = found.iter().filter(|seen| **seen != 0).count() - in_free_space;
-    Ok(ScanResult {
-        in_use,
-        in_free_space,
-        files: scanned,
-    })
 }
 
 /// After the last batch: the batch is purged (or back to trashed when blocked members stay);
@@ -1471,6 +1332,12 @@ pub(super) async fn start_anonymize<DB: Dialect>(
         batch_size,
         now,
         None,
+    )
+    .await?;
+    super::claims::claim::<DB>(
+        &mut transaction,
+        super::claims::Subject::Snapshot(snapshot.id),
+        job,
     )
     .await?;
     crate::history::append::<DB>(

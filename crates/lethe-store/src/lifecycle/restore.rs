@@ -244,6 +244,7 @@ pub(super) async fn finish<DB: Dialect>(
     let Some(deletion_batch) = job.payload.batch_id else {
         return Ok(());
     };
+    super::claims::release_batch::<DB>(connection, job.id).await?;
     let left = left_in_batch::<DB>(connection, plan, deletion_batch).await?;
     // A batch with a purge pending stays pending while anything of it is left to purge.
     let mut update = Query::update();
@@ -431,6 +432,12 @@ pub(super) async fn start<DB: Dialect>(
         batch_size,
         now,
         None,
+    )
+    .await?;
+    super::claims::claim::<DB>(
+        &mut transaction,
+        super::claims::Subject::Batch(deletion_batch),
+        job,
     )
     .await?;
     crate::history::append::<DB>(

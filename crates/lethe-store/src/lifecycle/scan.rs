@@ -22,6 +22,43 @@ pub(crate) const IN_USE: Seen = 1;
 /// that holds no live data at all (a write-ahead log after a truncating checkpoint).
 pub(crate) const IN_FREE_SPACE: Seen = 2;
 
+/// What the scan learnt about one value: where it was seen ([`IN_USE`], [`IN_FREE_SPACE`])
+/// and the file offset of its first occurrence of each kind (`u64::MAX`: none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Hit {
+    pub seen: Seen,
+    pub first_in_use: u64,
+    pub first_free: u64,
+}
+
+impl Default for Hit {
+    fn default() -> Hit {
+        Hit {
+            seen: 0,
+            first_in_use: u64::MAX,
+            first_free: u64::MAX,
+        }
+    }
+}
+
+impl Hit {
+    fn note(&mut self, offset: u64, free: bool) {
+        if free {
+            self.seen |= IN_FREE_SPACE;
+            self.first_free = self.first_free.min(offset);
+        } else {
+            self.seen |= IN_USE;
+            self.first_in_use = self.first_in_use.min(offset);
+        }
+    }
+
+    fn merge(&mut self, other: Hit) {
+        self.seen |= other.seen;
+        self.first_in_use = self.first_in_use.min(other.first_in_use);
+        self.first_free = self.first_free.min(other.first_free);
+    }
+}
+
 /// A buffer's position in its file.
 #[derive(Clone, Copy)]
 struct Place<'s> {
@@ -206,7 +243,7 @@ impl<'v> Needles<'v> {
     /// occurrence lies whole in the buffer it is tested in) lies below `to`: [`IN_USE`] or
     /// [`IN_FREE_SPACE`], by where the occurrence starts (`base` is the file offset of the
     /// haystack's first byte).
-    fn search(&self, haystack: &[u8], at_file: Place<'_>, to: usize, found: &mut [Seen]) {
+    fn search(&self, haystack: &[u8], at_file: Place<'_>, to: usize, found: &mut [Hit]) {
         let mut at = 0;
         let end = to.min(haystack.len().saturating_sub(WINDOW - 1));
         let filter: &[u64; FILTER_WORDS] = &self.filter;
@@ -231,7 +268,7 @@ impl<'v> Needles<'v> {
         at_file: Place<'_>,
         at: usize,
         window: u64,
-        found: &mut [Seen],
+        found: &mut [Hit],
     ) {
         let Some(candidates) = self.by_window.get(&window) else {
             return;
@@ -242,13 +279,10 @@ impl<'v> Needles<'v> {
                 continue;
             };
             if haystack.get(start..start + value.len()) == Some(*value)
-                && let Some(seen) = found.get_mut(index)
+                && let Some(hit) = found.get_mut(index)
             {
-                *seen |= if at_file.space.is_free(at_file.base + start as u64) {
-                    IN_FREE_SPACE
-                } else {
-                    IN_USE
-                };
+                let offset = at_file.base + start as u64;
+                hit.note(offset, at_file.space.is_free(offset));
             }
         }
     }
@@ -261,7 +295,7 @@ impl<'v> Needles<'v> {
         mut reader: impl Read,
         origin: u64,
         space: &FreeSpace,
-        found: &mut [Seen],
+        found: &mut [Hit],
         chunk: usize,
     ) -> std::io::Result<u64> {
         if self.by_window.is_empty() {
@@ -308,13 +342,17 @@ impl<'v> Needles<'v> {
         &self,
         path: &Path,
         space: &FreeSpace,
-        found: &mut [Seen],
+        found: &mut [Hit],
     ) -> std::io::Result<Option<u64>> {
         let length = match std::fs::metadata(path) {
             Ok(metadata) => metadata.len(),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(error) => return Err(error),
         };
+        if self.by_window.is_empty() {
+            // Nothing long enough to look for: the file is not read.
+            return Ok(Some(0));
+        }
         let threads = if length < PARALLEL_FROM {
             1
         } else {
@@ -338,7 +376,7 @@ impl<'v> Needles<'v> {
         &self,
         mut reader: impl Read,
         space: &FreeSpace,
-        found: &mut [Seen],
+        found: &mut [Hit],
         chunk: usize,
         threads: usize,
     ) -> std::io::Result<u64> {
@@ -366,7 +404,7 @@ impl<'v> Needles<'v> {
                     let spare_to = spare_to.clone();
                     let work_from = &work_from;
                     scope.spawn(move || {
-                        let mut mine = vec![0; self.values.len()];
+                        let mut mine = vec![Hit::default(); self.values.len()];
                         loop {
                             let next = match work_from.lock() {
                                 Ok(queue) => queue.recv(),
@@ -441,8 +479,8 @@ impl<'v> Needles<'v> {
                 let mine = worker
                     .join()
                     .map_err(|_| std::io::Error::other("a scanning thread stopped"))?;
-                for (seen, hit) in found.iter_mut().zip(mine) {
-                    *seen |= hit;
+                for (hit, theirs) in found.iter_mut().zip(mine) {
+                    hit.merge(theirs);
                 }
             }
             read
@@ -544,31 +582,31 @@ mod tests {
     use proptest::prelude::*;
 
     /// Where each value occurs, found the slow way, with `free` telling free bytes.
-    fn naive_in(values: &[String], haystack: &[u8], free: impl Fn(u64) -> bool) -> Vec<Seen> {
+    fn naive_in(values: &[String], haystack: &[u8], free: impl Fn(u64) -> bool) -> Vec<Hit> {
         values
             .iter()
             .map(|value| {
                 let needle = value.as_bytes();
+                let mut hit = Hit::default();
                 if needle.len() < MIN_LEN {
-                    return 0;
+                    return hit;
                 }
-                haystack
-                    .windows(needle.len())
-                    .enumerate()
-                    .filter(|(_, window)| *window == needle)
-                    .fold(0, |seen, (at, _)| {
-                        seen | if free(at as u64) {
-                            IN_FREE_SPACE
-                        } else {
-                            IN_USE
-                        }
-                    })
+                for (at, window) in haystack.windows(needle.len()).enumerate() {
+                    if window == needle {
+                        hit.note(at as u64, free(at as u64));
+                    }
+                }
+                hit
             })
             .collect()
     }
 
-    fn naive(values: &[String], haystack: &[u8]) -> Vec<Seen> {
+    fn naive(values: &[String], haystack: &[u8]) -> Vec<Hit> {
         naive_in(values, haystack, |_| false)
+    }
+
+    fn seen(hits: &[Hit]) -> Vec<Seen> {
+        hits.iter().map(|hit| hit.seen).collect()
     }
 
     /// A reader that hands out at most `step` bytes per call, to cross chunk edges often.
@@ -600,7 +638,7 @@ mod tests {
         haystack.extend_from_slice(b"anna.berg@example.org");
         haystack.extend(std::iter::repeat_n(7u8, CHUNK));
         haystack.extend_from_slice(b"0470 12 34 56");
-        let mut found = vec![0; values.len()];
+        let mut found = vec![Hit::default(); values.len()];
         let total = needles
             .scan_chunks(
                 Trickle {
@@ -614,14 +652,15 @@ mod tests {
             )
             .expect("reading memory");
         assert_eq!(total, haystack.len() as u64);
-        assert_eq!(found, vec![IN_USE, IN_USE, 0, 0]);
+        assert_eq!(seen(&found), vec![IN_USE, IN_USE, 0, 0]);
+        assert_eq!(found[0].first_in_use, (CHUNK - 10) as u64);
     }
 
     #[test]
     fn a_value_at_the_very_end_is_found() {
         let values = vec!["erased@example.org".to_owned()];
         let needles = Needles::new(&values);
-        let mut found = vec![0];
+        let mut found = vec![Hit::default()];
         needles
             .scan_chunks(
                 &b"xxxxerased@example.org"[..],
@@ -631,7 +670,8 @@ mod tests {
                 CHUNK,
             )
             .expect("reading memory");
-        assert_eq!(found, vec![IN_FREE_SPACE]);
+        assert_eq!(seen(&found), vec![IN_FREE_SPACE]);
+        assert_eq!(found[0].first_free, 4);
     }
 
     proptest! {
@@ -663,7 +703,7 @@ mod tests {
                 haystack.extend_from_slice(&value[..keep]);
             }
             let needles = Needles::new(&values);
-            let mut found = vec![0; values.len()];
+            let mut found = vec![Hit::default(); values.len()];
             needles.scan_chunks(Trickle { bytes: &haystack, step }, 0, &FreeSpace::none(), &mut found, chunk).expect("reading memory");
             prop_assert_eq!(found, naive(&values, &haystack));
         }
@@ -692,7 +732,7 @@ mod tests {
             // Up to 60 pages in use, some of them free; beyond them, free space.
             let space = FreeSpace { page_size, pages: 60, free: vec![free_bits], everything: false };
             let needles = Needles::new(&values);
-            let mut found = vec![0; values.len()];
+            let mut found = vec![Hit::default(); values.len()];
             let bytes = needles
                 .scan_stream(Trickle { bytes: &haystack, step }, &space, &mut found, chunk, threads)
                 .expect("reading memory");
@@ -729,13 +769,13 @@ mod tests {
         let mut bytes = vec![7u8; 3 << 20];
         bytes.extend_from_slice(b"erased@example.org");
         std::fs::write(&path, &bytes).expect("write the file");
-        let mut found = vec![0];
+        let mut found = vec![Hit::default()];
         let read = needles
             .scan_file(&path, &FreeSpace::none(), &mut found)
             .expect("scan");
         assert_eq!(read, Some(bytes.len() as u64));
-        assert_eq!(found, vec![IN_USE]);
-        let mut found = vec![0];
+        assert_eq!(seen(&found), vec![IN_USE]);
+        let mut found = vec![Hit::default()];
         let missing = needles
             .scan_file(&dir.path().join("missing"), &FreeSpace::none(), &mut found)
             .expect("no error");

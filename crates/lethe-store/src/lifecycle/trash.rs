@@ -432,6 +432,12 @@ pub(super) async fn start<DB: Dialect>(
         None,
     )
     .await?;
+    super::claims::claim::<DB>(
+        &mut transaction,
+        super::claims::Subject::Snapshot(snapshot.id),
+        job,
+    )
+    .await?;
     let (sql, values) = DB::build(
         Query::update()
             .table(Alias::new("lethe_deletion_batch"))

@@ -153,6 +153,12 @@ pub(super) async fn start<DB: Dialect>(
         None,
     )
     .await?;
+    super::claims::claim::<DB>(
+        &mut transaction,
+        super::claims::Subject::Snapshot(snapshot.id),
+        job,
+    )
+    .await?;
     let fields: Vec<&str> = values
         .iter()
         .map(|(column, _)| column.name.as_str())

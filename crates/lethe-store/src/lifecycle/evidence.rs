@@ -1,0 +1,583 @@
+//! The SQLite half of an erasure receipt (SPEC §6, §12): after a purge, look for the erased
+//! values in the database's files, explain a value that is found only when a query shows a
+//! record that was not erased holding it, remove what nothing explains, and say what was
+//! checked, what was not, and why.
+//!
+//! The files are read by another process ([`super::scan::read_in_other_process`]); which
+//! pages are free and which table or index holds a page comes from SQLite itself (`dbstat`).
+//! Copies a purge can leave behind: free pages and the end of the file, the write-ahead log,
+//! and pages in use that no record explains — planner statistics (`sqlite_stat4` keeps
+//! sample keys of every index), or unused space inside a page. The remedy for residue is to
+//! rebuild what holds it: the statistics of the touched tables (`ANALYZE`) and the file
+//! (`VACUUM`), then the scan runs again over the residue, and what is still found is
+//! reported as such.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use lethe_schema::{Schema, ValueType};
+use sea_query::Values;
+use sea_query_sqlx::SqlxValues;
+use sqlx::Pool;
+
+use super::scan::{FreeSpace, Hit, IN_FREE_SPACE, Needles};
+use crate::dialect::Dialect;
+use crate::error::StoreError;
+use crate::rows;
+
+/// Found values past this count are explained only by equality, not as parts of other
+/// values (each such check reads every text column of every table once per value).
+const MAX_SUBSTRING_CHECKS: usize = 200;
+
+/// The most residue places a receipt lists.
+const MAX_LISTED_PLACES: usize = 100;
+
+/// What was not looked for, and why.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct NotChecked {
+    /// Values shorter than the scan's shortest (a find would prove nothing).
+    pub too_short: u64,
+    /// Values past the bound a run keeps in memory.
+    pub over_limit: u64,
+}
+
+fn no_values() -> SqlxValues {
+    SqlxValues(Values(Vec::new()))
+}
+
+/// Runs a truncating checkpoint; `true` when it emptied the log.
+async fn checkpoint<DB: Dialect>(connection: &mut DB::Connection) -> Result<bool, StoreError> {
+    // One row: busy (1 when the checkpoint could not complete), log frames, frames
+    // checkpointed.
+    let row = DB::fetch_optional(
+        connection,
+        "PRAGMA wal_checkpoint(TRUNCATE)".to_owned(),
+        no_values(),
+    )
+    .await?;
+    Ok(match row {
+        Some(row) => rows::int::<DB>(&row, 0)? == Some(0),
+        None => false,
+    })
+}
+
+/// Which parts of the database file are free space, asked of SQLite itself: the pages
+/// `dbstat` finds in no table or index, and everything past the last page.
+async fn free_space<DB: Dialect>(connection: &mut DB::Connection) -> Result<FreeSpace, StoreError> {
+    let page_size = number::<DB>(connection, "PRAGMA page_size").await?;
+    let pages = number::<DB>(connection, "PRAGMA page_count").await?;
+    // One row per 32 pages (bounded by the file's size, not by what was erased); a page is
+    // in `dbstat` once, so the sum of its bits is their union.
+    let found = DB::fetch_all(
+        connection,
+        "SELECT (pageno - 1) / 32, SUM(1 << ((pageno - 1) % 32)) FROM dbstat GROUP BY 1".to_owned(),
+        no_values(),
+    )
+    .await?;
+    let mut used = Vec::with_capacity(found.len());
+    for row in &found {
+        let word = rows::int::<DB>(row, 0)?.unwrap_or(-1);
+        let bits = rows::int::<DB>(row, 1)?.unwrap_or(0);
+        if let (Ok(word), Ok(bits)) = (u64::try_from(word), u32::try_from(bits)) {
+            used.push((word, bits));
+        }
+    }
+    Ok(FreeSpace::from_used_pages(
+        u64::try_from(page_size).unwrap_or(0),
+        u64::try_from(pages).unwrap_or(0),
+        used,
+    ))
+}
+
+async fn number<DB: Dialect>(
+    connection: &mut DB::Connection,
+    sql: &str,
+) -> Result<i64, StoreError> {
+    let row = DB::fetch_optional(connection, sql.to_owned(), no_values()).await?;
+    Ok(match row {
+        Some(row) => rows::int::<DB>(&row, 0)?.unwrap_or(0),
+        None => 0,
+    })
+}
+
+/// What one pass over the files found: per value, in the database file and in the log.
+struct Found {
+    database: Vec<Hit>,
+    wal: Vec<Hit>,
+    files: Vec<serde_json::Value>,
+}
+
+impl Found {
+    fn any(&self, index: usize) -> bool {
+        self.database.get(index).is_some_and(|hit| hit.seen != 0)
+            || self.wal.get(index).is_some_and(|hit| hit.seen != 0)
+    }
+}
+
+/// Scans the database file and its log for `values` (blocking: file reading).
+fn scan_files(
+    database: &Path,
+    space: FreeSpace,
+    values: &[String],
+    wal_emptied: bool,
+) -> Result<Found, StoreError> {
+    let wal = wal_path(database);
+    let needles = Needles::new(values);
+    let mut found = Found {
+        database: vec![Hit::default(); values.len()],
+        wal: vec![Hit::default(); values.len()],
+        files: Vec::new(),
+    };
+    // A log the checkpoint emptied holds only what others wrote since: data in use.
+    // Otherwise everything in it is counted as free space.
+    let wal_space = if wal_emptied {
+        FreeSpace::none()
+    } else {
+        FreeSpace::everything()
+    };
+    for (file, space, hits) in [
+        (database.to_path_buf(), &space, &mut found.database),
+        (wal, &wal_space, &mut found.wal),
+    ] {
+        let started = std::time::Instant::now();
+        let bytes = needles.scan_file(&file, space, hits).map_err(|error| {
+            StoreError::Internal(format!("reading {}: {error}", file.display()))
+        })?;
+        if let Some(bytes) = bytes {
+            found.files.push(serde_json::json!({
+                "file": file.display().to_string(),
+                "bytes": bytes,
+                "ms": u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            }));
+        }
+    }
+    Ok(found)
+}
+
+fn wal_path(database: &Path) -> PathBuf {
+    let mut wal = database.as_os_str().to_owned();
+    wal.push("-wal");
+    PathBuf::from(wal)
+}
+
+/// Which of `values` a record that was not erased holds, in any text column of any entity
+/// (the "Deleted User" placeholder aside): equal to the value, or — for up to
+/// [`MAX_SUBSTRING_CHECKS`] values left — containing it. Returns, by index, `entity.column`
+/// of one holder.
+async fn held_by_kept_records<DB: Dialect>(
+    connection: &mut DB::Connection,
+    schema: &Schema,
+    values: &[(usize, &str)],
+) -> Result<HashMap<usize, String>, StoreError> {
+    let mut held = HashMap::new();
+    if values.is_empty() {
+        return Ok(held);
+    }
+    DB::execute_plain(
+        connection,
+        "CREATE TEMP TABLE IF NOT EXISTS lethe_found_value (i INTEGER PRIMARY KEY, value TEXT NOT NULL, held TEXT)".to_owned(),
+    )
+    .await?;
+    DB::execute_plain(connection, "DELETE FROM lethe_found_value".to_owned()).await?;
+    for chunk in values.chunks(400) {
+        let placeholders = vec!["(?, ?)"; chunk.len()].join(", ");
+        let mut bound = Vec::with_capacity(chunk.len() * 2);
+        for (index, value) in chunk {
+            bound.push(sea_query::Value::BigInt(Some(
+                i64::try_from(*index).unwrap_or(i64::MAX),
+            )));
+            bound.push(sea_query::Value::String(Some((*value).to_owned())));
+        }
+        DB::execute(
+            connection,
+            format!("INSERT INTO lethe_found_value (i, value) VALUES {placeholders}"),
+            SqlxValues(Values(bound)),
+        )
+        .await?;
+    }
+    let columns: Vec<(String, String)> = schema
+        .entities()
+        .iter()
+        .flat_map(|entity| {
+            entity
+                .columns
+                .iter()
+                .filter(|column| matches!(column.value_type, ValueType::Text | ValueType::Json))
+                .map(|column| (entity.name.to_string(), column.name.to_string()))
+        })
+        .collect();
+    // Identifiers come from the validated schema; the values are in the temporary table.
+    for (entity, column) in &columns {
+        DB::execute_plain(
+            connection,
+            format!(
+                "UPDATE lethe_found_value SET held = '{entity}.{column}' WHERE held IS NULL AND EXISTS (SELECT 1 FROM {entity} t WHERE t.{column} = lethe_found_value.value AND t.id <> 0)"
+            ),
+        )
+        .await?;
+    }
+    let left = number::<DB>(
+        connection,
+        "SELECT COUNT(*) FROM lethe_found_value WHERE held IS NULL",
+    )
+    .await?;
+    if usize::try_from(left).unwrap_or(usize::MAX) <= MAX_SUBSTRING_CHECKS {
+        for (entity, column) in &columns {
+            DB::execute_plain(
+                connection,
+                format!(
+                    "UPDATE lethe_found_value SET held = '{entity}.{column} (within a longer value)' WHERE held IS NULL AND EXISTS (SELECT 1 FROM {entity} t WHERE instr(t.{column}, lethe_found_value.value) > 0 AND t.id <> 0)"
+                ),
+            )
+            .await?;
+        }
+    }
+    let rows = DB::fetch_all(
+        connection,
+        "SELECT i, held FROM lethe_found_value WHERE held IS NOT NULL".to_owned(),
+        no_values(),
+    )
+    .await?;
+    for row in &rows {
+        if let (Some(index), Some(holder)) = (rows::int::<DB>(row, 0)?, rows::text::<DB>(row, 1)?) {
+            held.insert(usize::try_from(index).unwrap_or(usize::MAX), holder);
+        }
+    }
+    DB::execute_plain(connection, "DELETE FROM lethe_found_value".to_owned()).await?;
+    Ok(held)
+}
+
+/// Where one residue value was found first: file, offset, and for the database file the
+/// page and what it belongs to.
+struct Place {
+    in_wal: bool,
+    offset: u64,
+    free: bool,
+}
+
+fn places(found: &Found, residue: &[usize]) -> Vec<Place> {
+    let mut places = Vec::new();
+    for &index in residue {
+        for (in_wal, hit) in [
+            (false, found.database.get(index)),
+            (true, found.wal.get(index)),
+        ] {
+            let Some(hit) = hit else { continue };
+            if hit.first_in_use != u64::MAX {
+                places.push(Place {
+                    in_wal,
+                    offset: hit.first_in_use,
+                    free: false,
+                });
+            }
+            if hit.first_free != u64::MAX {
+                places.push(Place {
+                    in_wal,
+                    offset: hit.first_free,
+                    free: true,
+                });
+            }
+        }
+    }
+    places.truncate(MAX_LISTED_PLACES);
+    places
+}
+
+/// What the pages holding `places` belong to (the table or index name `dbstat` gives).
+async fn page_owners<DB: Dialect>(
+    connection: &mut DB::Connection,
+    page_size: u64,
+    places: &[Place],
+) -> Result<HashMap<u64, String>, StoreError> {
+    let pages: Vec<String> = places
+        .iter()
+        .filter(|place| !place.in_wal && !place.free)
+        .map(|place| (place.offset / page_size.max(1) + 1).to_string())
+        .collect();
+    let mut owners = HashMap::new();
+    if pages.is_empty() {
+        return Ok(owners);
+    }
+    let rows = DB::fetch_all(
+        connection,
+        format!(
+            "SELECT pageno, name FROM dbstat WHERE pageno IN ({})",
+            pages.join(", ")
+        ),
+        no_values(),
+    )
+    .await?;
+    for row in &rows {
+        if let (Some(page), Some(name)) = (rows::int::<DB>(row, 0)?, rows::text::<DB>(row, 1)?) {
+            owners.insert(u64::try_from(page).unwrap_or(0), name);
+        }
+    }
+    Ok(owners)
+}
+
+fn describe(
+    places: &[Place],
+    page_size: u64,
+    owners: &HashMap<u64, String>,
+) -> Vec<serde_json::Value> {
+    places
+        .iter()
+        .map(|place| {
+            if place.in_wal {
+                return serde_json::json!({"file": "write-ahead log", "offset": place.offset});
+            }
+            let page = place.offset / page_size.max(1) + 1;
+            serde_json::json!({
+                "file": "database",
+                "offset": place.offset,
+                "page": page,
+                "in": if place.free {
+                    "free space (a page no table or index uses, or past the last page)".to_owned()
+                } else {
+                    match owners.get(&page) {
+                        Some(name) => format!("a page of {name}"),
+                        None => "a page in use".to_owned(),
+                    }
+                },
+            })
+        })
+        .collect()
+}
+
+/// The SQLite part of the receipt for a purge that erased `values` from the tables
+/// `touched`; see the module documentation.
+pub(super) async fn sqlite_receipt<DB: Dialect>(
+    pool: &Pool<DB>,
+    schema: &Schema,
+    database: Option<PathBuf>,
+    mut values: Vec<String>,
+    not_checked: NotChecked,
+    touched: &[String],
+) -> Result<serde_json::Value, StoreError> {
+    let started = std::time::Instant::now();
+    let mut connection = pool.acquire().await?;
+    let wal_emptied = checkpoint::<DB>(&mut connection).await?;
+    let checkpoint_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let wal_checkpoint = if wal_emptied {
+        "truncate: the write-ahead log was copied into the database and emptied"
+    } else {
+        "truncate did not complete (another connection held the log): the log was scanned as free space"
+    };
+    let not_checked_json = serde_json::json!({
+        "shorter_than_bytes": super::scan::MIN_LEN,
+        "too_short": not_checked.too_short,
+        "too_short_why": "a value this short turns up in unrelated data, so finding it would prove nothing; the rows that held it were overwritten with zeros (secure_delete)",
+        "over_limit": not_checked.over_limit,
+        "over_limit_why": "a run keeps at most 100,000 values in memory to look for",
+    });
+    let Some(database) = database else {
+        return Ok(serde_json::json!({
+            "backend": "sqlite",
+            "wal_checkpoint": wal_checkpoint,
+            "scan": {"skipped": "the database file is not known"},
+            "values_not_checked": not_checked_json,
+        }));
+    };
+    values.sort_unstable();
+    values.dedup();
+    let page_size =
+        u64::try_from(number::<DB>(&mut connection, "PRAGMA page_size").await?).unwrap_or(4096);
+    let space = free_space::<DB>(&mut connection).await?;
+    let scan = {
+        let (path, values) = (database.clone(), values.clone());
+        tokio::task::spawn_blocking(move || scan_files(&path, space, &values, wal_emptied))
+            .await
+            .map_err(|error| StoreError::Internal(format!("the file scan stopped: {error}")))??
+    };
+    let found: Vec<usize> = (0..values.len()).filter(|index| scan.any(*index)).collect();
+    let candidates: Vec<(usize, &str)> = found
+        .iter()
+        .map(|index| (*index, values[*index].as_str()))
+        .collect();
+    let held = held_by_kept_records::<DB>(&mut connection, schema, &candidates).await?;
+    let residue: Vec<usize> = found
+        .iter()
+        .copied()
+        .filter(|index| !held.contains_key(index))
+        .collect();
+    let mut holders: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+    for holder in held.values() {
+        *holders.entry(holder.as_str()).or_default() += 1;
+    }
+    let held_in_free_space = held
+        .keys()
+        .filter(|index| {
+            scan.database
+                .get(**index)
+                .is_some_and(|hit| hit.seen & IN_FREE_SPACE != 0)
+                || scan
+                    .wal
+                    .get(**index)
+                    .is_some_and(|hit| hit.seen & IN_FREE_SPACE != 0)
+        })
+        .count();
+    let first_places = places(&scan, &residue);
+    let owners = page_owners::<DB>(&mut connection, page_size, &first_places).await?;
+    let residue_places = describe(&first_places, page_size, &owners);
+
+    // The remedy: rebuild what holds residue, then look again for it — the statistics
+    // first when they hold some (cheap), the whole file only when anything is left then.
+    let mut remedy = serde_json::Value::Null;
+    let mut remaining: Vec<usize> = Vec::new();
+    let mut remaining_places = Vec::new();
+    if !residue.is_empty() {
+        let remedy_started = std::time::Instant::now();
+        let mut steps = Vec::new();
+        let mut left: Vec<usize> = residue.clone();
+        let mut in_statistics = owners.values().any(|name| name.starts_with("sqlite_stat"));
+        drop(connection);
+        for rebuild_file in [false, true] {
+            if left.is_empty() {
+                break;
+            }
+            let mut connection = pool.acquire().await?;
+            if !rebuild_file {
+                if !in_statistics {
+                    continue;
+                }
+                for table in touched {
+                    // Identifiers come from the validated schema.
+                    DB::execute_plain(&mut connection, format!("ANALYZE {table}")).await?;
+                }
+                in_statistics = false;
+                steps.push(format!(
+                    "ANALYZE of {}: the planner statistics (sample keys of every index) were taken again from the records that are left",
+                    touched.join(", ")
+                ));
+            } else {
+                DB::execute_plain(&mut connection, "VACUUM".to_owned()).await?;
+                steps.push("VACUUM: the database file was rebuilt from the records that are left, without free pages".to_owned());
+            }
+            let emptied = checkpoint::<DB>(&mut connection).await?;
+            drop(connection);
+            crate::ddl::forget_trash_index_statistics(pool).await?;
+            let mut connection = pool.acquire().await?;
+            let space = free_space::<DB>(&mut connection).await?;
+            let again: Vec<String> = left.iter().map(|index| values[*index].clone()).collect();
+            let rescan = {
+                let (path, again) = (database.clone(), again.clone());
+                tokio::task::spawn_blocking(move || scan_files(&path, space, &again, emptied))
+                    .await
+                    .map_err(|error| {
+                        StoreError::Internal(format!("the file scan stopped: {error}"))
+                    })??
+            };
+            let still: Vec<usize> = (0..again.len())
+                .filter(|index| rescan.any(*index))
+                .collect();
+            let places_after = places(&rescan, &still);
+            let owners_after = page_owners::<DB>(&mut connection, page_size, &places_after).await?;
+            remaining_places = describe(&places_after, page_size, &owners_after);
+            left = still.iter().map(|index| left[*index]).collect();
+            if let Some(step) = steps.last_mut() {
+                *step = format!(
+                    "{step}; a scan then found {} of the residue values",
+                    left.len()
+                );
+            }
+        }
+        remaining = left;
+        remedy = serde_json::json!({
+            "steps": steps,
+            "ms": u64::try_from(remedy_started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        });
+    }
+    let result = if residue.is_empty() {
+        "every erased value that was found is held by a record that was not erased (a query found it): nothing of the erased records was left in the files"
+    } else if remaining.is_empty() {
+        "copies of erased values that no kept record explains were found, and are gone after the remedy: a second scan found none of them"
+    } else {
+        "copies of erased values that no kept record explains are still in the files after the remedy; see residue_after_remedy for where"
+    };
+    Ok(serde_json::json!({
+        "backend": "sqlite",
+        "secure_delete": "on: deleted rows are overwritten with zeros in the database and its write-ahead log",
+        "wal_checkpoint": wal_checkpoint,
+        "wal_checkpoint_ms": checkpoint_ms,
+        "scan": {
+            "files": scan.files,
+            "values_checked": values.len(),
+            "values_not_checked": not_checked_json,
+            "values_found": found.len(),
+            "explained": {
+                "values": held.len(),
+                "how": "a query found a record that was not erased holding the value (equal to it, or containing it)",
+                "by_field": holders,
+                "of_them_also_in_free_space": held_in_free_space,
+            },
+            "residue": {
+                "values": residue.len(),
+                "first_places": residue_places,
+            },
+            "remedy": remedy,
+            "residue_after_remedy": {
+                "values": remaining.len(),
+                "first_places": remaining_places,
+            },
+            "result": result,
+        },
+    }))
+}
+
+/// The PostgreSQL part of the evidence about planner statistics: `pg_statistic` keeps
+/// samples of column values (most common values, histogram bounds) that a table rewrite
+/// does not touch. The statistics of the tables the purge touched are taken again from the
+/// rows that are left (`ANALYZE`), the old statistics rows are vacuumed away where Lethe's
+/// role may, and `pg_stats` is then checked for every erased value.
+pub(super) async fn postgres_statistics<DB: Dialect>(
+    pool: &Pool<DB>,
+    tables: &[String],
+    values: &[String],
+) -> Result<serde_json::Value, StoreError> {
+    if tables.is_empty() {
+        return Ok(serde_json::json!({"skipped": "the purge touched no table"}));
+    }
+    let mut connection = pool.acquire().await?;
+    for table in tables {
+        // Identifiers come from the validated schema.
+        DB::execute_plain(&mut connection, format!("ANALYZE {table}")).await?;
+    }
+    let vacuumed = match DB::execute_plain(
+        &mut connection,
+        "VACUUM pg_catalog.pg_statistic".to_owned(),
+    )
+    .await
+    {
+        Ok(_) => "VACUUM of pg_statistic: the replaced statistics rows were removed".to_owned(),
+        Err(error) => format!(
+            "pg_statistic could not be vacuumed ({error}); its replaced rows stay in its files until PostgreSQL's autovacuum reuses the space"
+        ),
+    };
+    let mut found = 0i64;
+    for chunk in values.chunks(1_000) {
+        let (sql, bound) = DB::build(sea_query::Query::select().expr(sea_query::Expr::cust_with_values(
+            "COUNT(*) FROM pg_stats s, LATERAL (SELECT v FROM unnest(COALESCE(s.most_common_vals::text::text[], '{}') || COALESCE(s.histogram_bounds::text::text[], '{}')) AS v) AS sample \
+             WHERE s.schemaname = current_schema() \
+             AND s.tablename IN (SELECT jsonb_array_elements_text(CAST($1 AS jsonb))) \
+             AND sample.v IN (SELECT jsonb_array_elements_text(CAST($2 AS jsonb)))",
+            [
+                serde_json::json!(tables).to_string(),
+                serde_json::json!(chunk).to_string(),
+            ],
+        )));
+        if let Some(row) = DB::fetch_optional(&mut connection, sql, bound).await? {
+            found += i64::try_from(rows::count::<DB>(&row, 0)?).unwrap_or(i64::MAX);
+        }
+    }
+    Ok(serde_json::json!({
+        "analyzed": tables,
+        "old_statistics": vacuumed,
+        "erased_values_checked": values.len(),
+        "erased_values_in_statistics": found,
+        "result": if found == 0 {
+            "the planner statistics (pg_stats) of the touched tables hold none of the erased values"
+        } else {
+            "the planner statistics still hold erased values; run ANALYZE on the touched tables again"
+        },
+    }))
+}
