@@ -97,6 +97,18 @@ pub enum Command {
     Stats(StatsArgs),
 }
 
+impl Command {
+    /// Whether the command serves HTTP (and so must go on when a client hangs up) rather than
+    /// print to a terminal or a pipe.
+    pub fn serves(&self) -> bool {
+        match self {
+            Command::Serve(_) => true,
+            Command::Demo(args) => !args.no_serve,
+            _ => false,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum PurgeCommand {
     /// Ask for a deletion batch to be purged: it runs when the grace period ends, unless an
@@ -172,9 +184,12 @@ pub struct PickArgs {
     /// The entity (`contact`).
     #[arg(required_unless_present = "snapshot")]
     pub entity: Option<String>,
-    /// The filter; empty means every record.
+    /// The filter. An empty filter would pick every record: say so with --all.
     #[arg(default_value = "")]
     pub filter: String,
+    /// Pick every record of the entity (what an empty filter means, said on purpose).
+    #[arg(long, conflicts_with_all = ["filter", "selection", "snapshot"])]
+    pub all: bool,
     /// Pick from a saved selection instead of a filter.
     #[arg(long, conflicts_with = "filter")]
     pub selection: Option<String>,
@@ -244,9 +259,15 @@ pub struct HistoryArgs {
     /// Recompute the hash chain and report the first entry that was edited or removed.
     #[arg(long)]
     pub verify: bool,
-    /// Entries after this id.
-    #[arg(long)]
+    /// Entries after this id (oldest first).
+    #[arg(long, conflicts_with = "before")]
     pub after: Option<i64>,
+    /// Entries before this id (newest first).
+    #[arg(long)]
+    pub before: Option<i64>,
+    /// List the oldest entries first (the default is the newest first).
+    #[arg(long)]
+    pub oldest_first: bool,
     #[arg(long, default_value_t = 50)]
     pub limit: u64,
 }

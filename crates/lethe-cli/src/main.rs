@@ -9,6 +9,11 @@ use clap::Parser;
 fn main() -> std::process::ExitCode {
     limit_malloc_arenas();
     let cli = cli::Cli::parse();
+    // Like other Unix tools, a command whose output pipe is closed (`lethe job list | head
+    // -1`) ends quietly instead of failing on the next write; a server keeps going.
+    if !cli.command.serves() {
+        sigpipe::reset();
+    }
     output::init_logging(cli.global.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -87,3 +87,32 @@ pub fn print_page(json: bool, page: &lethe_store::Page) {
         None => eprintln!("({} record(s), end of list)", records.len()),
     }
 }
+
+/// A progress bar's rate as people read it: `1,265/s`, whole items per second (indicatif's
+/// own `{per_sec}` prints `1,265.4077/s`).
+pub fn rate_key(state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write) {
+    let _ = write!(out, "{}/s", thousands(state.per_sec().round() as u64));
+}
+
+/// `1265` as `1,265`.
+pub fn thousands(number: u64) -> String {
+    let digits = number.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+#[cfg(test)]
+mod rate_tests {
+    #[test]
+    fn rates_read_as_whole_numbers_with_separators() {
+        assert_eq!(super::thousands(1_265), "1,265");
+        assert_eq!(super::thousands(12), "12");
+        assert_eq!(super::thousands(1_000_000), "1,000,000");
+    }
+}

@@ -503,3 +503,156 @@ fn lethe_runs_with_two_malloc_arenas_unless_the_operator_chose_a_number() {
         .collect();
     assert_eq!(arenas, ["MALLOC_ARENA_MAX=4"]);
 }
+
+/// `lethe … | head -1`: the reader goes away; the command ends quietly, without a panic.
+#[test]
+fn a_closed_output_pipe_ends_a_command_quietly() {
+    let database = TestDatabase::sqlite();
+    assert_eq!(lethe(&database, &["migrate"]).status, 0);
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let output = lethe_command(&database)
+        .args(["schema", "show"])
+        .stdout(writer)
+        .output()
+        .expect("run lethe");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("Broken pipe"), "{stderr}");
+    assert_ne!(output.status.code(), Some(101), "{stderr}");
+}
+
+both_backends!(
+    an_empty_filter_never_means_every_record_unless_said,
+    |database: TestDatabase| async move {
+        let contact = lethe(
+            &database,
+            &["record", "create", "contact", "last_name=Kept", "--json"],
+        );
+        assert_eq!(contact.status, 0, "{}", contact.stderr);
+        for args in [
+            &["trash", "contact", "--yes", "--json"][..],
+            &["anonymize", "contact", "--yes", "--json"],
+            &["preview", "contact", "--json"],
+        ] {
+            let command = args[0];
+            let run = lethe(&database, args);
+            assert_eq!(run.status, 2, "{command}: {}", run.stderr);
+            let message = run.error_json()["error"].as_str().unwrap().to_owned();
+            assert!(message.contains("--all"), "{command}: {message}");
+        }
+        let run = lethe(
+            &database,
+            &[
+                "update",
+                "contact",
+                "--set",
+                "category=lost",
+                "--yes",
+                "--json",
+            ],
+        );
+        assert_eq!(run.status, 2, "{}", run.stderr);
+        assert_eq!(
+            database
+                .scalar("SELECT COUNT(*) FROM contact WHERE trash_batch_id IS NOT NULL")
+                .await,
+            0,
+            "nothing was trashed"
+        );
+        // Said on purpose, it does.
+        let run = lethe(&database, &["trash", "contact", "--all", "--yes", "--json"]);
+        assert_eq!(run.status, 0, "{}", run.stderr);
+        assert_eq!(run.json()["job"]["counts"]["contact"], 1);
+    }
+);
+
+both_backends!(
+    history_lists_the_newest_entries_first_unless_asked,
+    |database: TestDatabase| async move {
+        for name in ["First", "Second", "Third"] {
+            lethe(
+                &database,
+                &["record", "create", "contact", &format!("last_name={name}")],
+            );
+            let run = lethe(
+                &database,
+                &[
+                    "trash",
+                    "contact",
+                    &format!("last_name = \"{name}\""),
+                    "--yes",
+                    "--reason",
+                    name,
+                ],
+            );
+            assert_eq!(run.status, 0, "{}", run.stderr);
+        }
+        let ids = |run: &Run| -> Vec<i64> {
+            run.json()["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|entry| entry["id"].as_i64().unwrap())
+                .collect()
+        };
+        let newest = ids(&lethe(&database, &["history", "--limit", "2", "--json"]));
+        let oldest = ids(&lethe(
+            &database,
+            &["history", "--limit", "2", "--oldest-first", "--json"],
+        ));
+        let all = ids(&lethe(
+            &database,
+            &["history", "--limit", "1000", "--oldest-first", "--json"],
+        ));
+        assert_eq!(newest, vec![all[all.len() - 1], all[all.len() - 2]]);
+        assert_eq!(oldest, all[..2].to_vec());
+        let older = ids(&lethe(
+            &database,
+            &[
+                "history",
+                "--limit",
+                "1",
+                "--before",
+                &newest[1].to_string(),
+                "--json",
+            ],
+        ));
+        assert_eq!(older, vec![all[all.len() - 3]]);
+    }
+);
+
+/// A port someone else has: the error says so and points at `--listen`.
+#[test]
+fn a_port_in_use_points_at_listen() {
+    let database = TestDatabase::sqlite();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let address = taken.local_addr().unwrap().to_string();
+    let run = lethe(&database, &["serve", "--listen", &address, "--json"]);
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    let message = run.error_json()["error"].as_str().unwrap().to_owned();
+    assert!(
+        message.contains("already in use") && message.contains("--listen"),
+        "{message}"
+    );
+}
+
+/// A PostgreSQL database that does not exist: say how to create it, never an internal line.
+#[tokio::test]
+async fn a_missing_postgresql_database_says_how_to_create_it() {
+    let Some(server) = TestDatabase::postgres().await else {
+        return;
+    };
+    let missing = format!("{}_missing", server.url);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_lethe"))
+        .args(["--db", &missing, "record", "list", "contact", "--json"])
+        .output()
+        .expect("run lethe");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_ne!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("createdb") && stderr.contains("does not exist"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("line"), "{stderr}");
+}

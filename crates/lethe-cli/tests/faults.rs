@@ -680,7 +680,7 @@ async fn served_trash_job(database: &TestDatabase, reason: &str) -> (TestServer,
     let snapshot = server
         .snapshot(
             &admin,
-            json!({"entity": "contact", "filter": "", "all_matching": true}),
+            json!({"entity": "contact", "filter": "", "all_matching": true, "all": true}),
         )
         .await;
     let started = server

@@ -175,6 +175,19 @@ impl Expr {
         }
     }
 
+    /// How many tests of related records (`exists`, `none`, `count`) the expression makes,
+    /// nested ones included.
+    pub fn child_test_count(&self) -> usize {
+        match self {
+            Expr::And(items) | Expr::Or(items) => items.iter().map(Expr::child_test_count).sum(),
+            Expr::Not(inner) => inner.child_test_count(),
+            Expr::Exists { filter, .. } | Expr::Count { filter, .. } => {
+                1 + filter.child_test_count()
+            }
+            _ => 0,
+        }
+    }
+
     /// How many conditions (leaves, including the `exists`, `count` and `duplicate` tests
     /// themselves) the expression has. An implicit `all` inside `exists child` is not one.
     pub fn condition_count(&self) -> usize {

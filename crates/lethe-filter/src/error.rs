@@ -59,6 +59,14 @@ impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Location::Text { line, column } => write!(f, "{line}:{column}"),
+            // A path deep enough to be refused can run to many kilobytes: its two ends say
+            // where it is.
+            Location::Json { path } if path.chars().count() > 120 => {
+                let head: String = path.chars().take(50).collect();
+                let tail: Vec<char> = path.chars().rev().take(50).collect();
+                let tail: String = tail.into_iter().rev().collect();
+                write!(f, "{head}…{tail}")
+            }
             Location::Json { path } => f.write_str(path),
         }
     }
@@ -74,6 +82,10 @@ pub enum Problem {
     TooDeep { max: usize },
     #[error("the filter has more than {max} conditions")]
     TooManyConditions { max: usize },
+    #[error(
+        "the filter looks into related records {found} times (exists, none, count); at most {max} are allowed, because each one reads the related table for every record: combine them, for example `exists note(body contains \"a\" or body contains \"b\")` instead of one `exists` per word"
+    )]
+    TooManyChildTests { found: usize, max: usize },
     #[error("an `in` list may have at most {max} values")]
     ListTooLong { max: usize },
     #[error("an `in` list needs at least one value")]

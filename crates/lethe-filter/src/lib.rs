@@ -118,7 +118,8 @@
 //!
 //! No input can make parsing panic, recurse without bound or run without bound: the text
 //! form is at most [`MAX_TEXT_BYTES`], a filter nests at most [`MAX_DEPTH`] levels and has
-//! at most [`MAX_CONDITIONS`] conditions, an `in` list has at most [`MAX_LIST_LEN`] values,
+//! at most [`MAX_CONDITIONS`] conditions (of which at most [`MAX_CHILD_TESTS`] test related
+//! records), an `in` list has at most [`MAX_LIST_LEN`] values,
 //! the strings of a JSON filter total at most [`MAX_JSON_STRING_BYTES`], and numbers that do
 //! not fit are errors. Printing can lengthen a filter a little (a date compared with a
 //! timestamp prints as its midnight), so a text filter right at the length limit may print
@@ -153,6 +154,8 @@ pub const MAX_DEPTH: usize = 64;
 /// The most conditions (comparisons, tests, `exists`, `count`, `duplicate`, `all`) a filter
 /// may have.
 pub const MAX_CONDITIONS: usize = 1_000;
+/// The most tests of related records (`exists`, `none`, `count`) one filter may make.
+pub const MAX_CHILD_TESTS: usize = 32;
 /// The most values an `in` list may have.
 pub const MAX_LIST_LEN: usize = 10_000;
 /// The most bytes the strings of a JSON filter may have in total.

@@ -8,6 +8,7 @@ mod auth;
 mod error;
 mod extract;
 mod files;
+mod gate;
 mod lifecycle;
 mod openapi;
 mod selections;
@@ -34,12 +35,17 @@ use extract::{BODY_LIMIT, JsonBody, PathParams, QueryParams};
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub store: Store,
+    /// Limits the filter-driven requests each user has running at once.
+    pub filters: std::sync::Arc<gate::FilterGate>,
 }
 
 /// The whole application: API routes behind the token check, plus the public OpenAPI
 /// document, health check and landing page.
 pub fn router(store: Store) -> Router {
-    let state = AppState { store };
+    let state = AppState {
+        store,
+        filters: std::sync::Arc::default(),
+    };
     let protected = Router::new()
         .route("/api/v1/me", get(me))
         .route("/api/v1/schema", get(schema))
@@ -290,10 +296,11 @@ pub(crate) fn page_json(page: &lethe_store::Page) -> Json_ {
 
 async fn list_records(
     State(state): State<AppState>,
-    _user: CurrentUser,
+    user: CurrentUser,
     PathParams(entity): PathParams<String>,
     QueryParams(params): QueryParams<ListParams>,
 ) -> Result<Json<Json_>, ApiError> {
+    let _pass = state.filters.enter(user.0.id)?;
     let order = parse_order(params.order.as_deref())?;
     let scope = parse_scope(params.scope.as_deref())?;
     let query = ListQuery {
@@ -310,10 +317,11 @@ async fn list_records(
 
 async fn count_records(
     State(state): State<AppState>,
-    _user: CurrentUser,
+    user: CurrentUser,
     PathParams(entity): PathParams<String>,
     QueryParams(params): QueryParams<CountParams>,
 ) -> Result<Json<Json_>, ApiError> {
+    let _pass = state.filters.enter(user.0.id)?;
     let scope = parse_scope(params.scope.as_deref())?;
     let filter = text_filter(&state.store, &entity, params.filter.as_deref())?;
     let count = state.store.count_matching(&filter, scope).await?;
@@ -340,10 +348,11 @@ struct QueryBody {
 
 async fn query_records(
     State(state): State<AppState>,
-    _user: CurrentUser,
+    user: CurrentUser,
     PathParams(entity): PathParams<String>,
     JsonBody(body): JsonBody<QueryBody>,
 ) -> Result<Json<Json_>, ApiError> {
+    let _pass = state.filters.enter(user.0.id)?;
     let filter = match &body.filter {
         None | Some(Json_::Null) => text_filter(&state.store, &entity, None)?,
         Some(Json_::String(text)) => text_filter(&state.store, &entity, Some(text))?,

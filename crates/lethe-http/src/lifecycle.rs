@@ -81,6 +81,7 @@ pub async fn preview_trash(
     user: CurrentUser,
     JsonBody(body): JsonBody<PreviewBody>,
 ) -> Result<Json<Value>, ApiError> {
+    let _pass = state.filters.enter(user.0.id)?;
     state
         .store
         .snapshot_for(body.snapshot_id, &Actor::user(&user.0))
@@ -456,6 +457,7 @@ pub async fn preview_update(
     user: CurrentUser,
     JsonBody(body): JsonBody<UpdatePreviewBody>,
 ) -> Result<Json<Value>, ApiError> {
+    let _pass = state.filters.enter(user.0.id)?;
     let changes = changes(body.changes)?;
     state
         .store

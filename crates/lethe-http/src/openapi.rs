@@ -93,10 +93,15 @@ fn error_responses(codes: &[&str]) -> Map<String, Value> {
             "400" => "malformed request",
             "401" => "missing or invalid token",
             "403" => "the user's role may not do this",
-            "404" => "no such entity, record, snapshot, job or deletion batch",
+            "404" => "no such entity, record, saved selection, snapshot, job or deletion batch",
             "409" => "conflicts with existing data (a unique value, the trash)",
             "413" => "the body is larger than 2 MiB, the most one request may send",
-            "422" => "the values do not fit the schema",
+            "422" => {
+                "the values do not fit the schema, or a filter ran longer than the query time limit (filter_too_expensive)"
+            }
+            "429" => {
+                "the user already has two counts, selections or previews running; try again when one has finished (Retry-After)"
+            }
             "503" => {
                 "the database cannot be used right now (unreachable, restarting, out of space); nothing was changed; retry after the Retry-After seconds"
             }
@@ -185,7 +190,7 @@ pub fn document(schema: &Schema) -> Value {
                         {"name": "filter", "in": "query", "description": "a filter in the text form of the filter language", "schema": {"type": "string"}},
                         {"name": "scope", "in": "query", "schema": {"type": "string", "enum": ["active", "trashed", "all"]}}
                     ],
-                    "responses": with_errors(list_ok, &["400", "401", "422"])
+                    "responses": with_errors(list_ok, &["400", "401", "422", "429"])
                 },
                 "post": if lethe_store::holds_files(entity) {
                     json!({
@@ -238,7 +243,7 @@ pub fn document(schema: &Schema) -> Value {
                     {"name": "filter", "in": "query", "schema": {"type": "string"}},
                     {"name": "scope", "in": "query", "schema": {"type": "string", "enum": ["active", "trashed", "all"]}}
                 ],
-                "responses": with_errors(count_ok, &["400", "401", "422"])
+                "responses": with_errors(count_ok, &["400", "401", "422", "429"])
             }}),
         );
         let mut query_ok = Map::new();
@@ -268,7 +273,7 @@ pub fn document(schema: &Schema) -> Value {
                     },
                     "additionalProperties": false
                 }}}},
-                "responses": with_errors(query_ok, &["400", "401", "422"])
+                "responses": with_errors(query_ok, &["400", "401", "422", "429"])
             }}),
         );
         let mut read_ok = Map::new();
@@ -359,7 +364,7 @@ pub fn document(schema: &Schema) -> Value {
         "/api/v1/selections/{name}".into(),
         json!({
             "parameters": [name_parameter],
-            "get": {"summary": "A saved selection and its current count", "operationId": "get_selection", "parameters": [scope_parameter], "responses": with_errors(ok("200"), &["400", "401", "422"])},
+            "get": {"summary": "A saved selection and its current count", "operationId": "get_selection", "parameters": [scope_parameter], "responses": with_errors(ok("200"), &["400", "401", "404", "422"])},
             "put": {"summary": "Replace a saved selection's definition and description (admin or its author): exactly one of filter, ids, union, intersection, difference; a combined selection may not come to contain itself", "operationId": "update_selection",
                 "requestBody": json_body(json!({"type": "object", "properties": {
                     "filter": {"description": "a dynamic selection: the filter, as text or in its JSON form"},
@@ -369,15 +374,15 @@ pub fn document(schema: &Schema) -> Value {
                     "difference": {"type": "array", "items": {"type": "string"}},
                     "description": {"type": "string"}
                 }, "additionalProperties": false})),
-                "responses": with_errors(ok("200"), &["400", "401", "403", "422"])},
-            "delete": {"summary": "Delete a saved selection (admin or its author)", "operationId": "delete_selection", "responses": with_errors(ok("200"), &["401", "403", "422"])}
+                "responses": with_errors(ok("200"), &["400", "401", "403", "404", "422"])},
+            "delete": {"summary": "Delete a saved selection (admin or its author)", "operationId": "delete_selection", "responses": with_errors(ok("200"), &["401", "403", "404", "422"])}
         }),
     );
     let mut selection_page_parameters = vec![name_parameter.clone(), scope_parameter.clone()];
     selection_page_parameters.extend(page_parameters.iter().cloned());
     paths.insert(
         "/api/v1/selections/{name}/records".into(),
-        json!({"get": {"summary": "A page of a saved selection's records", "operationId": "selection_records", "parameters": selection_page_parameters, "responses": with_errors(ok("200"), &["400", "401", "422"])}}),
+        json!({"get": {"summary": "A page of a saved selection's records", "operationId": "selection_records", "parameters": selection_page_parameters, "responses": with_errors(ok("200"), &["400", "401", "404", "422", "429"])}}),
     );
     paths.insert(
         "/api/v1/snapshots".into(),
@@ -390,7 +395,8 @@ pub fn document(schema: &Schema) -> Value {
                     "entity": entity_name,
                     "filter": {"type": ["string", "object", "null"]},
                     "selection": {"type": "string"},
-                    "all_matching": {"type": "boolean"},
+                    "all_matching": {"type": "boolean", "description": "take every record the filter or selection matches (\"select all N matching\"); with neither, send \"all\": true"},
+                    "all": {"type": "boolean", "description": "every record of the entity, said on purpose: an all_matching pick with no filter or selection is refused without it"},
                     "include": {"type": "array", "items": {"type": "integer"}},
                     "exclude": {"type": "array", "items": {"type": "integer"}},
                     "scope": {"type": "string", "enum": ["active", "trashed", "all"]},
@@ -398,7 +404,7 @@ pub fn document(schema: &Schema) -> Value {
                 },
                 "required": ["entity"], "additionalProperties": false
             }}}},
-            "responses": with_errors(ok("201"), &["400", "401", "404", "422"])
+            "responses": with_errors(ok("201"), &["400", "401", "404", "422", "429"])
         }}),
     );
     let snapshot_id = json!({"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "format": "int64"}});
@@ -586,7 +592,7 @@ fn lifecycle_paths(paths: &mut Map<String, Value>, components: &mut Map<String, 
         json!({"type": "object", "description": "what one trash operation hid; restoring it brings back exactly that", "properties": {
             "id": id,
             "entity": {"type": ["string", "null"]},
-            "state": {"type": "string", "description": "trashing, trashed, restored, …"},
+            "state": {"type": "string", "description": "trashing, trashed, purge_pending, held (a purge left members a rule keeps: restorable, not purged again by the retention window), purged, restored"},
             "reason": {"type": ["string", "null"]},
             "created_at": timestamp,
             "created_by": optional_id,
@@ -655,7 +661,7 @@ fn lifecycle_paths(paths: &mut Map<String, Value>, components: &mut Map<String, 
             "summary": "Preview trashing a snapshot's members: per entity type the records acted on, members not applicable, blocked members with reasons",
             "operationId": "preview_trash",
             "requestBody": json_body(json!({"type": "object", "properties": {"snapshot_id": id}, "required": ["snapshot_id"], "additionalProperties": false})),
-            "responses": with_errors(success("200", "what the trash would do", schema_ref("Preview")), &["400", "401", "403", "404", "422"])
+            "responses": with_errors(success("200", "what the trash would do", schema_ref("Preview")), &["400", "401", "403", "404", "422", "429"])
         }}),
     );
     paths.insert(
@@ -761,7 +767,7 @@ fn lifecycle_paths(paths: &mut Map<String, Value>, components: &mut Map<String, 
                 "snapshot_id": id,
                 "changes": changes
             }, "required": ["snapshot_id", "changes"], "additionalProperties": false})),
-            "responses": with_errors(success("200", "what the update would do", schema_ref("Preview")), &["400", "401", "403", "404", "422"])
+            "responses": with_errors(success("200", "what the update would do", schema_ref("Preview")), &["400", "401", "403", "404", "422", "429"])
         }}),
     );
     paths.insert(

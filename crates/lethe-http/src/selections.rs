@@ -195,10 +195,11 @@ pub struct PageParams {
 
 pub async fn records(
     State(state): State<AppState>,
-    _user: CurrentUser,
+    user: CurrentUser,
     PathParams(name): PathParams<String>,
     QueryParams(params): QueryParams<PageParams>,
 ) -> Result<Json<Value>, ApiError> {
+    let _pass = state.filters.enter(user.0.id)?;
     let scope = parse_scope(params.scope.as_deref())?;
     let query = ListQuery {
         limit: params.limit,
@@ -219,6 +220,9 @@ pub struct NewSnapshot {
     selection: Option<String>,
     #[serde(default)]
     all_matching: bool,
+    /// Every record of the entity, said on purpose (instead of a filter or selection).
+    #[serde(default)]
+    all: bool,
     #[serde(default)]
     include: Vec<i64>,
     #[serde(default)]
@@ -233,7 +237,16 @@ pub async fn create_snapshot(
     user: CurrentUser,
     JsonBody(body): JsonBody<NewSnapshot>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let _pass = state.filters.enter(user.0.id)?;
     let store = &state.store;
+    let no_filter = matches!(&body.filter, None | Some(Value::Null))
+        || matches!(&body.filter, Some(Value::String(text)) if text.trim().is_empty());
+    if body.all && (!no_filter || body.selection.is_some()) {
+        return Err(ApiError::BadRequest(
+            "\"all\": true picks every record; leave out the filter and selection, or drop \"all\""
+                .to_owned(),
+        ));
+    }
     let source = match (body.selection, body.filter) {
         (Some(_), Some(filter)) if !filter.is_null() => {
             return Err(ApiError::BadRequest(
@@ -249,10 +262,17 @@ pub async fn create_snapshot(
         }
         (None, Some(json)) => PickSource::Filter(store.filter_from_json(&body.entity, &json)?),
     };
+    // "All N matching" of nothing would be every record: that has to be said on purpose.
+    if body.all_matching && no_filter && !body.all && matches!(source, PickSource::Filter(_)) {
+        return Err(ApiError::BadRequest(format!(
+            "all_matching with no filter or selection would pick every {} record: send a filter, or \"all\": true to mean every record",
+            body.entity
+        )));
+    }
     let pick = MemberPick {
         entity: body.entity,
         source,
-        all_matching: body.all_matching,
+        all_matching: body.all_matching || body.all,
         include: body.include,
         exclude: body.exclude,
         scope: parse_scope(body.scope.as_deref())?,

@@ -83,6 +83,56 @@ pub(crate) trait Dialect: sqlx::Database {
         connection: &'c mut Self::Connection,
         sql: String,
     ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 'c;
+
+    /// Stops any statement on `connection` that runs longer than `limit` from now on (until
+    /// [`Dialect::unlimit_time`]): a progress handler on SQLite, `statement_timeout` on
+    /// PostgreSQL. The statement then fails with an error [`is_out_of_time`] recognises.
+    fn limit_time<'c>(
+        connection: &'c mut Self::Connection,
+        limit: std::time::Duration,
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'c;
+
+    fn unlimit_time<'c>(
+        connection: &'c mut Self::Connection,
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'c;
+}
+
+/// Whether a database error is a statement stopped by [`Dialect::limit_time`]: SQLite's
+/// `SQLITE_INTERRUPT` (9), PostgreSQL's `query_canceled` (57014).
+pub(crate) fn is_out_of_time(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(database) => {
+            let code = database
+                .code()
+                .map(|code| code.into_owned())
+                .unwrap_or_default();
+            code == "57014" || code.parse::<u32>().is_ok_and(|number| number & 0xff == 9)
+        }
+        _ => false,
+    }
+}
+
+/// Runs `work` on `connection` under a time limit (none when `limit` is `None`); a statement
+/// that runs out of time becomes [`StoreError::TooExpensive`].
+pub(crate) async fn within_time<DB: Dialect, T>(
+    connection: &mut DB::Connection,
+    limit: Option<std::time::Duration>,
+    work: impl AsyncFnOnce(&mut DB::Connection) -> Result<T, crate::StoreError>,
+) -> Result<T, crate::StoreError> {
+    let Some(limit) = limit else {
+        return work(connection).await;
+    };
+    DB::limit_time(connection, limit).await?;
+    let outcome = work(connection).await;
+    DB::unlimit_time(connection).await?;
+    outcome.map_err(|error| match error {
+        crate::StoreError::Database(inner) if is_out_of_time(&inner) => {
+            crate::StoreError::TooExpensive {
+                seconds: limit.as_secs_f64(),
+            }
+        }
+        other => other,
+    })
 }
 
 /// The execution methods are the same text for both dialects; sqlx's executor traits are
@@ -166,6 +216,24 @@ fn decode_error(index: usize, message: impl Into<String>) -> sqlx::Error {
 
 impl Dialect for Sqlite {
     const BACKEND: Backend = Backend::Sqlite;
+
+    async fn limit_time(
+        connection: &mut sqlx::SqliteConnection,
+        limit: std::time::Duration,
+    ) -> Result<(), sqlx::Error> {
+        let deadline = std::time::Instant::now() + limit;
+        // Asked every 10,000 virtual machine steps (well under a millisecond).
+        connection
+            .lock_handle()
+            .await?
+            .set_progress_handler(10_000, move || std::time::Instant::now() < deadline);
+        Ok(())
+    }
+
+    async fn unlimit_time(connection: &mut sqlx::SqliteConnection) -> Result<(), sqlx::Error> {
+        connection.lock_handle().await?.remove_progress_handler();
+        Ok(())
+    }
 
     fn build<S: SqlxBinder>(statement: &S) -> (String, SqlxValues) {
         statement.build_sqlx(SqliteQueryBuilder)
@@ -254,6 +322,24 @@ impl Dialect for Sqlite {
 
 impl Dialect for Postgres {
     const BACKEND: Backend = Backend::Postgres;
+
+    async fn limit_time(
+        connection: &mut sqlx::PgConnection,
+        limit: std::time::Duration,
+    ) -> Result<(), sqlx::Error> {
+        let millis = limit.as_millis().max(1);
+        sqlx::raw_sql(AssertSqlSafe(format!("SET statement_timeout = {millis}")))
+            .execute(connection)
+            .await?;
+        Ok(())
+    }
+
+    async fn unlimit_time(connection: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+        sqlx::raw_sql(AssertSqlSafe("RESET statement_timeout".to_owned()))
+            .execute(connection)
+            .await?;
+        Ok(())
+    }
 
     fn build<S: SqlxBinder>(statement: &S) -> (String, SqlxValues) {
         statement.build_sqlx(PostgresQueryBuilder)

@@ -43,6 +43,10 @@ pub enum StoreError {
     #[error("{entity} {id} does not exist")]
     NotFound { entity: String, id: i64 },
 
+    /// A saved selection that does not exist (the message names it, with a suggestion).
+    #[error("{0}")]
+    SelectionNotFound(String),
+
     #[error("{entity} {id} is in the trash (deletion batch {batch}); restore it first")]
     InTrash { entity: String, id: i64, batch: i64 },
 
@@ -64,6 +68,11 @@ pub enum StoreError {
 
     #[error("{entity}.{field}: another {entity} already has this value; it must be unique")]
     UniqueViolation { entity: String, field: String },
+
+    #[error(
+        "the request took longer than the {seconds} s a filter may run (LETHE_QUERY_TIMEOUT) and was stopped; nothing was changed. Narrow the filter (fewer `exists`/`contains` over large tables), or count a saved snapshot instead"
+    )]
+    TooExpensive { seconds: f64 },
 
     #[error("{0}")]
     BadRequest(String),
@@ -172,11 +181,14 @@ fn database_unavailable(error: &sqlx::Error) -> bool {
 impl StoreError {
     pub fn class(&self) -> ErrorClass {
         match self {
-            StoreError::UnknownEntity { .. } | StoreError::NotFound { .. } => ErrorClass::NotFound,
+            StoreError::UnknownEntity { .. }
+            | StoreError::NotFound { .. }
+            | StoreError::SelectionNotFound(_) => ErrorClass::NotFound,
             StoreError::UnknownField { .. }
             | StoreError::ReadOnlyField { .. }
             | StoreError::FileField { .. }
             | StoreError::FileRequired { .. }
+            | StoreError::TooExpensive { .. }
             | StoreError::InvalidValue { .. }
             | StoreError::MissingRequired { .. }
             | StoreError::MissingReference { .. }
@@ -202,9 +214,10 @@ impl StoreError {
             StoreError::UnknownField { .. } => "unknown_field",
             StoreError::ReadOnlyField { .. } | StoreError::FileField { .. } => "read_only_field",
             StoreError::FileRequired { .. } => "file_required",
+            StoreError::TooExpensive { .. } => "filter_too_expensive",
             StoreError::InvalidValue { .. } => "invalid_value",
             StoreError::MissingRequired { .. } => "missing_required",
-            StoreError::NotFound { .. } => "not_found",
+            StoreError::NotFound { .. } | StoreError::SelectionNotFound(_) => "not_found",
             StoreError::InTrash { .. } => "in_trash",
             StoreError::MissingReference { .. } => "missing_reference",
             StoreError::ReferenceInTrash { .. } => "reference_in_trash",

@@ -665,6 +665,22 @@ async fn page<DB: Dialect>(
     rows.iter().map(decode_entry::<DB>).collect()
 }
 
+async fn page_newest<DB: Dialect>(
+    pool: &sqlx::Pool<DB>,
+    before: Option<i64>,
+    limit: u64,
+) -> Result<Vec<HistoryEntry>, StoreError> {
+    let mut connection = pool.acquire().await?;
+    let mut query = select_entries();
+    if let Some(before) = before {
+        query.and_where(col("id").lt(before));
+    }
+    query.order_by(Alias::new("id"), Order::Desc).limit(limit);
+    let (sql, values) = DB::build(&query);
+    let rows = DB::fetch_all(&mut connection, sql, values).await?;
+    rows.iter().map(decode_entry::<DB>).collect()
+}
+
 /// Entries in the order of their numbers, after number `after`.
 async fn page_by_seq<DB: Dialect>(
     pool: &sqlx::Pool<DB>,
@@ -878,6 +894,16 @@ impl Store {
     ) -> Result<Vec<HistoryEntry>, StoreError> {
         let limit = limit.clamp(1, MAX_HISTORY_PAGE);
         dispatch!(self, pool => page::<_>(pool, after, limit).await)
+    }
+
+    /// Up to `limit` entries before entry `before` (or the newest), newest first.
+    pub async fn history_newest_first(
+        &self,
+        before: Option<i64>,
+        limit: u64,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        let limit = limit.clamp(1, MAX_HISTORY_PAGE);
+        dispatch!(self, pool => page_newest::<_>(pool, before, limit).await)
     }
 
     /// Recomputes the whole chain, checks that no number is missing and that every head

@@ -50,9 +50,9 @@ pub use history::{
 };
 pub use lethe_filter::Filter;
 pub use lifecycle::{
-    DEFAULT_BATCH_SIZE, DEFAULT_POSTGRES_BATCH_SIZE, DEFAULT_PURGE_BATCH_SIZE, DeletionBatch,
-    EntityCount, Job, JobKind, JobRunner, LifecycleSettings, MAX_BATCH_SIZE, MAX_GRACE,
-    PREVIEW_SAMPLE, Preview, Rewrite, Skip, job_state, lease_owner,
+    DEFAULT_BATCH_SIZE, DEFAULT_POSTGRES_BATCH_SIZE, DEFAULT_PURGE_BATCH_SIZE,
+    DEFAULT_QUERY_TIMEOUT, DeletionBatch, EntityCount, Job, JobKind, JobRunner, LifecycleSettings,
+    MAX_BATCH_SIZE, MAX_GRACE, PREVIEW_SAMPLE, Preview, Rewrite, Skip, job_state, lease_owner,
 };
 pub use notifications::Notification;
 pub use placeholder::PLACEHOLDER_ID;
@@ -66,6 +66,33 @@ pub use stats::{EntityStats, FileStats, SIZE_COLUMN, StateCounts, Stats, StatsTo
 pub use users::{Actor, Role, User};
 pub use value::{Value, ValueError, format_date, format_timestamp, parse_date, parse_timestamp};
 pub use visibility::may_see;
+
+/// What went wrong connecting, in words that say what to do; never the server's internal
+/// source position (PostgreSQL's error carries the line of its own C code).
+fn explain_connect_error(url: &DatabaseUrl, error: &sqlx::Error) -> String {
+    if let sqlx::Error::Database(database) = error {
+        let code = database
+            .code()
+            .map(|code| code.into_owned())
+            .unwrap_or_default();
+        if code == "3D000" {
+            let name = match url {
+                DatabaseUrl::Postgres(raw) => raw
+                    .rsplit('/')
+                    .next()
+                    .and_then(|tail| tail.split('?').next())
+                    .unwrap_or("")
+                    .to_owned(),
+                DatabaseUrl::Sqlite(_) => String::new(),
+            };
+            return format!(
+                "the database `{name}` does not exist on that server: create it first (`createdb {name}`, or `psql -c 'CREATE DATABASE {name}'`), then run `lethe migrate`"
+            );
+        }
+        return database.message().to_owned();
+    }
+    error.to_string()
+}
 
 /// Where the data lives: a SQLite file or a PostgreSQL URL (`--db`, `LETHE_DATABASE_URL`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,7 +206,7 @@ impl Store {
     ) -> Result<Store, StoreError> {
         let connect_error = |error: sqlx::Error| StoreError::Connect {
             target: url.display_safe(),
-            message: error.to_string(),
+            message: explain_connect_error(url, &error),
         };
         let pools = match url {
             DatabaseUrl::Sqlite(path) => {

@@ -411,7 +411,8 @@ impl Store {
         let entity = self.entity(entity)?;
         let active = crate::select::scope_condition("t0", crate::select::Scope::Active)
             .unwrap_or_else(|| Expr::cust("1 = 1"));
-        dispatch!(self, pool => list::<_>(pool, entity, query, active.clone()).await)
+        let limit = self.settings().query_timeout;
+        dispatch!(self, pool => list::<_>(pool, entity, query, active.clone(), limit).await)
     }
 
     /// Number of records in an entity table, in every lifecycle state.
@@ -560,6 +561,7 @@ pub(crate) async fn list<DB: Dialect>(
     entity: &Entity,
     query: &ListQuery,
     condition: SimpleExpr,
+    time_limit: Option<std::time::Duration>,
 ) -> Result<Page, StoreError> {
     let sort = query.sort.clone().unwrap_or_else(|| builtin::ID.to_owned());
     let Some((sort_type, sort_not_null)) = sort_value_type(entity, &sort) else {
@@ -631,7 +633,11 @@ pub(crate) async fn list<DB: Dialect>(
 
     let (sql, values) = DB::build(&statement);
     let mut connection = pool.acquire().await?;
-    let rows = DB::fetch_all(&mut connection, sql, values).await?;
+    let rows =
+        crate::dialect::within_time::<DB, _>(&mut connection, time_limit, async |connection| {
+            Ok(DB::fetch_all(connection, sql, values).await?)
+        })
+        .await?;
     let mut records = Vec::with_capacity(rows.len());
     for row in rows.iter().take(limit as usize) {
         records.push(decode_record::<DB>(entity, row)?.0);

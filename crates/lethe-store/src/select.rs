@@ -466,7 +466,8 @@ impl Store {
     /// How many records of the filter's entity match it in `scope`.
     pub async fn count_matching(&self, filter: &Filter, scope: Scope) -> Result<u64, StoreError> {
         let now = self.now();
-        dispatch!(self, pool => count_matching::<_>(pool, filter, scope, now).await)
+        let limit = self.settings().query_timeout;
+        dispatch!(self, pool => count_matching::<_>(pool, filter, scope, now, limit).await)
     }
 
     /// One page of the records that match, sorted and paged like [`Store::list_records`].
@@ -480,7 +481,7 @@ impl Store {
         let now = self.now();
         dispatch!(self, pool => {
             let condition = compile_condition(pool, filter, scope, now)?;
-            crate::records::list(pool, entity, query, condition).await
+            crate::records::list(pool, entity, query, condition, self.settings().query_timeout).await
         })
     }
 
@@ -553,10 +554,14 @@ async fn count_matching<DB: Dialect>(
     filter: &Filter,
     scope: Scope,
     now: OffsetDateTime,
+    time_limit: Option<std::time::Duration>,
 ) -> Result<u64, StoreError> {
     let statement = count_statement::<DB>(filter, scope, now)?;
     let mut connection = pool.acquire().await?;
-    fetch_count::<DB>(&mut connection, &statement).await
+    crate::dialect::within_time::<DB, _>(&mut connection, time_limit, async |connection| {
+        fetch_count::<DB>(connection, &statement).await
+    })
+    .await
 }
 
 /// When the whole filter is one `duplicate(…)` test and the groups are formed in the same
@@ -616,7 +621,15 @@ async fn explain<DB: Dialect>(
 ) -> Result<Explanation, StoreError> {
     let statement = count_statement::<DB>(filter, scope, now)?;
     let (sql, values) = DB::build(&statement);
-    let parameters = format!("{values:?}");
+    // Each bound value as an SQL literal, in order (`$1`, `$2`, … or each `?`).
+    let parameters: Vec<String> = values
+        .0
+        .0
+        .iter()
+        .map(|value| {
+            sea_query::QueryBuilder::value_to_string(&sea_query::PostgresQueryBuilder, value)
+        })
+        .collect();
     let prefix = match DB::BACKEND {
         Backend::Sqlite => "EXPLAIN QUERY PLAN ",
         Backend::Postgres => "EXPLAIN ",
@@ -636,7 +649,7 @@ async fn explain<DB: Dialect>(
     }
     Ok(Explanation {
         sql,
-        parameters: vec![parameters],
+        parameters,
         plan,
     })
 }

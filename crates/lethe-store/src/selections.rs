@@ -169,7 +169,7 @@ struct Catalogue {
 impl Catalogue {
     fn get(&self, name: &str) -> Result<&SavedSelection, StoreError> {
         self.by_name.get(name).ok_or_else(|| {
-            StoreError::BadRequest(format!(
+            StoreError::SelectionNotFound(format!(
                 "there is no saved selection `{name}`{}",
                 match lethe_schema::suggest(name, self.by_name.keys().map(String::as_str)) {
                     Some(close) => format!("; did you mean `{close}`?"),
@@ -436,7 +436,7 @@ impl Store {
             let selection = catalogue.get(name)?;
             let entity = self.entity(&selection.entity)?;
             let condition = member_condition(pool, &catalogue, self.schema(), name, scope, now)?;
-            crate::records::list(pool, entity, query, condition).await
+            crate::records::list(pool, entity, query, condition, self.settings().query_timeout).await
         })
     }
 
@@ -474,7 +474,8 @@ impl Store {
             .from(Alias::new("lethe_snapshot_member"))
             .and_where(col("snapshot_id").eq(id));
         let condition = qualified("t0", builtin::ID).in_subquery(members);
-        dispatch!(self, pool => crate::records::list(pool, entity, query, condition.clone()).await)
+        let limit = self.settings().query_timeout;
+        dispatch!(self, pool => crate::records::list(pool, entity, query, condition.clone(), limit).await)
     }
 }
 

@@ -441,7 +441,16 @@ both_backends!(
             store.get_record("contact", third).await,
             Err(StoreError::InTrash { .. })
         ));
-        assert_eq!(store.deletion_batch(batch).await.unwrap().state, "trashed");
+        // A rule keeps a member: the batch is held, and the retention window does not
+        // request its purge again and again.
+        assert_eq!(store.deletion_batch(batch).await.unwrap().state, "held");
+        clock.set(start_time() + Duration::days(400));
+        assert_eq!(
+            store.run_due(&JobRunner::default()).await.unwrap(),
+            (0, 0),
+            "a held batch is not purged again by the retention window"
+        );
+        assert_eq!(store.deletion_batch(batch).await.unwrap().state, "held");
         database
             .assert_no_dangling_references(&Schema::default_crm())
             .await;

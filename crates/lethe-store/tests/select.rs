@@ -416,3 +416,44 @@ both_backends!(
         assert_eq!(count("duplicate(email, keep newest)").await, 1);
     }
 );
+
+both_backends!(
+    a_filter_that_runs_too_long_is_stopped_with_a_clear_error_and_changes_nothing,
+    |database: TestDatabase| async move {
+        let store = open(&database).await;
+        let contact = create(&store, "contact", json!({"last_name": "Busy"})).await;
+        // Many notes, so that a filter reading all of them takes a while.
+        database
+            .execute(&format!(
+                "INSERT INTO note (contact_id, body, created_at, updated_at) \
+                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200000) \
+                 SELECT {contact}, 'note number ' || i, '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z' FROM n"
+            ))
+            .await;
+        let filter = store
+            .parse_filter(
+                "contact",
+                r#"exists note(body contains "not there") or count(note(body starts_with "x")) > 3"#,
+            )
+            .unwrap();
+        let mut settings = store.settings();
+        settings.query_timeout = Some(std::time::Duration::from_millis(1));
+        store.set_settings(settings.clone());
+        let error = store
+            .count_matching(&filter, Scope::All)
+            .await
+            .expect_err("stopped");
+        assert_eq!(error.code(), "filter_too_expensive", "{error}");
+        assert!(error.to_string().contains("LETHE_QUERY_TIMEOUT"), "{error}");
+        let error = store
+            .select_page(&filter, Scope::All, &ListQuery::default())
+            .await
+            .expect_err("stopped");
+        assert_eq!(error.code(), "filter_too_expensive", "{error}");
+        // The connection works on, without the limit, for what follows.
+        settings.query_timeout = None;
+        store.set_settings(settings);
+        assert_eq!(store.count_matching(&filter, Scope::All).await.unwrap(), 0);
+        assert_eq!(store.count_records("note").await.unwrap(), 200_000);
+    }
+);

@@ -54,10 +54,9 @@ pub async fn run(context: &Context, args: DemoArgs) -> anyhow::Result<()> {
         ProgressBar::new(args.contacts)
     };
     bar.set_style(
-        ProgressStyle::with_template(
-            "{msg} [{bar:40}] {pos}/{len} contacts, {per_sec}, {eta} left",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} contacts, {rate}, {eta} left")
+            .map(|style| style.with_key("rate", crate::output::rate_key))
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.set_message("building demo data");
     let progress_bar = bar.clone();

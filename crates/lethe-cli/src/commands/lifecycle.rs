@@ -41,6 +41,13 @@ async fn snapshot(
     // Only ticked ids, when neither a filter nor a selection was given but ids were.
     let all_matching =
         pick.selection.is_some() || !pick.filter.trim().is_empty() || pick.include.is_empty();
+    // Nothing said at all would mean every record: that has to be said on purpose.
+    if all_matching && pick.selection.is_none() && pick.filter.trim().is_empty() && !pick.all {
+        return Err(UsageError(format!(
+            "no filter, selection or ids were given, which would pick every {entity}: give a filter (e.g. 'category = \"lost\"'), --include IDS, or --all to mean every {entity}"
+        ))
+        .into());
+    }
     let member_pick = MemberPick {
         entity,
         source,
@@ -116,10 +123,14 @@ fn progress_bar(json: bool, job: &Job) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(job.total);
-    if let Ok(style) = ProgressStyle::with_template(
-        "{msg:8} [{bar:30}] {pos}/{len} members · {per_sec} · {eta} left",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg:8} [{bar:30}] {pos}/{len} members · {rate} · {eta} left")
+    {
+        bar.set_style(
+            style
+                .progress_chars("=> ")
+                .with_key("rate", crate::output::rate_key),
+        );
     }
     bar.set_message(job.kind.as_str().to_owned());
     bar
@@ -438,7 +449,12 @@ pub async fn history(context: &Context, args: HistoryArgs) -> anyhow::Result<()>
         }
         return Ok(());
     }
-    let entries = store.history(args.after, args.limit).await?;
+    let newest_first = !args.oldest_first && args.after.is_none();
+    let entries = if newest_first {
+        store.history_newest_first(args.before, args.limit).await?
+    } else {
+        store.history(args.after, args.limit).await?
+    };
     if context.json() {
         print_json(&json!({"entries": entries}));
     } else if entries.is_empty() {
@@ -456,7 +472,11 @@ pub async fn history(context: &Context, args: HistoryArgs) -> anyhow::Result<()>
             );
         }
         if let Some(last) = entries.last() {
-            eprintln!("more: --after {}", last.id);
+            if newest_first {
+                eprintln!("older: --before {}", last.id);
+            } else {
+                eprintln!("more: --after {}", last.id);
+            }
         }
     }
     Ok(())

@@ -204,6 +204,16 @@ impl Context {
                     .map_err(|message| UsageError(format!("{variable}: {message}")))?;
             }
         }
+        // How long a filter may run: a duration such as `30s` or `2min`, or `0` for no limit.
+        if let Ok(raw) = std::env::var("LETHE_QUERY_TIMEOUT")
+            && !raw.trim().is_empty()
+        {
+            let limit = parse_duration(&raw)
+                .map_err(|message| UsageError(format!("LETHE_QUERY_TIMEOUT: {message}")))?;
+            settings.query_timeout = (limit > time::Duration::ZERO)
+                .then(|| std::time::Duration::try_from(limit).ok())
+                .flatten();
+        }
         if let Ok(raw) = std::env::var("LETHE_PG_REWRITE")
             && !raw.trim().is_empty()
         {

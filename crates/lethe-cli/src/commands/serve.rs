@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::Context;
 use crate::cli::ServeArgs;
+use crate::output::UsageError;
 
 pub async fn run(context: &Context, args: ServeArgs) -> anyhow::Result<()> {
     let store = context.open().await?;
@@ -21,9 +22,20 @@ pub async fn serve(
     listen: SocketAddr,
     admin_token: Option<String>,
 ) -> anyhow::Result<()> {
-    let (listener, address) = lethe_http::bind(listen)
-        .await
-        .with_context(|| format!("listening on {listen}"))?;
+    let (listener, address) = match lethe_http::bind(listen).await {
+        Ok(bound) => bound,
+        Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
+            return Err(UsageError(format!(
+                "{listen} is already in use (another Lethe, or another program, listens there): choose another address with --listen, e.g. --listen 127.0.0.1:8081, or --listen 127.0.0.1:0 for any free port"
+            ))
+            .into());
+        }
+        Err(error) => {
+            return Err(anyhow::Error::new(error).context(format!(
+                "listening on {listen} (choose another address with --listen)"
+            )));
+        }
+    };
     let url = format!("http://{address}");
     if context.json() {
         println!(

@@ -125,3 +125,32 @@ fn deep_or_huge_json_is_an_error() {
     .unwrap_err();
     assert!(matches!(error.problem(), Problem::InputTooLong { .. }));
 }
+
+/// The filter that kept a core busy for minutes: hundreds of `exists … contains` joined with
+/// `or`. Refused before it runs, in both forms, with what to do instead.
+#[test]
+fn too_many_tests_of_related_records_are_refused_before_they_run() {
+    let one = |word: usize| format!("exists note(body contains \"w{word}\")");
+    let text = (0..450).map(one).collect::<Vec<_>>().join(" or ");
+    assert_eq!(
+        problem_of(&text),
+        Problem::TooManyChildTests {
+            found: 450,
+            max: crate::MAX_CHILD_TESTS
+        }
+    );
+    assert!(error_of("contact", &text).contains("combine them"));
+    // Nested tests count too; the limit itself is fine.
+    let nested = "exists ticket(exists ticket_comment)";
+    assert_eq!(parsed("contact", nested).root().child_test_count(), 2);
+    let text = (0..crate::MAX_CHILD_TESTS)
+        .map(one)
+        .collect::<Vec<_>>()
+        .join(" or ");
+    assert!(parse(&CRM, "contact", &text).is_ok());
+    let json = serde_json::json!({"or": (0..40)
+        .map(|word| serde_json::json!({"exists": "note", "where": {"field": "body", "op": "contains", "value": format!("w{word}")}}))
+        .collect::<Vec<_>>()});
+    let error = crate::from_json(&CRM, "contact", &json).expect_err("refused");
+    assert!(error.to_string().contains("40 times"), "{error}");
+}

@@ -141,6 +141,12 @@ impl Skip {
     /// "contact 1234: 2 invoice (invoice.contact_id restricts deleting it)".
     pub fn message(&self, member_entity: &str) -> String {
         match &self.entity {
+            // A rule on the member itself (a purge precondition) names no other records.
+            Some(entity)
+                if self.kind == "blocked" && entity == member_entity && self.count == 1 =>
+            {
+                format!("{member_entity} {}: {}", self.record_id, self.reason)
+            }
             Some(entity) if self.kind == "blocked" => format!(
                 "{member_entity} {}: {} {entity} ({})",
                 self.record_id, self.count, self.reason
@@ -200,7 +206,14 @@ pub struct LifecycleSettings {
     /// The SQLite database file, scanned for erased values after a purge (set by the store).
     #[serde(skip)]
     pub database_file: Option<std::path::PathBuf>,
+    /// The longest a read driven by a filter (a count, a page of a selection) may run before
+    /// it is stopped (`LETHE_QUERY_TIMEOUT`); `None`: no limit.
+    #[serde(skip)]
+    pub query_timeout: Option<std::time::Duration>,
 }
+
+/// How long a filter may run by default.
+pub const DEFAULT_QUERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 mod seconds {
     pub fn serialize<S: serde::Serializer>(
@@ -220,6 +233,7 @@ impl Default for LifecycleSettings {
             files_dir: None,
             rewrite: Rewrite::Personal,
             database_file: None,
+            query_timeout: Some(DEFAULT_QUERY_TIMEOUT),
         }
     }
 }

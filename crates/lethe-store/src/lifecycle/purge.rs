@@ -918,7 +918,7 @@ pub(super) async fn make_physical<DB: Dialect>(
                 .collect();
             let values = std::mem::take(&mut context.probe.values);
             let statistics =
-                super::evidence::postgres_statistics::<DB>(pool, &touched, &values).await?;
+                super::evidence::postgres_statistics::<DB>(pool, schema, &touched, &values).await?;
             serde_json::json!({
                 "backend": "postgres",
                 "statistics": statistics,
@@ -1038,9 +1038,13 @@ pub(super) async fn finish<DB: Dialect>(
     };
     let left = super::restore::left_in_batch::<DB>(connection, plan, deletion_batch).await?;
     let erased: u64 = job.totals.counts.values().sum();
+    // Members a rule kept (a `restrict` child, a purge precondition) leave the batch held:
+    // still in the trash and restorable, but not purged again by the retention window until
+    // an admin asks, and its requester is told once.
     let state = match (left, erased) {
         (0, 0) => "restored",
         (0, _) => "purged",
+        _ if job.totals.blocked > 0 => "held",
         _ => "trashed",
     };
     let (sql, values) = DB::build(
@@ -1057,7 +1061,29 @@ pub(super) async fn finish<DB: Dialect>(
         job.totals.blocked,
         job.totals.skipped
     );
-    notify_admins::<DB>(connection, "purge_executed", &message, job.id, now).await
+    notify_admins::<DB>(connection, "purge_executed", &message, job.id, now).await?;
+    if state == "held"
+        && let Some(requester) = job.payload.actor.user_id
+    {
+        let message = format!(
+            "{} member(s) of deletion batch {deletion_batch} are held in the trash: a rule keeps them (see `lethe job show {}` for which and why). They stay restorable and are not purged again by the retention window; an admin may request their purge once the rule no longer holds.",
+            job.totals.blocked, job.id
+        );
+        let (sql, values) = DB::build(
+            Query::insert()
+                .into_table(Alias::new("lethe_notification"))
+                .columns(["user_id", "at", "kind", "message", "job_id"].map(Alias::new))
+                .values_panic([
+                    Expr::val(requester),
+                    Expr::val(rows::bind_time::<DB>(now)),
+                    Expr::val("purge_held"),
+                    Expr::val(message),
+                    Expr::val(job.id),
+                ]),
+        );
+        DB::execute(connection, sql, values).await?;
+    }
+    Ok(())
 }
 
 /// One notification for every admin, in one statement.
@@ -1113,7 +1139,8 @@ pub(super) async fn request<DB: Dialect>(
         )));
     };
     match batch.state.as_str() {
-        "trashed" => {}
+        // A held batch is purged again only when an admin asks (after lifting what held it).
+        "trashed" | "held" => {}
         "purge_pending" => {
             return Err(StoreError::Conflict(format!(
                 "a purge of deletion batch {deletion_batch} is already pending; see `lethe purge list`"
@@ -1143,7 +1170,7 @@ pub(super) async fn request<DB: Dialect>(
             .table(Alias::new("lethe_deletion_batch"))
             .value(Alias::new("state"), "purge_pending")
             .and_where(col("id").eq(deletion_batch))
-            .and_where(col("state").eq("trashed")),
+            .and_where(col("state").is_in([batch.state.as_str()])),
     );
     if DB::execute(&mut transaction, sql, values).await? != 1 {
         return Err(StoreError::Conflict(format!(

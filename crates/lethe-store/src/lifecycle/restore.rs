@@ -284,7 +284,7 @@ pub(super) async fn start<DB: Dialect>(
     };
     match batch.state.as_str() {
         // During a purge's grace period records may still be restored; the purge skips them.
-        "trashed" | "purge_pending" => {}
+        "trashed" | "purge_pending" | "held" => {}
         "trashing" => {
             return Err(StoreError::Conflict(format!(
                 "deletion batch {deletion_batch} is still being filled by job {}; wait for it to finish",
