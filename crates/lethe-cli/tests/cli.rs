@@ -318,6 +318,12 @@ both_backends!(
                 .contains("NOT EXISTS")
         );
         assert!(!run.json()["explain"]["plan"].as_array().unwrap().is_empty());
+        // The bound values as SQL literals, not a dump of the program's own types.
+        let parameters = run.json()["explain"]["parameters"].to_string();
+        assert!(
+            !parameters.contains("Values") && !parameters.contains("Some("),
+            "{parameters}"
+        );
 
         let run = lethe(
             &database,

@@ -500,6 +500,20 @@ both_backends!(
             .map(|r| (r.status().as_u16(), ()))
             .unwrap();
         assert_eq!(status, 422, "in use by all3");
+        // A saved selection that does not exist is not found, with what was probably meant.
+        let (status, body) = server.get(token, "/api/v1/selections/prospect").await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (404, Some("not_found")),
+            "{body}"
+        );
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("did you mean `prospects`"),
+            "{body}"
+        );
 
         let (status, body) = server.post(token, "/api/v1/snapshots", &json!({"entity": "contact", "selection": "prospects", "all_matching": true, "include": [3], "exclude": [1], "note": "review"})).await;
         assert_eq!(status, 201, "{body}");

@@ -97,6 +97,9 @@ fn deep_or_huge_json_is_an_error() {
     let error = from_json(&CRM, "contact", &deep).unwrap_err();
     assert_eq!(error.problem(), &Problem::TooDeep { max: MAX_DEPTH });
     assert!(error.to_string().starts_with("$.not.not.not."));
+    // The path is thousands of characters deep; the error shows its two ends.
+    assert!(error.to_string().len() < 300, "{error}");
+    assert!(error.to_string().contains('…'), "{error}");
 
     let many: Vec<Value> = (0..=MAX_CONDITIONS)
         .map(|_| json!({"field": "email", "op": "is null"}))

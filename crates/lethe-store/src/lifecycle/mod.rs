@@ -809,3 +809,27 @@ impl Store {
         dispatch!(self, pool => batch_row(pool, id).await)
     }
 }
+
+#[cfg(test)]
+mod skip_tests {
+    use super::Skip;
+
+    #[test]
+    fn a_rule_on_the_member_itself_reads_as_the_rule() {
+        let skip = |entity: &str, count: u64, reason: &str| Skip {
+            record_id: 27,
+            kind: "blocked".to_owned(),
+            entity: Some(entity.to_owned()),
+            count,
+            reason: reason.to_owned(),
+        };
+        assert_eq!(
+            skip("activity", 1, "status must be removed or verified").message("activity"),
+            "activity 27: status must be removed or verified"
+        );
+        assert_eq!(
+            skip("invoice", 2, "invoice.contact_id restricts deleting it").message("contact"),
+            "contact 27: 2 invoice (invoice.contact_id restricts deleting it)"
+        );
+    }
+}
