@@ -484,6 +484,18 @@ pub enum UserCommand {
     },
     /// List users.
     List,
+    /// List a user's API tokens (never their secrets): yours, or anyone's for an admin.
+    Tokens { name: String },
+    /// Revoke an API token at once (yours, or anyone's for an admin); written to the history.
+    RevokeToken { id: i64 },
+    /// Remove a user (admin only): every token of theirs stops working, their name stays in
+    /// the history.
+    Remove {
+        name: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

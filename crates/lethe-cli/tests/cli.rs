@@ -662,3 +662,89 @@ async fn a_missing_postgresql_database_says_how_to_create_it() {
     );
     assert!(!stderr.contains("line"), "{stderr}");
 }
+
+both_backends!(
+    tokens_can_be_revoked_and_users_removed_and_the_history_says_so,
+    |database: TestDatabase| async move {
+        let (_, admin) = add_user(&database, "ada", "admin");
+        let (_, token) = add_user(&database, "uma", "user");
+        let (_, other) = add_user(&database, "ole", "user");
+        let server = TestServer::start(&database);
+        let (status, _) = server.get(Some(&token), "/api/v1/me").await;
+        assert_eq!(status, 200);
+
+        // A user sees and revokes their own tokens, not someone else's.
+        let mine = lethe(
+            &database,
+            &["--as", "uma", "user", "tokens", "uma", "--json"],
+        );
+        assert_eq!(mine.status, 0, "{}", mine.stderr);
+        let listed = mine.json()["tokens"].clone();
+        assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+        assert!(!listed.to_string().contains(&token), "no secret is listed");
+        let token_id = listed[0]["id"].as_i64().unwrap().to_string();
+        let refused = lethe(
+            &database,
+            &["--as", "ole", "user", "revoke-token", &token_id, "--json"],
+        );
+        assert_eq!(refused.status, 2, "{}", refused.stderr);
+        let refused = lethe(
+            &database,
+            &["--as", "ole", "user", "tokens", "uma", "--json"],
+        );
+        assert_eq!(refused.status, 2, "{}", refused.stderr);
+        let revoked = lethe(
+            &database,
+            &["--as", "uma", "user", "revoke-token", &token_id, "--json"],
+        );
+        assert_eq!(revoked.status, 0, "{}", revoked.stderr);
+        assert!(revoked.json()["token"]["revoked_at"].is_string());
+        let (status, _) = server.get(Some(&token), "/api/v1/me").await;
+        assert_eq!(status, 401, "a revoked token no longer works");
+        let again = lethe(&database, &["user", "revoke-token", &token_id, "--json"]);
+        assert_eq!(again.status, 2, "{}", again.stderr);
+
+        // Only an admin removes a user; their tokens stop working; the last admin stays.
+        let refused = lethe(
+            &database,
+            &["--as", "uma", "user", "remove", "ole", "--yes", "--json"],
+        );
+        assert_eq!(refused.status, 2, "{}", refused.stderr);
+        let (status, _) = server.get(Some(&other), "/api/v1/me").await;
+        assert_eq!(status, 200);
+        let removed = lethe(
+            &database,
+            &["--as", "ada", "user", "remove", "ole", "--yes", "--json"],
+        );
+        assert_eq!(removed.status, 0, "{}", removed.stderr);
+        assert_eq!(removed.json()["tokens_revoked"], 1);
+        let (status, _) = server.get(Some(&other), "/api/v1/me").await;
+        assert_eq!(status, 401, "a removed user's token no longer works");
+        let acting = lethe(&database, &["--as", "ole", "job", "list", "--json"]);
+        assert_eq!(acting.status, 2, "{}", acting.stderr);
+        let last = lethe(&database, &["user", "remove", "ada", "--yes", "--json"]);
+        assert_eq!(last.status, 2, "{}", last.stderr);
+        assert!(last.stderr.contains("last admin"), "{}", last.stderr);
+        let (status, _) = server.get(Some(&admin), "/api/v1/me").await;
+        assert_eq!(status, 200);
+        let listed = lethe(&database, &["user", "list", "--json"]).json();
+        let names: Vec<&str> = listed["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|user| user["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, vec!["ada", "uma"]);
+
+        let history = lethe(&database, &["history", "--json"]).json().to_string();
+        assert!(
+            history.contains("token.revoked") && history.contains("user.removed"),
+            "{history}"
+        );
+        let verified = lethe(&database, &["history", "--verify", "--json"]).json();
+        assert!(
+            verified["verification"]["first_problem"].is_null(),
+            "{verified}"
+        );
+    }
+);

@@ -8,6 +8,7 @@
 //! built with sea-query and every value is bound; identifiers come only from a validated
 //! schema.
 
+mod access;
 mod bulk;
 mod clock;
 mod ddl;
@@ -39,6 +40,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
+pub use access::TokenInfo;
 pub use clock::Clock;
 pub use ddl::MigrationReport;
 pub use dialect::Backend;

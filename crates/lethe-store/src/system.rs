@@ -356,6 +356,16 @@ CREATE TABLE lethe_claim (
 );
 "#,
     },
+    SystemMigration {
+        version: 7,
+        name: "users: removal",
+        sqlite: r#"
+ALTER TABLE lethe_user ADD COLUMN removed_at TEXT;
+"#,
+        postgres: r#"
+ALTER TABLE lethe_user ADD COLUMN removed_at TIMESTAMPTZ;
+"#,
+    },
 ];
 
 /// The newest system migration this build knows.

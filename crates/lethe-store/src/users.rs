@@ -141,6 +141,7 @@ impl Store {
         Ok((user, token))
     }
 
+    /// A user who has not been removed, by name.
     pub async fn find_user(&self, name: &str) -> Result<Option<User>, StoreError> {
         dispatch!(self, pool => find_user::<_>(pool, Expr::col(Alias::new("name")).eq(name)).await)
     }
@@ -287,7 +288,8 @@ async fn find_user<DB: Dialect>(
         Query::select()
             .columns([Alias::new("id"), Alias::new("name"), Alias::new("role")])
             .from(Alias::new("lethe_user"))
-            .and_where(condition),
+            .and_where(condition)
+            .and_where(Expr::col(Alias::new("removed_at")).is_null()),
     );
     let mut connection = pool.acquire().await?;
     let row = DB::fetch_optional(&mut connection, sql, values).await?;
@@ -299,6 +301,7 @@ async fn list_users<DB: Dialect>(pool: &Pool<DB>) -> Result<Vec<User>, StoreErro
         Query::select()
             .columns([Alias::new("id"), Alias::new("name"), Alias::new("role")])
             .from(Alias::new("lethe_user"))
+            .and_where(Expr::col(Alias::new("removed_at")).is_null())
             .order_by(Alias::new("id"), sea_query::Order::Asc),
     );
     let mut connection = pool.acquire().await?;
@@ -322,7 +325,8 @@ async fn authenticate<DB: Dialect>(
                     .equals((Alias::new("lethe_token"), Alias::new("user_id"))),
             )
             .and_where(Expr::col((Alias::new("lethe_token"), Alias::new("token_hash"))).eq(hash))
-            .and_where(Expr::col((Alias::new("lethe_token"), Alias::new("revoked_at"))).is_null()),
+            .and_where(Expr::col((Alias::new("lethe_token"), Alias::new("revoked_at"))).is_null())
+            .and_where(Expr::col((Alias::new("lethe_user"), Alias::new("removed_at"))).is_null()),
     );
     let mut connection = pool.acquire().await?;
     let row = DB::fetch_optional(&mut connection, sql, values).await?;

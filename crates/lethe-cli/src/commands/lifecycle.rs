@@ -701,7 +701,7 @@ pub async fn anonymize(context: &Context, args: AnonymizeArgs) -> anyhow::Result
 }
 
 /// Asks once on the terminal; `--yes` skips the question.
-fn confirm_once(question: &str, yes: bool, json: bool) -> anyhow::Result<()> {
+pub(super) fn confirm_once(question: &str, yes: bool, json: bool) -> anyhow::Result<()> {
     if yes {
         return Ok(());
     }

@@ -1,4 +1,4 @@
-//! `lethe user add|token|list`.
+//! `lethe user add|token|list|tokens|revoke-token|remove`.
 
 use lethe_store::Role;
 use serde_json::json;
@@ -46,6 +46,49 @@ pub async fn run(context: &Context, command: UserCommand) -> anyhow::Result<()> 
                 for user in users {
                     println!("{:>6}  {:<6}  {}", user.id, user.role.as_str(), user.name);
                 }
+            }
+        }
+        UserCommand::Tokens { name } => {
+            let actor = context.acting(&store).await?;
+            let tokens = store.tokens_of(&name, &actor).await?;
+            if context.json() {
+                print_json(&json!({"tokens": tokens}));
+            } else if tokens.is_empty() {
+                println!("`{name}` has no API tokens.");
+            } else {
+                println!("{:>6}  {:<27}  {:<27}  label", "id", "created", "revoked");
+                for token in tokens {
+                    println!(
+                        "{:>6}  {:<27}  {:<27}  {}",
+                        token.id,
+                        token.created_at,
+                        token.revoked_at.as_deref().unwrap_or("-"),
+                        token.label
+                    );
+                }
+            }
+        }
+        UserCommand::RevokeToken { id } => {
+            let actor = context.acting(&store).await?;
+            let token = store.revoke_token(id, &actor).await?;
+            if context.json() {
+                print_json(&json!({"token": token}));
+            } else {
+                println!("Token {id} is revoked: it no longer works.");
+            }
+        }
+        UserCommand::Remove { name, yes } => {
+            let actor = context.acting(&store).await?;
+            super::lifecycle::confirm_once(
+                &format!("Remove user `{name}`? Every API token of theirs stops working at once."),
+                yes,
+                context.json(),
+            )?;
+            let revoked = store.remove_user(&name, &actor).await?;
+            if context.json() {
+                print_json(&json!({"removed": name, "tokens_revoked": revoked}));
+            } else {
+                println!("Removed `{name}`; {revoked} token(s) revoked.");
             }
         }
     }

@@ -1,0 +1,226 @@
+//! Taking access away: listing a user's API tokens, revoking one, and removing a user
+//! (SPEC §7). A user's own tokens are theirs to list and revoke; an admin may do it for
+//! anyone, and only an admin removes a user. A removed user keeps their name in the history
+//! (entries name who did what), but every token of theirs stops working at once and they
+//! cannot be acted as. Each change is written to the history.
+
+use sea_query::{Alias, Expr, ExprTrait, Order, Query};
+use serde::Serialize;
+use sqlx::Pool;
+use time::OffsetDateTime;
+
+use crate::dialect::{Dialect, begin_write};
+use crate::error::StoreError;
+use crate::users::{Actor, User};
+use crate::visibility::may_see;
+use crate::{HistoryKey, Pools, Store, dispatch, rows};
+
+/// One API token, without its secret (which Lethe never keeps).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenInfo {
+    pub id: i64,
+    pub user_id: i64,
+    pub label: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+fn col(name: &str) -> Expr {
+    Expr::col(Alias::new(name))
+}
+
+async fn tokens<DB: Dialect>(
+    connection: &mut DB::Connection,
+    condition: Expr,
+) -> Result<Vec<TokenInfo>, StoreError> {
+    let (sql, values) = DB::build(
+        Query::select()
+            .columns(["id", "user_id", "label", "created_at", "revoked_at"].map(Alias::new))
+            .from(Alias::new("lethe_token"))
+            .and_where(condition)
+            .order_by(Alias::new("id"), Order::Asc),
+    );
+    let mut listed = Vec::new();
+    for row in DB::fetch_all(connection, sql, values).await? {
+        listed.push(TokenInfo {
+            id: rows::int::<DB>(&row, 0)?.unwrap_or(0),
+            user_id: rows::int::<DB>(&row, 1)?.unwrap_or(0),
+            label: rows::text::<DB>(&row, 2)?.unwrap_or_default(),
+            created_at: rows::timestamp::<DB>(&row, 3)?
+                .map(crate::format_timestamp)
+                .unwrap_or_default(),
+            revoked_at: rows::timestamp::<DB>(&row, 4)?.map(crate::format_timestamp),
+        });
+    }
+    Ok(listed)
+}
+
+async fn list_tokens<DB: Dialect>(
+    pool: &Pool<DB>,
+    user: i64,
+) -> Result<Vec<TokenInfo>, StoreError> {
+    let mut connection = pool.acquire().await?;
+    tokens::<DB>(&mut connection, col("user_id").eq(user)).await
+}
+
+async fn revoke<DB: Dialect>(
+    pool: &Pool<DB>,
+    key: &HistoryKey,
+    token: i64,
+    actor: &Actor,
+    now: OffsetDateTime,
+) -> Result<TokenInfo, StoreError> {
+    let mut transaction = begin_write(pool).await?;
+    let Some(found) = tokens::<DB>(&mut transaction, col("id").eq(token))
+        .await?
+        .pop()
+    else {
+        return Err(StoreError::NotFound {
+            entity: "token".to_owned(),
+            id: token,
+        });
+    };
+    if !may_see(actor, Some(found.user_id)) {
+        return Err(StoreError::Forbidden(format!(
+            "token {token} belongs to another user: only they and admins may revoke it"
+        )));
+    }
+    if found.revoked_at.is_some() {
+        return Err(StoreError::Conflict(format!(
+            "token {token} was already revoked"
+        )));
+    }
+    let (sql, values) = DB::build(
+        Query::update()
+            .table(Alias::new("lethe_token"))
+            .value(
+                Alias::new("revoked_at"),
+                Expr::val(rows::bind_time::<DB>(now)),
+            )
+            .and_where(col("id").eq(token)),
+    );
+    DB::execute(&mut transaction, sql, values).await?;
+    crate::history::append::<DB>(
+        &mut transaction,
+        key,
+        now,
+        actor,
+        "token.revoked",
+        None,
+        serde_json::json!({"token": token, "user": found.user_id, "label": found.label}),
+    )
+    .await?;
+    transaction.commit().await?;
+    Ok(TokenInfo {
+        revoked_at: Some(crate::format_timestamp(now)),
+        ..found
+    })
+}
+
+async fn remove<DB: Dialect>(
+    pool: &Pool<DB>,
+    key: &HistoryKey,
+    user: &User,
+    actor: &Actor,
+    now: OffsetDateTime,
+) -> Result<u64, StoreError> {
+    let mut transaction = begin_write(pool).await?;
+    if user.is_admin() {
+        let (sql, values) = DB::build(
+            Query::select()
+                .expr(Expr::cust("COUNT(*)"))
+                .from(Alias::new("lethe_user"))
+                .and_where(col("role").eq("admin"))
+                .and_where(col("removed_at").is_null()),
+        );
+        let admins = match DB::fetch_optional(&mut transaction, sql, values).await? {
+            Some(row) => rows::count::<DB>(&row, 0)?,
+            None => 0,
+        };
+        if admins <= 1 {
+            return Err(StoreError::Conflict(format!(
+                "`{}` is the last admin: add another admin first, or Lethe would have nobody to purge, cancel or manage users",
+                user.name
+            )));
+        }
+    }
+    let (sql, values) = DB::build(
+        Query::update()
+            .table(Alias::new("lethe_token"))
+            .value(
+                Alias::new("revoked_at"),
+                Expr::val(rows::bind_time::<DB>(now)),
+            )
+            .and_where(col("user_id").eq(user.id))
+            .and_where(col("revoked_at").is_null()),
+    );
+    let revoked = DB::execute(&mut transaction, sql, values).await?;
+    let (sql, values) = DB::build(
+        Query::update()
+            .table(Alias::new("lethe_user"))
+            .value(
+                Alias::new("removed_at"),
+                Expr::val(rows::bind_time::<DB>(now)),
+            )
+            .and_where(col("id").eq(user.id))
+            .and_where(col("removed_at").is_null()),
+    );
+    if DB::execute(&mut transaction, sql, values).await? != 1 {
+        return Err(StoreError::Conflict(format!(
+            "user `{}` was already removed",
+            user.name
+        )));
+    }
+    crate::history::append::<DB>(
+        &mut transaction,
+        key,
+        now,
+        actor,
+        "user.removed",
+        None,
+        serde_json::json!({"user": user.id, "name": user.name, "role": user.role.as_str(), "tokens_revoked": revoked}),
+    )
+    .await?;
+    transaction.commit().await?;
+    Ok(revoked)
+}
+
+impl Store {
+    /// The API tokens of the user `name` (never their secrets): theirs to see, or an admin's.
+    pub async fn tokens_of(&self, name: &str, actor: &Actor) -> Result<Vec<TokenInfo>, StoreError> {
+        let user = self.existing_user(name).await?;
+        if !may_see(actor, Some(user.id)) {
+            return Err(StoreError::Forbidden(format!(
+                "the tokens of `{name}` are theirs and admins' to see"
+            )));
+        }
+        dispatch!(self, pool => list_tokens::<_>(pool, user.id).await)
+    }
+
+    /// Revokes a token at once: its owner or an admin; written to the history.
+    pub async fn revoke_token(&self, token: i64, actor: &Actor) -> Result<TokenInfo, StoreError> {
+        let key = self.history_key();
+        let now = self.now();
+        dispatch!(self, pool => revoke::<_>(pool, &key, token, actor, now).await)
+    }
+
+    /// Removes a user (an admin only): every token of theirs is revoked, they can no longer
+    /// be acted as, and their name stays in the history. Returns how many tokens were revoked.
+    pub async fn remove_user(&self, name: &str, actor: &Actor) -> Result<u64, StoreError> {
+        if !actor.admin {
+            return Err(StoreError::Forbidden(
+                "only an admin may remove a user".to_owned(),
+            ));
+        }
+        let user = self.existing_user(name).await?;
+        let key = self.history_key();
+        let now = self.now();
+        dispatch!(self, pool => remove::<_>(pool, &key, &user, actor, now).await)
+    }
+
+    async fn existing_user(&self, name: &str) -> Result<User, StoreError> {
+        self.find_user(name).await?.ok_or_else(|| {
+            StoreError::BadRequest(format!("there is no user `{name}`; see `lethe user list`"))
+        })
+    }
+}
