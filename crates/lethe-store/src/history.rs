@@ -649,33 +649,23 @@ fn select_entries() -> sea_query::SelectStatement {
 /// How many entries one page of `lethe history` returns at most.
 pub const MAX_HISTORY_PAGE: u64 = 1_000;
 
+/// Up to `limit` entries by id from `from` (exclusive): ascending after it, or descending
+/// before it.
 async fn page<DB: Dialect>(
     pool: &sqlx::Pool<DB>,
-    after: Option<i64>,
+    from: Option<i64>,
+    order: Order,
     limit: u64,
 ) -> Result<Vec<HistoryEntry>, StoreError> {
     let mut connection = pool.acquire().await?;
     let mut query = select_entries();
-    if let Some(after) = after {
-        query.and_where(col("id").gt(after));
+    if let Some(from) = from {
+        query.and_where(match order {
+            Order::Desc => col("id").lt(from),
+            _ => col("id").gt(from),
+        });
     }
-    query.order_by(Alias::new("id"), Order::Asc).limit(limit);
-    let (sql, values) = DB::build(&query);
-    let rows = DB::fetch_all(&mut connection, sql, values).await?;
-    rows.iter().map(decode_entry::<DB>).collect()
-}
-
-async fn page_newest<DB: Dialect>(
-    pool: &sqlx::Pool<DB>,
-    before: Option<i64>,
-    limit: u64,
-) -> Result<Vec<HistoryEntry>, StoreError> {
-    let mut connection = pool.acquire().await?;
-    let mut query = select_entries();
-    if let Some(before) = before {
-        query.and_where(col("id").lt(before));
-    }
-    query.order_by(Alias::new("id"), Order::Desc).limit(limit);
+    query.order_by(Alias::new("id"), order).limit(limit);
     let (sql, values) = DB::build(&query);
     let rows = DB::fetch_all(&mut connection, sql, values).await?;
     rows.iter().map(decode_entry::<DB>).collect()
@@ -893,7 +883,7 @@ impl Store {
         limit: u64,
     ) -> Result<Vec<HistoryEntry>, StoreError> {
         let limit = limit.clamp(1, MAX_HISTORY_PAGE);
-        dispatch!(self, pool => page::<_>(pool, after, limit).await)
+        dispatch!(self, pool => page::<_>(pool, after, Order::Asc, limit).await)
     }
 
     /// Up to `limit` entries before entry `before` (or the newest), newest first.
@@ -903,7 +893,7 @@ impl Store {
         limit: u64,
     ) -> Result<Vec<HistoryEntry>, StoreError> {
         let limit = limit.clamp(1, MAX_HISTORY_PAGE);
-        dispatch!(self, pool => page_newest::<_>(pool, before, limit).await)
+        dispatch!(self, pool => page::<_>(pool, before, Order::Desc, limit).await)
     }
 
     /// Recomputes the whole chain, checks that no number is missing and that every head
