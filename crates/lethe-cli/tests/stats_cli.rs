@@ -32,13 +32,16 @@ fn trash_contacts(database: &TestDatabase, filter: &str) -> i64 {
 fn state_condition(state: &str) -> &'static str {
     match state {
         "active" => "r.trash_batch_id IS NULL",
-        "trashed" => "r.trash_batch_id IS NOT NULL AND b.state <> 'purge_pending'",
+        "trashed" => {
+            "r.trash_batch_id IS NOT NULL AND b.state <> 'purge_pending' AND b.state <> 'held'"
+        }
         "pending_purge" => "r.trash_batch_id IS NOT NULL AND b.state = 'purge_pending'",
+        "held" => "r.trash_batch_id IS NOT NULL AND b.state = 'held'",
         other => panic!("unknown state {other}"),
     }
 }
 
-const STATES: [&str; 3] = ["active", "trashed", "pending_purge"];
+const STATES: [&str; 4] = ["active", "trashed", "pending_purge", "held"];
 
 async fn records_in(database: &TestDatabase, table: &str, state: &str) -> i64 {
     database
@@ -71,7 +74,7 @@ async fn files_of(database: &TestDatabase, owner: &str, state: &str) -> (i64, i6
 async fn check_against_sql(database: &TestDatabase, stats: &Value) {
     let lines = stats["entities"].as_array().expect("entities");
     assert_eq!(lines.len(), 15, "one line per entity type");
-    let mut total_records = [0_i64; 3];
+    let mut total_records = [0_i64; 4];
     for line in lines {
         let table = line["entity"].as_str().unwrap();
         for (index, state) in STATES.iter().enumerate() {

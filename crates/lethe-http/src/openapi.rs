@@ -464,8 +464,9 @@ fn stats_paths(paths: &mut Map<String, Value>, components: &mut Map<String, Valu
         json!({"type": "object", "description": "a number per lifecycle state", "properties": {
             "active": count,
             "trashed": {"type": "integer", "minimum": 0, "description": "in the trash, in a batch that is not waiting for its purge"},
-            "pending_purge": {"type": "integer", "minimum": 0, "description": "in the trash, in a batch whose purge is requested: erased for good when the grace period ends (shown marked)"}
-        }, "required": ["active", "trashed", "pending_purge"]}),
+            "pending_purge": {"type": "integer", "minimum": 0, "description": "in the trash, in a batch whose purge is requested: erased for good when the grace period ends (shown marked)"},
+            "held": {"type": "integer", "minimum": 0, "description": "in the trash, held there by a rule after a purge of their batch (see the purge job's skips for why): restorable, not purged again by the retention window"}
+        }, "required": ["active", "trashed", "pending_purge", "held"]}),
     );
     components.insert(
         "FileStats".into(),

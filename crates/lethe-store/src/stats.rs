@@ -3,6 +3,7 @@
 //!
 //! A record's lifecycle state comes from its `trash_batch_id` and that batch's state: active
 //! while the column is `NULL`, *pending purge* while its batch is in state `purge_pending`,
+//! *held* while its batch is `held` (a purge left it, kept by a rule),
 //! trashed in any other batch state. The "Deleted User" placeholder records (id 0) are not
 //! counted.
 //!
@@ -42,17 +43,21 @@ pub struct StateCounts {
     pub trashed: u64,
     /// In the trash, in a batch whose purge has been requested and is pending.
     pub pending_purge: u64,
+    /// In the trash, held there by a rule (a `restrict` child, a purge precondition) after a
+    /// purge of their batch: not purged again by the retention window.
+    pub held: u64,
 }
 
 impl StateCounts {
     pub fn total(&self) -> u64 {
-        self.active + self.trashed + self.pending_purge
+        self.active + self.trashed + self.pending_purge + self.held
     }
 
     fn add(&mut self, other: &StateCounts) {
         self.active += other.active;
         self.trashed += other.trashed;
         self.pending_purge += other.pending_purge;
+        self.held += other.held;
     }
 
     fn slot(&mut self, state: &str) -> Result<&mut u64, StoreError> {
@@ -60,6 +65,7 @@ impl StateCounts {
             ACTIVE => Ok(&mut self.active),
             TRASHED => Ok(&mut self.trashed),
             PENDING_PURGE => Ok(&mut self.pending_purge),
+            HELD => Ok(&mut self.held),
             other => Err(StoreError::Internal(format!(
                 "the statistics query returned an unknown state `{other}`"
             ))),
@@ -114,6 +120,7 @@ pub struct Stats {
 const ACTIVE: &str = "active";
 const TRASHED: &str = "trashed";
 const PENDING_PURGE: &str = "pending_purge";
+const HELD: &str = "held";
 
 /// A file holder's owner link: the holder entity, its owner id column and the column naming
 /// the owner's entity.
@@ -179,6 +186,7 @@ fn grouped_by_state(
         qualified("b", "state").eq(PURGE_PENDING),
         Expr::val(PENDING_PURGE),
     )
+    .case(qualified("b", "state").eq(HELD), Expr::val(HELD))
     .finally(Expr::val(TRASHED));
     let mut inner = Query::select();
     inner

@@ -444,6 +444,17 @@ both_backends!(
         // A rule keeps a member: the batch is held, and the retention window does not
         // request its purge again and again.
         assert_eq!(store.deletion_batch(batch).await.unwrap().state, "held");
+        let stats = store.stats().await.unwrap();
+        let contacts = stats
+            .entities
+            .iter()
+            .find(|line| line.entity == "contact")
+            .unwrap();
+        assert_eq!(
+            contacts.records.held, 1,
+            "the consolidated table shows it held"
+        );
+        assert_eq!(contacts.records.trashed, 0);
         clock.set(start_time() + Duration::days(400));
         assert_eq!(
             store.run_due(&JobRunner::default()).await.unwrap(),

@@ -72,6 +72,7 @@ fn counts(active: u64, trashed: u64, pending_purge: u64) -> StateCounts {
         active,
         trashed,
         pending_purge,
+        held: 0,
     }
 }
 
@@ -244,7 +245,7 @@ both_backends!(
             .unwrap();
         assert_eq!(
             contact_json["records"],
-            json!({"active": 0, "trashed": 1, "pending_purge": 0})
+            json!({"active": 0, "trashed": 1, "pending_purge": 0, "held": 0})
         );
         assert_eq!(contact_json["files"]["bytes"]["trashed"], 7);
     }

@@ -100,6 +100,7 @@ fn render(stats: &Stats, exact_bytes: bool, colour: bool) -> String {
                 .active
                 .max(line.records.trashed)
                 .max(line.records.pending_purge)
+                .max(line.records.held)
         })
         .max()
         .unwrap_or(0)
@@ -114,6 +115,7 @@ fn render(stats: &Stats, exact_bytes: bool, colour: bool) -> String {
                 file_cell(files.count.active, files.bytes.active),
                 file_cell(files.count.trashed, files.bytes.trashed),
                 file_cell(files.count.pending_purge, files.bytes.pending_purge),
+                file_cell(files.count.held, files.bytes.held),
             ]
         })
         .map(|cell| cell.len())
@@ -123,7 +125,7 @@ fn render(stats: &Stats, exact_bytes: bool, colour: bool) -> String {
 
     // Every cell is its text right-aligned in its column, then a marker slot (`!` or a
     // space); cells are two spaces apart, the record and file groups three.
-    let row = |name: &str, records: [(String, bool); 3], files: [(String, bool); 3]| {
+    let row = |name: &str, records: [(String, bool); 4], files: [(String, bool); 4]| {
         let mut text = format!("{name:<name_width$}");
         for (index, (value, marked)) in records.into_iter().enumerate() {
             text.push_str(if index == 0 { "  " } else { " " });
@@ -138,19 +140,29 @@ fn render(stats: &Stats, exact_bytes: bool, colour: bool) -> String {
         text
     };
     let plain = |text: &str| (text.to_owned(), false);
-    let records_span = 3 * (number_width + 2) - 1;
+    let records_span = 4 * (number_width + 2) - 1;
     let mut out = format!(
         "{:name_width$}  {:<records_span$}  attached files (number / volume)\n",
         "", "records"
     );
     out.push_str(&row(
         "entity",
-        [plain("active"), plain("trashed"), plain("pending purge")],
-        [plain("active"), plain("trashed"), plain("pending purge")],
+        [
+            plain("active"),
+            plain("trashed"),
+            plain("pending purge"),
+            plain("held"),
+        ],
+        [
+            plain("active"),
+            plain("trashed"),
+            plain("pending purge"),
+            plain("held"),
+        ],
     ));
     for (index, line) in lines.iter().enumerate() {
         if index + 1 == lines.len() {
-            let rule = name_width + 2 + records_span + 2 + 3 * (file_width + 2) - 2;
+            let rule = name_width + 2 + records_span + 2 + 4 * (file_width + 2) - 2;
             out.push_str(&"-".repeat(rule));
             out.push('\n');
         }
@@ -159,6 +171,7 @@ fn render(stats: &Stats, exact_bytes: bool, colour: bool) -> String {
             plain(&records.active.to_string()),
             plain(&records.trashed.to_string()),
             (records.pending_purge.to_string(), records.pending_purge > 0),
+            plain(&records.held.to_string()),
         ];
         let file_cells = match &line.files {
             Some(files) => [
@@ -168,13 +181,15 @@ fn render(stats: &Stats, exact_bytes: bool, colour: bool) -> String {
                     file_cell(files.count.pending_purge, files.bytes.pending_purge),
                     files.count.pending_purge > 0 || files.bytes.pending_purge > 0,
                 ),
+                plain(&file_cell(files.count.held, files.bytes.held)),
             ],
-            None => [plain("-"), plain("-"), plain("-")],
+            None => [plain("-"), plain("-"), plain("-"), plain("-")],
         };
         out.push_str(&row(&line.name, record_cells, file_cells));
     }
     out.push_str(
         "\n! pending purge: erased for good when the purge's grace period ends.\n\
+         held: kept in the trash by a rule after a purge (`lethe job show` says why); restorable.\n\
          * holds the files itself: its files by their own state; other lines count the files\n  \
          attached to their records by the state of the owning record.\n",
     );
