@@ -301,21 +301,22 @@ both_backends!(
         .json()["id"]
             .as_i64()
             .unwrap();
-        let source = database.scratch_dir().join("offer.pdf");
-        std::fs::write(&source, vec![1u8; 4096]).unwrap();
-        let run = lethe(
-            &database,
-            &[
+        let owner = format!("owner_id={contact}");
+        let create_attachment = |more: &[&str]| {
+            let mut args = vec![
                 "record",
                 "create",
                 "attachment",
                 "owner_entity=contact",
-                &format!("owner_id={contact}"),
-                "--file",
-                source.to_str().unwrap(),
-                "--json",
-            ],
-        );
+                &owner,
+            ];
+            args.extend_from_slice(more);
+            args.push("--json");
+            lethe(&database, &args)
+        };
+        let source = database.scratch_dir().join("offer.pdf");
+        std::fs::write(&source, vec![1u8; 4096]).unwrap();
+        let run = create_attachment(&["--file", source.to_str().unwrap()]);
         assert_eq!(run.status, 0, "{}", run.stderr);
         let created = run.json();
         assert_eq!(created["file_name"], "offer.pdf", "{created}");
@@ -345,34 +346,11 @@ both_backends!(
             "{}",
             run.stderr
         );
-        let run = lethe(
-            &database,
-            &[
-                "record",
-                "create",
-                "attachment",
-                "owner_entity=contact",
-                &format!("owner_id={contact}"),
-                "file_name=x",
-                "--json",
-            ],
-        );
+        let run = create_attachment(&["file_name=x"]);
         assert_eq!(run.status, 2, "{}", run.stderr);
         assert!(run.stderr.contains("--file PATH"), "{}", run.stderr);
         let missing = database.scratch_dir().join("nope.pdf");
-        let run = lethe(
-            &database,
-            &[
-                "record",
-                "create",
-                "attachment",
-                "owner_entity=contact",
-                &format!("owner_id={contact}"),
-                "--file",
-                missing.to_str().unwrap(),
-                "--json",
-            ],
-        );
+        let run = create_attachment(&["--file", missing.to_str().unwrap()]);
         assert_eq!(run.status, 2, "{}", run.stderr);
         assert!(run.stderr.contains("cannot read"), "{}", run.stderr);
     }

@@ -453,17 +453,7 @@ async fn seal_history<DB: Dialect>(
     let mut first_break: Option<i64> = None;
     let mut after = 0i64;
     loop {
-        let mut query = select_entries();
-        query
-            .and_where(col("seq").gt(after))
-            .order_by(Alias::new("seq"), Order::Asc)
-            .limit(MAX_HISTORY_PAGE);
-        let (sql, values) = DB::build(&query);
-        let rows = DB::fetch_all(connection, sql, values).await?;
-        let entries: Vec<HistoryEntry> = rows
-            .iter()
-            .map(decode_entry::<DB>)
-            .collect::<Result<_, _>>()?;
+        let entries = entries_after::<DB>(connection, after, MAX_HISTORY_PAGE).await?;
         let Some(last) = entries.last() else { break };
         after = last.seq;
         for entry in &entries {
@@ -678,13 +668,22 @@ async fn page_by_seq<DB: Dialect>(
     limit: u64,
 ) -> Result<Vec<HistoryEntry>, StoreError> {
     let mut connection = pool.acquire().await?;
+    entries_after::<DB>(&mut connection, after, limit).await
+}
+
+/// Entries in the order of their numbers, after number `after`, on `connection`.
+async fn entries_after<DB: Dialect>(
+    connection: &mut DB::Connection,
+    after: i64,
+    limit: u64,
+) -> Result<Vec<HistoryEntry>, StoreError> {
     let mut query = select_entries();
     query
         .and_where(col("seq").gt(after))
         .order_by(Alias::new("seq"), Order::Asc)
         .limit(limit);
     let (sql, values) = DB::build(&query);
-    let rows = DB::fetch_all(&mut connection, sql, values).await?;
+    let rows = DB::fetch_all(connection, sql, values).await?;
     rows.iter().map(decode_entry::<DB>).collect()
 }
 

@@ -350,18 +350,7 @@ both_backends!(
         assert_eq!(before, after, "a cancelled purge deletes nothing");
 
         // An urgent erasure with no grace runs at once; cancelling it afterwards is refused.
-        let urgent = store
-            .request_purge(
-                batch,
-                &Actor::operator(),
-                Some(Duration::ZERO),
-                false,
-                None,
-                None,
-            )
-            .await
-            .unwrap();
-        run(&store, urgent.id).await;
+        let urgent = purge_now(&store, batch).await;
         let late = store.cancel_purge(urgent.id, &Actor::operator()).await;
         match late {
             Err(StoreError::Conflict(message)) => {
@@ -900,18 +889,7 @@ both_backends!(
         assert_eq!(job.counts["person"], 1);
         assert_eq!(job.counts["memo"], 1);
         assert_eq!(job.blocked, 1);
-        let purge = store
-            .request_purge(
-                job.batch_id.unwrap(),
-                &Actor::operator(),
-                Some(Duration::ZERO),
-                false,
-                None,
-                None,
-            )
-            .await
-            .unwrap();
-        let purged = run(&store, purge.id).await;
+        let purged = purge_now(&store, job.batch_id.unwrap()).await;
         assert_eq!(purged.counts["person"], 1);
         assert_eq!(purged.counts["memo"], 1);
         assert_eq!(purged.rewritten["review"], 1);
@@ -931,18 +909,7 @@ both_backends!(
             .unwrap();
         let job = run(&store, job.id).await;
         assert_eq!(job.counts["org"], 1);
-        let purge = store
-            .request_purge(
-                job.batch_id.unwrap(),
-                &Actor::operator(),
-                Some(Duration::ZERO),
-                false,
-                None,
-                None,
-            )
-            .await
-            .unwrap();
-        let purged = run(&store, purge.id).await;
+        let purged = purge_now(&store, job.batch_id.unwrap()).await;
         assert_eq!(purged.counts["org"], 1);
         assert_eq!(purged.rewritten["person"], 1);
         let person = store.get_record("person", bound).await.unwrap();
