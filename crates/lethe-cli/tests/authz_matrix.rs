@@ -111,6 +111,10 @@ enum Target {
     TrashedByAdmin,
     /// A pending purge, requested by an admin, of a batch the creator trashed.
     PendingPurge,
+    /// A second API token of the creator's (not the one the creator calls with).
+    CreatorsToken,
+    /// A new plain user, who made nothing.
+    NewUser,
 }
 
 /// What a successful request does to the data.
@@ -202,6 +206,10 @@ fn routes() -> Vec<Row> {
         // Users: admins only.
         row("GET",    "/api/v1/users",                      None,                    Shared,           Reads,    [401, 401, 403, 200, 403]),
         row("POST",   "/api/v1/users",                      Some(new_user),          Shared,           Writes,   [401, 401, 403, 201, 403]),
+        // Tokens: a user's own to list and revoke, or an admin's; removing a user is for admins.
+        row("GET",    "/api/v1/users/{user}/tokens",        None,                    Shared,           Reads,    [401, 401, 403, 200, 200]),
+        row("POST",   "/api/v1/tokens/{id}/revoke",         None,                    CreatorsToken,    Writes,   [401, 401, 403, 200, 200]),
+        row("DELETE", "/api/v1/users/{user}",               None,                    NewUser,          Writes,   [401, 401, 403, 200, 403]),
         // Records: every signed-in user reads and writes them (SPEC §7).
         row("GET",    "/api/v1/records/{entity}",           None,                    Shared,           Reads,    [401, 401, 200, 200, 200]),
         row("POST",   "/api/v1/records/{entity}",           Some(new_contact),       Shared,           Writes,   [401, 401, 201, 201, 201]),
@@ -340,6 +348,10 @@ struct Ids {
     job: i64,
     /// A pending purge job.
     purge: i64,
+    /// A user's name: the creator's, or a new user's.
+    user: String,
+    /// An API token (of the creator's).
+    token: i64,
     /// Different in every cell, for names that must be unique.
     unique: usize,
 }
@@ -356,18 +368,22 @@ fn concrete_path(route: &str, ids: &Ids) -> String {
         ids.job
     } else if route.starts_with("/api/v1/purges/") {
         ids.purge
+    } else if route.starts_with("/api/v1/tokens/") {
+        ids.token
     } else {
         0
     };
     route
         .replace("{entity}", "contact")
         .replace("{name}", &ids.selection)
+        .replace("{user}", &ids.user)
         .replace("{id}", &id.to_string())
 }
 
 /// Makes the fixtures of the matrix through the API, as the creator (and the admin where a
 /// target says so).
 struct Fixtures<'a> {
+    database: &'a TestDatabase,
     server: &'a TestServer,
     tokens: &'a Tokens,
     shared: Ids,
@@ -433,6 +449,25 @@ impl Fixtures<'_> {
         match target {
             Target::Shared => {}
             Target::NewContact => ids.contact = self.contact().await,
+            Target::CreatorsToken => {
+                let run = lethe(self.database, &["user", "token", "owner", "--json"]);
+                assert_eq!(run.status, 0, "{}", run.stderr);
+                let (status, listed) = self
+                    .server
+                    .get(Some(&self.tokens.admin), "/api/v1/users/owner/tokens")
+                    .await;
+                assert_eq!(status, 200, "{listed}");
+                ids.token = listed["tokens"]
+                    .as_array()
+                    .and_then(|tokens| tokens.last())
+                    .and_then(|token| token["id"].as_i64())
+                    .expect("the creator's new token");
+            }
+            Target::NewUser => {
+                self.made += 1;
+                ids.user = format!("leaver{}", self.made);
+                add_user(self.database, &ids.user, "user");
+            }
             Target::NewSelection => ids.selection = self.selection().await,
             Target::SnapshotOfOne => {
                 ids.contact = self.contact().await;
@@ -700,6 +735,7 @@ async fn every_route_answers_every_caller_as_the_policy_says_and_refusals_change
 
     // The shared fixture: everything made by the creator.
     let mut fixtures = Fixtures {
+        database: &database,
         server: &server,
         tokens: &tokens,
         shared: Ids::default(),
@@ -723,6 +759,8 @@ async fn every_route_answers_every_caller_as_the_policy_says_and_refusals_change
         batch,
         job,
         purge: 0,
+        user: "owner".to_owned(),
+        token: 0,
         unique: 0,
     };
 

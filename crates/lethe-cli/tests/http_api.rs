@@ -545,3 +545,81 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    tokens_are_revoked_and_users_removed_over_http_as_the_policy_says,
+    |database: TestDatabase| async move {
+        let (_, admin) = add_user(&database, "ada", "admin");
+        let (_, uma) = add_user(&database, "uma", "user");
+        let (_, ole) = add_user(&database, "ole", "user");
+        let server = TestServer::start(&database);
+
+        // A user lists their own tokens, never the secret, and not someone else's.
+        let (status, mine) = server.get(Some(&uma), "/api/v1/users/uma/tokens").await;
+        assert_eq!(status, 200, "{mine}");
+        assert_eq!(mine["tokens"].as_array().unwrap().len(), 1, "{mine}");
+        assert!(!mine.to_string().contains(&uma), "no secret is listed");
+        let token = mine["tokens"][0]["id"].as_i64().unwrap();
+        let (status, body) = server.get(Some(&ole), "/api/v1/users/uma/tokens").await;
+        assert_eq!(status, 403, "{body}");
+        let (status, body) = server
+            .get(Some(&admin), "/api/v1/users/nobody/tokens")
+            .await;
+        assert_eq!(status, 404, "{body}");
+        assert!(
+            error_text(status, &body).contains("no user `nobody`"),
+            "{body}"
+        );
+
+        // Someone else cannot revoke it; its owner can, once; then it stops working.
+        let revoke = format!("/api/v1/tokens/{token}/revoke");
+        let (status, body) = server.post(Some(&ole), &revoke, &json!({})).await;
+        assert_eq!(status, 403, "{body}");
+        let (status, body) = server.post(Some(&uma), &revoke, &json!({})).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body["token"]["revoked_at"].is_string(), "{body}");
+        let (status, _) = server.get(Some(&uma), "/api/v1/me").await;
+        assert_eq!(status, 401, "a revoked token no longer works");
+        let (status, body) = server.post(Some(&admin), &revoke, &json!({})).await;
+        assert_eq!(status, 409, "{body}");
+        let (status, body) = server
+            .post(Some(&admin), "/api/v1/tokens/99999/revoke", &json!({}))
+            .await;
+        assert_eq!(status, 404, "{body}");
+
+        // Only an admin removes a user; the removed user's tokens stop working at once.
+        let (status, body) = server.delete(Some(&ole), "/api/v1/users/ole").await;
+        assert_eq!(status, 403, "{body}");
+        let (status, body) = server.delete(Some(&admin), "/api/v1/users/ole").await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["tokens_revoked"], 1, "{body}");
+        let (status, _) = server.get(Some(&ole), "/api/v1/me").await;
+        assert_eq!(status, 401, "a removed user's token no longer works");
+        let (status, body) = server.delete(Some(&admin), "/api/v1/users/nobody").await;
+        assert_eq!(status, 404, "{body}");
+
+        // The last admin stays, and says why.
+        let (status, body) = server.delete(Some(&admin), "/api/v1/users/ada").await;
+        assert_eq!(status, 409, "{body}");
+        assert!(error_text(status, &body).contains("last admin"), "{body}");
+        let (status, _) = server.get(Some(&admin), "/api/v1/me").await;
+        assert_eq!(status, 200);
+
+        // Both are in the history, with who did them.
+        let (status, history) = server.get(Some(&admin), "/api/v1/history").await;
+        assert_eq!(status, 200, "{history}");
+        let actions: Vec<(&str, &str)> = history["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|entry| {
+                (
+                    entry["action"].as_str().unwrap(),
+                    entry["actor_name"].as_str().unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert!(actions.contains(&("token.revoked", "uma")), "{actions:?}");
+        assert!(actions.contains(&("user.removed", "ada")), "{actions:?}");
+    }
+);

@@ -13,6 +13,7 @@ mod lifecycle;
 mod openapi;
 mod selections;
 mod stats;
+mod users;
 
 use std::net::SocketAddr;
 
@@ -21,7 +22,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::{Json, Router, middleware};
-use lethe_store::{Filter, ListQuery, Role, Scope, SortOrder, Store};
+use lethe_store::{Filter, ListQuery, Scope, SortOrder, Store};
 use serde::Deserialize;
 use serde_json::{Value as Json_, json};
 use tokio::net::TcpListener;
@@ -49,7 +50,13 @@ pub fn router(store: Store) -> Router {
     let protected = Router::new()
         .route("/api/v1/me", get(me))
         .route("/api/v1/schema", get(schema))
-        .route("/api/v1/users", get(list_users).post(create_user))
+        .route("/api/v1/users", get(users::list).post(users::create))
+        .route("/api/v1/users/{user}", axum::routing::delete(users::remove))
+        .route("/api/v1/users/{user}/tokens", get(users::tokens))
+        .route(
+            "/api/v1/tokens/{id}/revoke",
+            axum::routing::post(users::revoke_token),
+        )
         .route("/api/v1/records/{entity}/count", get(count_records))
         .route(
             "/api/v1/selections",
@@ -220,36 +227,6 @@ async fn me(user: CurrentUser) -> Json<Json_> {
 
 async fn schema(State(state): State<AppState>) -> Json<Json_> {
     Json(state.store.schema().to_json())
-}
-
-async fn list_users(
-    State(state): State<AppState>,
-    user: CurrentUser,
-) -> Result<Json<Json_>, ApiError> {
-    user.require_admin("listing users")?;
-    let users = state.store.list_users().await?;
-    Ok(Json(json!({"users": users})))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewUser {
-    name: String,
-    role: String,
-}
-
-async fn create_user(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    JsonBody(body): JsonBody<NewUser>,
-) -> Result<impl IntoResponse, ApiError> {
-    user.require_admin("creating users")?;
-    let role = Role::parse(&body.role)?;
-    let (created, token) = state.store.add_user(&body.name, role).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"user": created, "token": token})),
-    ))
 }
 
 #[derive(Debug, Deserialize)]

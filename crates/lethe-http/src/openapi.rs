@@ -147,6 +147,10 @@ pub fn document(schema: &Schema) -> Value {
         json!({"type": "object", "properties": {"entity": {"type": "string"}, "filter": {"type": "string"}, "scope": {"type": "string"}, "count": {"type": "integer"}}, "required": ["entity", "filter", "scope", "count"]}),
     );
     components.insert(
+        "Token".into(),
+        json!({"type": "object", "properties": {"id": {"type": "integer"}, "user_id": {"type": "integer"}, "label": {"type": "string"}, "created_at": {"type": "string"}, "revoked_at": {"type": ["string", "null"]}}, "required": ["id", "user_id", "label", "created_at", "revoked_at"]}),
+    );
+    components.insert(
         "User".into(),
         json!({"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"}, "role": {"type": "string", "enum": ["admin", "user"]}}, "required": ["id", "name", "role"]}),
     );
@@ -321,6 +325,25 @@ pub fn document(schema: &Schema) -> Value {
                 "responses": with_errors(user_created, &["400", "401", "403", "422"])
             }
         }),
+    );
+    let user_parameter = json!({"name": "user", "in": "path", "required": true, "schema": {"type": "string", "pattern": USER_NAME_PATTERN}});
+    let mut user_removed = Map::new();
+    user_removed.insert("200".into(), json!({"description": "the user is removed and every token of theirs revoked", "content": {"application/json": {"schema": {"type": "object", "properties": {"removed": {"type": "string"}, "tokens_revoked": {"type": "integer"}}, "required": ["removed", "tokens_revoked"]}}}}));
+    paths.insert(
+        "/api/v1/users/{user}".into(),
+        json!({"parameters": [user_parameter], "delete": {"summary": "Remove a user (admin): every token of theirs stops working at once; their name stays in the history. The last admin cannot be removed.", "operationId": "remove_user", "responses": with_errors(user_removed, &["401", "403", "404", "409"])}}),
+    );
+    let mut tokens_ok = Map::new();
+    tokens_ok.insert("200".into(), json!({"description": "the user's tokens, without their secrets", "content": {"application/json": {"schema": {"type": "object", "properties": {"user": {"type": "string"}, "tokens": {"type": "array", "items": {"$ref": "#/components/schemas/Token"}}}, "required": ["user", "tokens"]}}}}));
+    paths.insert(
+        "/api/v1/users/{user}/tokens".into(),
+        json!({"parameters": [user_parameter], "get": {"summary": "A user's API tokens, never their secrets (the user themself, or an admin)", "operationId": "list_tokens", "responses": with_errors(tokens_ok, &["401", "403", "404"])}}),
+    );
+    let mut token_revoked = Map::new();
+    token_revoked.insert("200".into(), json!({"description": "the token, now revoked", "content": {"application/json": {"schema": {"type": "object", "properties": {"token": {"$ref": "#/components/schemas/Token"}}, "required": ["token"]}}}}));
+    paths.insert(
+        "/api/v1/tokens/{id}/revoke".into(),
+        json!({"parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "format": "int64"}}], "post": {"summary": "Revoke an API token at once (its owner, or an admin); written to the history", "operationId": "revoke_token", "responses": with_errors(token_revoked, &["400", "401", "403", "404", "409"])}}),
     );
     let any_json = json!({"description": "see the summary", "content": {"application/json": {"schema": {"type": "object"}}}});
     let ok = |code: &str| {

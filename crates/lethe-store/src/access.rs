@@ -220,7 +220,7 @@ impl Store {
 
     async fn existing_user(&self, name: &str) -> Result<User, StoreError> {
         self.find_user(name).await?.ok_or_else(|| {
-            StoreError::BadRequest(format!("there is no user `{name}`; see `lethe user list`"))
+            StoreError::NamedNotFound(format!("there is no user `{name}`; see `lethe user list`"))
         })
     }
 }

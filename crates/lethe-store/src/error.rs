@@ -43,9 +43,10 @@ pub enum StoreError {
     #[error("{entity} {id} does not exist")]
     NotFound { entity: String, id: i64 },
 
-    /// A saved selection that does not exist (the message names it, with a suggestion).
+    /// A thing known by its name (a saved selection, a user) that does not exist; the message
+    /// names it and says where to look.
     #[error("{0}")]
-    SelectionNotFound(String),
+    NamedNotFound(String),
 
     #[error("{entity} {id} is in the trash (deletion batch {batch}); restore it first")]
     InTrash { entity: String, id: i64, batch: i64 },
@@ -183,7 +184,7 @@ impl StoreError {
         match self {
             StoreError::UnknownEntity { .. }
             | StoreError::NotFound { .. }
-            | StoreError::SelectionNotFound(_) => ErrorClass::NotFound,
+            | StoreError::NamedNotFound(_) => ErrorClass::NotFound,
             StoreError::UnknownField { .. }
             | StoreError::ReadOnlyField { .. }
             | StoreError::FileField { .. }
@@ -217,7 +218,7 @@ impl StoreError {
             StoreError::TooExpensive { .. } => "filter_too_expensive",
             StoreError::InvalidValue { .. } => "invalid_value",
             StoreError::MissingRequired { .. } => "missing_required",
-            StoreError::NotFound { .. } | StoreError::SelectionNotFound(_) => "not_found",
+            StoreError::NotFound { .. } | StoreError::NamedNotFound(_) => "not_found",
             StoreError::InTrash { .. } => "in_trash",
             StoreError::MissingReference { .. } => "missing_reference",
             StoreError::ReferenceInTrash { .. } => "reference_in_trash",

@@ -169,7 +169,7 @@ struct Catalogue {
 impl Catalogue {
     fn get(&self, name: &str) -> Result<&SavedSelection, StoreError> {
         self.by_name.get(name).ok_or_else(|| {
-            StoreError::SelectionNotFound(format!(
+            StoreError::NamedNotFound(format!(
                 "there is no saved selection `{name}`{}",
                 match lethe_schema::suggest(name, self.by_name.keys().map(String::as_str)) {
                     Some(close) => format!("; did you mean `{close}`?"),

@@ -182,6 +182,14 @@ impl TestServer {
         respond(request).await
     }
 
+    pub async fn delete(&self, token: Option<&str>, path: &str) -> (u16, Value) {
+        let mut request = self.client.delete(self.endpoint(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        respond(request).await
+    }
+
     pub async fn patch(&self, token: Option<&str>, path: &str, body: &Value) -> (u16, Value) {
         let mut request = self.client.patch(self.endpoint(path)).json(body);
         if let Some(token) = token {
