@@ -514,8 +514,19 @@ fn stats_paths(paths: &mut Map<String, Value>, components: &mut Map<String, Valu
             "totals": {"type": "object", "properties": {
                 "records": schema_ref("StateCounts"),
                 "files": {"allOf": [schema_ref("FileStats")], "description": "every file once: the file-holding entities' own rows by their own state"}
-            }, "required": ["records", "files"]}
-        }, "required": ["entities", "totals"]}),
+            }, "required": ["records", "files"]},
+            "held": {"type": "array", "description": "the deletion batches a rule holds in the trash after their purge, newest first (at most 50), with the rules that hold their members", "items": {"type": "object", "properties": {
+                "batch": {"type": "integer"},
+                "entity": {"type": ["string", "null"]},
+                "purge_job": {"type": "integer", "description": "the purge that left them: its skips name each member and why"},
+                "reasons": {"type": "array", "items": {"type": "object", "properties": {
+                    "blocked_by": {"type": ["string", "null"], "description": "the entity of the records that block them (the member's own for a purge precondition)"},
+                    "reason": {"type": "string"},
+                    "members": {"type": "integer", "minimum": 0}
+                }, "required": ["blocked_by", "reason", "members"]}}
+            }, "required": ["batch", "entity", "purge_job", "reasons"]}},
+            "held_batches": {"type": "integer", "minimum": 0, "description": "how many deletion batches are held in all"}
+        }, "required": ["entities", "totals", "held", "held_batches"]}),
     );
     paths.insert(
         "/api/v1/stats".into(),

@@ -64,7 +64,10 @@ pub use selections::{
     MAX_LISTED_IDS, MemberPick, PickSource, SavedSelection, SelectionDefinition, SetOperator,
     Snapshot,
 };
-pub use stats::{EntityStats, FileStats, SIZE_COLUMN, StateCounts, Stats, StatsTotals};
+pub use stats::{
+    EntityStats, FileStats, HELD_BATCHES_SHOWN, HeldBatch, HeldReason, SIZE_COLUMN, StateCounts,
+    Stats, StatsTotals,
+};
 pub use users::{Actor, Role, User};
 pub use value::{Value, ValueError, format_date, format_timestamp, parse_date, parse_timestamp};
 pub use visibility::may_see;

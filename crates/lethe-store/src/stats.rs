@@ -110,11 +110,42 @@ pub struct StatsTotals {
     pub files: FileStats,
 }
 
-/// The consolidated table, one line per entity type in schema order (parents first).
+/// The consolidated table, one line per entity type in schema order (parents first), and
+/// why the records shown as held are held.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Stats {
     pub entities: Vec<EntityStats>,
     pub totals: StatsTotals,
+    /// The deletion batches a rule holds in the trash, newest first (at most
+    /// [`HELD_BATCHES_SHOWN`]).
+    pub held: Vec<HeldBatch>,
+    /// How many deletion batches are held in all.
+    pub held_batches: u64,
+}
+
+/// The most held deletion batches the table explains one by one.
+pub const HELD_BATCHES_SHOWN: u64 = 50;
+
+/// A deletion batch a rule holds in the trash after its purge, and the rules that hold it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HeldBatch {
+    pub batch: i64,
+    /// The entity of the batch's members.
+    pub entity: Option<String>,
+    /// The purge job that left them: its skips name each member and why.
+    pub purge_job: i64,
+    pub reasons: Vec<HeldReason>,
+}
+
+/// One rule holding members of a batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HeldReason {
+    /// The entity of the records that block them (the member's own entity for a purge
+    /// precondition).
+    pub blocked_by: Option<String>,
+    pub reason: String,
+    /// How many members this rule holds.
+    pub members: u64,
 }
 
 const ACTIVE: &str = "active";
@@ -252,6 +283,81 @@ async fn run_grouped<DB: Dialect>(
     Ok(totals)
 }
 
+/// The held deletion batches (newest first, at most [`HELD_BATCHES_SHOWN`]) with the rules
+/// that hold their members, counted from the purge job's skips; and how many are held in all.
+async fn held_batches<DB: Dialect>(
+    connection: &mut DB::Connection,
+) -> Result<(Vec<HeldBatch>, u64), StoreError> {
+    let (sql, values) = DB::build(
+        Query::select()
+            .expr(Expr::cust("COUNT(*)"))
+            .from(Alias::new("lethe_deletion_batch"))
+            .and_where(Expr::col(Alias::new("state")).eq(HELD)),
+    );
+    let total = match DB::fetch_optional(connection, sql, values).await? {
+        Some(row) => rows::count::<DB>(&row, 0)?,
+        None => 0,
+    };
+    if total == 0 {
+        return Ok((Vec::new(), 0));
+    }
+    let shown = Query::select()
+        .column(Alias::new("id"))
+        .from(Alias::new("lethe_deletion_batch"))
+        .and_where(Expr::col(Alias::new("state")).eq(HELD))
+        .order_by(Alias::new("id"), sea_query::Order::Desc)
+        .limit(HELD_BATCHES_SHOWN)
+        .to_owned();
+    let (sql, values) = DB::build(
+        Query::select()
+            .expr(qualified("b", "id"))
+            .expr(qualified("b", "entity"))
+            .expr(qualified("b", "held_by_job"))
+            .expr(qualified("s", "entity"))
+            .expr(qualified("s", "reason"))
+            .expr(Expr::cust("COUNT(*)"))
+            .from_as(Alias::new("lethe_deletion_batch"), Alias::new("b"))
+            .join_as(
+                JoinType::InnerJoin,
+                Alias::new("lethe_job_skip"),
+                Alias::new("s"),
+                qualified("s", "job_id")
+                    .equals((Alias::new("b"), Alias::new("held_by_job")))
+                    .and(qualified("s", "kind").eq("blocked")),
+            )
+            .and_where(qualified("b", "id").in_subquery(shown))
+            .group_by_col((Alias::new("b"), Alias::new("id")))
+            .group_by_col((Alias::new("b"), Alias::new("entity")))
+            .group_by_col((Alias::new("b"), Alias::new("held_by_job")))
+            .group_by_col((Alias::new("s"), Alias::new("entity")))
+            .group_by_col((Alias::new("s"), Alias::new("reason")))
+            .order_by((Alias::new("b"), Alias::new("id")), sea_query::Order::Desc)
+            .order_by(
+                (Alias::new("s"), Alias::new("reason")),
+                sea_query::Order::Asc,
+            ),
+    );
+    let mut held: Vec<HeldBatch> = Vec::new();
+    for row in DB::fetch_all(connection, sql, values).await? {
+        let batch = rows::int::<DB>(&row, 0)?.unwrap_or(0);
+        let reason = HeldReason {
+            blocked_by: rows::text::<DB>(&row, 3)?,
+            reason: rows::text::<DB>(&row, 4)?.unwrap_or_default(),
+            members: rows::count::<DB>(&row, 5)?,
+        };
+        match held.last_mut() {
+            Some(last) if last.batch == batch => last.reasons.push(reason),
+            _ => held.push(HeldBatch {
+                batch,
+                entity: rows::text::<DB>(&row, 1)?,
+                purge_job: rows::int::<DB>(&row, 2)?.unwrap_or(0),
+                reasons: vec![reason],
+            }),
+        }
+    }
+    Ok((held, total))
+}
+
 async fn compute<DB: Dialect>(pool: &sqlx::Pool<DB>, schema: &Schema) -> Result<Stats, StoreError> {
     let links = owner_links(schema);
     let mut transaction = pool.begin().await?;
@@ -296,8 +402,14 @@ async fn compute<DB: Dialect>(pool: &sqlx::Pool<DB>, schema: &Schema) -> Result<
             files,
         });
     }
+    let (held, held_batches) = held_batches::<DB>(&mut transaction).await?;
     transaction.rollback().await?;
-    Ok(Stats { entities, totals })
+    Ok(Stats {
+        entities,
+        totals,
+        held,
+        held_batches,
+    })
 }
 
 impl Store {

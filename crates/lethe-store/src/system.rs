@@ -366,6 +366,16 @@ ALTER TABLE lethe_user ADD COLUMN removed_at TEXT;
 ALTER TABLE lethe_user ADD COLUMN removed_at TIMESTAMPTZ;
 "#,
     },
+    SystemMigration {
+        version: 8,
+        name: "deletion batches: the purge that left them held",
+        sqlite: r#"
+ALTER TABLE lethe_deletion_batch ADD COLUMN held_by_job INTEGER;
+"#,
+        postgres: r#"
+ALTER TABLE lethe_deletion_batch ADD COLUMN held_by_job BIGINT;
+"#,
+    },
 ];
 
 /// The newest system migration this build knows.

@@ -444,6 +444,17 @@ both_backends!(
             "the consolidated table shows it held"
         );
         assert_eq!(contacts.records.trashed, 0);
+        assert_eq!(stats.held_batches, 1);
+        assert_eq!(stats.held.len(), 1, "{:?}", stats.held);
+        let held = &stats.held[0];
+        assert_eq!((held.batch, held.purge_job), (batch, done.id));
+        assert_eq!(held.entity.as_deref(), Some("contact"));
+        assert_eq!(held.reasons.len(), 1, "{:?}", held.reasons);
+        assert_eq!(held.reasons[0].members, 1);
+        assert_eq!(
+            held.reasons[0].reason, blocked.reason,
+            "the rule that holds it"
+        );
         clock.set(start_time() + Duration::days(400));
         assert_eq!(
             store.run_due(&JobRunner::default()).await.unwrap(),

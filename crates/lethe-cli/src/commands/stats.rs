@@ -187,12 +187,45 @@ fn render(stats: &Stats, exact_bytes: bool, colour: bool) -> String {
         };
         out.push_str(&row(&line.name, record_cells, file_cells));
     }
+    out.push_str(&held_lines(stats));
     out.push_str(
         "\n! pending purge: erased for good when the purge's grace period ends.\n\
          held: kept in the trash by a rule after a purge (`lethe job show` says why); restorable.\n\
          * holds the files itself: its files by their own state; other lines count the files\n  \
          attached to their records by the state of the owning record.\n",
     );
+    out
+}
+
+/// Why the held records are held: each held batch with the rules that keep its members.
+fn held_lines(stats: &Stats) -> String {
+    if stats.held.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("\nHeld in the trash by a rule:\n");
+    for batch in &stats.held {
+        let entity = batch.entity.as_deref().unwrap_or("record");
+        out.push_str(&format!(
+            "  deletion batch {} (purge job {}; `lethe job show {}` lists each {entity}):\n",
+            batch.batch, batch.purge_job, batch.purge_job
+        ));
+        for reason in &batch.reasons {
+            let by = match reason.blocked_by.as_deref() {
+                Some(by) if by != entity => format!(" by {by} records"),
+                _ => String::new(),
+            };
+            out.push_str(&format!(
+                "    {} {entity}(s) held{by}: {}\n",
+                reason.members, reason.reason
+            ));
+        }
+    }
+    let more = stats.held_batches.saturating_sub(stats.held.len() as u64);
+    if more > 0 {
+        out.push_str(&format!(
+            "  and {more} older held deletion batch(es), not listed here.\n"
+        ));
+    }
     out
 }
 
@@ -206,5 +239,45 @@ mod tests {
         assert_eq!(human_bytes(1023), "1023 B");
         assert_eq!(human_bytes(1536), "1.5 KiB");
         assert_eq!(human_bytes(5 * 1024 * 1024), "5.0 MiB");
+    }
+
+    #[test]
+    fn held_batches_are_listed_with_the_rules_that_hold_them() {
+        let reason = |blocked_by: &str, reason: &str, members| lethe_store::HeldReason {
+            blocked_by: Some(blocked_by.to_owned()),
+            reason: reason.to_owned(),
+            members,
+        };
+        let mut stats = Stats {
+            entities: Vec::new(),
+            totals: Default::default(),
+            held: vec![lethe_store::HeldBatch {
+                batch: 7,
+                entity: Some("contact".to_owned()),
+                purge_job: 12,
+                reasons: vec![
+                    reason("contact", "an open task may not be purged", 2),
+                    reason("invoice", "invoice.contact_id restricts deleting it", 1),
+                ],
+            }],
+            held_batches: 3,
+        };
+        let text = held_lines(&stats);
+        assert!(text.contains("deletion batch 7 (purge job 12;"), "{text}");
+        assert!(
+            text.contains("    2 contact(s) held: an open task may not be purged\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("    1 contact(s) held by invoice records: invoice.contact_id"),
+            "{text}"
+        );
+        assert!(
+            text.contains("and 2 older held deletion batch(es)"),
+            "{text}"
+        );
+        stats.held.clear();
+        stats.held_batches = 0;
+        assert_eq!(held_lines(&stats), "");
     }
 }

@@ -1051,6 +1051,12 @@ pub(super) async fn finish<DB: Dialect>(
         Query::update()
             .table(Alias::new("lethe_deletion_batch"))
             .value(Alias::new("state"), state)
+            .value(
+                Alias::new("held_by_job"),
+                Expr::val(rows::bind_opt_int::<DB>(
+                    (state == "held").then_some(job.id),
+                )),
+            )
             .and_where(col("id").eq(deletion_batch)),
     );
     DB::execute(connection, sql, values).await?;
