@@ -24,6 +24,7 @@ mod redact;
 mod rows;
 mod select;
 mod selections;
+mod statistics;
 mod stats;
 mod system;
 mod users;

@@ -961,6 +961,7 @@ async fn create_snapshot<DB: Dialect>(
         Snapshot { note, ..snapshot }
     };
     transaction.commit().await?;
+    crate::statistics::after_write(pool, "lethe_snapshot_member", snapshot.member_count).await;
     Ok(snapshot)
 }
 

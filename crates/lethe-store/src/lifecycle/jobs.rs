@@ -800,6 +800,15 @@ pub(crate) async fn run<DB: Dialect>(
                 job = next;
                 progress(&job.to_job(clock.now()));
                 if job.state == job_state::DONE {
+                    // A purge analyses the tables it touched itself (for its receipt).
+                    if job.kind != JobKind::Purge {
+                        for (entity, changed) in &job.totals.counts {
+                            if let Some(entity) = schema.entity(entity) {
+                                let table = entity.name.as_str();
+                                crate::statistics::after_write(pool, table, *changed).await;
+                            }
+                        }
+                    }
                     return Ok(job.to_job(clock.now()));
                 }
             }

@@ -1252,6 +1252,7 @@ pub(super) async fn request<DB: Dialect>(
     );
     notify_admins::<DB>(&mut transaction, "purge_requested", &message, job, now).await?;
     transaction.commit().await?;
+    crate::statistics::after_write(pool, "lethe_snapshot_member", snapshot.member_count).await;
     Ok(job)
 }
 

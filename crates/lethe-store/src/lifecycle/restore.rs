@@ -456,6 +456,7 @@ pub(super) async fn start<DB: Dialect>(
     )
     .await?;
     transaction.commit().await?;
+    crate::statistics::after_write(pool, "lethe_snapshot_member", snapshot.member_count).await;
     Ok(job)
 }
 
