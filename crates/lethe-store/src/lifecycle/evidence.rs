@@ -15,8 +15,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use lethe_schema::{Schema, ValueType};
-use sea_query::Values;
+use lethe_schema::{Schema, ValueType, builtin};
+use sea_query::{Alias, Expr, Order, Query, Values};
 use sea_query_sqlx::SqlxValues;
 use sqlx::Pool;
 
@@ -25,9 +25,9 @@ use crate::dialect::Dialect;
 use crate::error::StoreError;
 use crate::rows;
 
-/// Found values past this count are explained only by equality, not as parts of other
-/// values (each such check reads every text column of every table once per value).
-const MAX_SUBSTRING_CHECKS: usize = 200;
+/// Rows read per statement when the records that were not erased are searched for found
+/// values.
+const ROWS_PER_READ: u64 = 10_000;
 
 /// The most residue places a receipt lists.
 const MAX_LISTED_PLACES: usize = 100;
@@ -161,9 +161,13 @@ fn wal_path(database: &Path) -> PathBuf {
 }
 
 /// Which of `values` a record that was not erased holds, in any text column of any entity
-/// (the "Deleted User" placeholder aside): equal to the value, or — for up to
-/// [`MAX_SUBSTRING_CHECKS`] values left — containing it. Returns, by index, `entity.column`
-/// of one holder.
+/// (the "Deleted User" placeholder aside): equal to the value, or containing it. Returns, by
+/// index, `entity.column` of one holder.
+///
+/// Every text column of every entity is read once, in pages of [`ROWS_PER_READ`] rows in id
+/// order, and every cell is looked up among the values (equality) and searched for them (the
+/// scanner of the files, on the cell's text): the cost grows with the data, not with the
+/// data times the values, and no value goes unchecked. Memory holds one page of rows.
 async fn held_by_kept_records<DB: Dialect>(
     connection: &mut DB::Connection,
     schema: &Schema,
@@ -173,95 +177,89 @@ async fn held_by_kept_records<DB: Dialect>(
     if values.is_empty() {
         return Ok(held);
     }
-    DB::execute_plain(
-        connection,
-        "CREATE TEMP TABLE IF NOT EXISTS lethe_found_value (i BIGINT PRIMARY KEY, value TEXT NOT NULL, held TEXT)".to_owned(),
-    )
-    .await?;
-    DB::execute_plain(connection, "DELETE FROM lethe_found_value".to_owned()).await?;
-    for chunk in values.chunks(400) {
-        let placeholders = (0..chunk.len())
-            .map(|row| match DB::BACKEND {
-                crate::dialect::Backend::Sqlite => "(?, ?)".to_owned(),
-                crate::dialect::Backend::Postgres => {
-                    format!("(${}, ${})", 2 * row + 1, 2 * row + 2)
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        let mut bound = Vec::with_capacity(chunk.len() * 2);
-        for (index, value) in chunk {
-            bound.push(sea_query::Value::BigInt(Some(
-                i64::try_from(*index).unwrap_or(i64::MAX),
-            )));
-            bound.push(sea_query::Value::String(Some((*value).to_owned())));
-        }
-        DB::execute(
-            connection,
-            format!("INSERT INTO lethe_found_value (i, value) VALUES {placeholders}"),
-            SqlxValues(Values(bound)),
-        )
-        .await?;
-    }
-    let columns: Vec<(String, String)> = schema
-        .entities()
+    let texts: Vec<String> = values
         .iter()
-        .flat_map(|entity| {
-            entity
-                .columns
-                .iter()
-                .filter(|column| matches!(column.value_type, ValueType::Text | ValueType::Json))
-                .map(|column| (entity.name.to_string(), column.name.to_string()))
-        })
+        .map(|(_, value)| (*value).to_owned())
         .collect();
-    // Identifiers come from the validated schema; the values are in the temporary table.
-    for (entity, column) in &columns {
-        DB::execute_plain(
-            connection,
-            format!(
-                "UPDATE lethe_found_value SET held = '{entity}.{column}' WHERE held IS NULL AND EXISTS (SELECT 1 FROM {entity} t WHERE {field} = lethe_found_value.value AND t.id <> 0)",
-                // SQLite compares the column itself, so that its index serves; PostgreSQL
-                // keeps JSON as jsonb, which is compared as text.
-                field = match DB::BACKEND {
-                    crate::dialect::Backend::Sqlite => format!("t.{column}"),
-                    crate::dialect::Backend::Postgres => format!("CAST(t.{column} AS TEXT)"),
+    let needles = Needles::new(&texts);
+    let equal: HashMap<&str, usize> = texts
+        .iter()
+        .enumerate()
+        .map(|(position, value)| (value.as_str(), position))
+        .collect();
+    let mut holder: Vec<Option<String>> = vec![None; texts.len()];
+    let mut left = texts.len();
+    for entity in schema.entities() {
+        let columns: Vec<&str> = entity
+            .columns
+            .iter()
+            .filter(|column| matches!(column.value_type, ValueType::Text | ValueType::Json))
+            .map(|column| column.name.as_str())
+            .collect();
+        if columns.is_empty() {
+            continue;
+        }
+        let mut after = i64::MIN;
+        while left > 0 {
+            let id = || Expr::col(Alias::new(builtin::ID));
+            let mut select = Query::select();
+            select.expr(id());
+            for column in &columns {
+                // Identifiers come from the validated schema; PostgreSQL keeps JSON as
+                // jsonb, read here as its text.
+                select.expr(Expr::cust(format!("CAST({column} AS TEXT)")));
+            }
+            select
+                .from(Alias::new(entity.name.as_str()))
+                .and_where(sea_query::ExprTrait::gt(id(), after))
+                .and_where(sea_query::ExprTrait::ne(
+                    id(),
+                    crate::placeholder::PLACEHOLDER_ID,
+                ))
+                .order_by(Alias::new(builtin::ID), Order::Asc)
+                .limit(ROWS_PER_READ);
+            let (sql, bound) = DB::build(&select);
+            let page = DB::fetch_all(connection, sql, bound).await?;
+            let Some(last) = page.last() else { break };
+            after = rows::int::<DB>(last, 0)?.unwrap_or(i64::MAX);
+            for row in &page {
+                for (offset, column) in columns.iter().enumerate() {
+                    let Some(cell) = rows::text::<DB>(row, offset + 1)? else {
+                        continue;
+                    };
+                    let mut mark = |position: usize, within: bool| {
+                        if let Some(slot) = holder.get_mut(position)
+                            && slot.is_none()
+                        {
+                            *slot = Some(if within {
+                                format!("{}.{column} (within a longer value)", entity.name)
+                            } else {
+                                format!("{}.{column}", entity.name)
+                            });
+                            left -= 1;
+                        }
+                    };
+                    if let Some(&position) = equal.get(cell.as_str()) {
+                        mark(position, false);
+                    }
+                    needles.each_in(cell.as_bytes(), |position, _| {
+                        let whole = texts
+                            .get(position)
+                            .is_some_and(|value| value.len() == cell.len());
+                        mark(position, !whole);
+                    });
                 }
-            ),
-        )
-        .await?;
-    }
-    let left = number::<DB>(
-        connection,
-        "SELECT COUNT(*) FROM lethe_found_value WHERE held IS NULL",
-    )
-    .await?;
-    if usize::try_from(left).unwrap_or(usize::MAX) <= MAX_SUBSTRING_CHECKS {
-        for (entity, column) in &columns {
-            DB::execute_plain(
-                connection,
-                format!(
-                    "UPDATE lethe_found_value SET held = '{entity}.{column} (within a longer value)' WHERE held IS NULL AND EXISTS (SELECT 1 FROM {entity} t WHERE {contains} AND t.id <> 0)",
-                contains = match DB::BACKEND {
-                    crate::dialect::Backend::Sqlite => format!("instr(t.{column}, lethe_found_value.value) > 0"),
-                    crate::dialect::Backend::Postgres => format!("strpos(CAST(t.{column} AS TEXT), lethe_found_value.value) > 0"),
-                }
-                ),
-            )
-            .await?;
+            }
+            if page.len() < ROWS_PER_READ as usize {
+                break;
+            }
         }
     }
-    let rows = DB::fetch_all(
-        connection,
-        "SELECT i, held FROM lethe_found_value WHERE held IS NOT NULL".to_owned(),
-        no_values(),
-    )
-    .await?;
-    for row in &rows {
-        if let (Some(index), Some(holder)) = (rows::int::<DB>(row, 0)?, rows::text::<DB>(row, 1)?) {
-            held.insert(usize::try_from(index).unwrap_or(usize::MAX), holder);
+    for ((index, _), found) in values.iter().zip(holder) {
+        if let Some(found) = found {
+            held.insert(*index, found);
         }
     }
-    DB::execute_plain(connection, "DELETE FROM lethe_found_value".to_owned()).await?;
     Ok(held)
 }
 
@@ -572,23 +570,23 @@ pub(super) async fn postgres_statistics<DB: Dialect>(
             "pg_statistic could not be vacuumed ({error}); its replaced rows stay in its files until PostgreSQL's autovacuum reuses the space"
         ),
     };
-    // Which erased values the statistics sample (bounded: the statistics are small).
+    // Which erased values the statistics sample. The samples are read once and matched here:
+    // they are small (at most a few hundred values per column at the default statistics
+    // target), while the erased values of a large purge run to hundreds of thousands, and
+    // `pg_stats` is a view that costs about a second to read each time.
+    let (sql, bound) = DB::build(sea_query::Query::select().expr(sea_query::Expr::cust_with_values(
+        "DISTINCT sample.v FROM pg_stats s, LATERAL (SELECT v FROM unnest(COALESCE(s.most_common_vals::text::text[], '{}') || COALESCE(s.histogram_bounds::text::text[], '{}')) AS v) AS sample \
+         WHERE s.schemaname = current_schema() \
+         AND s.tablename IN (SELECT jsonb_array_elements_text(CAST($1 AS jsonb)))",
+        [serde_json::json!(tables).to_string()],
+    )));
+    let erased: std::collections::HashSet<&str> = values.iter().map(String::as_str).collect();
     let mut sampled: Vec<String> = Vec::new();
-    for chunk in values.chunks(1_000) {
-        let (sql, bound) = DB::build(sea_query::Query::select().expr(sea_query::Expr::cust_with_values(
-            "DISTINCT sample.v FROM pg_stats s, LATERAL (SELECT v FROM unnest(COALESCE(s.most_common_vals::text::text[], '{}') || COALESCE(s.histogram_bounds::text::text[], '{}')) AS v) AS sample \
-             WHERE s.schemaname = current_schema() \
-             AND s.tablename IN (SELECT jsonb_array_elements_text(CAST($1 AS jsonb))) \
-             AND sample.v IN (SELECT jsonb_array_elements_text(CAST($2 AS jsonb)))",
-            [
-                serde_json::json!(tables).to_string(),
-                serde_json::json!(chunk).to_string(),
-            ],
-        )));
-        for row in DB::fetch_all(&mut connection, sql, bound).await? {
-            if let Some(value) = rows::text::<DB>(&row, 0)? {
-                sampled.push(value);
-            }
+    for row in DB::fetch_all(&mut connection, sql, bound).await? {
+        if let Some(value) = rows::text::<DB>(&row, 0)?
+            && erased.contains(value.as_str())
+        {
+            sampled.push(value);
         }
     }
     // A sampled value a kept record holds (a common note text, a shared company phone) is

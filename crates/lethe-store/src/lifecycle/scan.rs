@@ -244,6 +244,24 @@ impl<'v> Needles<'v> {
     /// [`IN_FREE_SPACE`], by where the occurrence starts (`base` is the file offset of the
     /// haystack's first byte).
     fn search(&self, haystack: &[u8], at_file: Place<'_>, to: usize, found: &mut [Hit]) {
+        self.each_occurrence(haystack, to, |index, start| {
+            if let Some(hit) = found.get_mut(index) {
+                let offset = at_file.base + start as u64;
+                hit.note(offset, at_file.space.is_free(offset));
+            }
+        });
+    }
+
+    /// Calls `occurs(value, start)` for every occurrence of a value in `text` (the whole
+    /// of it, which must hold each occurrence whole: one field's text, or several joined by
+    /// a byte no value contains).
+    pub(crate) fn each_in(&self, text: &[u8], occurs: impl FnMut(usize, usize)) {
+        self.each_occurrence(text, text.len(), occurs);
+    }
+
+    /// Calls `occurs(value, start)` for every occurrence whose tested position lies below
+    /// `to` (see [`Needles::search`]).
+    fn each_occurrence(&self, haystack: &[u8], to: usize, mut occurs: impl FnMut(usize, usize)) {
         let mut at = 0;
         let end = to.min(haystack.len().saturating_sub(WINDOW - 1));
         let filter: &[u64; FILTER_WORDS] = &self.filter;
@@ -255,7 +273,7 @@ impl<'v> Needles<'v> {
             let window = u64::from_le_bytes(bytes);
             let bit = slot(window);
             if filter[(bit >> 6) & (FILTER_WORDS - 1)] & (1 << (bit & 63)) != 0 {
-                self.confirm(haystack, at_file, at, window, found);
+                self.confirm(haystack, at, window, &mut occurs);
             }
             at += STRIDE;
         }
@@ -265,10 +283,9 @@ impl<'v> Needles<'v> {
     fn confirm(
         &self,
         haystack: &[u8],
-        at_file: Place<'_>,
         at: usize,
         window: u64,
-        found: &mut [Hit],
+        occurs: &mut impl FnMut(usize, usize),
     ) {
         let Some(candidates) = self.by_window.get(&window) else {
             return;
@@ -278,11 +295,8 @@ impl<'v> Needles<'v> {
             else {
                 continue;
             };
-            if haystack.get(start..start + value.len()) == Some(*value)
-                && let Some(hit) = found.get_mut(index)
-            {
-                let offset = at_file.base + start as u64;
-                hit.note(offset, at_file.space.is_free(offset));
+            if haystack.get(start..start + value.len()) == Some(*value) {
+                occurs(index, start);
             }
         }
     }
