@@ -956,10 +956,9 @@ struct CliRow {
 }
 
 /// The command line is the operator's, with full rights (SPEC §8): without `--as` everything
-/// is allowed. `--as USER` makes the lifecycle commands (trash, restore, purge, anonymise,
-/// update, history) check that user's rights as the API does. Commands that only record an
-/// author (`selection`) or that manage users do not: there `--as` changes who is recorded,
-/// not what is allowed — asserted here as it is, not as a rule of its own.
+/// is allowed. `--as USER` makes every command that changes or reveals what is not everyone's
+/// (trash, restore, purge, anonymise, update, history, saved selections, users) ask the
+/// policy (`lethe_rules::policy`) with that user's rights, as the API does.
 #[rustfmt::skip]
 fn cli_rows() -> Vec<CliRow> {
     use Effect::{Reads, Writes};
@@ -977,10 +976,12 @@ fn cli_rows() -> Vec<CliRow> {
         row("history --verify",                                                 Reads,  [0, 0, 2, 2, 2]),
         // Notifications belong to a user: the operator has none.
         row("notifications",                                                    Reads,  [2, 0, 0, 0, 2]),
-        // No author check on the command line (the HTTP API has one: admin or author).
-        row("selection delete {selection}",                                     Writes, [0, 0, 0, 0, 2]),
-        // `user add` does not look at `--as` at all: the operator manages users.
-        row("user add cli_user_{n} --role admin",                               Writes, [0, 0, 0, 0, 0]),
+        // A saved selection is changed or deleted by an admin or its author, as over HTTP.
+        row("selection update {selection} --ids {a}",                           Writes, [0, 0, 2, 0, 2]),
+        row("selection delete {selection}",                                     Writes, [0, 0, 2, 0, 2]),
+        // Users are managed by admins (and the operator), as over HTTP.
+        row("user add cli_user_{n} --role admin",                               Writes, [0, 0, 2, 2, 2]),
+        row("user list",                                                        Reads,  [0, 0, 2, 2, 2]),
     ]
 }
 
@@ -1101,11 +1102,9 @@ async fn the_command_line_acts_with_the_operators_rights_or_those_of_the_user_na
             if run.status != 0 {
                 let error = run.error_json();
                 let code = error["code"].as_str().unwrap_or_default();
-                // A missing right is `forbidden` from the store, except `history`, which
-                // refuses plain users itself, as a usage error (`error`), as it does an
-                // unknown `--as` name and the operator asking for notifications.
-                let usage =
-                    caller.is_none_or(|name| name == "nobody") || row.args.starts_with("history");
+                // A missing right is `forbidden` (the policy's answer); an unknown `--as`
+                // name and the operator asking for notifications are usage errors (`error`).
+                let usage = caller.is_none_or(|name| name == "nobody");
                 let expected_code = if usage { "error" } else { "forbidden" };
                 if code != expected_code {
                     failures.push(format!(

@@ -15,20 +15,6 @@ use crate::error::ApiError;
 #[derive(Debug, Clone)]
 pub struct CurrentUser(pub User);
 
-impl CurrentUser {
-    /// Refuses with 403 unless the user is an admin.
-    pub fn require_admin(&self, action: &str) -> Result<(), ApiError> {
-        if self.0.is_admin() {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden(format!(
-                "{action} is for admins only; user `{}` has the role user",
-                self.0.name
-            )))
-        }
-    }
-}
-
 impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
     type Rejection = ApiError;
 

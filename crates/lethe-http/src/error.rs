@@ -103,3 +103,9 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+impl From<lethe_store::policy::Refusal> for ApiError {
+    fn from(refusal: lethe_store::policy::Refusal) -> ApiError {
+        ApiError::Forbidden(refusal.0)
+    }
+}

@@ -13,7 +13,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
-use lethe_store::{Actor, Job, JobRunner, MAX_HISTORY_PAGE, Store, StoreError};
+use lethe_store::policy;
+use lethe_store::{Job, JobRunner, MAX_HISTORY_PAGE, Store, StoreError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -84,7 +85,7 @@ pub async fn preview_trash(
     let _pass = state.filters.enter(user.0.id)?;
     state
         .store
-        .snapshot_for(body.snapshot_id, &Actor::user(&user.0))
+        .snapshot_for(body.snapshot_id, &user.0.actor())
         .await?;
     let preview = state.store.preview_trash(body.snapshot_id).await?;
     Ok(Json(json!(preview)))
@@ -104,7 +105,7 @@ pub async fn trash(
     user: CurrentUser,
     JsonBody(body): JsonBody<TrashBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let actor = Actor::user(&user.0);
+    let actor = user.0.actor();
     let job = state
         .store
         .start_trash(
@@ -132,7 +133,7 @@ pub async fn restore(
     PathParams(batch): PathParams<i64>,
     JsonBody(body): JsonBody<RestoreBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let actor = Actor::user(&user.0);
+    let actor = user.0.actor();
     let job = state
         .store
         .start_restore(batch, body.ids.as_deref(), &actor, body.batch_size)
@@ -147,7 +148,7 @@ pub async fn preview_purge(
     PathParams(id): PathParams<i64>,
 ) -> Result<Json<Value>, ApiError> {
     // A preview shows what the operation would do, to whom may do it: purging is for admins.
-    user.require_admin("previewing a purge")?;
+    policy::preview_purge(&user.0.actor())?;
     Ok(Json(json!(state.store.preview_purge(id).await?)))
 }
 
@@ -172,7 +173,7 @@ pub async fn list_jobs(
     QueryParams(params): QueryParams<LimitParams>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = limit(params.limit, 50, 1_000)?;
-    let jobs = state.store.jobs_for(limit, &Actor::user(&user.0)).await?;
+    let jobs = state.store.jobs_for(limit, &user.0.actor()).await?;
     Ok(Json(json!({"jobs": jobs})))
 }
 
@@ -181,9 +182,7 @@ pub async fn show_job(
     user: CurrentUser,
     PathParams(id): PathParams<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!(
-        state.store.job_for(id, &Actor::user(&user.0)).await?
-    )))
+    Ok(Json(json!(state.store.job_for(id, &user.0.actor()).await?)))
 }
 
 /// Resumes a failed job after its last committed batch (an admin, or who started a job that
@@ -193,7 +192,7 @@ pub async fn resume_job(
     user: CurrentUser,
     PathParams(id): PathParams<i64>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let actor = Actor::user(&user.0);
+    let actor = user.0.actor();
     let job = state.store.resume_job(id, &actor).await?;
     if job.state == lethe_store::job_state::QUEUED {
         run_in_background(&state.store, job.id);
@@ -209,7 +208,7 @@ pub async fn job_skips(
     QueryParams(params): QueryParams<LimitParams>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = limit(params.limit, 100, 10_000)?;
-    let job = state.store.job_for(id, &Actor::user(&user.0)).await?;
+    let job = state.store.job_for(id, &user.0.actor()).await?;
     let skips: Vec<Value> = state
         .store
         .job_skips(id, limit)
@@ -244,7 +243,7 @@ pub async fn history(
     user: CurrentUser,
     QueryParams(params): QueryParams<HistoryParams>,
 ) -> Result<Json<Value>, ApiError> {
-    user.require_admin("reading the deletion history")?;
+    policy::read_history(&user.0.actor())?;
     let limit = limit(params.limit, 100, MAX_HISTORY_PAGE)?;
     let entries = state.store.history(params.after, limit).await?;
     let next_after = match entries.last() {
@@ -259,7 +258,7 @@ pub async fn verify_history(
     State(state): State<AppState>,
     user: CurrentUser,
 ) -> Result<Json<Value>, ApiError> {
-    user.require_admin("verifying the deletion history")?;
+    policy::read_history(&user.0.actor())?;
     let verification = state.store.verify_history().await?;
     let mut answer = json!(verification);
     answer["intact"] = json!(verification.is_intact());
@@ -355,7 +354,7 @@ pub async fn request_purge(
     JsonBody(body): JsonBody<PurgeBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     // A user hears "admins only" before anything about the grace period.
-    user.require_admin("requesting a purge")?;
+    policy::request_purge(&user.0.actor())?;
     let grace = grace(body.grace_seconds)?;
     if let Some(reason) = &body.reason
         && reason.chars().count() > MAX_REASON_CHARS
@@ -364,7 +363,7 @@ pub async fn request_purge(
             "reason is longer than {MAX_REASON_CHARS} characters"
         )));
     }
-    let actor = Actor::user(&user.0);
+    let actor = user.0.actor();
     let job = state
         .store
         .request_purge(
@@ -400,7 +399,7 @@ pub async fn cancel_purge(
     user: CurrentUser,
     PathParams(job): PathParams<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    let actor = Actor::user(&user.0);
+    let actor = user.0.actor();
     Ok(Json(json!(state.store.cancel_purge(job, &actor).await?)))
 }
 
@@ -417,7 +416,7 @@ pub async fn anonymize(
     user: CurrentUser,
     JsonBody(body): JsonBody<AnonymizeBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let actor = Actor::user(&user.0);
+    let actor = user.0.actor();
     let job = state
         .store
         .start_anonymize(body.snapshot_id, &actor, body.batch_size)
@@ -461,7 +460,7 @@ pub async fn preview_update(
     let changes = changes(body.changes)?;
     state
         .store
-        .snapshot_for(body.snapshot_id, &Actor::user(&user.0))
+        .snapshot_for(body.snapshot_id, &user.0.actor())
         .await?;
     let preview = state
         .store
@@ -485,7 +484,7 @@ pub async fn update(
     JsonBody(body): JsonBody<UpdateBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     let changes = changes(body.changes)?;
-    let actor = Actor::user(&user.0);
+    let actor = user.0.actor();
     let job = state
         .store
         .start_update(body.snapshot_id, &changes, &actor, body.batch_size)

@@ -102,11 +102,6 @@ pub async fn update(
 ) -> Result<Json<Value>, ApiError> {
     let store = &state.store;
     let current = store.get_selection(&name).await?;
-    if !user.0.is_admin() && current.created_by != Some(user.0.id) {
-        return Err(ApiError::Forbidden(format!(
-            "only an admin or the user who saved `{name}` may change it"
-        )));
-    }
     let definition = definition(
         store,
         &current.entity,
@@ -115,7 +110,7 @@ pub async fn update(
         [body.union, body.intersection, body.difference],
     )?;
     let saved = store
-        .update_selection(&name, &definition, &body.description)
+        .update_selection(&name, &definition, &body.description, &user.0.actor())
         .await?;
     let count = store.count_selection(&name, Scope::Active).await?;
     Ok(Json(json!({"selection": saved, "count": count})))
@@ -175,13 +170,7 @@ pub async fn delete(
     user: CurrentUser,
     PathParams(name): PathParams<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let selection = state.store.get_selection(&name).await?;
-    if !user.0.is_admin() && selection.created_by != Some(user.0.id) {
-        return Err(ApiError::Forbidden(format!(
-            "only an admin or the user who saved `{name}` may delete it"
-        )));
-    }
-    state.store.delete_selection(&name).await?;
+    state.store.delete_selection(&name, &user.0.actor()).await?;
     Ok(Json(json!({"deleted": name})))
 }
 
@@ -288,10 +277,7 @@ pub async fn show_snapshot(
     user: CurrentUser,
     PathParams(id): PathParams<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    let snapshot = state
-        .store
-        .snapshot_for(id, &lethe_store::Actor::user(&user.0))
-        .await?;
+    let snapshot = state.store.snapshot_for(id, &user.0.actor()).await?;
     Ok(Json(json!({"snapshot": snapshot})))
 }
 
@@ -308,10 +294,7 @@ pub async fn snapshot_records(
     PathParams(id): PathParams<i64>,
     QueryParams(params): QueryParams<SnapshotPageParams>,
 ) -> Result<Json<Value>, ApiError> {
-    state
-        .store
-        .snapshot_for(id, &lethe_store::Actor::user(&user.0))
-        .await?;
+    state.store.snapshot_for(id, &user.0.actor()).await?;
     let query = ListQuery {
         limit: params.limit,
         cursor: params.cursor,

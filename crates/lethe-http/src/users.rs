@@ -5,7 +5,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use lethe_store::{Actor, Role};
+use lethe_store::Role;
+use lethe_store::policy::{self, UserAction};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -18,7 +19,7 @@ pub async fn list(
     State(state): State<AppState>,
     user: CurrentUser,
 ) -> Result<Json<Value>, ApiError> {
-    user.require_admin("listing users")?;
+    policy::manage_users(&user.0.actor(), UserAction::List)?;
     let users = state.store.list_users().await?;
     Ok(Json(json!({"users": users})))
 }
@@ -35,7 +36,7 @@ pub async fn create(
     user: CurrentUser,
     JsonBody(body): JsonBody<NewUser>,
 ) -> Result<impl IntoResponse, ApiError> {
-    user.require_admin("creating users")?;
+    policy::manage_users(&user.0.actor(), UserAction::Add)?;
     let role = Role::parse(&body.role)?;
     let (created, token) = state.store.add_user(&body.name, role).await?;
     Ok((
@@ -50,10 +51,7 @@ pub async fn remove(
     user: CurrentUser,
     PathParams(name): PathParams<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let revoked = state
-        .store
-        .remove_user(&name, &Actor::user(&user.0))
-        .await?;
+    let revoked = state.store.remove_user(&name, &user.0.actor()).await?;
     Ok(Json(json!({"removed": name, "tokens_revoked": revoked})))
 }
 
@@ -63,7 +61,7 @@ pub async fn tokens(
     user: CurrentUser,
     PathParams(name): PathParams<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let tokens = state.store.tokens_of(&name, &Actor::user(&user.0)).await?;
+    let tokens = state.store.tokens_of(&name, &user.0.actor()).await?;
     Ok(Json(json!({"user": name, "tokens": tokens})))
 }
 
@@ -73,6 +71,6 @@ pub async fn revoke_token(
     user: CurrentUser,
     PathParams(id): PathParams<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    let token = state.store.revoke_token(id, &Actor::user(&user.0)).await?;
+    let token = state.store.revoke_token(id, &user.0.actor()).await?;
     Ok(Json(json!({"token": token})))
 }

@@ -179,6 +179,12 @@ fn database_unavailable(error: &sqlx::Error) -> bool {
     }
 }
 
+impl From<lethe_rules::policy::Refusal> for StoreError {
+    fn from(refusal: lethe_rules::policy::Refusal) -> StoreError {
+        StoreError::Forbidden(refusal.0)
+    }
+}
+
 impl StoreError {
     pub fn class(&self) -> ErrorClass {
         match self {

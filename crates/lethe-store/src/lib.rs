@@ -52,6 +52,7 @@ pub use history::{
     MIN_HISTORY_KEY_BYTES,
 };
 pub use lethe_filter::Filter;
+pub use lethe_rules::policy;
 pub use lifecycle::{
     DEFAULT_BATCH_SIZE, DEFAULT_POSTGRES_BATCH_SIZE, DEFAULT_PURGE_BATCH_SIZE,
     DEFAULT_QUERY_TIMEOUT, DeletionBatch, EntityCount, Job, JobKind, JobRunner, LifecycleSettings,

@@ -23,6 +23,7 @@ use crate::dialect::Dialect;
 use crate::error::StoreError;
 use crate::records::{ListQuery, Page};
 use crate::select::{Compiler, Scope, count_where, scope_condition};
+use crate::users::Actor;
 use crate::value::Value;
 use crate::{Filter, Pools, Store, dispatch};
 
@@ -365,13 +366,16 @@ impl Store {
 
     /// Replaces a saved selection's definition and description, keeping its name, entity
     /// and author. A combined selection may not come to contain itself.
+    /// Replaces a saved selection's definition: an admin or its author (the policy).
     pub async fn update_selection(
         &self,
         name: &str,
         definition: &SelectionDefinition,
         description: &str,
+        actor: &Actor,
     ) -> Result<SavedSelection, StoreError> {
         let current = self.get_selection(name).await?;
+        lethe_rules::policy::change_selection(actor, name, current.created_by)?;
         check_definition(&current.entity, definition)?;
         let now = self.now();
         dispatch!(self, pool => update_selection::<_>(pool, &current, definition, description, now).await)?;
@@ -413,7 +417,10 @@ impl Store {
     }
 
     /// Deletes a saved selection; refused while a combined selection uses it.
-    pub async fn delete_selection(&self, name: &str) -> Result<(), StoreError> {
+    /// Deletes a saved selection: an admin or its author (the policy).
+    pub async fn delete_selection(&self, name: &str, actor: &Actor) -> Result<(), StoreError> {
+        let current = self.get_selection(name).await?;
+        lethe_rules::policy::change_selection(actor, name, current.created_by)?;
         dispatch!(self, pool => delete_selection::<_>(pool, name).await)
     }
 

@@ -57,36 +57,14 @@ impl User {
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
     }
-}
 
-/// Who performs an operation: a Lethe user, or the operator at the server's command line, who
-/// has full rights (SPEC §8). History entries and permission checks are made from it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct Actor {
-    /// The `lethe_user` id; `None` for the operator.
-    pub user_id: Option<i64>,
-    pub name: String,
-    pub admin: bool,
-}
-
-impl Actor {
-    /// The operator running the `lethe` command on the server.
-    pub fn operator() -> Actor {
-        Actor {
-            user_id: None,
-            name: "operator".to_owned(),
-            admin: true,
-        }
-    }
-
-    pub fn user(user: &User) -> Actor {
-        Actor {
-            user_id: Some(user.id),
-            name: user.name.clone(),
-            admin: user.is_admin(),
-        }
+    /// This user as the actor of an operation.
+    pub fn actor(&self) -> Actor {
+        Actor::user(self.id, &self.name, self.is_admin())
     }
 }
+
+pub use lethe_rules::Actor;
 
 const TOKEN_PREFIX: &str = "lethe_";
 

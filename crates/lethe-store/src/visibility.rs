@@ -8,10 +8,7 @@ use crate::error::StoreError;
 use crate::users::Actor;
 use crate::{Job, Snapshot, Store};
 
-/// Whether `actor` may see what the user `owner` started or made (`None`: the operator).
-pub fn may_see(actor: &Actor, owner: Option<i64>) -> bool {
-    actor.admin || (actor.user_id.is_some() && owner == actor.user_id)
-}
+pub use lethe_rules::policy::may_see;
 
 impl Store {
     /// A job, when `actor` may see it.

@@ -368,8 +368,8 @@ both_backends!(
         let store = open(&database).await;
         let (ann, _) = store.add_user("ann", Role::User).await.unwrap();
         let (bob, _) = store.add_user("bob", Role::User).await.unwrap();
-        let ann_actor = Actor::user(&ann);
-        let bob_actor = Actor::user(&bob);
+        let ann_actor = ann.actor();
+        let bob_actor = bob.actor();
         let input = json!({"last_name": "Mine"});
         let mine = store
             .create_record("contact", input.as_object().unwrap(), Some(ann.id))
@@ -398,9 +398,7 @@ both_backends!(
 
         // Restore: not a user who neither trashed nor created the record.
         let (carl, _) = store.add_user("carl", Role::User).await.unwrap();
-        let refused = store
-            .start_restore(batch, None, &Actor::user(&carl), None)
-            .await;
+        let refused = store.start_restore(batch, None, &carl.actor(), None).await;
         assert!(
             matches!(refused, Err(StoreError::Forbidden(_))),
             "{refused:?}"
@@ -419,9 +417,7 @@ both_backends!(
             .await
             .unwrap();
         let batch = run(&store, job.id).await.batch_id.unwrap();
-        let refused = store
-            .start_restore(batch, None, &Actor::user(&carl), None)
-            .await;
+        let refused = store.start_restore(batch, None, &carl.actor(), None).await;
         assert!(
             matches!(refused, Err(StoreError::Forbidden(_))),
             "{refused:?}"
@@ -604,7 +600,7 @@ both_backends!(
 
         let (user, _) = store.add_user("uma", Role::User).await.unwrap();
         let refused = store
-            .start_update(members, changes, &Actor::user(&user), None)
+            .start_update(members, changes, &user.actor(), None)
             .await;
         assert!(
             matches!(refused, Err(StoreError::Forbidden(_))),

@@ -153,7 +153,7 @@ both_backends!(
         .await;
 
         let batch = trash(&store, &format!("id = {doomed}")).await;
-        let actor = Actor::user(&admin);
+        let actor = admin.actor();
         let job = store
             .request_purge(batch, &actor, None, true, Some("erasure request"), None)
             .await
@@ -299,7 +299,7 @@ both_backends!(
         };
 
         let refused = store
-            .request_purge(batch, &Actor::user(&user), None, true, None, None)
+            .request_purge(batch, &user.actor(), None, true, None, None)
             .await;
         assert!(
             matches!(refused, Err(StoreError::Forbidden(_))),
@@ -308,7 +308,7 @@ both_backends!(
         let too_short = store
             .request_purge(
                 batch,
-                &Actor::user(&admin),
+                &admin.actor(),
                 Some(Duration::hours(1)),
                 true,
                 None,
@@ -323,22 +323,19 @@ both_backends!(
         }
 
         let job = store
-            .request_purge(batch, &Actor::user(&admin), None, true, None, None)
+            .request_purge(batch, &admin.actor(), None, true, None, None)
             .await
             .unwrap();
         let twice = store
-            .request_purge(batch, &Actor::user(&admin), None, true, None, None)
+            .request_purge(batch, &admin.actor(), None, true, None, None)
             .await;
         assert!(matches!(twice, Err(StoreError::Conflict(_))), "{twice:?}");
-        let by_user = store.cancel_purge(job.id, &Actor::user(&user)).await;
+        let by_user = store.cancel_purge(job.id, &user.actor()).await;
         assert!(matches!(by_user, Err(StoreError::Forbidden(_))));
-        let cancelled = store
-            .cancel_purge(job.id, &Actor::user(&admin))
-            .await
-            .unwrap();
+        let cancelled = store.cancel_purge(job.id, &admin.actor()).await.unwrap();
         assert_eq!(cancelled.state, "cancelled");
         assert_eq!(store.deletion_batch(batch).await.unwrap().state, "trashed");
-        let again = store.cancel_purge(job.id, &Actor::user(&admin)).await;
+        let again = store.cancel_purge(job.id, &admin.actor()).await;
         assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
 
         clock.set(start_time() + Duration::days(8));
@@ -1295,7 +1292,7 @@ both_backends!(
             .start_trash(
                 snapshot.id,
                 Some("Art. 17 request from Annika Zeller <annika.zeller@example.com>"),
-                &Actor::user(&admin),
+                &admin.actor(),
                 None,
             )
             .await
@@ -1308,7 +1305,7 @@ both_backends!(
         let purge = store
             .request_purge(
                 job.batch_id.unwrap(),
-                &Actor::user(&admin),
+                &admin.actor(),
                 Some(Duration::ZERO),
                 false,
                 Some("erasure for annika.zeller@example.com, kept: Kept"),

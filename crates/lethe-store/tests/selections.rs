@@ -4,7 +4,8 @@
 
 use lethe_schema::Schema;
 use lethe_store::{
-    DatabaseUrl, ListQuery, MemberPick, PickSource, Scope, SelectionDefinition, SetOperator, Store,
+    Actor, DatabaseUrl, ListQuery, MemberPick, PickSource, Scope, SelectionDefinition, SetOperator,
+    Store,
 };
 use lethe_testkit::{TestDatabase, both_backends};
 use serde_json::{Value as Json, json};
@@ -198,7 +199,7 @@ both_backends!(
             "{error}"
         );
         let error = store
-            .delete_selection("prospects")
+            .delete_selection("prospects", &Actor::operator())
             .await
             .expect_err("in use");
         assert!(
@@ -211,7 +212,10 @@ both_backends!(
             "only `companies` was added"
         );
 
-        store.delete_selection("nested").await.unwrap();
+        store
+            .delete_selection("nested", &Actor::operator())
+            .await
+            .unwrap();
         assert!(store.get_selection("nested").await.is_err());
     }
 );
@@ -367,6 +371,7 @@ both_backends!(
                 "prospects",
                 &SelectionDefinition::Static(vec![b]),
                 "now fixed",
+                &Actor::operator(),
             )
             .await
             .unwrap();
@@ -389,7 +394,9 @@ both_backends!(
             operator: SetOperator::Union,
             parts: vec!["both".to_owned(), "prospects".to_owned()],
         };
-        let refused = store.update_selection("lost", &cycle, "").await;
+        let refused = store
+            .update_selection("lost", &cycle, "", &Actor::operator())
+            .await;
         let message = refused.expect_err("a cycle").to_string();
         assert!(message.contains("cycle"), "{message}");
         assert_eq!(
@@ -399,10 +406,15 @@ both_backends!(
         );
         // A filter about another entity is refused; so is an unknown selection.
         let wrong = SelectionDefinition::Dynamic(store.parse_filter("company", "all").unwrap());
-        assert!(store.update_selection("lost", &wrong, "").await.is_err());
         assert!(
             store
-                .update_selection("nope", &dynamic("all"), "")
+                .update_selection("lost", &wrong, "", &Actor::operator())
+                .await
+                .is_err()
+        );
+        assert!(
+            store
+                .update_selection("nope", &dynamic("all"), "", &Actor::operator())
                 .await
                 .is_err()
         );

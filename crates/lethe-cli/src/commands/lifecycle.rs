@@ -410,9 +410,7 @@ pub async fn job(context: &Context, command: JobCommand) -> anyhow::Result<()> {
 pub async fn history(context: &Context, args: HistoryArgs) -> anyhow::Result<()> {
     let store = context.open().await?;
     let actor = context.acting(&store).await?;
-    if !actor.admin {
-        return Err(UsageError("the history is for admins".to_owned()).into());
-    }
+    lethe_store::policy::read_history(&actor).map_err(lethe_store::StoreError::from)?;
     if args.verify {
         let verification = store.verify_history().await?;
         if context.json() {

@@ -234,7 +234,7 @@ impl Context {
                 "--as {name}: there is no such user; see `lethe user list`"
             ))
         })?;
-        Ok(lethe_store::Actor::user(&user))
+        Ok(user.actor())
     }
 
     /// The user changes are recorded under: `--as USER`, or none (the operator).

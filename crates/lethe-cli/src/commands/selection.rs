@@ -101,7 +101,12 @@ pub async fn run_selection(context: &Context, command: SelectionCommand) -> anyh
                 difference,
             )?;
             let saved = store
-                .update_selection(&name, &definition, &description)
+                .update_selection(
+                    &name,
+                    &definition,
+                    &description,
+                    &context.acting(&store).await?,
+                )
                 .await?;
             let count = store.count_selection(&name, Scope::Active).await?;
             if context.json() {
@@ -168,7 +173,9 @@ pub async fn run_selection(context: &Context, command: SelectionCommand) -> anyh
             print_page(context.json(), &page);
         }
         SelectionCommand::Delete { name } => {
-            store.delete_selection(&name).await?;
+            store
+                .delete_selection(&name, &context.acting(&store).await?)
+                .await?;
             if context.json() {
                 print_json(&json!({"deleted": name}));
             } else {

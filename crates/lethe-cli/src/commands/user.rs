@@ -1,6 +1,7 @@
 //! `lethe user add|token|list|tokens|revoke-token|remove`.
 
-use lethe_store::Role;
+use lethe_store::policy::{self, UserAction};
+use lethe_store::{Role, StoreError};
 use serde_json::json;
 
 use super::Context;
@@ -11,6 +12,8 @@ pub async fn run(context: &Context, command: UserCommand) -> anyhow::Result<()> 
     let store = context.open().await?;
     match command {
         UserCommand::Add { name, role } => {
+            policy::manage_users(&context.acting(&store).await?, UserAction::Add)
+                .map_err(StoreError::from)?;
             let (user, token) = store.add_user(&name, Role::parse(&role)?).await?;
             if context.json() {
                 print_json(&json!({"user": user, "token": token}));
@@ -25,6 +28,10 @@ pub async fn run(context: &Context, command: UserCommand) -> anyhow::Result<()> 
             }
         }
         UserCommand::Token { name, label } => {
+            let actor = context.acting(&store).await?;
+            if let Some(owner) = store.find_user(&name).await? {
+                policy::handle_tokens(&actor, owner.id, &name).map_err(StoreError::from)?;
+            }
             let (user, token) = store.issue_token(&name, &label).await?;
             if context.json() {
                 print_json(&json!({"user": user, "token": token}));
@@ -36,6 +43,8 @@ pub async fn run(context: &Context, command: UserCommand) -> anyhow::Result<()> 
             }
         }
         UserCommand::List => {
+            policy::manage_users(&context.acting(&store).await?, UserAction::List)
+                .map_err(StoreError::from)?;
             let users = store.list_users().await?;
             if context.json() {
                 print_json(&json!({"users": users}));

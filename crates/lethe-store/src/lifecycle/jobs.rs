@@ -1136,15 +1136,12 @@ pub(crate) async fn resume<DB: Dialect>(
 ) -> Result<(), StoreError> {
     let mut transaction = begin_write(pool).await?;
     let job = load_job::<DB>(&mut transaction, id).await?;
-    let started_it = actor.user_id.is_some() && job.payload.actor.user_id == actor.user_id;
-    if !actor.admin && (job.kind == JobKind::Purge || !started_it) {
-        let who = if job.kind == JobKind::Purge {
-            "only an admin may resume a purge".to_owned()
-        } else {
-            format!("only an admin or the user who started job {id} may resume it")
-        };
-        return Err(StoreError::Forbidden(who));
-    }
+    lethe_rules::policy::resume_job(
+        actor,
+        id,
+        job.kind == JobKind::Purge,
+        job.payload.actor.user_id,
+    )?;
     let refused = |why: &str| {
         Err(StoreError::Conflict(format!(
             "job {id} cannot be resumed: {why}"

@@ -405,12 +405,7 @@ impl Store {
     ) -> Result<crate::Snapshot, StoreError> {
         let snapshot = self.get_snapshot(snapshot_id).await?;
         self.entity(&snapshot.entity)?;
-        if snapshot.member_count > 1 && !actor.admin {
-            return Err(StoreError::Forbidden(format!(
-                "{doing} {} records at once is {what}, which only an admin may do",
-                snapshot.member_count
-            )));
-        }
+        lethe_rules::policy::bulk(actor, snapshot.member_count, doing, what)?;
         Ok(snapshot)
     }
 
@@ -557,11 +552,7 @@ impl Store {
         reason: Option<&str>,
         batch_size: Option<u64>,
     ) -> Result<Job, StoreError> {
-        if !actor.admin {
-            return Err(StoreError::Forbidden(
-                "only an admin may purge: purging erases records for good".to_owned(),
-            ));
-        }
+        lethe_rules::policy::request_purge(actor)?;
         let batch_size = check_batch_size_or(batch_size, DEFAULT_PURGE_BATCH_SIZE)?;
         let settings = self.settings();
         let grace = grace.unwrap_or(settings.default_grace);

@@ -1132,11 +1132,7 @@ pub(super) async fn request<DB: Dialect>(
     batch_size: u64,
     now: OffsetDateTime,
 ) -> Result<i64, StoreError> {
-    if !actor.admin {
-        return Err(StoreError::Forbidden(
-            "only an admin may purge: purging erases records for good".to_owned(),
-        ));
-    }
+    lethe_rules::policy::request_purge(actor)?;
     let mut transaction = begin_write(pool).await?;
     let batch = super::restore::load_batch::<DB>(&mut transaction, deletion_batch).await?;
     let Some(entity) = batch.entity.clone() else {
@@ -1264,11 +1260,7 @@ pub(super) async fn cancel<DB: Dialect>(
     actor: &Actor,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
-    if !actor.admin {
-        return Err(StoreError::Forbidden(
-            "only an admin may cancel a purge".to_owned(),
-        ));
-    }
+    lethe_rules::policy::cancel_purge(actor)?;
     let mut transaction = begin_write(pool).await?;
     let job = super::jobs::load_job::<DB>(&mut transaction, job_id).await?;
     if job.kind != JobKind::Purge {

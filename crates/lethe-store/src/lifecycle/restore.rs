@@ -346,38 +346,31 @@ pub(super) async fn start<DB: Dialect>(
         members.and_where(col(builtin::ID).is_in(chosen.iter().copied()));
     }
 
-    // Who may restore (SPEC §3): any admin, the user who trashed, or the creator of every
-    // record restored — of the chosen ones, or of the whole batch.
-    if !actor.admin && actor.user_id != batch.created_by {
-        let allowed = match actor.user_id {
-            Some(user) => {
-                let mut others = Query::select();
-                others
-                    .expr(Expr::cust("COUNT(*)"))
-                    .from_subquery(members.clone(), Alias::new("m"))
-                    .and_where(
-                        col(builtin::ID).not_in_subquery(
-                            Query::select()
-                                .column(Alias::new(builtin::ID))
-                                .from(Alias::new(entity.as_str()))
-                                .and_where(col(builtin::CREATED_BY).eq(user))
-                                .to_owned(),
-                        ),
-                    );
-                let (sql, values) = DB::build(&others);
-                match DB::fetch_optional(&mut transaction, sql, values).await? {
-                    Some(row) => rows::count::<DB>(&row, 0)? == 0,
-                    None => false,
-                }
-            }
-            None => false,
-        };
-        if !allowed {
-            return Err(StoreError::Forbidden(format!(
-                "only an admin, the user who trashed deletion batch {deletion_batch}, or the creator of the records may restore them"
-            )));
+    // Who may restore is the policy's to say; the store counts, only when the answer
+    // depends on it, how many of the records restored someone else created.
+    let mut made_by_others = None;
+    if lethe_rules::policy::restore_needs_creators(actor, batch.created_by)
+        && let Some(user) = actor.user_id
+    {
+        let mut others = Query::select();
+        others
+            .expr(Expr::cust("COUNT(*)"))
+            .from_subquery(members.clone(), Alias::new("m"))
+            .and_where(
+                col(builtin::ID).not_in_subquery(
+                    Query::select()
+                        .column(Alias::new(builtin::ID))
+                        .from(Alias::new(entity.as_str()))
+                        .and_where(col(builtin::CREATED_BY).eq(user))
+                        .to_owned(),
+                ),
+            );
+        let (sql, values) = DB::build(&others);
+        if let Some(row) = DB::fetch_optional(&mut transaction, sql, values).await? {
+            made_by_others = Some(rows::count::<DB>(&row, 0)?);
         }
     }
+    lethe_rules::policy::restore(actor, deletion_batch, batch.created_by, made_by_others)?;
 
     // A member under a parent that is in the trash in another batch is refused up front.
     let members_condition = qualified("t0", builtin::ID)

@@ -1,0 +1,46 @@
+//! The rules of Lethe that need no database: who performs an operation ([`Actor`]) and what
+//! each actor may do ([`policy`]). Every door — the command line (with and without `--as`),
+//! the HTTP API, and later the web pages — asks [`policy`]; no other code decides
+//! permissions.
+//!
+//! **Architecture invariant:** this crate imports no database, SQL or HTTP crate; the store
+//! gathers the facts a question needs and asks here.
+
+pub mod policy;
+
+use serde::{Deserialize, Serialize};
+
+/// Who performs an operation: a Lethe user, or the operator at the server's command line, who
+/// has full rights (SPEC §8). History entries and permission checks are made from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// The user's id; `None` for the operator.
+    pub user_id: Option<i64>,
+    pub name: String,
+    pub admin: bool,
+}
+
+impl Actor {
+    /// The operator running the `lethe` command on the server.
+    pub fn operator() -> Actor {
+        Actor {
+            user_id: None,
+            name: "operator".to_owned(),
+            admin: true,
+        }
+    }
+
+    /// A signed-in user.
+    pub fn user(user_id: i64, name: &str, admin: bool) -> Actor {
+        Actor {
+            user_id: Some(user_id),
+            name: name.to_owned(),
+            admin,
+        }
+    }
+
+    /// Whether this actor is the user `owner` (`None`: nobody, or the operator).
+    pub fn is(&self, owner: Option<i64>) -> bool {
+        self.user_id.is_some() && self.user_id == owner
+    }
+}

@@ -1,0 +1,260 @@
+//! What each actor may do (SPEC §3, §7), answered from facts the store gathers: the actor,
+//! and who made, saved or owns the thing asked about. Each function answers one question and
+//! says why when the answer is no; the doors turn a [`Refusal`] into a 403 or an exit code.
+//!
+//! Moved here so far: seeing what another user started or made, changing and deleting saved
+//! selections, mass operations, restoring, previewing, requesting and cancelling purges, the
+//! history, resuming a job, managing users and their API tokens.
+
+use crate::Actor;
+
+/// Why an actor may not do something, in words for that actor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal(pub String);
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+/// The answer to a question of the policy.
+pub type Verdict = Result<(), Refusal>;
+
+fn refuse(why: String) -> Verdict {
+    Err(Refusal(why))
+}
+
+/// Whether `actor` may see what the user `owner` started or made (a job, a snapshot and its
+/// preview, a user's tokens): an admin, or that user (`None` is the operator's).
+pub fn may_see(actor: &Actor, owner: Option<i64>) -> bool {
+    actor.admin || actor.is(owner)
+}
+
+/// Changing or deleting the saved selection `name` that the user `owner` saved: an admin or
+/// its author.
+pub fn change_selection(actor: &Actor, name: &str, owner: Option<i64>) -> Verdict {
+    if may_see(actor, owner) {
+        Ok(())
+    } else {
+        refuse(format!(
+            "only an admin or the user who saved `{name}` may change or delete it"
+        ))
+    }
+}
+
+/// Requesting a purge: an admin (it erases records for good).
+pub fn request_purge(actor: &Actor) -> Verdict {
+    if actor.admin {
+        Ok(())
+    } else {
+        refuse(format!(
+            "requesting a purge is for admins only (it erases records for good); user `{}` has the role user",
+            actor.name
+        ))
+    }
+}
+
+/// Cancelling a pending purge: an admin.
+pub fn cancel_purge(actor: &Actor) -> Verdict {
+    if actor.admin {
+        Ok(())
+    } else {
+        refuse(format!(
+            "cancelling a purge is for admins only; user `{}` has the role user",
+            actor.name
+        ))
+    }
+}
+
+/// Looking at what a purge of a deletion batch would erase: whoever may request it.
+pub fn preview_purge(actor: &Actor) -> Verdict {
+    if actor.admin {
+        Ok(())
+    } else {
+        refuse(format!(
+            "previewing a purge is for admins only, as purging is; user `{}` has the role user",
+            actor.name
+        ))
+    }
+}
+
+/// Trashing, anonymising or updating `members` records at once (`doing` names the
+/// operation, `what` what it amounts to): one record is anyone's; more are a mass operation,
+/// for an admin (SPEC §7).
+pub fn bulk(actor: &Actor, members: u64, doing: &str, what: &str) -> Verdict {
+    if members <= 1 || actor.admin {
+        Ok(())
+    } else {
+        refuse(format!(
+            "{doing} {members} records at once is {what}, which only an admin may do"
+        ))
+    }
+}
+
+/// Reading or verifying the deletion history: an admin.
+pub fn read_history(actor: &Actor) -> Verdict {
+    if actor.admin {
+        Ok(())
+    } else {
+        refuse(format!(
+            "the deletion history is for admins only; user `{}` has the role user",
+            actor.name
+        ))
+    }
+}
+
+/// Resuming job `job` (a purge when `purge`), which the user `started_by` started: an admin,
+/// or who started it when it is not a purge.
+pub fn resume_job(actor: &Actor, job: i64, purge: bool, started_by: Option<i64>) -> Verdict {
+    if actor.admin {
+        Ok(())
+    } else if purge {
+        refuse("only an admin may resume a purge".to_owned())
+    } else if actor.is(started_by) {
+        Ok(())
+    } else {
+        refuse(format!(
+            "only an admin or the user who started job {job} may resume it"
+        ))
+    }
+}
+
+/// Whether [`restore`] needs to know who created the records restored (a count the store
+/// makes): only for a plain user who did not trash the batch.
+pub fn restore_needs_creators(actor: &Actor, trashed_by: Option<i64>) -> bool {
+    !actor.admin && !actor.is(trashed_by)
+}
+
+/// Restoring records of deletion batch `batch`, which the user `trashed_by` trashed (SPEC
+/// §3): an admin, who trashed it, or the creator of every record restored —
+/// `made_by_others` counts the restored records someone else created (`None`: not counted).
+pub fn restore(
+    actor: &Actor,
+    batch: i64,
+    trashed_by: Option<i64>,
+    made_by_others: Option<u64>,
+) -> Verdict {
+    if !restore_needs_creators(actor, trashed_by) || made_by_others == Some(0) {
+        Ok(())
+    } else {
+        refuse(format!(
+            "only an admin, the user who trashed deletion batch {batch}, or the creator of the records may restore them"
+        ))
+    }
+}
+
+/// What is done to users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserAction {
+    List,
+    Add,
+    Remove,
+    /// Issuing another API token for someone.
+    IssueToken,
+}
+
+impl UserAction {
+    fn words(self) -> &'static str {
+        match self {
+            UserAction::List => "listing users",
+            UserAction::Add => "creating users",
+            UserAction::Remove => "removing users",
+            UserAction::IssueToken => "issuing an API token",
+        }
+    }
+}
+
+/// Managing users: an admin.
+pub fn manage_users(actor: &Actor, action: UserAction) -> Verdict {
+    if actor.admin {
+        Ok(())
+    } else {
+        refuse(format!(
+            "{} is for admins only; user `{}` has the role user",
+            action.words(),
+            actor.name
+        ))
+    }
+}
+
+/// Listing or revoking the API tokens of the user `owner` (named `owner_name`): that user or
+/// an admin.
+pub fn handle_tokens(actor: &Actor, owner: i64, owner_name: &str) -> Verdict {
+    if may_see(actor, Some(owner)) {
+        Ok(())
+    } else {
+        refuse(format!(
+            "the API tokens of `{owner_name}` are theirs and admins' to list and revoke"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The actors of the table: the operator, an admin, a plain user, and the plain user who
+    /// made, saved or owns the thing asked about (id 7).
+    fn actors() -> [(&'static str, Actor); 4] {
+        [
+            ("operator", Actor::operator()),
+            ("admin", Actor::user(1, "boss", true)),
+            ("user", Actor::user(2, "clerk", false)),
+            ("owner", Actor::user(7, "owner", false)),
+        ]
+    }
+
+    const OWNER: i64 = 7;
+
+    #[test]
+    fn every_rule_answers_every_actor_as_the_table_says() {
+        type Question = (&'static str, fn(&Actor) -> bool);
+        // Columns: operator, admin, plain user, owner.
+        #[rustfmt::skip]
+        let table: [(Question, [bool; 4]); 22] = [
+            (("see the owner's job or snapshot",    |a| may_see(a, Some(OWNER))),                           [true, true, false, true]),
+            (("see what the operator started",      |a| may_see(a, None)),                                  [true, true, false, false]),
+            (("change the owner's selection",       |a| change_selection(a, "s", Some(OWNER)).is_ok()),     [true, true, false, true]),
+            (("change a selection nobody owns",     |a| change_selection(a, "s", None).is_ok()),            [true, true, false, false]),
+            (("request a purge",                    |a| request_purge(a).is_ok()),                          [true, true, false, false]),
+            (("cancel a purge",                     |a| cancel_purge(a).is_ok()),                           [true, true, false, false]),
+            (("add a user",                         |a| manage_users(a, UserAction::Add).is_ok()),          [true, true, false, false]),
+            (("remove a user",                      |a| manage_users(a, UserAction::Remove).is_ok()),       [true, true, false, false]),
+            (("list users",                         |a| manage_users(a, UserAction::List).is_ok()),         [true, true, false, false]),
+            (("revoke the owner's token",           |a| handle_tokens(a, OWNER, "owner").is_ok()),          [true, true, false, true]),
+            (("preview a purge",                    |a| preview_purge(a).is_ok()),                          [true, true, false, false]),
+            (("trash one record",                   |a| bulk(a, 1, "trashing", "a mass delete").is_ok()),   [true, true, true, true]),
+            (("trash two records",                  |a| bulk(a, 2, "trashing", "a mass delete").is_ok()),   [true, true, false, false]),
+            (("read the history",                   |a| read_history(a).is_ok()),                           [true, true, false, false]),
+            (("resume the owner's trash job",       |a| resume_job(a, 3, false, Some(OWNER)).is_ok()),      [true, true, false, true]),
+            (("resume the owner's purge",           |a| resume_job(a, 3, true, Some(OWNER)).is_ok()),       [true, true, false, false]),
+            (("resume the operator's job",          |a| resume_job(a, 3, false, None).is_ok()),             [true, true, false, false]),
+            (("restore what the owner trashed",     |a| restore(a, 5, Some(OWNER), None).is_ok()),          [true, true, false, true]),
+            (("restore only records one made",      |a| restore(a, 5, None, Some(0)).is_ok()),              [true, true, true, true]),
+            (("restore others' records",            |a| restore(a, 5, None, Some(2)).is_ok()),              [true, true, false, false]),
+            (("restore, creators not counted",      |a| restore(a, 5, None, None).is_ok()),                 [true, true, false, false]),
+            (("list the owner's tokens",            |a| handle_tokens(a, OWNER, "owner").is_ok()),          [true, true, false, true]),
+        ];
+        for ((question, ask), expected) in table {
+            for ((who, actor), expect) in actors().iter().zip(expected) {
+                assert_eq!(ask(actor), expect, "{who}: {question}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_refusal_says_who_may() {
+        let clerk = Actor::user(2, "clerk", false);
+        let refused = change_selection(&clerk, "stale", Some(OWNER)).unwrap_err();
+        assert!(
+            refused.0.contains("the user who saved `stale`"),
+            "{refused}"
+        );
+        let refused = manage_users(&clerk, UserAction::Add).unwrap_err();
+        assert!(refused.0.contains("for admins only"), "{refused}");
+        assert!(refused.0.contains("`clerk`"), "{refused}");
+    }
+}
