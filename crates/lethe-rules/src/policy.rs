@@ -33,6 +33,12 @@ pub fn may_see(actor: &Actor, owner: Option<i64>) -> bool {
     actor.admin || actor.is(owner)
 }
 
+/// Whether `actor` sees every user's jobs and snapshots in a list (an admin), rather than
+/// only their own.
+pub fn sees_everyones(actor: &Actor) -> bool {
+    actor.admin
+}
+
 /// Changing or deleting the saved selection `name` that the user `owner` saved: an admin or
 /// its author.
 pub fn change_selection(actor: &Actor, name: &str, owner: Option<i64>) -> Verdict {
@@ -193,6 +199,7 @@ pub fn handle_tokens(actor: &Actor, owner: i64, owner_name: &str) -> Verdict {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -214,9 +221,10 @@ mod tests {
         type Question = (&'static str, fn(&Actor) -> bool);
         // Columns: operator, admin, plain user, owner.
         #[rustfmt::skip]
-        let table: [(Question, [bool; 4]); 22] = [
+        let table: [(Question, [bool; 4]); 23] = [
             (("see the owner's job or snapshot",    |a| may_see(a, Some(OWNER))),                           [true, true, false, true]),
             (("see what the operator started",      |a| may_see(a, None)),                                  [true, true, false, false]),
+            (("list everyone's jobs",               sees_everyones),                                        [true, true, false, false]),
             (("change the owner's selection",       |a| change_selection(a, "s", Some(OWNER)).is_ok()),     [true, true, false, true]),
             (("change a selection nobody owns",     |a| change_selection(a, "s", None).is_ok()),            [true, true, false, false]),
             (("request a purge",                    |a| request_purge(a).is_ok()),                          [true, true, false, false]),

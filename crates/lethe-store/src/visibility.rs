@@ -25,7 +25,7 @@ impl Store {
     /// The newest jobs `actor` may see, newest first: all of them for an admin, their own
     /// for a user.
     pub async fn jobs_for(&self, limit: u64, actor: &Actor) -> Result<Vec<Job>, StoreError> {
-        if actor.admin {
+        if lethe_rules::policy::sees_everyones(actor) {
             return self.jobs(limit).await;
         }
         let Some(user) = actor.user_id else {
