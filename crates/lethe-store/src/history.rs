@@ -63,6 +63,19 @@ impl std::fmt::Debug for HistoryKey {
 /// The shortest history key accepted, in bytes.
 pub const MIN_HISTORY_KEY_BYTES: usize = 16;
 
+/// HMAC-SHA-256 (RFC 2104) of `message` under `key`: the history's seals and the `hash`
+/// anonymisation both use it.
+pub(crate) fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    use hmac::{KeyInit, Mac};
+    let mut mac = match hmac::Hmac::<Sha256>::new_from_slice(key) {
+        Ok(mac) => mac,
+        // HMAC takes keys of any length; this branch is never taken.
+        Err(_) => return [0; 32],
+    };
+    mac.update(message);
+    mac.finalize().into_bytes().into()
+}
+
 impl HistoryKey {
     /// A key from its bytes (at least [`MIN_HISTORY_KEY_BYTES`]).
     pub fn new(bytes: &[u8]) -> Result<HistoryKey, StoreError> {
@@ -77,14 +90,7 @@ impl HistoryKey {
 
     /// HMAC-SHA-256 of `message`, in hex.
     pub(crate) fn mac(&self, message: &[u8]) -> String {
-        use hmac::{KeyInit, Mac};
-        let mut mac = match hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.0) {
-            Ok(mac) => mac,
-            // HMAC takes keys of any length; this branch is never taken.
-            Err(_) => return String::new(),
-        };
-        mac.update(message);
-        hex(&mac.finalize().into_bytes())
+        hex(&hmac_sha256(&self.0, message))
     }
 
     /// A short name for the key that reveals nothing about it.

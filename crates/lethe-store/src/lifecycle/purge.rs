@@ -14,7 +14,6 @@
 use lethe_plan::Plan;
 use lethe_schema::{Anonymize, Entity, OnDelete, Schema, ValueType, builtin};
 use sea_query::{Alias, Expr, ExprTrait, Order, Query, SelectStatement};
-use sha2::Sha256;
 use std::path::Path;
 
 use sqlx::Pool;
@@ -133,21 +132,9 @@ impl ErasureProbe {
     }
 }
 
-/// HMAC-SHA-256 (RFC 2104).
-fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    use hmac::{KeyInit, Mac};
-    let mut mac = match hmac::Hmac::<Sha256>::new_from_slice(key) {
-        Ok(mac) => mac,
-        // HMAC takes keys of any length; this branch is never taken.
-        Err(_) => return [0; 32],
-    };
-    mac.update(message);
-    mac.finalize().into_bytes().into()
-}
-
 /// The keyed hash of a value, as stored by the `hash` anonymisation.
 fn keyed_hash(key: &[u8], value: &str) -> String {
-    let digest = hmac_sha256(key, value.as_bytes());
+    let digest = crate::history::hmac_sha256(key, value.as_bytes());
     let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
     format!("hash:{hex}")
 }
@@ -1421,6 +1408,7 @@ pub(super) fn pending_filter() -> Expr {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::history::hmac_sha256;
 
     #[test]
     fn hmac_matches_rfc_4231_test_case_2() {
