@@ -34,7 +34,8 @@ pub struct GlobalOptions {
     /// Print exactly one JSON document on stdout (errors as JSON on stderr).
     #[arg(long, global = true)]
     pub json: bool,
-    /// Act as this Lethe user (recorded as the author of changes) instead of the operator.
+    /// Act as this Lethe user instead of the operator: changes are recorded as theirs, and
+    /// only what their rights allow is done (the same policy as the HTTP API).
     #[arg(long = "as", global = true, value_name = "USER")]
     pub act_as: Option<String>,
     /// Where attachment files live (default: `DB.files` next to a SQLite file, else

@@ -27,6 +27,18 @@ fn refuse(why: String) -> Verdict {
     Err(Refusal(why))
 }
 
+/// What only an admin may do; `doing` names it ("cancelling a purge").
+fn admins_only(actor: &Actor, doing: &str) -> Verdict {
+    if actor.admin {
+        Ok(())
+    } else {
+        refuse(format!(
+            "{doing} is for admins only; user `{}` has the role user",
+            actor.name
+        ))
+    }
+}
+
 /// Whether `actor` may see what the user `owner` started or made (a job, a snapshot and its
 /// preview, a user's tokens): an admin, or that user (`None` is the operator's).
 pub fn may_see(actor: &Actor, owner: Option<i64>) -> bool {
@@ -53,38 +65,17 @@ pub fn change_selection(actor: &Actor, name: &str, owner: Option<i64>) -> Verdic
 
 /// Requesting a purge: an admin (it erases records for good).
 pub fn request_purge(actor: &Actor) -> Verdict {
-    if actor.admin {
-        Ok(())
-    } else {
-        refuse(format!(
-            "requesting a purge is for admins only (it erases records for good); user `{}` has the role user",
-            actor.name
-        ))
-    }
+    admins_only(actor, "requesting a purge (it erases records for good)")
 }
 
 /// Cancelling a pending purge: an admin.
 pub fn cancel_purge(actor: &Actor) -> Verdict {
-    if actor.admin {
-        Ok(())
-    } else {
-        refuse(format!(
-            "cancelling a purge is for admins only; user `{}` has the role user",
-            actor.name
-        ))
-    }
+    admins_only(actor, "cancelling a purge")
 }
 
 /// Looking at what a purge of a deletion batch would erase: whoever may request it.
 pub fn preview_purge(actor: &Actor) -> Verdict {
-    if actor.admin {
-        Ok(())
-    } else {
-        refuse(format!(
-            "previewing a purge is for admins only, as purging is; user `{}` has the role user",
-            actor.name
-        ))
-    }
+    admins_only(actor, "previewing a purge, as purging,")
 }
 
 /// Trashing, anonymising or updating `members` records at once (`doing` names the
@@ -102,14 +93,7 @@ pub fn bulk(actor: &Actor, members: u64, doing: &str, what: &str) -> Verdict {
 
 /// Reading or verifying the deletion history: an admin.
 pub fn read_history(actor: &Actor) -> Verdict {
-    if actor.admin {
-        Ok(())
-    } else {
-        refuse(format!(
-            "the deletion history is for admins only; user `{}` has the role user",
-            actor.name
-        ))
-    }
+    admins_only(actor, "reading the deletion history")
 }
 
 /// Resuming job `job` (a purge when `purge`), which the user `started_by` started: an admin,
@@ -175,15 +159,7 @@ impl UserAction {
 
 /// Managing users: an admin.
 pub fn manage_users(actor: &Actor, action: UserAction) -> Verdict {
-    if actor.admin {
-        Ok(())
-    } else {
-        refuse(format!(
-            "{} is for admins only; user `{}` has the role user",
-            action.words(),
-            actor.name
-        ))
-    }
+    admins_only(actor, action.words())
 }
 
 /// Listing or revoking the API tokens of the user `owner` (named `owner_name`): that user or

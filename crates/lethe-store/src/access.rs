@@ -55,6 +55,25 @@ async fn tokens<DB: Dialect>(
     Ok(listed)
 }
 
+/// Sets the time column `column` of `table` to `now` on the rows matching `condition` where it
+/// is still empty (a token revoked, a user removed); answers how many rows it set.
+async fn stamp<DB: Dialect>(
+    connection: &mut DB::Connection,
+    table: &str,
+    column: &str,
+    condition: Expr,
+    now: OffsetDateTime,
+) -> Result<u64, StoreError> {
+    let (sql, values) = DB::build(
+        Query::update()
+            .table(Alias::new(table))
+            .value(Alias::new(column), Expr::val(rows::bind_time::<DB>(now)))
+            .and_where(condition)
+            .and_where(col(column).is_null()),
+    );
+    Ok(DB::execute(connection, sql, values).await?)
+}
+
 async fn list_tokens<DB: Dialect>(
     pool: &Pool<DB>,
     user: i64,
@@ -90,16 +109,14 @@ async fn revoke<DB: Dialect>(
             "token {token} was already revoked"
         )));
     }
-    let (sql, values) = DB::build(
-        Query::update()
-            .table(Alias::new("lethe_token"))
-            .value(
-                Alias::new("revoked_at"),
-                Expr::val(rows::bind_time::<DB>(now)),
-            )
-            .and_where(col("id").eq(token)),
-    );
-    DB::execute(&mut transaction, sql, values).await?;
+    stamp::<DB>(
+        &mut transaction,
+        "lethe_token",
+        "revoked_at",
+        col("id").eq(token),
+        now,
+    )
+    .await?;
     crate::history::append::<DB>(
         &mut transaction,
         key,
@@ -144,28 +161,22 @@ async fn remove<DB: Dialect>(
             )));
         }
     }
-    let (sql, values) = DB::build(
-        Query::update()
-            .table(Alias::new("lethe_token"))
-            .value(
-                Alias::new("revoked_at"),
-                Expr::val(rows::bind_time::<DB>(now)),
-            )
-            .and_where(col("user_id").eq(user.id))
-            .and_where(col("revoked_at").is_null()),
+    let revoked = stamp::<DB>(
+        &mut transaction,
+        "lethe_token",
+        "revoked_at",
+        col("user_id").eq(user.id),
+        now,
+    )
+    .await?;
+    let removed = stamp::<DB>(
+        &mut transaction,
+        "lethe_user",
+        "removed_at",
+        col("id").eq(user.id),
+        now,
     );
-    let revoked = DB::execute(&mut transaction, sql, values).await?;
-    let (sql, values) = DB::build(
-        Query::update()
-            .table(Alias::new("lethe_user"))
-            .value(
-                Alias::new("removed_at"),
-                Expr::val(rows::bind_time::<DB>(now)),
-            )
-            .and_where(col("id").eq(user.id))
-            .and_where(col("removed_at").is_null()),
-    );
-    if DB::execute(&mut transaction, sql, values).await? != 1 {
+    if removed.await? != 1 {
         return Err(StoreError::Conflict(format!(
             "user `{}` was already removed",
             user.name
