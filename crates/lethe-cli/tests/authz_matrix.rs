@@ -958,7 +958,7 @@ struct CliRow {
 /// The command line is the operator's, with full rights (SPEC §8): without `--as` everything
 /// is allowed. `--as USER` makes every command that changes or reveals what is not everyone's
 /// (trash, restore, purge, anonymise, update, history, saved selections, users) ask the
-/// policy (`lethe_rules::policy`) with that user's rights, as the API does.
+/// policy (`lethe_domain::policy`) with that user's rights, as the API does.
 #[rustfmt::skip]
 fn cli_rows() -> Vec<CliRow> {
     use Effect::{Reads, Writes};

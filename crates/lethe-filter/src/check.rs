@@ -5,8 +5,7 @@
 use lethe_schema::{
     Column, ColumnName, Entity, EntityName, Relation, Schema, ValueType, builtin, suggest,
 };
-use time::format_description::well_known::Rfc3339;
-use time::{Date, Month, OffsetDateTime, Time, UtcOffset};
+use lethe_domain::value::{DecimalError, parse_date, parse_decimal, parse_timestamp};
 
 use crate::MAX_DEPTH;
 use crate::ast::{ChildRef, DateValue, Expr, FieldRef, Literal, ParentHop, TimeValue};
@@ -20,9 +19,6 @@ const FILTERABLE_BUILTINS: [&str; 4] = [
     builtin::CREATED_BY,
     builtin::UPDATED_AT,
 ];
-
-/// At most this many digits in a decimal, so it fits `rust_decimal::Decimal`.
-const MAX_DECIMAL_DIGITS: usize = 28;
 
 /// The entity named by the caller.
 pub(crate) fn entity<'s>(schema: &'s Schema, name: &str, pos: Pos) -> Result<&'s Entity, Located> {
@@ -523,16 +519,16 @@ impl<'s> Checker<'s> {
             (
                 ValueType::Decimal { scale },
                 RawValueKind::Number(number) | RawValueKind::String(number),
-            ) => canonical_decimal(number, *scale)
-                .map(Literal::Decimal)
+            ) => parse_decimal(number, *scale)
+                .map(|decimal| Literal::Decimal(decimal.to_string()))
                 .map_err(|problem| match problem {
-                    DecimalProblem::NotANumber => wrong(),
-                    DecimalProblem::TooPrecise => at(Problem::TooPrecise {
+                    DecimalError::NotANumber => wrong(),
+                    DecimalError::TooPrecise { .. } => at(Problem::TooPrecise {
                         field: path.to_owned(),
                         scale: *scale,
                         found: value.describe(),
                     }),
-                    DecimalProblem::TooManyDigits => at(Problem::OutOfRange {
+                    DecimalError::TooManyDigits { .. } => at(Problem::OutOfRange {
                         found: value.describe(),
                         limit: "decimals have at most 28 digits",
                     }),
@@ -541,7 +537,7 @@ impl<'s> Checker<'s> {
             (ValueType::Date, RawValueKind::String(text) | RawValueKind::DateTime(text)) => {
                 parse_date(text)
                     .map(|date| Literal::Date(DateValue::Absolute(date)))
-                    .ok_or_else(wrong)
+                    .map_err(|_| wrong())
             }
             (ValueType::Date, RawValueKind::Relative(relative)) => {
                 if relative.unit.is_time_of_day() {
@@ -553,7 +549,7 @@ impl<'s> Checker<'s> {
                 Ok(Literal::Date(DateValue::Relative(*relative)))
             }
             (ValueType::Timestamp, RawValueKind::String(text) | RawValueKind::DateTime(text)) => {
-                let instant = parse_timestamp(text).ok_or_else(wrong)?;
+                let instant = parse_timestamp(text).map_err(|_| wrong())?;
                 // Stored times have microseconds; a finer literal could not compare exactly.
                 if instant.nanosecond() % 1_000 != 0 {
                     return Err(at(Problem::FinerThanMicrosecond { text: text.clone() }));
@@ -695,117 +691,4 @@ fn quoted<'a>(values: impl Iterator<Item = &'a str>) -> String {
 fn is_integer(number: &str) -> bool {
     let digits = number.strip_prefix('-').unwrap_or(number);
     !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
-}
-
-enum DecimalProblem {
-    NotANumber,
-    TooPrecise,
-    TooManyDigits,
-}
-
-/// `number` in the canonical form of [`Literal::Decimal`] at `scale`.
-fn canonical_decimal(number: &str, scale: u32) -> Result<String, DecimalProblem> {
-    let (negative, unsigned) = match number.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, number),
-    };
-    let (whole, fraction) = match unsigned.split_once('.') {
-        Some((whole, fraction)) => (whole, fraction),
-        None => (unsigned, ""),
-    };
-    let all_digits = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
-    if whole.is_empty()
-        || !all_digits(whole)
-        || !all_digits(fraction)
-        || (unsigned.contains('.') && fraction.is_empty())
-    {
-        return Err(DecimalProblem::NotANumber);
-    }
-    let scale = usize::try_from(scale).unwrap_or(usize::MAX);
-    let whole = whole.trim_start_matches('0');
-    let fraction = fraction.trim_end_matches('0');
-    if fraction.len() > scale {
-        return Err(DecimalProblem::TooPrecise);
-    }
-    if whole.len().saturating_add(scale) > MAX_DECIMAL_DIGITS {
-        return Err(DecimalProblem::TooManyDigits);
-    }
-    let is_zero = whole.is_empty() && fraction.is_empty();
-    let mut canonical = String::new();
-    if negative && !is_zero {
-        canonical.push('-');
-    }
-    canonical.push_str(if whole.is_empty() { "0" } else { whole });
-    if scale > 0 {
-        canonical.push('.');
-        canonical.push_str(fraction);
-        canonical.extend(std::iter::repeat_n('0', scale - fraction.len()));
-    }
-    Ok(canonical)
-}
-
-/// A calendar date written `YYYY-MM-DD`.
-fn parse_date(text: &str) -> Option<Date> {
-    let bytes = text.as_bytes();
-    if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
-        return None;
-    }
-    let number = |range: std::ops::Range<usize>| -> Option<u16> {
-        let part = text.get(range)?;
-        if part.bytes().all(|b| b.is_ascii_digit()) {
-            part.parse().ok()
-        } else {
-            None
-        }
-    };
-    let month = Month::try_from(u8::try_from(number(5..7)?).ok()?).ok()?;
-    let day = u8::try_from(number(8..10)?).ok()?;
-    Date::from_calendar_date(i32::from(number(0..4)?), month, day).ok()
-}
-
-/// An RFC 3339 timestamp, or a date meaning its midnight UTC; converted to UTC, which must be
-/// within the years 0 to 9999 so that it prints back in the same form.
-fn parse_timestamp(text: &str) -> Option<OffsetDateTime> {
-    if let Some(date) = parse_date(text) {
-        return Some(date.with_time(Time::MIDNIGHT).assume_utc());
-    }
-    let instant = OffsetDateTime::parse(text, &Rfc3339)
-        .ok()?
-        .checked_to_offset(UtcOffset::UTC)?;
-    (0..=9999).contains(&instant.year()).then_some(instant)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn decimal(number: &str, scale: u32) -> Option<String> {
-        canonical_decimal(number, scale).ok()
-    }
-
-    #[test]
-    fn decimals_are_written_at_the_field_scale() {
-        assert_eq!(decimal("1234.5", 2).as_deref(), Some("1234.50"));
-        assert_eq!(decimal("0012", 2).as_deref(), Some("12.00"));
-        assert_eq!(decimal("-0.000", 2).as_deref(), Some("0.00"));
-        assert_eq!(decimal("-0.05", 2).as_deref(), Some("-0.05"));
-        assert_eq!(decimal("7.00", 0).as_deref(), Some("7"));
-        assert_eq!(decimal("1.234", 2), None);
-        assert_eq!(decimal("1.", 2), None);
-        assert_eq!(decimal("1e5", 2), None);
-        assert_eq!(decimal("", 2), None);
-        assert_eq!(decimal(&"9".repeat(27), 2), None);
-    }
-
-    #[test]
-    fn dates_and_timestamps_are_strict() {
-        assert!(parse_date("2024-02-29").is_some());
-        assert!(parse_date("2023-02-29").is_none());
-        assert!(parse_date("2024-5-31").is_none());
-        assert!(parse_date("+024-05-31").is_none());
-        assert!(parse_timestamp("2024-05-31T14:30:00+02:00").is_some());
-        assert!(parse_timestamp("2024-05-31T14:30:00").is_none());
-        assert!(parse_timestamp("0000-01-01T00:00:00+01:00").is_none());
-        assert!(parse_timestamp("abc").is_none());
-    }
 }

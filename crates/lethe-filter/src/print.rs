@@ -229,12 +229,7 @@ pub(crate) fn literal_text(literal: &Literal) -> String {
 
 /// `2024-05-31`.
 pub(crate) fn date_text(date: Date) -> String {
-    format!(
-        "{:04}-{:02}-{:02}",
-        date.year(),
-        u8::from(date.month()),
-        date.day()
-    )
+    lethe_domain::value::format_date(date)
 }
 
 /// `2024-05-31T14:30:00Z`, with a fraction of a second only when there is one.

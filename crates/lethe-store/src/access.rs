@@ -200,7 +200,7 @@ impl Store {
     /// The API tokens of the user `name` (never their secrets): theirs to see, or an admin's.
     pub async fn tokens_of(&self, name: &str, actor: &Actor) -> Result<Vec<TokenInfo>, StoreError> {
         let user = self.existing_user(name).await?;
-        lethe_rules::policy::handle_tokens(actor, user.id, name)?;
+        lethe_domain::policy::handle_tokens(actor, user.id, name)?;
         dispatch!(self, pool => list_tokens::<_>(pool, user.id).await)
     }
 
@@ -214,7 +214,7 @@ impl Store {
     /// Removes a user (an admin only): every token of theirs is revoked, they can no longer
     /// be acted as, and their name stays in the history. Returns how many tokens were revoked.
     pub async fn remove_user(&self, name: &str, actor: &Actor) -> Result<u64, StoreError> {
-        lethe_rules::policy::manage_users(actor, lethe_rules::policy::UserAction::Remove)?;
+        lethe_domain::policy::manage_users(actor, lethe_domain::policy::UserAction::Remove)?;
         let user = self.existing_user(name).await?;
         let key = self.history_key();
         let now = self.now();

@@ -179,8 +179,8 @@ fn database_unavailable(error: &sqlx::Error) -> bool {
     }
 }
 
-impl From<lethe_rules::policy::Refusal> for StoreError {
-    fn from(refusal: lethe_rules::policy::Refusal) -> StoreError {
+impl From<lethe_domain::policy::Refusal> for StoreError {
+    fn from(refusal: lethe_domain::policy::Refusal) -> StoreError {
         StoreError::Forbidden(refusal.0)
     }
 }

@@ -28,7 +28,6 @@ mod statistics;
 mod stats;
 mod system;
 mod users;
-mod value;
 mod visibility;
 
 use std::path::PathBuf;
@@ -52,7 +51,8 @@ pub use history::{
     MIN_HISTORY_KEY_BYTES,
 };
 pub use lethe_filter::Filter;
-pub use lethe_rules::policy;
+pub use lethe_domain::policy;
+pub(crate) use lethe_domain::value;
 pub use lifecycle::{
     DEFAULT_BATCH_SIZE, DEFAULT_POSTGRES_BATCH_SIZE, DEFAULT_PURGE_BATCH_SIZE,
     DEFAULT_QUERY_TIMEOUT, DeletionBatch, EntityCount, Job, JobKind, JobRunner, LifecycleSettings,

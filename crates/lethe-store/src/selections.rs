@@ -375,7 +375,7 @@ impl Store {
         actor: &Actor,
     ) -> Result<SavedSelection, StoreError> {
         let current = self.get_selection(name).await?;
-        lethe_rules::policy::change_selection(actor, name, current.created_by)?;
+        lethe_domain::policy::change_selection(actor, name, current.created_by)?;
         check_definition(&current.entity, definition)?;
         let now = self.now();
         dispatch!(self, pool => update_selection::<_>(pool, &current, definition, description, now).await)?;
@@ -420,7 +420,7 @@ impl Store {
     /// Deletes a saved selection: an admin or its author (the policy).
     pub async fn delete_selection(&self, name: &str, actor: &Actor) -> Result<(), StoreError> {
         let current = self.get_selection(name).await?;
-        lethe_rules::policy::change_selection(actor, name, current.created_by)?;
+        lethe_domain::policy::change_selection(actor, name, current.created_by)?;
         dispatch!(self, pool => delete_selection::<_>(pool, name).await)
     }
 

@@ -64,7 +64,7 @@ impl User {
     }
 }
 
-pub use lethe_rules::Actor;
+pub use lethe_domain::Actor;
 
 const TOKEN_PREFIX: &str = "lethe_";
 

@@ -8,7 +8,7 @@ use crate::error::StoreError;
 use crate::users::Actor;
 use crate::{Job, Snapshot, Store};
 
-pub use lethe_rules::policy::may_see;
+pub use lethe_domain::policy::may_see;
 
 impl Store {
     /// A job, when `actor` may see it.
@@ -25,7 +25,7 @@ impl Store {
     /// The newest jobs `actor` may see, newest first: all of them for an admin, their own
     /// for a user.
     pub async fn jobs_for(&self, limit: u64, actor: &Actor) -> Result<Vec<Job>, StoreError> {
-        if lethe_rules::policy::sees_everyones(actor) {
+        if lethe_domain::policy::sees_everyones(actor) {
             return self.jobs(limit).await;
         }
         let Some(user) = actor.user_id else {

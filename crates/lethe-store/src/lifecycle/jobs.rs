@@ -1136,7 +1136,7 @@ pub(crate) async fn resume<DB: Dialect>(
 ) -> Result<(), StoreError> {
     let mut transaction = begin_write(pool).await?;
     let job = load_job::<DB>(&mut transaction, id).await?;
-    lethe_rules::policy::resume_job(
+    lethe_domain::policy::resume_job(
         actor,
         id,
         job.kind == JobKind::Purge,

@@ -405,7 +405,7 @@ impl Store {
     ) -> Result<crate::Snapshot, StoreError> {
         let snapshot = self.get_snapshot(snapshot_id).await?;
         self.entity(&snapshot.entity)?;
-        lethe_rules::policy::bulk(actor, snapshot.member_count, doing, what)?;
+        lethe_domain::policy::bulk(actor, snapshot.member_count, doing, what)?;
         Ok(snapshot)
     }
 
@@ -552,7 +552,7 @@ impl Store {
         reason: Option<&str>,
         batch_size: Option<u64>,
     ) -> Result<Job, StoreError> {
-        lethe_rules::policy::request_purge(actor)?;
+        lethe_domain::policy::request_purge(actor)?;
         let batch_size = check_batch_size_or(batch_size, DEFAULT_PURGE_BATCH_SIZE)?;
         let settings = self.settings();
         let grace = grace.unwrap_or(settings.default_grace);

@@ -1119,7 +1119,7 @@ pub(super) async fn request<DB: Dialect>(
     batch_size: u64,
     now: OffsetDateTime,
 ) -> Result<i64, StoreError> {
-    lethe_rules::policy::request_purge(actor)?;
+    lethe_domain::policy::request_purge(actor)?;
     let mut transaction = begin_write(pool).await?;
     let batch = super::restore::load_batch::<DB>(&mut transaction, deletion_batch).await?;
     let Some(entity) = batch.entity.clone() else {
@@ -1247,7 +1247,7 @@ pub(super) async fn cancel<DB: Dialect>(
     actor: &Actor,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
-    lethe_rules::policy::cancel_purge(actor)?;
+    lethe_domain::policy::cancel_purge(actor)?;
     let mut transaction = begin_write(pool).await?;
     let job = super::jobs::load_job::<DB>(&mut transaction, job_id).await?;
     if job.kind != JobKind::Purge {

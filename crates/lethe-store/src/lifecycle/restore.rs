@@ -349,7 +349,7 @@ pub(super) async fn start<DB: Dialect>(
     // Who may restore is the policy's to say; the store counts, only when the answer
     // depends on it, how many of the records restored someone else created.
     let mut made_by_others = None;
-    if lethe_rules::policy::restore_needs_creators(actor, batch.created_by)
+    if lethe_domain::policy::restore_needs_creators(actor, batch.created_by)
         && let Some(user) = actor.user_id
     {
         let mut others = Query::select();
@@ -370,7 +370,7 @@ pub(super) async fn start<DB: Dialect>(
             made_by_others = Some(rows::count::<DB>(&row, 0)?);
         }
     }
-    lethe_rules::policy::restore(actor, deletion_batch, batch.created_by, made_by_others)?;
+    lethe_domain::policy::restore(actor, deletion_batch, batch.created_by, made_by_others)?;
 
     // A member under a parent that is in the trash in another batch is refused up front.
     let members_condition = qualified("t0", builtin::ID)

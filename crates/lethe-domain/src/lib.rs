@@ -7,6 +7,7 @@
 //! gathers the facts a question needs and asks here.
 
 pub mod policy;
+pub mod value;
 
 use serde::{Deserialize, Serialize};
 

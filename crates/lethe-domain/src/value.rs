@@ -6,7 +6,7 @@
 use lethe_schema::ValueType;
 use rust_decimal::Decimal;
 use time::format_description::well_known::Rfc3339;
-use time::{Date, OffsetDateTime, UtcOffset, macros::format_description};
+use time::{Date, Month, OffsetDateTime, UtcOffset, macros::format_description};
 
 /// The longest text value accepted in a field (1 MiB), so a single request cannot grow the
 /// database without bound.
@@ -92,29 +92,36 @@ impl Value {
                 ))),
             },
             ValueType::Decimal { scale } => {
-                let parsed = match json {
-                    J::Number(number) => number.to_string().parse::<Decimal>().ok(),
-                    J::String(text) => text.trim().parse::<Decimal>().ok(),
-                    _ => None,
+                let text = match json {
+                    J::Number(number) => number.to_string(),
+                    J::String(text) => text.clone(),
+                    _ => String::new(),
                 };
-                match parsed {
-                    Some(decimal) if decimal.scale() <= *scale => {
-                        let mut decimal = decimal;
-                        decimal.rescale(*scale);
-                        if decimal.mantissa().unsigned_abs() >= 10u128.pow(MAX_DECIMAL_DIGITS) {
-                            return Err(ValueError(format!(
-                                "has more than {MAX_DECIMAL_DIGITS} digits in all (with {scale} after the point)"
-                            )));
-                        }
+                match parse_decimal(&text, *scale) {
+                    Ok(decimal)
+                        if decimal.mantissa().unsigned_abs() < 10u128.pow(MAX_DECIMAL_DIGITS) =>
+                    {
                         Ok(Value::Decimal(decimal))
                     }
-                    Some(_) => Err(ValueError(format!(
-                        "has more than {scale} digits after the decimal point"
-                    ))),
-                    None => Err(ValueError(format!(
+                    Ok(_) => Err(ValueError(
+                        DecimalError::TooManyDigits {
+                            max: MAX_DECIMAL_DIGITS,
+                            scale: *scale,
+                        }
+                        .to_string(),
+                    )),
+                    Err(DecimalError::NotANumber) => Err(ValueError(format!(
                         "expected a decimal number such as 1234.50, got {}",
                         describe()
                     ))),
+                    Err(DecimalError::TooManyDigits { scale, .. }) => Err(ValueError(
+                        DecimalError::TooManyDigits {
+                            max: MAX_DECIMAL_DIGITS,
+                            scale,
+                        }
+                        .to_string(),
+                    )),
+                    Err(problem) => Err(ValueError(problem.to_string())),
                 }
             }
             ValueType::Boolean => match json {
@@ -132,7 +139,9 @@ impl Value {
                 ))),
             },
             ValueType::Timestamp => match json {
-                J::String(text) => parse_timestamp(text).map(Value::Timestamp),
+                J::String(text) => {
+                    parse_timestamp(text).map(|at| Value::Timestamp(truncate_to_micros(at)))
+                }
                 _ => Err(ValueError(format!(
                     "expected a timestamp such as \"2024-05-31T14:30:00Z\", got {}",
                     describe()
@@ -193,27 +202,121 @@ fn describe_json(json: &serde_json::Value) -> String {
     }
 }
 
-/// Parses `YYYY-MM-DD`.
+/// Parses a calendar date written `YYYY-MM-DD` (four-digit year, two-digit month and day;
+/// surrounding spaces are ignored). The one rule for dates: record values, filter literals and
+/// command-line options all go through it.
 pub fn parse_date(text: &str) -> Result<Date, ValueError> {
-    Date::parse(text.trim(), format_description!("[year]-[month]-[day]")).map_err(|_| {
+    strict_date(text.trim()).ok_or_else(|| {
         ValueError(format!(
             "`{text}` is not a date; expected the form 2024-05-31"
         ))
     })
 }
 
-/// Parses an RFC 3339 timestamp (a date alone means midnight UTC) and normalises it to UTC
-/// with microsecond precision, which both SQLite text and PostgreSQL `timestamptz` keep.
+fn strict_date(text: &str) -> Option<Date> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| -> Option<u16> {
+        let part = text.get(range)?;
+        if part.bytes().all(|b| b.is_ascii_digit()) {
+            part.parse().ok()
+        } else {
+            None
+        }
+    };
+    let month = Month::try_from(u8::try_from(number(5..7)?).ok()?).ok()?;
+    let day = u8::try_from(number(8..10)?).ok()?;
+    Date::from_calendar_date(i32::from(number(0..4)?), month, day).ok()
+}
+
+/// Parses an instant: an RFC 3339 timestamp, or a date alone meaning its midnight UTC
+/// (surrounding spaces are ignored). The result is in UTC and within the years 0 to 9999, so
+/// that it prints back in the same form; its precision is what was written (a record value
+/// keeps microseconds, see [`truncate_to_micros`]; a filter refuses anything finer).
 pub fn parse_timestamp(text: &str) -> Result<OffsetDateTime, ValueError> {
     let trimmed = text.trim();
-    let parsed = OffsetDateTime::parse(trimmed, &Rfc3339)
-        .or_else(|_| parse_date(trimmed).map(|date| date.midnight().assume_utc()))
-        .map_err(|_| {
+    let instant = match strict_date(trimmed) {
+        Some(date) => Some(date.midnight().assume_utc()),
+        None => OffsetDateTime::parse(trimmed, &Rfc3339)
+            .ok()
+            .and_then(|instant| instant.checked_to_offset(UtcOffset::UTC)),
+    };
+    instant
+        .filter(|instant| (0..=9999).contains(&instant.year()))
+        .ok_or_else(|| {
             ValueError(format!(
                 "`{text}` is not a timestamp; expected the form 2024-05-31T14:30:00Z"
             ))
-        })?;
-    Ok(truncate_to_micros(parsed.to_offset(UtcOffset::UTC)))
+        })
+}
+
+/// The most digits a decimal may have in all, so that it fits [`Decimal`]: filters accept
+/// bounds this large (a stored value has at most [`MAX_DECIMAL_DIGITS`]).
+pub const MAX_DECIMAL_PARSE_DIGITS: u32 = 28;
+
+/// Why a text is not a decimal of the scale asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DecimalError {
+    #[error("is not a decimal number such as 1234.50")]
+    NotANumber,
+    #[error("has more than {scale} digits after the decimal point")]
+    TooPrecise { scale: u32 },
+    #[error("has more than {max} digits in all (with {scale} after the point)")]
+    TooManyDigits { max: u32, scale: u32 },
+}
+
+/// Parses a decimal number for a field of `scale` digits after the point, at that scale
+/// (`12` → `12.00`): an optional `-`, digits, and optionally a `.` followed by digits; no
+/// exponent, no `+`, no separators. Zero is never negative. The one rule for decimals: record
+/// values and filter literals both go through it.
+pub fn parse_decimal(text: &str, scale: u32) -> Result<Decimal, DecimalError> {
+    let text = text.trim();
+    let (negative, unsigned) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    let all_digits = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty()
+        || !all_digits(whole)
+        || !all_digits(fraction)
+        || (unsigned.contains('.') && fraction.is_empty())
+    {
+        return Err(DecimalError::NotANumber);
+    }
+    let whole = whole.trim_start_matches('0');
+    let fraction = fraction.trim_end_matches('0');
+    if fraction.len() > usize::try_from(scale).unwrap_or(usize::MAX) {
+        return Err(DecimalError::TooPrecise { scale });
+    }
+    let digits = u32::try_from(whole.len())
+        .unwrap_or(u32::MAX)
+        .saturating_add(scale);
+    if digits > MAX_DECIMAL_PARSE_DIGITS {
+        return Err(DecimalError::TooManyDigits {
+            max: MAX_DECIMAL_PARSE_DIGITS,
+            scale,
+        });
+    }
+    let mut canonical = String::with_capacity(whole.len() + fraction.len() + 3);
+    if negative {
+        canonical.push('-');
+    }
+    canonical.push_str(if whole.is_empty() { "0" } else { whole });
+    if !fraction.is_empty() {
+        canonical.push('.');
+        canonical.push_str(fraction);
+    }
+    let mut decimal = canonical
+        .parse::<Decimal>()
+        .map_err(|_| DecimalError::NotANumber)?;
+    decimal.rescale(scale);
+    if decimal.is_zero() {
+        decimal.set_sign_positive(true);
+    }
+    Ok(decimal)
 }
 
 /// Drops sub-microsecond precision.
@@ -279,6 +382,56 @@ mod tests {
             "2024-05-31T00:00:00.000000Z"
         );
         assert!(parse_timestamp("yesterday").is_err());
+    }
+
+    fn decimal(number: &str, scale: u32) -> Option<String> {
+        parse_decimal(number, scale).ok().map(|d| d.to_string())
+    }
+
+    #[test]
+    fn decimals_are_written_at_the_field_scale() {
+        assert_eq!(decimal("1234.5", 2).as_deref(), Some("1234.50"));
+        assert_eq!(decimal("0012", 2).as_deref(), Some("12.00"));
+        assert_eq!(decimal("-0.000", 2).as_deref(), Some("0.00"));
+        assert_eq!(decimal("-0.05", 2).as_deref(), Some("-0.05"));
+        assert_eq!(decimal("7.00", 0).as_deref(), Some("7"));
+        assert_eq!(decimal("0", 0).as_deref(), Some("0"));
+        assert_eq!(decimal(" 12.5 ", 1).as_deref(), Some("12.5"));
+        assert_eq!(decimal("1.234", 2), None);
+        assert_eq!(decimal("1.", 2), None);
+        assert_eq!(decimal(".5", 2), None);
+        assert_eq!(decimal("+5", 2), None);
+        assert_eq!(decimal("1_000", 2), None);
+        assert_eq!(decimal("1e5", 2), None);
+        assert_eq!(decimal("", 2), None);
+        assert_eq!(decimal(&"9".repeat(26), 2).map(|d| d.len()), Some(29));
+        assert_eq!(
+            parse_decimal(&"9".repeat(27), 2),
+            Err(DecimalError::TooManyDigits { max: 28, scale: 2 })
+        );
+        assert_eq!(
+            parse_decimal("1.234", 2),
+            Err(DecimalError::TooPrecise { scale: 2 })
+        );
+    }
+
+    #[test]
+    fn dates_and_timestamps_are_strict() {
+        assert!(parse_date("2024-02-29").is_ok());
+        assert!(parse_date(" 2024-02-29 ").is_ok());
+        assert!(parse_date("2023-02-29").is_err());
+        assert!(parse_date("2024-5-31").is_err());
+        assert!(parse_date("+024-05-31").is_err());
+        assert!(parse_date("2024-05-31T00:00:00Z").is_err());
+        assert!(parse_timestamp("2024-05-31T14:30:00+02:00").is_ok());
+        assert!(parse_timestamp("2024-05-31T14:30:00").is_err());
+        assert!(parse_timestamp("0000-01-01T00:00:00+01:00").is_err());
+        assert!(parse_timestamp("9999-12-31T23:00:00-02:00").is_err());
+        assert!(parse_timestamp("abc").is_err());
+        assert_eq!(
+            parse_timestamp("2024-05-31T16:30:00.5+02:00").map(format_timestamp),
+            Ok("2024-05-31T14:30:00.500000Z".to_owned())
+        );
     }
 
     #[test]
