@@ -1,12 +1,19 @@
-//! The rules of Lethe that need no database: who performs an operation ([`Actor`]) and what
-//! each actor may do ([`policy`]). Every door — the command line (with and without `--as`),
-//! the HTTP API, and later the web pages — asks [`policy`]; no other code decides
-//! permissions.
+//! Lethe's domain core: the rules that need no database.
+//!
+//! - [`value`]: a record's values, and the one set of date, timestamp and decimal parsing
+//!   rules that records, filters and options all use;
+//! - [`state`]: where a deletion batch and a job are in their lives, and the allowed moves;
+//! - [`job`]: what each kind of job needs to run;
+//! - who performs an operation ([`Actor`]) and what each actor may do ([`policy`]). Every
+//!   door — the command line (with and without `--as`), the HTTP API, and later the web
+//!   pages — asks [`policy`]; no other code decides permissions.
 //!
 //! **Architecture invariant:** this crate imports no database, SQL or HTTP crate; the store
 //! gathers the facts a question needs and asks here.
 
+pub mod job;
 pub mod policy;
+pub mod state;
 pub mod value;
 
 use serde::{Deserialize, Serialize};

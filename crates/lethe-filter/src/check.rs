@@ -2,10 +2,10 @@
 //! fields, parents and children, checks that each operator applies to its field's type, and
 //! converts each value to the field's type (see [`crate::Literal`]).
 
+use lethe_domain::value::{DecimalError, parse_date, parse_decimal, parse_timestamp};
 use lethe_schema::{
     Column, ColumnName, Entity, EntityName, Relation, Schema, ValueType, builtin, suggest,
 };
-use lethe_domain::value::{DecimalError, parse_date, parse_decimal, parse_timestamp};
 
 use crate::MAX_DEPTH;
 use crate::ast::{ChildRef, DateValue, Expr, FieldRef, Literal, ParentHop, TimeValue};

@@ -54,6 +54,10 @@ fn run_in_background(store: &Store, job: i64) {
             Err(StoreError::Conflict(message)) => {
                 tracing::info!(job, %message, "job runs elsewhere")
             }
+            // Cancelled or failed meanwhile: nothing for this worker to do.
+            Err(StoreError::Transition(refused)) => {
+                tracing::info!(job, %refused, "job not run")
+            }
             Err(error) => tracing::error!(job, error = %error, "job stopped with an error"),
         }
     });
@@ -194,7 +198,7 @@ pub async fn resume_job(
 ) -> Result<impl IntoResponse, ApiError> {
     let actor = user.0.actor();
     let job = state.store.resume_job(id, &actor).await?;
-    if job.state == lethe_store::job_state::QUEUED {
+    if job.state == lethe_store::JobState::Queued {
         run_in_background(&state.store, job.id);
     }
     Ok(accepted(&job))

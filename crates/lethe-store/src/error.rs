@@ -83,6 +83,11 @@ pub enum StoreError {
     #[error("{0}")]
     Conflict(String),
 
+    /// A deletion batch or a job is not in a state that allows what was asked (a restore of
+    /// a purged batch, a cancel of a purge that has started); the message says why.
+    #[error(transparent)]
+    Transition(#[from] lethe_domain::state::IllegalTransition),
+
     /// The user may not do this; the message says who may.
     #[error("{0}")]
     Forbidden(String),
@@ -205,6 +210,7 @@ impl StoreError {
             StoreError::Forbidden(_) => ErrorClass::Forbidden,
             StoreError::InTrash { .. }
             | StoreError::Conflict(_)
+            | StoreError::Transition(_)
             | StoreError::ReferenceInTrash { .. }
             | StoreError::UniqueViolation { .. } => ErrorClass::Conflict,
             StoreError::Database(inner) if database_unavailable(inner) => ErrorClass::Unavailable,
@@ -230,7 +236,7 @@ impl StoreError {
             StoreError::ReferenceInTrash { .. } => "reference_in_trash",
             StoreError::UniqueViolation { .. } => "unique_violation",
             StoreError::BadRequest(_) => "bad_request",
-            StoreError::Conflict(_) => "conflict",
+            StoreError::Conflict(_) | StoreError::Transition(_) => "conflict",
             StoreError::Forbidden(_) => "forbidden",
             StoreError::Filter(_) => "invalid_filter",
             StoreError::IncompatibleSchema(_) => "incompatible_schema",

@@ -50,13 +50,14 @@ pub use history::{
     HistoryAnchor, HistoryEntry, HistoryKey, HistoryProblem, HistoryVerification, MAX_HISTORY_PAGE,
     MIN_HISTORY_KEY_BYTES,
 };
-pub use lethe_filter::Filter;
 pub use lethe_domain::policy;
 pub(crate) use lethe_domain::value;
+pub use lethe_filter::Filter;
 pub use lifecycle::{
-    DEFAULT_BATCH_SIZE, DEFAULT_POSTGRES_BATCH_SIZE, DEFAULT_PURGE_BATCH_SIZE,
-    DEFAULT_QUERY_TIMEOUT, DeletionBatch, EntityCount, Job, JobKind, JobRunner, LifecycleSettings,
-    MAX_BATCH_SIZE, MAX_GRACE, PREVIEW_SAMPLE, Preview, Rewrite, Skip, job_state, lease_owner,
+    BatchState, DEFAULT_BATCH_SIZE, DEFAULT_POSTGRES_BATCH_SIZE, DEFAULT_PURGE_BATCH_SIZE,
+    DEFAULT_QUERY_TIMEOUT, DeletionBatch, EntityCount, Job, JobKind, JobRunner, JobState,
+    LifecycleSettings, MAX_BATCH_SIZE, MAX_GRACE, PREVIEW_SAMPLE, Preview, Rewrite, Skip,
+    lease_owner,
 };
 pub use notifications::Notification;
 pub use placeholder::PLACEHOLDER_ID;

@@ -23,16 +23,13 @@ use serde::Serialize;
 use crate::dialect::{Backend, Dialect};
 use crate::error::StoreError;
 use crate::placeholder::PLACEHOLDER_ID;
-use crate::{Pools, Store, dispatch, rows};
+use crate::{BatchState, Pools, Store, dispatch, rows};
 
 /// The integer column that holds a file's size in bytes, in an entity with a polymorphic owner.
 pub const SIZE_COLUMN: &str = "size_bytes";
 
 /// The most a single file counts for in the volume figures (1 TiB).
 const MAX_FILE_BYTES: i64 = 1 << 40;
-
-/// The deletion-batch state in which a batch's records wait for their purge.
-const PURGE_PENDING: &str = "purge_pending";
 
 /// A number per lifecycle state.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -148,6 +145,7 @@ pub struct HeldReason {
     pub members: u64,
 }
 
+/// The names of the figures per state (not the states of a deletion batch).
 const ACTIVE: &str = "active";
 const TRASHED: &str = "trashed";
 const PENDING_PURGE: &str = "pending_purge";
@@ -214,10 +212,13 @@ fn grouped_by_state(
         Expr::val(ACTIVE),
     )
     .case(
-        qualified("b", "state").eq(PURGE_PENDING),
+        qualified("b", "state").eq(BatchState::PurgePending.as_str()),
         Expr::val(PENDING_PURGE),
     )
-    .case(qualified("b", "state").eq(HELD), Expr::val(HELD))
+    .case(
+        qualified("b", "state").eq(BatchState::Held.as_str()),
+        Expr::val(HELD),
+    )
     .finally(Expr::val(TRASHED));
     let mut inner = Query::select();
     inner
@@ -292,7 +293,7 @@ async fn held_batches<DB: Dialect>(
         Query::select()
             .expr(Expr::cust("COUNT(*)"))
             .from(Alias::new("lethe_deletion_batch"))
-            .and_where(Expr::col(Alias::new("state")).eq(HELD)),
+            .and_where(Expr::col(Alias::new("state")).eq(BatchState::Held.as_str())),
     );
     let total = match DB::fetch_optional(connection, sql, values).await? {
         Some(row) => rows::count::<DB>(&row, 0)?,
@@ -304,7 +305,7 @@ async fn held_batches<DB: Dialect>(
     let shown = Query::select()
         .column(Alias::new("id"))
         .from(Alias::new("lethe_deletion_batch"))
-        .and_where(Expr::col(Alias::new("state")).eq(HELD))
+        .and_where(Expr::col(Alias::new("state")).eq(BatchState::Held.as_str()))
         .order_by(Alias::new("id"), sea_query::Order::Desc)
         .limit(HELD_BATCHES_SHOWN)
         .to_owned();

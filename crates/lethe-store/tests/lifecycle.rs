@@ -305,7 +305,7 @@ both_backends!(
             "restore is exact"
         );
         let batch = store.deletion_batch(job.batch_id.unwrap()).await.unwrap();
-        assert_eq!(batch.state, "restored");
+        assert_eq!(batch.state.as_str(), "restored");
 
         // The early batch is still in the trash; restoring it too gives the first state back,
         // apart from the lone note itself.
@@ -319,7 +319,7 @@ both_backends!(
         let again = store
             .start_restore(job.batch_id.unwrap(), None, &Actor::operator(), None)
             .await;
-        assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+        assert!(matches!(again, Err(StoreError::Transition(_))), "{again:?}");
     }
 );
 

@@ -158,9 +158,9 @@ both_backends!(
             .request_purge(batch, &actor, None, true, Some("erasure request"), None)
             .await
             .unwrap();
-        assert_eq!(job.state, "pending");
+        assert_eq!(job.state.as_str(), "pending");
         assert_eq!(
-            store.deletion_batch(batch).await.unwrap().state,
+            store.deletion_batch(batch).await.unwrap().state.as_str(),
             "purge_pending"
         );
         assert!(
@@ -170,7 +170,7 @@ both_backends!(
         let early = store
             .run_job(job.id, &JobRunner::default(), &mut |_| {})
             .await;
-        assert!(matches!(early, Err(StoreError::Conflict(_))), "{early:?}");
+        assert!(matches!(early, Err(StoreError::Transition(_))), "{early:?}");
         let feed = store.notifications(admin.id, true, 10).await.unwrap();
         assert_eq!(feed[0].kind, "purge_requested");
 
@@ -198,7 +198,7 @@ both_backends!(
             );
         }
         assert_eq!(preview.operation, "purge");
-        assert_eq!(done.state, "done");
+        assert_eq!(done.state.as_str(), "done");
         assert_eq!(done.counts["contact"], 1);
         assert_eq!(done.counts["note"], 1);
         assert_eq!(done.counts["ticket"], 1);
@@ -210,7 +210,10 @@ both_backends!(
             Err(StoreError::NotFound { .. })
         ));
         assert!(store.get_record("contact", other).await.is_ok());
-        assert_eq!(store.deletion_batch(batch).await.unwrap().state, "purged");
+        assert_eq!(
+            store.deletion_batch(batch).await.unwrap().state.as_str(),
+            "purged"
+        );
 
         // The comment stays, pointing at the "Deleted User", its own text anonymised.
         let kept = store.get_record("ticket_comment", comment).await.unwrap();
@@ -329,14 +332,17 @@ both_backends!(
         let twice = store
             .request_purge(batch, &admin.actor(), None, true, None, None)
             .await;
-        assert!(matches!(twice, Err(StoreError::Conflict(_))), "{twice:?}");
+        assert!(matches!(twice, Err(StoreError::Transition(_))), "{twice:?}");
         let by_user = store.cancel_purge(job.id, &user.actor()).await;
         assert!(matches!(by_user, Err(StoreError::Forbidden(_))));
         let cancelled = store.cancel_purge(job.id, &admin.actor()).await.unwrap();
-        assert_eq!(cancelled.state, "cancelled");
-        assert_eq!(store.deletion_batch(batch).await.unwrap().state, "trashed");
+        assert_eq!(cancelled.state.as_str(), "cancelled");
+        assert_eq!(
+            store.deletion_batch(batch).await.unwrap().state.as_str(),
+            "trashed"
+        );
         let again = store.cancel_purge(job.id, &admin.actor()).await;
-        assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+        assert!(matches!(again, Err(StoreError::Transition(_))), "{again:?}");
 
         clock.set(start_time() + Duration::days(8));
         assert!(store.runnable_jobs().await.unwrap().is_empty());
@@ -350,8 +356,9 @@ both_backends!(
         let urgent = purge_now(&store, batch).await;
         let late = store.cancel_purge(urgent.id, &Actor::operator()).await;
         match late {
-            Err(StoreError::Conflict(message)) => {
-                assert!(message.contains("executed"), "{message}")
+            Err(StoreError::Transition(refused)) => {
+                assert_eq!(refused.action, "cancel");
+                assert!(refused.to_string().contains("executed"), "{refused}")
             }
             other => panic!("expected a refusal, got {other:?}"),
         }
@@ -366,12 +373,15 @@ both_backends!(
                 None,
             )
             .await;
-        assert!(matches!(purged, Err(StoreError::Conflict(_))), "{purged:?}");
+        assert!(
+            matches!(purged, Err(StoreError::Transition(_))),
+            "{purged:?}"
+        );
         let restore = store
             .start_restore(batch, None, &Actor::operator(), None)
             .await;
         assert!(
-            matches!(restore, Err(StoreError::Conflict(_))),
+            matches!(restore, Err(StoreError::Transition(_))),
             "{restore:?}"
         );
     }
@@ -404,7 +414,7 @@ both_backends!(
             .unwrap();
         run(&store, restored.id).await;
         assert_eq!(
-            store.deletion_batch(batch).await.unwrap().state,
+            store.deletion_batch(batch).await.unwrap().state.as_str(),
             "purge_pending"
         );
         clock.set(start_time() + Duration::days(7));
@@ -429,7 +439,10 @@ both_backends!(
         ));
         // A rule keeps a member: the batch is held, and the retention window does not
         // request its purge again and again.
-        assert_eq!(store.deletion_batch(batch).await.unwrap().state, "held");
+        assert_eq!(
+            store.deletion_batch(batch).await.unwrap().state.as_str(),
+            "held"
+        );
         let stats = store.stats().await.unwrap();
         let contacts = stats
             .entities
@@ -458,7 +471,10 @@ both_backends!(
             (0, 0),
             "a held batch is not purged again by the retention window"
         );
-        assert_eq!(store.deletion_batch(batch).await.unwrap().state, "held");
+        assert_eq!(
+            store.deletion_batch(batch).await.unwrap().state.as_str(),
+            "held"
+        );
         database
             .assert_no_dangling_references(&Schema::default_crm())
             .await;
@@ -479,11 +495,21 @@ both_backends!(
         let (scheduled, finished) = store.run_due(&JobRunner::default()).await.unwrap();
         assert_eq!((scheduled, finished), (1, 1));
         assert_eq!(
-            store.deletion_batch(old_batch).await.unwrap().state,
+            store
+                .deletion_batch(old_batch)
+                .await
+                .unwrap()
+                .state
+                .as_str(),
             "purged"
         );
         assert_eq!(
-            store.deletion_batch(young_batch).await.unwrap().state,
+            store
+                .deletion_batch(young_batch)
+                .await
+                .unwrap()
+                .state
+                .as_str(),
             "trashed"
         );
         let history = store.history(None, 100).await.unwrap();
@@ -999,7 +1025,7 @@ mod no_dangling_reference_after_any_purge {
                     .await
                     .unwrap();
                 let purged = run(&store, purge.id).await;
-                assert_eq!(purged.state, "done");
+                assert_eq!(purged.state.as_str(), "done");
             }
             database.assert_no_dangling_references(&Schema::default_crm()).await;
             // What is left in the trash is exactly the blocked members and their children.
@@ -1131,7 +1157,8 @@ both_backends!(
 
         let job = erase_now(&store, doomed).await;
         assert_eq!(
-            job.state, "done",
+            job.state.as_str(),
+            "done",
             "a bad key does not stop the erasure: {job:?}"
         );
         assert_eq!(job.counts["attachment"], 1 + bad_keys.len() as u64);
@@ -1222,7 +1249,7 @@ both_backends!(
 
         let batch = trash_in(&store, "person", "all").await;
         let job = purge_now(&store, batch).await;
-        assert_eq!(job.state, "done");
+        assert_eq!(job.state.as_str(), "done");
         assert_eq!(job.counts["document"], 1);
         assert_eq!(
             std::fs::read(&shared).unwrap(),
@@ -1314,7 +1341,7 @@ both_backends!(
             .await
             .unwrap();
         let purge = run(&store, purge.id).await;
-        assert_eq!(purge.state, "done");
+        assert_eq!(purge.state.as_str(), "done");
         assert_eq!(
             purge.reason.as_deref(),
             Some("erasure for [erased], kept: Kept"),

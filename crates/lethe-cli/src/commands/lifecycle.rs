@@ -518,9 +518,10 @@ fn purge_line(job: &Job) -> String {
             .map_or_else(|| "-".to_owned(), |b| b.to_string()),
         job.total,
         job.entity,
-        match job.state.as_str() {
-            "pending" => format!("pending until {}", job.not_before.as_deref().unwrap_or("?")),
-            other => other.to_owned(),
+        match job.state {
+            lethe_store::JobState::Pending =>
+                format!("pending until {}", job.not_before.as_deref().unwrap_or("?")),
+            other => other.to_string(),
         },
         job.actor
     )

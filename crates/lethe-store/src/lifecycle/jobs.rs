@@ -16,12 +16,13 @@ use sqlx::Pool;
 use time::OffsetDateTime;
 
 use super::paths::col;
-use super::{Job, JobKind, Payload, Skip, Totals, job_state};
+use super::{Job, JobKind, JobPayload, JobState, Skip, Totals, Work};
 use crate::dialect::{Dialect, begin_write};
 use crate::error::StoreError;
 use crate::rows;
 use crate::users::Actor;
 use crate::value::format_timestamp;
+use lethe_domain::state::{Claim, Resume};
 
 /// How long a claimed job stays reserved without a batch committing.
 const LEASE: Duration = Duration::from_secs(60);
@@ -92,8 +93,8 @@ const JOB_COLUMNS: [&str; 16] = [
 pub(crate) struct JobRow {
     pub id: i64,
     pub kind: JobKind,
-    pub state: String,
-    pub payload: Payload,
+    pub state: JobState,
+    pub payload: JobPayload,
     pub cursor: i64,
     pub done: u64,
     pub total: u64,
@@ -116,15 +117,15 @@ impl JobRow {
             (seconds > 0.0 && self.done > 0).then(|| self.done as f64 / seconds)
         });
         let seconds_left = rate.and_then(|rate| {
-            (self.state != job_state::DONE && rate > 0.0)
+            (!self.state.is_finished() && rate > 0.0)
                 .then(|| self.total.saturating_sub(self.done) as f64 / rate)
         });
         Job {
             id: self.id,
             kind: self.kind,
-            state: self.state.clone(),
+            state: self.state,
             entity: self.payload.entity.clone(),
-            batch_id: self.payload.batch_id,
+            batch_id: self.payload.deletion_batch(),
             snapshot_id: self.payload.snapshot_id,
             done: self.done,
             total: self.total,
@@ -155,9 +156,12 @@ fn decode_job<DB: Dialect>(row: &DB::Row) -> Result<JobRow, StoreError> {
     let kind = rows::text::<DB>(row, 1)?
         .and_then(|kind| JobKind::parse(&kind))
         .ok_or_else(|| corrupt("kind"))?;
-    let payload: Payload = rows::json::<DB>(row, 3)?
-        .and_then(|json| serde_json::from_value(json).ok())
-        .ok_or_else(|| corrupt("payload"))?;
+    let payload = rows::json::<DB>(row, 3)?.ok_or_else(|| corrupt("payload"))?;
+    let payload = JobPayload::from_stored(kind, payload)
+        .map_err(|damaged| StoreError::Internal(format!("job {id}: {damaged}")))?;
+    let state = rows::text::<DB>(row, 2)?.ok_or_else(|| corrupt("state"))?;
+    let state = JobState::parse(&state)
+        .map_err(|unknown| StoreError::Internal(format!("job {id}: {unknown}")))?;
     let cursor = rows::json::<DB>(row, 4)?
         .and_then(|json| json.as_i64())
         .unwrap_or(0);
@@ -167,7 +171,7 @@ fn decode_job<DB: Dialect>(row: &DB::Row) -> Result<JobRow, StoreError> {
     Ok(JobRow {
         id,
         kind,
-        state: rows::text::<DB>(row, 2)?.ok_or_else(|| corrupt("state"))?,
+        state,
         payload,
         cursor,
         done: rows::count::<DB>(row, 5)?,
@@ -261,9 +265,9 @@ pub(crate) async fn runnable_jobs<DB: Dialect>(
     query
         .and_where(
             col("state")
-                .is_in([job_state::QUEUED, job_state::RUNNING])
+                .is_in([JobState::Queued.as_str(), JobState::Running.as_str()])
                 .or(col("state")
-                    .eq(job_state::PENDING)
+                    .eq(JobState::Pending.as_str())
                     .and(col("not_before").lte(Expr::val(rows::bind_time::<DB>(now))))),
         )
         .order_by(Alias::new("id"), Order::Asc)
@@ -293,15 +297,13 @@ fn lease_is_free(job: &JobRow, now: OffsetDateTime, owner: &str) -> bool {
 /// Inserts a new job and returns its id.
 pub(crate) async fn insert_job<DB: Dialect>(
     connection: &mut DB::Connection,
-    kind: JobKind,
-    payload: &Payload,
+    payload: &JobPayload,
     total: u64,
     batch_size: u64,
     now: OffsetDateTime,
     not_before: Option<OffsetDateTime>,
 ) -> Result<i64, StoreError> {
-    let payload_json = serde_json::to_value(payload)
-        .map_err(|error| StoreError::Internal(format!("a job payload: {error}")))?;
+    let payload_json = payload.to_stored();
     let totals = serde_json::to_value(Totals::default())
         .map_err(|error| StoreError::Internal(format!("job totals: {error}")))?;
     let (sql, values) = DB::build(
@@ -324,12 +326,8 @@ pub(crate) async fn insert_job<DB: Dialect>(
                 .map(Alias::new),
             )
             .values_panic([
-                Expr::val(kind.as_str()),
-                Expr::val(if not_before.is_some() {
-                    job_state::PENDING
-                } else {
-                    job_state::QUEUED
-                }),
+                Expr::val(payload.kind().as_str()),
+                Expr::val(JobState::new_job(not_before.is_some()).as_str()),
                 Expr::val(rows::bind_json::<DB>(payload_json)),
                 Expr::val(rows::bind_json::<DB>(serde_json::json!(0))),
                 Expr::val(0i64),
@@ -381,22 +379,12 @@ async fn claim<DB: Dialect>(
         }
     }
     let job = load_job::<DB>(&mut transaction, id).await?;
-    if job.state == job_state::DONE {
+    let grace_until = job
+        .not_before
+        .filter(|due| job.state == JobState::Pending && *due > now)
+        .map(format_timestamp);
+    if job.state.claim(id, grace_until.as_deref())? == Claim::Finished {
         return Ok(None);
-    }
-    if job.state == job_state::CANCELLED {
-        return Err(StoreError::Conflict(format!(
-            "job {id} was cancelled; nothing is left to run"
-        )));
-    }
-    if job.state == job_state::PENDING
-        && let Some(due) = job.not_before
-        && due > now
-    {
-        return Err(StoreError::Conflict(format!(
-            "purge job {id} is in its grace period until {}; it runs after that unless an admin cancels it",
-            format_timestamp(due)
-        )));
     }
     let wall = wall_clock();
     if !lease_is_free(&job, wall, owner) {
@@ -415,7 +403,7 @@ async fn claim<DB: Dialect>(
     let (sql, values) = DB::build(
         Query::update()
             .table(Alias::new("lethe_job"))
-            .value(Alias::new("state"), job_state::RUNNING)
+            .value(Alias::new("state"), JobState::Running.as_str())
             .value(Alias::new("lease_owner"), owner)
             .value(
                 Alias::new("lease_expires_at"),
@@ -621,7 +609,7 @@ pub(crate) async fn skips_of<DB: Dialect>(
 pub(crate) struct Batch<'a> {
     pub schema: &'a Schema,
     pub plan: &'a lethe_plan::Plan,
-    pub payload: &'a Payload,
+    pub payload: &'a JobPayload,
     pub job: i64,
     /// Member ids in `(lo, hi]`.
     pub lo: i64,
@@ -780,17 +768,7 @@ pub(crate) async fn run<DB: Dialect>(
                     } else {
                         None
                     };
-                    finish::<DB>(
-                        pool,
-                        history_key,
-                        schema,
-                        &plan,
-                        &job,
-                        owner,
-                        clock.now(),
-                        receipt,
-                    )
-                    .await
+                    finish::<DB>(pool, history_key, &plan, &job, owner, clock.now(), receipt).await
                 }
             }
         }
@@ -799,7 +777,7 @@ pub(crate) async fn run<DB: Dialect>(
             Ok(next) => {
                 job = next;
                 progress(&job.to_job(clock.now()));
-                if job.state == job_state::DONE {
+                if job.state.is_finished() {
                     // A purge analyses the tables it touched itself (for its receipt).
                     if job.kind != JobKind::Purge {
                         for (entity, changed) in &job.totals.counts {
@@ -886,7 +864,6 @@ async fn check_lease<DB: Dialect>(
 async fn finish<DB: Dialect>(
     pool: &Pool<DB>,
     history_key: &crate::HistoryKey,
-    schema: &Schema,
     plan: &lethe_plan::Plan,
     job: &JobRow,
     owner: &str,
@@ -895,13 +872,17 @@ async fn finish<DB: Dialect>(
 ) -> Result<JobRow, StoreError> {
     let mut transaction = begin_write(pool).await?;
     check_lease::<DB>(&mut transaction, job, owner).await?;
-    match job.kind {
-        JobKind::Trash => super::trash::finish::<DB>(&mut transaction, job, now).await?,
-        JobKind::Restore => {
-            super::restore::finish::<DB>(&mut transaction, schema, plan, job, now).await?
+    match &job.payload.work {
+        Work::Trash { batch } => {
+            super::trash::finish::<DB>(&mut transaction, job, *batch, now).await?
         }
-        JobKind::Purge => super::purge::finish::<DB>(&mut transaction, plan, job, now).await?,
-        JobKind::Anonymize | JobKind::Update => {}
+        Work::Restore { batch } => {
+            super::restore::finish::<DB>(&mut transaction, plan, job, *batch).await?
+        }
+        Work::Purge { batch, .. } => {
+            super::purge::finish::<DB>(&mut transaction, plan, job, *batch, now).await?
+        }
+        Work::Anonymize | Work::Update { .. } => {}
     }
     let mut totals = job.totals.clone();
     totals.receipt = receipt.clone();
@@ -910,7 +891,7 @@ async fn finish<DB: Dialect>(
     let (sql, values) = DB::build(
         Query::update()
             .table(Alias::new("lethe_job"))
-            .value(Alias::new("state"), job_state::DONE)
+            .value(Alias::new("state"), JobState::Done.as_str())
             .value(
                 Alias::new("result"),
                 Expr::val(rows::bind_json::<DB>(totals_json)),
@@ -939,7 +920,7 @@ async fn finish<DB: Dialect>(
         Some(&job.payload.entity),
         serde_json::json!({
             "job": job.id,
-            "batch": job.payload.batch_id,
+            "batch": job.payload.deletion_batch(),
             "members": job.total,
             "counts": job.totals.counts,
             "rewritten": job.totals.rewritten,
@@ -986,12 +967,20 @@ async fn step<DB: Dialect>(
         hi,
         now,
     };
-    let totals = match job.kind {
-        JobKind::Trash => super::trash::batch::<DB>(&mut transaction, &batch).await?,
-        JobKind::Restore => super::restore::batch::<DB>(&mut transaction, &batch).await?,
-        JobKind::Purge => super::purge::batch::<DB>(&mut transaction, &batch, context).await?,
-        JobKind::Anonymize => super::purge::anonymize_batch::<DB>(&mut transaction, &batch).await?,
-        JobKind::Update => super::update::batch::<DB>(&mut transaction, &batch).await?,
+    let totals = match &job.payload.work {
+        Work::Trash { batch: into } => {
+            super::trash::batch::<DB>(&mut transaction, &batch, *into).await?
+        }
+        Work::Restore { batch: from } => {
+            super::restore::batch::<DB>(&mut transaction, &batch, *from).await?
+        }
+        Work::Purge { batch: erasing, .. } => {
+            super::purge::batch::<DB>(&mut transaction, &batch, *erasing, context).await?
+        }
+        Work::Anonymize => super::purge::anonymize_batch::<DB>(&mut transaction, &batch).await?,
+        Work::Update { changes } => {
+            super::update::batch::<DB>(&mut transaction, &batch, changes).await?
+        }
     };
     let mut running = job.totals.clone();
     running.add(&totals);
@@ -1035,7 +1024,7 @@ async fn step<DB: Dialect>(
         Some(&job.payload.entity),
         serde_json::json!({
             "job": job.id,
-            "batch": job.payload.batch_id,
+            "batch": job.payload.deletion_batch(),
             "members": members,
             "member_ids": {"after": job.cursor, "up_to": hi},
             "counts": totals.counts,
@@ -1059,7 +1048,7 @@ async fn fail<DB: Dialect>(
     error: &StoreError,
     now: OffsetDateTime,
 ) {
-    if matches!(error, StoreError::Conflict(_)) {
+    if matches!(error, StoreError::Conflict(_) | StoreError::Transition(_)) {
         // Another worker has the job; it is not failed.
         return;
     }
@@ -1072,7 +1061,7 @@ async fn fail<DB: Dialect>(
         let (sql, values) = DB::build(
             Query::update()
                 .table(Alias::new("lethe_job"))
-                .value(Alias::new("state"), job_state::FAILED)
+                .value(Alias::new("state"), JobState::Failed.as_str())
                 .value(Alias::new("error"), message.as_str())
                 .value(
                     Alias::new("lease_owner"),
@@ -1093,7 +1082,7 @@ async fn fail<DB: Dialect>(
             &job.payload.actor,
             &format!("{}.failed", job.kind.as_str()),
             Some(&job.payload.entity),
-            serde_json::json!({"job": job.id, "batch": job.payload.batch_id, "error": message}),
+            serde_json::json!({"job": job.id, "batch": job.payload.deletion_batch(), "error": message}),
         )
         .await?;
         if job.kind == JobKind::Purge {
@@ -1102,7 +1091,7 @@ async fn fail<DB: Dialect>(
             let notice = format!(
                 "Purge of deletion batch {} failed (job {}) after {} of {} member(s): {message}",
                 job.payload
-                    .batch_id
+                    .deletion_batch()
                     .map_or_else(|| "?".to_owned(), |batch| batch.to_string()),
                 job.id,
                 job.done,
@@ -1142,32 +1131,19 @@ pub(crate) async fn resume<DB: Dialect>(
         job.kind == JobKind::Purge,
         job.payload.actor.user_id,
     )?;
-    let refused = |why: &str| {
-        Err(StoreError::Conflict(format!(
-            "job {id} cannot be resumed: {why}"
-        )))
-    };
-    match job.state.as_str() {
-        job_state::FAILED => {}
-        // It runs, or a worker takes it up (also after its worker died): nothing to do.
-        job_state::QUEUED | job_state::RUNNING => return Ok(()),
-        job_state::DONE => return refused("it has finished"),
-        job_state::CANCELLED => return refused("it was cancelled"),
-        job_state::PENDING => {
-            return refused("it is a purge waiting for its grace period, and runs by itself then");
-        }
-        other => return refused(&format!("it is {other}")),
+    if job.state.resume(id)? == Resume::AlreadyRunnable {
+        return Ok(());
     }
     let (sql, values) = DB::build(
         Query::update()
             .table(Alias::new("lethe_job"))
-            .value(Alias::new("state"), job_state::QUEUED)
+            .value(Alias::new("state"), JobState::Queued.as_str())
             .value(
                 Alias::new("error"),
                 Expr::val(rows::bind_opt_text::<DB>(None)),
             )
             .and_where(col("id").eq(id))
-            .and_where(col("state").eq(job_state::FAILED)),
+            .and_where(col("state").eq(JobState::Failed.as_str())),
     );
     if DB::execute(&mut transaction, sql, values).await? == 1 {
         crate::history::append::<DB>(
@@ -1179,7 +1155,7 @@ pub(crate) async fn resume<DB: Dialect>(
             Some(&job.payload.entity),
             serde_json::json!({
                 "job": id,
-                "batch": job.payload.batch_id,
+                "batch": job.payload.deletion_batch(),
                 "done": job.done,
                 "total": job.total,
                 "error": job.error,

@@ -25,61 +25,15 @@ use serde::{Deserialize, Serialize};
 
 pub use jobs::{JobRunner, lease_owner};
 
-/// The kinds of bulk operation that run as jobs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum JobKind {
-    Trash,
-    Restore,
-    Purge,
-    Anonymize,
-    Update,
-}
-
-impl JobKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobKind::Trash => "trash",
-            JobKind::Restore => "restore",
-            JobKind::Purge => "purge",
-            JobKind::Anonymize => "anonymize",
-            JobKind::Update => "update",
-        }
-    }
-
-    pub(crate) fn parse(raw: &str) -> Option<JobKind> {
-        match raw {
-            "trash" => Some(JobKind::Trash),
-            "restore" => Some(JobKind::Restore),
-            "purge" => Some(JobKind::Purge),
-            "anonymize" => Some(JobKind::Anonymize),
-            "update" => Some(JobKind::Update),
-            _ => None,
-        }
-    }
-}
-
-/// Where a job is in its life.
-pub mod job_state {
-    /// Waiting for a worker.
-    pub const QUEUED: &str = "queued";
-    /// A worker has claimed it (or had, and died: then its lease runs out and another takes it).
-    pub const RUNNING: &str = "running";
-    pub const DONE: &str = "done";
-    /// Stopped by an error; `lethe job resume` tries again from the last committed batch.
-    pub const FAILED: &str = "failed";
-    /// A purge waiting for its grace period to end (`not_before`); any admin may cancel it.
-    pub const PENDING: &str = "pending";
-    /// A pending purge an admin cancelled before it started.
-    pub const CANCELLED: &str = "cancelled";
-}
+pub use lethe_domain::job::{JobKind, JobPayload, Work};
+pub use lethe_domain::state::{BatchState, JobState};
 
 /// A job as users see it: what it does, how far it is, what it did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Job {
     pub id: i64,
     pub kind: JobKind,
-    pub state: String,
+    pub state: JobState,
     /// The entity of the members.
     pub entity: String,
     /// The deletion batch the job fills (trash) or empties (restore).
@@ -120,7 +74,7 @@ pub struct Job {
 
 impl Job {
     pub fn is_finished(&self) -> bool {
-        self.state == job_state::DONE
+        self.state.is_finished()
     }
 }
 
@@ -308,23 +262,6 @@ pub const DEFAULT_POSTGRES_BATCH_SIZE: u64 = 25_000;
 pub const DEFAULT_PURGE_BATCH_SIZE: u64 = 25_000;
 /// The most members per batch: larger batches hold the write lock too long.
 pub const MAX_BATCH_SIZE: u64 = 100_000;
-
-/// What a job keeps in its payload: everything needed to run or resume it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct Payload {
-    pub entity: String,
-    pub snapshot_id: i64,
-    pub batch_id: Option<i64>,
-    pub reason: Option<String>,
-    pub source: String,
-    pub actor: crate::users::Actor,
-    /// Purge: the grace period asked for, in seconds (0 is an urgent erasure).
-    #[serde(default)]
-    pub grace_seconds: Option<i64>,
-    /// Bulk update: the new field values, as given.
-    #[serde(default)]
-    pub changes: Option<serde_json::Map<String, serde_json::Value>>,
-}
 
 /// Running totals, kept in the job's `result`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -681,7 +618,7 @@ impl Store {
             {
                 Ok(job) => jobs.push(job),
                 // Restored or requested by someone else meanwhile.
-                Err(StoreError::Conflict(_)) => {}
+                Err(StoreError::Conflict(_) | StoreError::Transition(_)) => {}
                 Err(error) => return Err(error),
             }
         }
@@ -777,7 +714,7 @@ impl Store {
         for id in self.runnable_jobs().await? {
             match self.run_job(id, runner, &mut |_| {}).await {
                 Ok(job) if job.is_finished() => finished += 1,
-                Ok(_) | Err(StoreError::Conflict(_)) => {}
+                Ok(_) | Err(StoreError::Conflict(_) | StoreError::Transition(_)) => {}
                 Err(error) => return Err(error),
             }
         }

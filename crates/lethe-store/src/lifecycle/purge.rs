@@ -21,7 +21,7 @@ use time::OffsetDateTime;
 
 use super::jobs::{Batch, JobRow, RunContext, insert_job, insert_skips};
 use super::paths::{StepFilter, and_all, col, link, qualified, reached_by, reached_ids};
-use super::{JobKind, LifecycleSettings, Payload, Rewrite, Totals, job_state};
+use super::{BatchState, JobKind, JobPayload, JobState, LifecycleSettings, Rewrite, Totals, Work};
 use crate::dialect::{Backend, Dialect, begin_write};
 use crate::error::StoreError;
 use crate::placeholder::PLACEHOLDER_ID;
@@ -380,15 +380,12 @@ async fn keep_erasable<DB: Dialect>(
 pub(super) async fn batch<DB: Dialect>(
     connection: &mut DB::Connection,
     batch: &Batch<'_>,
+    deletion_batch: i64,
     context: &mut RunContext,
 ) -> Result<Totals, StoreError> {
     let plan = batch.plan;
     let root = plan.root.as_str();
     let root_entity = entity(batch.schema, root)?;
-    let deletion_batch = batch
-        .payload
-        .batch_id
-        .ok_or_else(|| StoreError::Internal("a purge job without a deletion batch".to_owned()))?;
     let id = || col(builtin::ID);
 
     // Members erased meanwhile, restored meanwhile, or moved to another batch are skipped.
@@ -940,7 +937,7 @@ pub(super) async fn make_physical<DB: Dialect>(
     };
     Ok(serde_json::json!({
         "job": job.id,
-        "batch": job.payload.batch_id,
+        "batch": job.payload.deletion_batch(),
         "history_head": {"entry": head_seq, "seal": head_seal},
         "erased": job.totals.counts,
         "rewritten": job.totals.rewritten,
@@ -1018,30 +1015,23 @@ pub(super) async fn finish<DB: Dialect>(
     connection: &mut DB::Connection,
     plan: &Plan,
     job: &JobRow,
+    deletion_batch: i64,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
-    let Some(deletion_batch) = job.payload.batch_id else {
-        return Ok(());
-    };
     let left = super::restore::left_in_batch::<DB>(connection, plan, deletion_batch).await?;
     let erased: u64 = job.totals.counts.values().sum();
     // Members a rule kept (a `restrict` child, a purge precondition) leave the batch held:
     // still in the trash and restorable, but not purged again by the retention window until
     // an admin asks, and its requester is told once.
-    let state = match (left, erased) {
-        (0, 0) => "restored",
-        (0, _) => "purged",
-        _ if job.totals.blocked > 0 => "held",
-        _ => "trashed",
-    };
+    let state = BatchState::purged(left, erased, job.totals.blocked);
     let (sql, values) = DB::build(
         Query::update()
             .table(Alias::new("lethe_deletion_batch"))
-            .value(Alias::new("state"), state)
+            .value(Alias::new("state"), state.as_str())
             .value(
                 Alias::new("held_by_job"),
                 Expr::val(rows::bind_opt_int::<DB>(
-                    (state == "held").then_some(job.id),
+                    (state == BatchState::Held).then_some(job.id),
                 )),
             )
             .and_where(col("id").eq(deletion_batch)),
@@ -1055,7 +1045,7 @@ pub(super) async fn finish<DB: Dialect>(
         job.totals.skipped
     );
     notify_admins::<DB>(connection, "purge_executed", &message, job.id, now).await?;
-    if state == "held"
+    if state == BatchState::Held
         && let Some(requester) = job.payload.actor.user_id
     {
         let message = format!(
@@ -1127,39 +1117,17 @@ pub(super) async fn request<DB: Dialect>(
             "deletion batch {deletion_batch} was not made by a trash job"
         )));
     };
-    match batch.state.as_str() {
-        // A held batch is purged again only when an admin asks (after lifting what held it).
-        "trashed" | "held" => {}
-        "purge_pending" => {
-            return Err(StoreError::Conflict(format!(
-                "a purge of deletion batch {deletion_batch} is already pending; see `lethe purge list`"
-            )));
-        }
-        "purged" => {
-            return Err(StoreError::Conflict(format!(
-                "deletion batch {deletion_batch} has already been purged"
-            )));
-        }
-        "restored" => {
-            return Err(StoreError::Conflict(format!(
-                "deletion batch {deletion_batch} was restored: its records are not in the trash, and only trashed records can be purged"
-            )));
-        }
-        other => {
-            return Err(StoreError::Conflict(format!(
-                "deletion batch {deletion_batch} is {other}; only a batch in the trash can be purged"
-            )));
-        }
-    }
+    // A held batch is purged again only when an admin asks (after lifting what held it).
+    let pending = batch.state.request_purge(deletion_batch)?;
     // Taken first and only from `trashed`: of two requests at the same moment (two admins,
     // or the schedulers of two instances), the second waits here for the first and then
     // finds the batch no longer in the trash state.
     let (sql, values) = DB::build(
         Query::update()
             .table(Alias::new("lethe_deletion_batch"))
-            .value(Alias::new("state"), "purge_pending")
+            .value(Alias::new("state"), pending.as_str())
             .and_where(col("id").eq(deletion_batch))
-            .and_where(col("state").is_in([batch.state.as_str()])),
+            .and_where(col("state").eq(batch.state.as_str())),
     );
     if DB::execute(&mut transaction, sql, values).await? != 1 {
         return Err(StoreError::Conflict(format!(
@@ -1183,19 +1151,19 @@ pub(super) async fn request<DB: Dialect>(
         )));
     }
     let due = now + grace;
-    let payload = Payload {
+    let payload = JobPayload {
         entity: entity.clone(),
         snapshot_id: snapshot.id,
-        batch_id: Some(deletion_batch),
         reason: reason.map(str::to_owned),
         source: snapshot.source.clone(),
         actor: actor.clone(),
-        grace_seconds: Some(grace.whole_seconds()),
-        changes: None,
+        work: Work::Purge {
+            batch: deletion_batch,
+            grace_seconds: grace.whole_seconds(),
+        },
     };
     let job = insert_job::<DB>(
         &mut transaction,
-        JobKind::Purge,
         &payload,
         snapshot.member_count,
         batch_size,
@@ -1256,39 +1224,31 @@ pub(super) async fn cancel<DB: Dialect>(
             job.kind.as_str()
         )));
     }
-    if job.state != job_state::PENDING {
-        let why = match job.state.as_str() {
-            job_state::DONE => "it has already been executed".to_owned(),
-            job_state::CANCELLED => "it was already cancelled".to_owned(),
-            other => format!("it has already started ({other})"),
-        };
-        return Err(StoreError::Conflict(format!(
-            "purge job {job_id} cannot be cancelled: {why}"
-        )));
-    }
+    let cancelled = job.state.cancel(job_id)?;
     let (sql, values) = DB::build(
         Query::update()
             .table(Alias::new("lethe_job"))
-            .value(Alias::new("state"), job_state::CANCELLED)
+            .value(Alias::new("state"), cancelled.as_str())
             .value(
                 Alias::new("finished_at"),
                 Expr::val(rows::bind_time::<DB>(now)),
             )
             .and_where(col("id").eq(job_id))
-            .and_where(col("state").eq(job_state::PENDING)),
+            .and_where(col("state").eq(job.state.as_str())),
     );
     if DB::execute(&mut transaction, sql, values).await? != 1 {
         return Err(StoreError::Conflict(format!(
             "purge job {job_id} started at this very moment and can no longer be cancelled"
         )));
     }
-    if let Some(deletion_batch) = job.payload.batch_id {
+    if let Some(deletion_batch) = job.payload.deletion_batch() {
+        let pending = BatchState::PurgePending;
         let (sql, values) = DB::build(
             Query::update()
                 .table(Alias::new("lethe_deletion_batch"))
-                .value(Alias::new("state"), "trashed")
+                .value(Alias::new("state"), pending.purge_cancelled().as_str())
                 .and_where(col("id").eq(deletion_batch))
-                .and_where(col("state").eq("purge_pending")),
+                .and_where(col("state").eq(pending.as_str())),
         );
         DB::execute(&mut transaction, sql, values).await?;
     }
@@ -1301,7 +1261,7 @@ pub(super) async fn cancel<DB: Dialect>(
         Some(&job.payload.entity),
         serde_json::json!({
             "job": job_id,
-            "batch": job.payload.batch_id,
+            "batch": job.payload.deletion_batch(),
             "cancelled_by": actor.name,
             "requested_by": job.payload.actor.name,
         }),
@@ -1310,7 +1270,7 @@ pub(super) async fn cancel<DB: Dialect>(
     let message = format!(
         "{} cancelled the purge of deletion batch {} (job {job_id}); its records stay in the trash.",
         actor.name,
-        job.payload.batch_id.unwrap_or(0)
+        job.payload.deletion_batch().unwrap_or(0)
     );
     notify_admins::<DB>(&mut transaction, "purge_cancelled", &message, job_id, now).await?;
     transaction.commit().await?;
@@ -1327,19 +1287,16 @@ pub(super) async fn start_anonymize<DB: Dialect>(
     now: OffsetDateTime,
 ) -> Result<i64, StoreError> {
     let mut transaction = begin_write(pool).await?;
-    let payload = Payload {
+    let payload = JobPayload {
         entity: snapshot.entity.clone(),
         snapshot_id: snapshot.id,
-        batch_id: None,
         reason: None,
         source: snapshot.source.clone(),
         actor: actor.clone(),
-        grace_seconds: None,
-        changes: None,
+        work: Work::Anonymize,
     };
     let job = insert_job::<DB>(
         &mut transaction,
-        JobKind::Anonymize,
         &payload,
         snapshot.member_count,
         batch_size,
@@ -1382,7 +1339,14 @@ pub(super) async fn overdue_batches<DB: Dialect>(
         Query::select()
             .column(Alias::new("id"))
             .from(Alias::new("lethe_deletion_batch"))
-            .and_where(col("state").eq("trashed"))
+            .and_where(
+                col("state").is_in(
+                    BatchState::ALL
+                        .into_iter()
+                        .filter(|state| state.auto_purged())
+                        .map(BatchState::as_str),
+                ),
+            )
             .and_where(col("entity").is_not_null())
             .and_where(col("created_at").lt(Expr::val(rows::bind_time::<DB>(cutoff))))
             .order_by(Alias::new("id"), Order::Asc)
@@ -1402,7 +1366,7 @@ pub(super) async fn overdue_batches<DB: Dialect>(
 pub(super) fn pending_filter() -> Expr {
     col("kind")
         .eq(JobKind::Purge.as_str())
-        .and(col("state").eq(job_state::PENDING))
+        .and(col("state").eq(JobState::Pending.as_str()))
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 use super::jobs::{Batch, JobRow, insert_job, insert_skips};
 use super::paths::{StepFilter, batch_is, col, qualified, reached_by};
-use super::{JobKind, Payload, Totals};
+use super::{BatchState, JobPayload, Totals, Work};
 use crate::dialect::{Dialect, begin_write};
 use crate::error::StoreError;
 use crate::rows;
@@ -24,7 +24,7 @@ use crate::value::Value;
 pub struct DeletionBatch {
     pub id: i64,
     pub entity: Option<String>,
-    pub state: String,
+    pub state: BatchState,
     pub reason: Option<String>,
     pub created_at: String,
     pub created_by: Option<i64>,
@@ -63,7 +63,8 @@ pub(crate) async fn load_batch<DB: Dialect>(
     Ok(DeletionBatch {
         id,
         entity: rows::text::<DB>(&row, 1)?,
-        state: rows::text::<DB>(&row, 2)?.unwrap_or_default(),
+        state: BatchState::parse(&rows::text::<DB>(&row, 2)?.unwrap_or_default())
+            .map_err(|unknown| StoreError::Internal(format!("deletion batch {id}: {unknown}")))?,
         reason: rows::text::<DB>(&row, 3)?,
         created_at: rows::timestamp::<DB>(&row, 4)?
             .map(crate::value::format_timestamp)
@@ -143,12 +144,9 @@ fn hidden_parent_rows(
 pub(super) async fn batch<DB: Dialect>(
     connection: &mut DB::Connection,
     batch: &Batch<'_>,
+    deletion_batch: i64,
 ) -> Result<Totals, StoreError> {
     let root = batch.plan.root.as_str();
-    let deletion_batch = batch
-        .payload
-        .batch_id
-        .ok_or_else(|| StoreError::Internal("a restore job without a deletion batch".to_owned()))?;
     let id = || col(builtin::ID);
     // Members that are no longer in this batch (gone, or restored meanwhile).
     batch
@@ -236,29 +234,20 @@ pub(super) async fn left_in_batch<DB: Dialect>(
 
 pub(super) async fn finish<DB: Dialect>(
     connection: &mut DB::Connection,
-    _schema: &Schema,
     plan: &Plan,
     job: &JobRow,
-    _now: OffsetDateTime,
+    deletion_batch: i64,
 ) -> Result<(), StoreError> {
-    let Some(deletion_batch) = job.payload.batch_id else {
-        return Ok(());
-    };
     super::claims::release_batch::<DB>(connection, job.id).await?;
     let left = left_in_batch::<DB>(connection, plan, deletion_batch).await?;
-    // A batch with a purge pending stays pending while anything of it is left to purge.
-    let mut update = Query::update();
-    update
-        .table(Alias::new("lethe_deletion_batch"))
-        .and_where(col("id").eq(deletion_batch));
-    if left == 0 {
-        update.value(Alias::new("state"), "restored");
-    } else {
-        update
-            .value(Alias::new("state"), "trashed")
-            .and_where(col("state").ne("purge_pending"));
-    }
-    let (sql, values) = DB::build(&update);
+    let state = load_batch::<DB>(connection, deletion_batch).await?.state;
+    let (sql, values) = DB::build(
+        Query::update()
+            .table(Alias::new("lethe_deletion_batch"))
+            .value(Alias::new("state"), state.restored(left).as_str())
+            .and_where(col("id").eq(deletion_batch))
+            .and_where(col("state").eq(state.as_str())),
+    );
     DB::execute(connection, sql, values).await?;
     Ok(())
 }
@@ -282,26 +271,7 @@ pub(super) async fn start<DB: Dialect>(
             "deletion batch {deletion_batch} was not made by a trash job and cannot be restored"
         )));
     };
-    match batch.state.as_str() {
-        // During a purge's grace period records may still be restored; the purge skips them.
-        "trashed" | "purge_pending" | "held" => {}
-        "trashing" => {
-            return Err(StoreError::Conflict(format!(
-                "deletion batch {deletion_batch} is still being filled by job {}; wait for it to finish",
-                batch.job_id.unwrap_or(0)
-            )));
-        }
-        "restored" => {
-            return Err(StoreError::Conflict(format!(
-                "deletion batch {deletion_batch} has already been restored"
-            )));
-        }
-        other => {
-            return Err(StoreError::Conflict(format!(
-                "deletion batch {deletion_batch} is {other} and cannot be restored"
-            )));
-        }
-    }
+    batch.state.restore(deletion_batch, batch.job_id)?;
     schema.entity(&entity).ok_or_else(|| {
         StoreError::Internal(format!(
             "deletion batch {deletion_batch} names unknown entity {entity}"
@@ -407,19 +377,18 @@ pub(super) async fn start<DB: Dialect>(
         now,
     )
     .await?;
-    let payload = Payload {
+    let payload = JobPayload {
         entity: entity.clone(),
         snapshot_id: snapshot.id,
-        batch_id: Some(deletion_batch),
         reason: batch.reason.clone(),
         source: snapshot.source.clone(),
         actor: actor.clone(),
-        grace_seconds: None,
-        changes: None,
+        work: Work::Restore {
+            batch: deletion_batch,
+        },
     };
     let job = insert_job::<DB>(
         &mut transaction,
-        JobKind::Restore,
         &payload,
         snapshot.member_count,
         batch_size,

@@ -12,7 +12,7 @@ use super::jobs::{Batch, JobRow, insert_job, insert_skips};
 use super::paths::{
     StepFilter, and_all, block_reason, blocking_counts, col, qualified, reached_by,
 };
-use super::{EntityCount, JobKind, PREVIEW_SAMPLE, Payload, Preview, Skip, Totals};
+use super::{BatchState, EntityCount, JobPayload, PREVIEW_SAMPLE, Preview, Skip, Totals, Work};
 use crate::dialect::{Dialect, begin_write};
 use crate::error::StoreError;
 use crate::rows;
@@ -62,12 +62,9 @@ fn set_trashed<DB: Dialect>(
 pub(super) async fn batch<DB: Dialect>(
     connection: &mut DB::Connection,
     batch: &Batch<'_>,
+    deletion_batch: i64,
 ) -> Result<Totals, StoreError> {
     let root = batch.plan.root.as_str();
-    let deletion_batch = batch
-        .payload
-        .batch_id
-        .ok_or_else(|| StoreError::Internal("a trash job without a deletion batch".to_owned()))?;
     let id = || col(builtin::ID);
     batch
         .skip_missing::<DB>(connection, None, "gone", "no longer exists")
@@ -137,17 +134,21 @@ const NOTIFIED_SKIPS: u64 = 10;
 pub(super) async fn finish<DB: Dialect>(
     connection: &mut DB::Connection,
     job: &JobRow,
+    deletion_batch: i64,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
-    if let Some(batch) = job.payload.batch_id {
-        let (sql, values) = DB::build(
-            Query::update()
-                .table(Alias::new("lethe_deletion_batch"))
-                .value(Alias::new("state"), "trashed")
-                .and_where(col("id").eq(batch)),
-        );
-        DB::execute(connection, sql, values).await?;
-    }
+    let filling = BatchState::Trashing;
+    let (sql, values) = DB::build(
+        Query::update()
+            .table(Alias::new("lethe_deletion_batch"))
+            .value(
+                Alias::new("state"),
+                filling.filled(deletion_batch)?.as_str(),
+            )
+            .and_where(col("id").eq(deletion_batch))
+            .and_where(col("state").eq(filling.as_str())),
+    );
+    DB::execute(connection, sql, values).await?;
     if (job.totals.blocked > 0 || job.totals.skipped > 0)
         && let Some(user) = job.payload.actor.user_id
     {
@@ -156,7 +157,7 @@ pub(super) async fn finish<DB: Dialect>(
             "Trash of {} {} into deletion batch {}: {} not trashed because a rule blocks them, {} skipped because they changed since the preview (job {}).",
             job.total,
             job.payload.entity,
-            job.payload.batch_id.unwrap_or(0),
+            deletion_batch,
             job.totals.blocked,
             job.totals.skipped,
             job.id
@@ -398,7 +399,7 @@ pub(super) async fn start<DB: Dialect>(
                 Expr::val(rows::bind_time::<DB>(now)),
                 Expr::val(rows::bind_opt_int::<DB>(actor.user_id)),
                 Expr::val(rows::bind_opt_text::<DB>(reason)),
-                Expr::val("trashing"),
+                Expr::val(BatchState::Trashing.as_str()),
                 Expr::val(snapshot.entity.as_str()),
                 Expr::val(snapshot.id),
             ])
@@ -412,19 +413,18 @@ pub(super) async fn start<DB: Dialect>(
     let deletion_batch = rows::int::<DB>(&row, 0)?.ok_or_else(|| {
         StoreError::Internal("creating a deletion batch returned no id".to_owned())
     })?;
-    let payload = Payload {
+    let payload = JobPayload {
         entity: snapshot.entity.clone(),
         snapshot_id: snapshot.id,
-        batch_id: Some(deletion_batch),
         reason: reason.map(str::to_owned),
         source: snapshot.source.clone(),
         actor: actor.clone(),
-        grace_seconds: None,
-        changes: None,
+        work: Work::Trash {
+            batch: deletion_batch,
+        },
     };
     let job = insert_job::<DB>(
         &mut transaction,
-        JobKind::Trash,
         &payload,
         snapshot.member_count,
         batch_size,

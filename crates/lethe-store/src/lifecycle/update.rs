@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use super::jobs::{Batch, insert_job};
 use super::paths::col;
-use super::{JobKind, Payload, Totals};
+use super::{JobPayload, Totals, Work};
 use crate::dialect::{Dialect, begin_write};
 use crate::error::StoreError;
 use crate::placeholder::PLACEHOLDER_ID;
@@ -67,14 +67,14 @@ pub(super) async fn check_links<DB: Dialect>(
 pub(super) async fn batch<DB: Dialect>(
     connection: &mut DB::Connection,
     batch: &Batch<'_>,
+    changes: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<Totals, StoreError> {
     let root = batch.plan.root.as_str();
     let entity = batch
         .schema
         .entity(root)
         .ok_or_else(|| StoreError::Internal(format!("unknown entity {root}")))?;
-    let changes = batch.payload.changes.clone().unwrap_or_default();
-    let values = check_changes(entity, &changes, 1)?;
+    let values = check_changes(entity, changes, 1)?;
     batch
         .skip_missing::<DB>(connection, None, "gone", "no longer exists")
         .await?;
@@ -133,19 +133,18 @@ pub(super) async fn start<DB: Dialect>(
     let values = check_changes(entity, changes, snapshot.member_count)?;
     let mut transaction = begin_write(pool).await?;
     crate::records::check_references::<DB>(&mut transaction, schema, entity, &values).await?;
-    let payload = Payload {
+    let payload = JobPayload {
         entity: snapshot.entity.clone(),
         snapshot_id: snapshot.id,
-        batch_id: None,
         reason: None,
         source: snapshot.source.clone(),
         actor: actor.clone(),
-        grace_seconds: None,
-        changes: Some(changes.clone()),
+        work: Work::Update {
+            changes: changes.clone(),
+        },
     };
     let job = insert_job::<DB>(
         &mut transaction,
-        JobKind::Update,
         &payload,
         snapshot.member_count,
         batch_size,
