@@ -633,7 +633,8 @@ pub async fn side(args: SideArgs) -> anyhow::Result<()> {
 /// Opens the copy with the current store (its migrations run) and freezes the members.
 async fn open_and_pick(args: &SideArgs) -> anyhow::Result<(Store, Snapshot, f64)> {
     let url = DatabaseUrl::parse(&args.db)?;
-    let store = Store::open(&url, Schema::default_crm()).await?;
+    let options = crate::options(&url, lethe_store::Clock::system());
+    let store = Store::open(&url, Schema::default_crm(), &options).await?;
     let started = Instant::now();
     store.migrate().await.context("migrating the copy")?;
     eprintln!(

@@ -17,7 +17,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use lethe_filter::{RelativeTime, TimeBase, TimeUnit};
 use lethe_schema::Schema;
-use lethe_store::{Clock, DatabaseUrl, Scope, Store, format_timestamp};
+use lethe_store::{Clock, DatabaseUrl, KeySource, Scope, Store, StoreOptions, format_timestamp};
 use sqlx::{AssertSqlSafe, Row};
 use time::OffsetDateTime;
 
@@ -296,12 +296,31 @@ async fn explain_select(store: &Store, hand: &HandPool, now: OffsetDateTime) -> 
     Ok(())
 }
 
+/// What the benchmark opens a store with: as the command line does, the history key of a
+/// PostgreSQL database is the one in the user's home folder, so the two can share a copy.
+pub(crate) fn options(url: &DatabaseUrl, clock: Clock) -> StoreOptions {
+    let history_key = match url {
+        DatabaseUrl::Sqlite(_) => None,
+        DatabaseUrl::Postgres(_) => std::env::var_os("HOME")
+            .filter(|home| !home.is_empty())
+            .map(|home| KeySource::in_home(std::path::Path::new(&home))),
+    };
+    StoreOptions {
+        history_key,
+        ..StoreOptions::with_clock(clock)
+    }
+}
+
 async fn bench_select(db: &str, repeat: usize, explain: bool) -> anyhow::Result<()> {
     let url = DatabaseUrl::parse(db)?;
     let now = OffsetDateTime::now_utc();
-    let store = Store::open_with_clock(&url, Schema::default_crm(), Clock::fixed(now))
-        .await
-        .context("opening the database")?;
+    let store = Store::open(
+        &url,
+        Schema::default_crm(),
+        &options(&url, Clock::fixed(now)),
+    )
+    .await
+    .context("opening the database")?;
     let hand = HandPool::open(&url)
         .await
         .context("opening the database for hand-written SQL")?;
@@ -374,7 +393,8 @@ async fn select_side(
     let mut times = Vec::new();
     let count: i64;
     if side == "lethe" {
-        let store = Store::open_with_clock(&url, Schema::default_crm(), Clock::fixed(now)).await?;
+        let options = options(&url, Clock::fixed(now));
+        let store = Store::open(&url, Schema::default_crm(), &options).await?;
         let filter = store.parse_filter("contact", case.filter)?;
         count = i64::try_from(store.count_matching(&filter, Scope::Active).await?)?;
         for _ in 0..repeat.max(1) {

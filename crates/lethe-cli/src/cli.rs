@@ -45,6 +45,89 @@ pub struct GlobalOptions {
     /// More log output on stderr (repeat for more).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+/// The installation's settings, usually given in the environment. They are read here once
+/// and passed down; no library crate reads the environment.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Settings (usually from the environment)")]
+pub struct Settings {
+    /// How long a purge request stays pending when no grace is asked for, e.g. 7d.
+    #[arg(
+        long,
+        global = true,
+        env = "LETHE_PURGE_GRACE",
+        value_name = "DURATION"
+    )]
+    pub purge_grace: Option<String>,
+    /// The shortest grace the HTTP API accepts, e.g. 7d.
+    #[arg(
+        long,
+        global = true,
+        env = "LETHE_PURGE_MIN_GRACE",
+        value_name = "DURATION"
+    )]
+    pub purge_min_grace: Option<String>,
+    /// Batches trashed longer than this are purged by the scheduler, e.g. 30d.
+    #[arg(long, global = true, env = "LETHE_RETENTION", value_name = "DURATION")]
+    pub retention: Option<String>,
+    /// The longest a filter may run, e.g. 30s; 0 for no limit.
+    #[arg(
+        long,
+        global = true,
+        env = "LETHE_QUERY_TIMEOUT",
+        value_name = "DURATION"
+    )]
+    pub query_timeout: Option<String>,
+    /// Which tables a PostgreSQL purge rewrites: personal (default), all or off.
+    #[arg(long, global = true, env = "LETHE_PG_REWRITE", value_name = "WHICH")]
+    pub pg_rewrite: Option<String>,
+    /// Pins the clock to this instant (RFC 3339), for tests and reproducible runs.
+    #[arg(
+        long,
+        global = true,
+        env = "LETHE_NOW",
+        value_name = "TIMESTAMP",
+        hide = true
+    )]
+    pub now: Option<String>,
+    /// The key that seals the history (at least 16 bytes; the same on every instance).
+    /// Prefer the environment: a command line is visible to other users.
+    #[arg(
+        long,
+        global = true,
+        env = "LETHE_HISTORY_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
+    pub history_key: Option<String>,
+    /// A file holding the history key (made with a random key if missing). Default: next to
+    /// a SQLite database, ~/.config/lethe/history.key for PostgreSQL.
+    #[arg(
+        long,
+        global = true,
+        env = "LETHE_HISTORY_KEY_FILE",
+        value_name = "FILE"
+    )]
+    pub history_key_file: Option<PathBuf>,
+    /// The file the history's head is written down in. Default: next to a SQLite database;
+    /// none for PostgreSQL.
+    #[arg(long, global = true, env = "LETHE_HISTORY_ANCHOR", value_name = "FILE")]
+    pub history_anchor: Option<PathBuf>,
+    /// SQLite's memory budget for the whole process, in MiB (at least 16; default 96).
+    #[arg(long, global = true, env = "LETHE_SQLITE_HEAP_MIB", value_name = "MIB")]
+    pub sqlite_heap_mib: Option<String>,
+    /// The key of the `hash` anonymisation. Default: a random key kept in the database.
+    #[arg(
+        long,
+        global = true,
+        env = "LETHE_HASH_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
+    pub hash_key: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -37,6 +37,7 @@ async fn main() -> anyhow::Result<()> {
     let store = Store::open(
         &DatabaseUrl::parse(&database.to_string_lossy())?,
         Schema::default_crm(),
+        &lethe_store::StoreOptions::default(),
     )
     .await?;
     store.migrate().await?;

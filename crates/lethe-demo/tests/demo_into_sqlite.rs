@@ -15,7 +15,7 @@ const NOW: OffsetDateTime = datetime!(2025-06-01 12:00 UTC);
 async fn fresh_store(directory: &Path, name: &str) -> anyhow::Result<Store> {
     let path = directory.join(name);
     let url = DatabaseUrl::parse(&path.to_string_lossy())?;
-    let store = Store::open(&url, Schema::default_crm()).await?;
+    let store = Store::open(&url, Schema::default_crm(), &Default::default()).await?;
     store.migrate().await?;
     Ok(store)
 }

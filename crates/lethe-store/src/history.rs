@@ -100,21 +100,25 @@ impl HistoryKey {
         fingerprint
     }
 
-    /// The key in force for a database: `LETHE_HISTORY_KEY` (the key itself), else the file
-    /// `LETHE_HISTORY_KEY_FILE` names, else a key file made once with a random key — next to
-    /// a SQLite database (`FILE.history-key`), or `~/.config/lethe/history.key` for
-    /// PostgreSQL (every instance sharing a database needs the same key: set it).
-    pub fn from_environment(url: &crate::DatabaseUrl) -> Result<HistoryKey, StoreError> {
-        if let Ok(key) = std::env::var("LETHE_HISTORY_KEY")
-            && !key.trim().is_empty()
-        {
-            return HistoryKey::new(key.trim().as_bytes());
+    /// The key in force for a database: the key or key file given, else a key file made
+    /// once with a random key next to a SQLite database (`FILE.history-key`). PostgreSQL
+    /// needs one given: every instance sharing a database must use the same key.
+    pub fn for_database(
+        url: &crate::DatabaseUrl,
+        given: Option<&crate::KeySource>,
+    ) -> Result<HistoryKey, StoreError> {
+        match (given, url) {
+            (Some(crate::KeySource::Key(key)), _) => HistoryKey::new(key.trim().as_bytes()),
+            (Some(crate::KeySource::File(file)), _) => HistoryKey::from_file(file),
+            (None, crate::DatabaseUrl::Sqlite(path)) => {
+                let mut file = path.as_os_str().to_owned();
+                file.push(".history-key");
+                HistoryKey::from_file(std::path::Path::new(&file))
+            }
+            (None, crate::DatabaseUrl::Postgres(_)) => Err(StoreError::BadRequest(
+                "no history key: set LETHE_HISTORY_KEY (the same on every instance) or LETHE_HISTORY_KEY_FILE".to_owned(),
+            )),
         }
-        let file = match std::env::var_os("LETHE_HISTORY_KEY_FILE").filter(|v| !v.is_empty()) {
-            Some(file) => std::path::PathBuf::from(file),
-            None => default_key_file(url)?,
-        };
-        HistoryKey::from_file(&file)
     }
 
     /// The key in `file`; a new random key is written there first when the file does not
@@ -167,25 +171,6 @@ impl HistoryKey {
     }
 }
 
-fn default_key_file(url: &crate::DatabaseUrl) -> Result<std::path::PathBuf, StoreError> {
-    match url {
-        crate::DatabaseUrl::Sqlite(path) => {
-            let mut file = path.as_os_str().to_owned();
-            file.push(".history-key");
-            Ok(file.into())
-        }
-        crate::DatabaseUrl::Postgres(_) => match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
-            Some(home) => Ok(std::path::PathBuf::from(home)
-                .join(".config")
-                .join("lethe")
-                .join("history.key")),
-            None => Err(StoreError::BadRequest(
-                "no history key: set LETHE_HISTORY_KEY (the same on every instance) or LETHE_HISTORY_KEY_FILE".to_owned(),
-            )),
-        },
-    }
-}
-
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
@@ -198,24 +183,22 @@ pub struct HistoryAnchor {
 }
 
 impl HistoryAnchor {
-    /// `LETHE_HISTORY_ANCHOR`, else next to a SQLite database (`FILE.history-anchor`); none
-    /// for PostgreSQL unless set.
-    pub fn from_environment(url: &crate::DatabaseUrl) -> HistoryAnchor {
-        if let Some(file) = std::env::var_os("LETHE_HISTORY_ANCHOR").filter(|v| !v.is_empty()) {
-            return HistoryAnchor {
-                file: Some(file.into()),
-            };
-        }
-        match url {
-            crate::DatabaseUrl::Sqlite(path) => {
+    /// The file given, else next to a SQLite database (`FILE.history-anchor`); none for
+    /// PostgreSQL unless given.
+    pub fn for_database(
+        url: &crate::DatabaseUrl,
+        given: Option<&std::path::Path>,
+    ) -> HistoryAnchor {
+        let file = match (given, url) {
+            (Some(file), _) => Some(file.to_path_buf()),
+            (None, crate::DatabaseUrl::Sqlite(path)) => {
                 let mut file = path.as_os_str().to_owned();
                 file.push(".history-anchor");
-                HistoryAnchor {
-                    file: Some(file.into()),
-                }
+                Some(file.into())
             }
-            crate::DatabaseUrl::Postgres(_) => HistoryAnchor::default(),
-        }
+            (None, crate::DatabaseUrl::Postgres(_)) => None,
+        };
+        HistoryAnchor { file }
     }
 }
 

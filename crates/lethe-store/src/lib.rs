@@ -18,6 +18,7 @@ mod files;
 mod history;
 mod lifecycle;
 mod notifications;
+mod options;
 mod placeholder;
 mod records;
 mod redact;
@@ -60,6 +61,7 @@ pub use lifecycle::{
     lease_owner,
 };
 pub use notifications::Notification;
+pub use options::{KeySource, StoreOptions};
 pub use placeholder::PLACEHOLDER_ID;
 pub use records::{ListQuery, Page, Record, SortOrder};
 pub use select::{Explanation, Scope};
@@ -162,6 +164,8 @@ struct Inner {
     clock: Clock,
     url: DatabaseUrl,
     settings: std::sync::RwLock<LifecycleSettings>,
+    /// The key of the `hash` anonymisation, when one was given.
+    hash_key: Option<String>,
     /// Seals the history; never stored in the database.
     history_key: std::sync::RwLock<HistoryKey>,
     /// Where the history's head is written down outside the database.
@@ -188,29 +192,16 @@ macro_rules! dispatch {
 }
 pub(crate) use dispatch;
 
-/// SQLite's memory budget for the whole process (page caches, statements), in bytes:
-/// `LETHE_SQLITE_HEAP_MIB` (at least 16), else [`DEFAULT_SQLITE_HEAP_MIB`].
-fn sqlite_heap_limit() -> u64 {
-    let mib = std::env::var("LETHE_SQLITE_HEAP_MIB")
-        .ok()
-        .and_then(|raw| raw.trim().parse::<u64>().ok())
-        .map_or(DEFAULT_SQLITE_HEAP_MIB, |mib| mib.max(16));
-    mib.saturating_mul(1024 * 1024)
-}
-
-/// The default of SQLite's memory budget (see `sqlite_heap_limit`).
+/// The default of SQLite's memory budget for the whole process (page caches, statements),
+/// in MiB ([`StoreOptions::sqlite_heap_mib`]).
 pub const DEFAULT_SQLITE_HEAP_MIB: u64 = 96;
 
 impl Store {
     /// Connects to the database. Nothing is created until [`Store::migrate`] runs.
-    pub async fn open(url: &DatabaseUrl, schema: Schema) -> Result<Store, StoreError> {
-        Store::open_with_clock(url, schema, Clock::system()).await
-    }
-
-    pub async fn open_with_clock(
+    pub async fn open(
         url: &DatabaseUrl,
         schema: Schema,
-        clock: Clock,
+        options: &StoreOptions,
     ) -> Result<Store, StoreError> {
         let connect_error = |error: sqlx::Error| StoreError::Connect {
             target: url.display_safe(),
@@ -242,7 +233,7 @@ impl Store {
                     // The bundled SQLite keeps the pool's page caches in one group that one
                     // busy connection may fill up to the sum of all of them (8 × 32 MiB);
                     // the process-wide soft heap limit recycles cached pages beyond it.
-                    .pragma("soft_heap_limit", sqlite_heap_limit().to_string());
+                    .pragma("soft_heap_limit", options.sqlite_heap_bytes().to_string());
                 let pool = SqlitePoolOptions::new()
                     .max_connections(8)
                     .connect_with(options)
@@ -263,16 +254,18 @@ impl Store {
                 Pools::Postgres(pool)
             }
         };
-        let history_key = HistoryKey::from_environment(url)?;
+        let history_key = HistoryKey::for_database(url, options.history_key.as_ref())?;
+        let history_anchor = HistoryAnchor::for_database(url, options.history_anchor.as_deref());
         Ok(Store {
             inner: Arc::new(Inner {
                 pools,
                 schema,
-                clock,
+                clock: options.clock.clone(),
                 url: url.clone(),
                 settings: std::sync::RwLock::new(LifecycleSettings::default()),
+                hash_key: options.hash_key.clone(),
                 history_key: std::sync::RwLock::new(history_key),
-                history_anchor: std::sync::RwLock::new(HistoryAnchor::from_environment(url)),
+                history_anchor: std::sync::RwLock::new(history_anchor),
                 anchored: std::sync::atomic::AtomicI64::new(-1),
             }),
         })
@@ -332,7 +325,7 @@ impl Store {
     }
 
     /// Seals the history with `key` from now on (an embedder's own key management; the
-    /// default comes from [`HistoryKey::from_environment`]).
+    /// key opened with comes from [`StoreOptions::history_key`]).
     pub fn set_history_key(&self, key: HistoryKey) {
         match self.inner.history_key.write() {
             Ok(mut current) => *current = key,

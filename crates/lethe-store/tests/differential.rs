@@ -33,6 +33,7 @@ mod known_bugs;
 mod memory;
 #[path = "differential/model.rs"]
 mod model;
+mod support;
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};

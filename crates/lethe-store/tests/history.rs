@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use lethe_schema::Schema;
 use lethe_store::{Actor, DatabaseUrl, HistoryAnchor, HistoryKey, Store};
 use lethe_testkit::{TestDatabase, both_backends};
@@ -12,6 +14,7 @@ async fn open(database: &TestDatabase) -> Store {
     let store = Store::open(
         &DatabaseUrl::parse(&database.url).unwrap(),
         Schema::default_crm(),
+        &support::options(lethe_store::Clock::system()),
     )
     .await
     .unwrap();

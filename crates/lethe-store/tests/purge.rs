@@ -19,10 +19,10 @@ fn start_time() -> OffsetDateTime {
 }
 
 async fn open(database: &TestDatabase, clock: &Clock) -> Store {
-    let store = Store::open_with_clock(
+    let store = Store::open(
         &DatabaseUrl::parse(&database.url).unwrap(),
         Schema::default_crm(),
-        clock.clone(),
+        &support::options(clock.clone()),
     )
     .await
     .unwrap();
@@ -102,6 +102,7 @@ async fn open_schema(database: &TestDatabase, toml: &str) -> Store {
     let store = Store::open(
         &DatabaseUrl::parse(&database.url).unwrap(),
         Schema::from_toml(toml).unwrap(),
+        &support::options(lethe_store::Clock::system()),
     )
     .await
     .unwrap();

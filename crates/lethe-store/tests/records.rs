@@ -13,6 +13,7 @@ async fn open(database: &TestDatabase) -> Store {
     let store = Store::open(
         &DatabaseUrl::parse(&database.url).unwrap(),
         Schema::default_crm(),
+        &support::options(lethe_store::Clock::system()),
     )
     .await
     .expect("open the store");
@@ -522,9 +523,13 @@ both_backends!(
         "fields.website = { type = \"text\" }\nfields.vat_id = { type = \"text\", indexed = true }",
     );
         let schema = Schema::from_toml(&extended).unwrap();
-        let store = Store::open(&DatabaseUrl::parse(&database.url).unwrap(), schema)
-            .await
-            .unwrap();
+        let store = Store::open(
+            &DatabaseUrl::parse(&database.url).unwrap(),
+            schema,
+            &support::options(lethe_store::Clock::system()),
+        )
+        .await
+        .unwrap();
         let report = store.migrate().await.unwrap();
         assert_eq!(report.added_columns, ["company.vat_id"]);
         let updated = store
@@ -539,6 +544,7 @@ both_backends!(
         let store = Store::open(
             &DatabaseUrl::parse(&database.url).unwrap(),
             Schema::from_toml(&shrunk).unwrap(),
+            &support::options(lethe_store::Clock::system()),
         )
         .await
         .unwrap();

@@ -15,10 +15,10 @@ fn now() -> time::OffsetDateTime {
 }
 
 async fn open(database: &TestDatabase) -> Store {
-    let store = Store::open_with_clock(
+    let store = Store::open(
         &DatabaseUrl::parse(&database.url).unwrap(),
         Schema::default_crm(),
-        Clock::fixed(now()),
+        &support::options(Clock::fixed(now())),
     )
     .await
     .unwrap();

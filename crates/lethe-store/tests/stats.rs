@@ -17,6 +17,7 @@ async fn open(database: &TestDatabase) -> Store {
     let store = Store::open(
         &DatabaseUrl::parse(&database.url).unwrap(),
         Schema::default_crm(),
+        &support::options(lethe_store::Clock::system()),
     )
     .await
     .unwrap();

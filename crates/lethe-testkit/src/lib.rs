@@ -535,3 +535,6 @@ fn postgres_bin_dir() -> Option<PathBuf> {
         .into_iter()
         .find(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file())
 }
+
+/// The history key stores open with in tests: the store needs one given on PostgreSQL.
+pub const HISTORY_KEY: &str = "lethe test history key, not a secret";

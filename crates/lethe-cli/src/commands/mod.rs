@@ -12,7 +12,7 @@ mod user;
 
 use anyhow::Context as _;
 use lethe_schema::Schema;
-use lethe_store::{Clock, DatabaseUrl, Store};
+use lethe_store::{Clock, DatabaseUrl, KeySource, Store, StoreOptions};
 
 use crate::cli::{Cli, Command, GlobalOptions};
 use crate::output::UsageError;
@@ -77,6 +77,11 @@ async fn dispatch(context: &Context, command: Command) -> anyhow::Result<()> {
     }
 }
 
+/// A setting's value, unless it is absent or blank (an empty variable means "not set").
+fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().filter(|raw| !raw.trim().is_empty())
+}
+
 /// Reads a duration such as `7d`, `12h`, `30m`, `45s` or `0`.
 pub fn parse_duration(raw: &str) -> Result<time::Duration, String> {
     let raw = raw.trim();
@@ -136,14 +141,51 @@ impl Context {
     /// The clock: the system clock, or the instant in `LETHE_NOW` (RFC 3339) for tests and
     /// reproducible runs.
     pub fn clock(&self) -> anyhow::Result<Clock> {
-        match std::env::var("LETHE_NOW") {
-            Ok(raw) if !raw.trim().is_empty() => {
-                let at = lethe_store::parse_timestamp(&raw)
+        match given(&self.global.settings.now) {
+            Some(raw) => {
+                let at = lethe_store::parse_timestamp(raw)
                     .map_err(|error| UsageError(format!("LETHE_NOW: {error}")))?;
                 Ok(Clock::fixed(at))
             }
-            _ => Ok(Clock::system()),
+            None => Ok(Clock::system()),
         }
+    }
+
+    /// What the store is opened with, from the settings.
+    pub fn store_options(&self, url: &DatabaseUrl) -> anyhow::Result<StoreOptions> {
+        let settings = &self.global.settings;
+        let history_key = match (given(&settings.history_key), &settings.history_key_file) {
+            (Some(key), _) => Some(KeySource::Key(key.to_owned())),
+            (None, Some(file)) if !file.as_os_str().is_empty() => {
+                Some(KeySource::File(file.clone()))
+            }
+            // PostgreSQL has no file of its own to keep the key next to: the user's
+            // configuration folder does.
+            (None, _) => match url {
+                DatabaseUrl::Sqlite(_) => None,
+                DatabaseUrl::Postgres(_) => std::env::var_os("HOME")
+                    .filter(|home| !home.is_empty())
+                    .map(|home| KeySource::in_home(std::path::Path::new(&home))),
+            },
+        };
+        let sqlite_heap_mib = match given(&settings.sqlite_heap_mib) {
+            Some(raw) => Some(raw.trim().parse::<u64>().map_err(|_| {
+                UsageError(format!(
+                    "LETHE_SQLITE_HEAP_MIB: `{raw}` is not a whole number of MiB"
+                ))
+            })?),
+            None => None,
+        };
+        Ok(StoreOptions {
+            clock: self.clock()?,
+            history_key,
+            history_anchor: settings
+                .history_anchor
+                .clone()
+                .filter(|file| !file.as_os_str().is_empty()),
+            sqlite_heap_mib,
+            hash_key: given(&settings.hash_key).map(str::to_owned),
+        })
     }
 
     pub fn database_url(&self) -> anyhow::Result<DatabaseUrl> {
@@ -152,7 +194,8 @@ impl Context {
 
     pub async fn open_without_migrating(&self) -> anyhow::Result<Store> {
         let url = self.database_url()?;
-        let store = Store::open_with_clock(&url, self.schema()?, self.clock()?).await?;
+        let options = self.store_options(&url)?;
+        let store = Store::open(&url, self.schema()?, &options).await?;
         Ok(store)
     }
 
@@ -192,31 +235,38 @@ impl Context {
             files_dir: Some(self.files_dir(store.url())),
             ..lethe_store::LifecycleSettings::default()
         };
-        for (variable, target) in [
-            ("LETHE_PURGE_GRACE", &mut settings.default_grace),
-            ("LETHE_PURGE_MIN_GRACE", &mut settings.minimum_grace),
-            ("LETHE_RETENTION", &mut settings.retention),
+        let given_settings = &self.global.settings;
+        for (variable, raw, target) in [
+            (
+                "LETHE_PURGE_GRACE",
+                &given_settings.purge_grace,
+                &mut settings.default_grace,
+            ),
+            (
+                "LETHE_PURGE_MIN_GRACE",
+                &given_settings.purge_min_grace,
+                &mut settings.minimum_grace,
+            ),
+            (
+                "LETHE_RETENTION",
+                &given_settings.retention,
+                &mut settings.retention,
+            ),
         ] {
-            if let Ok(raw) = std::env::var(variable)
-                && !raw.trim().is_empty()
-            {
-                *target = parse_duration(&raw)
+            if let Some(raw) = given(raw) {
+                *target = parse_duration(raw)
                     .map_err(|message| UsageError(format!("{variable}: {message}")))?;
             }
         }
         // How long a filter may run: a duration such as `30s` or `2min`, or `0` for no limit.
-        if let Ok(raw) = std::env::var("LETHE_QUERY_TIMEOUT")
-            && !raw.trim().is_empty()
-        {
-            let limit = parse_duration(&raw)
+        if let Some(raw) = given(&given_settings.query_timeout) {
+            let limit = parse_duration(raw)
                 .map_err(|message| UsageError(format!("LETHE_QUERY_TIMEOUT: {message}")))?;
             settings.query_timeout = (limit > time::Duration::ZERO)
                 .then(|| std::time::Duration::try_from(limit).ok())
                 .flatten();
         }
-        if let Ok(raw) = std::env::var("LETHE_PG_REWRITE")
-            && !raw.trim().is_empty()
-        {
+        if let Some(raw) = given(&given_settings.pg_rewrite) {
             settings.rewrite = raw
                 .parse()
                 .map_err(|message| UsageError(format!("LETHE_PG_REWRITE: {message}")))?;

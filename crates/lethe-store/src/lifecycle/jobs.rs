@@ -611,6 +611,8 @@ pub(crate) struct Batch<'a> {
     pub plan: &'a lethe_plan::Plan,
     pub payload: &'a JobPayload,
     pub job: i64,
+    /// The key of the `hash` anonymisation, when one was given.
+    pub hash_key: Option<&'a str>,
     /// Member ids in `(lo, hi]`.
     pub lo: i64,
     pub hi: i64,
@@ -958,11 +960,13 @@ async fn step<DB: Dialect>(
         transaction.rollback().await?;
         return Ok(Stepped::Exhausted);
     };
+    let hash_key = context.settings.hash_key.clone();
     let batch = Batch {
         schema,
         plan,
         payload: &job.payload,
         job: job.id,
+        hash_key: hash_key.as_deref(),
         lo: job.cursor,
         hi,
         now,

@@ -160,6 +160,10 @@ pub struct LifecycleSettings {
     /// The SQLite database file, scanned for erased values after a purge (set by the store).
     #[serde(skip)]
     pub database_file: Option<std::path::PathBuf>,
+    /// The key of the `hash` anonymisation (set by the store from
+    /// [`crate::StoreOptions::hash_key`]).
+    #[serde(skip)]
+    pub hash_key: Option<String>,
     /// The longest a read driven by a filter (a count, a page of a selection) may run before
     /// it is stopped (`LETHE_QUERY_TIMEOUT`); `None`: no limit.
     #[serde(skip)]
@@ -187,6 +191,7 @@ impl Default for LifecycleSettings {
             files_dir: None,
             rewrite: Rewrite::Personal,
             database_file: None,
+            hash_key: None,
             query_timeout: Some(DEFAULT_QUERY_TIMEOUT),
         }
     }
@@ -432,6 +437,7 @@ impl Store {
             crate::DatabaseUrl::Sqlite(path) => Some(path.clone()),
             crate::DatabaseUrl::Postgres(_) => None,
         };
+        settings.hash_key.clone_from(&self.inner.hash_key);
         let history_key = self.history_key();
         dispatch!(self, pool => jobs::run::<_>(pool, self.schema(), &clock, &settings, &history_key, id, runner.owner(), progress).await)
     }

@@ -139,13 +139,14 @@ fn keyed_hash(key: &[u8], value: &str) -> String {
     format!("hash:{hex}")
 }
 
-/// The installation's hashing key: `LETHE_HASH_KEY` if set, else a random key made once and
-/// kept in `lethe_secret`.
-async fn hash_key<DB: Dialect>(connection: &mut DB::Connection) -> Result<Vec<u8>, StoreError> {
-    if let Ok(key) = std::env::var("LETHE_HASH_KEY")
-        && !key.is_empty()
-    {
-        return Ok(key.into_bytes());
+/// The installation's hashing key: the one given ([`crate::StoreOptions::hash_key`]), else a
+/// random key made once and kept in `lethe_secret`.
+async fn hash_key<DB: Dialect>(
+    connection: &mut DB::Connection,
+    given: Option<&str>,
+) -> Result<Vec<u8>, StoreError> {
+    if let Some(key) = given.filter(|key| !key.is_empty()) {
+        return Ok(key.as_bytes().to_vec());
     }
     let select = Query::select()
         .column(Alias::new("hash_key"))
@@ -179,6 +180,7 @@ async fn anonymize_where<DB: Dialect>(
     entity: &Entity,
     condition: Expr,
     extra: Vec<(String, sea_query::Value)>,
+    given_key: Option<&str>,
 ) -> Result<u64, StoreError> {
     let table = Alias::new(entity.name.as_str());
     let hashed: Vec<&lethe_schema::Column> = entity
@@ -186,7 +188,7 @@ async fn anonymize_where<DB: Dialect>(
         .filter(|column| column.anonymize == Some(Anonymize::Hash))
         .collect();
     if !hashed.is_empty() {
-        let key = hash_key::<DB>(connection).await?;
+        let key = hash_key::<DB>(connection, given_key).await?;
         let mut select = Query::select();
         select
             .column(Alias::new(builtin::ID))
@@ -465,6 +467,7 @@ pub(super) async fn batch<DB: Dialect>(
                         last.column.as_str().to_owned(),
                         rows::bind_opt_int::<DB>(Some(PLACEHOLDER_ID)),
                     )],
+                    batch.hash_key,
                 )
                 .await?
             }
@@ -530,7 +533,14 @@ pub(super) async fn anonymize_batch<DB: Dialect>(
     if root_entity.personal_columns().next().is_none() {
         timestamp.clear();
     }
-    let changed = anonymize_where::<DB>(connection, root_entity, condition, timestamp).await?;
+    let changed = anonymize_where::<DB>(
+        connection,
+        root_entity,
+        condition,
+        timestamp,
+        batch.hash_key,
+    )
+    .await?;
     totals.rewritten.insert(root.to_owned(), changed);
     Ok(totals)
 }

@@ -55,7 +55,7 @@ impl Backend {
     pub async fn open(backend: TestBackend) -> Option<Backend> {
         let database = TestDatabase::new(backend).await?;
         let url = DatabaseUrl::parse(&database.url).expect("a database URL");
-        let store = Store::open_with_clock(&url, schema(), Clock::fixed(NOW))
+        let store = Store::open(&url, schema(), &crate::support::options(Clock::fixed(NOW)))
             .await
             .expect("open the store");
         store.migrate().await.expect("migrate");

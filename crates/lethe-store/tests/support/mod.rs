@@ -47,3 +47,14 @@ pub fn file_path(store: &Store, record: &Record) -> std::path::PathBuf {
         .expect("a files folder")
         .join(key)
 }
+
+/// What the tests open a store with: `clock`, and the test history key (PostgreSQL needs one
+/// given).
+pub fn options(clock: lethe_store::Clock) -> lethe_store::StoreOptions {
+    lethe_store::StoreOptions {
+        history_key: Some(lethe_store::KeySource::Key(
+            lethe_testkit::HISTORY_KEY.to_owned(),
+        )),
+        ..lethe_store::StoreOptions::with_clock(clock)
+    }
+}
