@@ -112,6 +112,14 @@ pub(crate) fn is_out_of_time(error: &sqlx::Error) -> bool {
     }
 }
 
+/// A table or column name quoted as an identifier, the same way in both dialects (`"name"`,
+/// an embedded `"` doubled), for SQL that sea-query does not build (`ANALYZE`, `VACUUM FULL`,
+/// custom expressions). A schema's names are validated but may be reserved words (`order`,
+/// `from`, `user`), which neither database accepts unquoted.
+pub(crate) fn quoted(identifier: &str) -> String {
+    format!("\"{}\"", identifier.replace('"', "\"\""))
+}
+
 /// Runs `work` on `connection` under a time limit (none when `limit` is `None`); a statement
 /// that runs out of time becomes [`StoreError::TooExpensive`].
 pub(crate) async fn within_time<DB: Dialect, T>(

@@ -12,7 +12,7 @@
 use lethe_schema::{Schema, ValueType};
 use sea_query::{Alias, Expr, ExprTrait, Query};
 
-use crate::dialect::{Backend, Dialect};
+use crate::dialect::{Backend, Dialect, quoted};
 use crate::error::StoreError;
 use crate::history::HistoryKey;
 use crate::{Pools, dispatch};
@@ -53,11 +53,13 @@ pub(crate) async fn without_values_of<DB: Dialect>(
         .filter(|column| column.value_type == ValueType::Text)
     {
         let field = Expr::col((Alias::new("t0"), Alias::new(column.name.as_str())));
+        // The column's name may be a reserved word (`from`): quoted.
+        let column_sql = format!("t0.{}", quoted(column.name.as_str()));
         let position = match DB::BACKEND {
-            Backend::Sqlite => "instr(lower(?), lower(t0.{column})) > 0",
-            Backend::Postgres => "strpos(lower($1), lower(t0.{column})) > 0",
+            Backend::Sqlite => "instr(lower(?), lower({column})) > 0",
+            Backend::Postgres => "strpos(lower($1), lower({column})) > 0",
         }
-        .replace("{column}", column.name.as_str());
+        .replace("{column}", &column_sql);
         let (sql, bound) = DB::build(
             Query::select()
                 .distinct()
@@ -66,8 +68,8 @@ pub(crate) async fn without_values_of<DB: Dialect>(
                 .and_where(condition.clone())
                 .and_where(field.clone().is_not_null())
                 .and_where(Expr::cust(match DB::BACKEND {
-                    Backend::Sqlite => format!("length(t0.{}) >= 2", column.name),
-                    Backend::Postgres => format!("char_length(t0.{}) >= 2", column.name),
+                    Backend::Sqlite => format!("length({column_sql}) >= 2"),
+                    Backend::Postgres => format!("char_length({column_sql}) >= 2"),
                 }))
                 .and_where(Expr::cust_with_values(position, [text.to_owned()]))
                 .limit(MAX_VALUES),

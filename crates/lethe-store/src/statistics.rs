@@ -19,7 +19,7 @@
 use sea_query::{Expr, Query};
 use sqlx::Pool;
 
-use crate::dialect::{Backend, Dialect};
+use crate::dialect::{Backend, Dialect, quoted};
 use crate::error::StoreError;
 use crate::rows;
 
@@ -62,7 +62,8 @@ async fn refresh<DB: Dialect>(pool: &Pool<DB>, table: &str, added: u64) -> Resul
         None => -1.0,
     };
     if worth_refreshing(added, known) {
-        DB::execute_plain(&mut connection, format!("ANALYZE {table}")).await?;
+        // The name may be a reserved word (`order`): quoted.
+        DB::execute_plain(&mut connection, format!("ANALYZE {}", quoted(table))).await?;
     }
     Ok(())
 }

@@ -169,7 +169,7 @@ impl TestDatabase {
             let mut connection = PgConnection::connect(&self.url)
                 .await
                 .expect("connect to the test database");
-            let sql = format!("SELECT row_to_json(t)::text FROM {table} t ORDER BY {order_by}");
+            let sql = format!("SELECT row_to_json(t)::text FROM \"{table}\" t ORDER BY {order_by}");
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .fetch_all(&mut connection)
                 .await
@@ -177,7 +177,7 @@ impl TestDatabase {
             rows.iter().map(|row| row.get::<String, _>(0)).collect()
         } else {
             let mut connection = sqlite_connection(&self.url).await;
-            let sql = format!("SELECT * FROM {table} ORDER BY {order_by}");
+            let sql = format!("SELECT * FROM \"{table}\" ORDER BY {order_by}");
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .fetch_all(&mut connection)
                 .await
@@ -203,8 +203,8 @@ impl TestDatabase {
         for relation in schema.relations() {
             for parent in &relation.parents {
                 let sql = format!(
-                    "SELECT COUNT(*) FROM {child} c WHERE c.{column} IS NOT NULL{discriminator} \
-                     AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE p.id = c.{column})",
+                    "SELECT COUNT(*) FROM \"{child}\" c WHERE c.\"{column}\" IS NOT NULL{discriminator} \
+                     AND NOT EXISTS (SELECT 1 FROM \"{parent}\" p WHERE p.id = c.\"{column}\")",
                     child = relation.child,
                     column = relation.column,
                     discriminator = discriminator_test(relation, parent),
@@ -228,7 +228,7 @@ impl TestDatabase {
             }
             for parent in &relation.parents {
                 let sql = format!(
-                    "SELECT COUNT(*) FROM {child} c JOIN {parent} p ON p.id = c.{column}{discriminator} \
+                    "SELECT COUNT(*) FROM \"{child}\" c JOIN \"{parent}\" p ON p.id = c.\"{column}\"{discriminator} \
                      WHERE c.trash_batch_id IS NULL AND p.trash_batch_id IS NOT NULL",
                     child = relation.child,
                     column = relation.column,
@@ -252,7 +252,7 @@ fn discriminator_test(
     relation
         .discriminator
         .as_ref()
-        .map(|column| format!(" AND c.{column} = '{parent}'"))
+        .map(|column| format!(" AND c.\"{column}\" = '{parent}'"))
         .unwrap_or_default()
 }
 

@@ -21,7 +21,7 @@ use sea_query_sqlx::SqlxValues;
 use sqlx::Pool;
 
 use super::scan::{FreeSpace, Hit, IN_FREE_SPACE, Needles};
-use crate::dialect::Dialect;
+use crate::dialect::{Dialect, quoted};
 use crate::error::StoreError;
 use crate::rows;
 
@@ -205,9 +205,9 @@ async fn held_by_kept_records<DB: Dialect>(
             let mut select = Query::select();
             select.expr(id());
             for column in &columns {
-                // Identifiers come from the validated schema; PostgreSQL keeps JSON as
-                // jsonb, read here as its text.
-                select.expr(Expr::cust(format!("CAST({column} AS TEXT)")));
+                // Identifiers come from the validated schema and may be reserved words;
+                // PostgreSQL keeps JSON as jsonb, read here as its text.
+                select.expr(Expr::cust(format!("CAST({} AS TEXT)", quoted(column))));
             }
             select
                 .from(Alias::new(entity.name.as_str()))
@@ -457,8 +457,9 @@ pub(super) async fn sqlite_receipt<DB: Dialect>(
                     continue;
                 }
                 for table in touched {
-                    // Identifiers come from the validated schema.
-                    DB::execute_plain(&mut connection, format!("ANALYZE {table}")).await?;
+                    // Identifiers come from the validated schema and may be reserved words.
+                    let statement = format!("ANALYZE {}", quoted(table));
+                    DB::execute_plain(&mut connection, statement).await?;
                 }
                 in_statistics = false;
                 steps.push(format!(
@@ -556,8 +557,8 @@ pub(super) async fn postgres_statistics<DB: Dialect>(
     }
     let mut connection = pool.acquire().await?;
     for table in tables {
-        // Identifiers come from the validated schema.
-        DB::execute_plain(&mut connection, format!("ANALYZE {table}")).await?;
+        // Identifiers come from the validated schema and may be reserved words.
+        DB::execute_plain(&mut connection, format!("ANALYZE {}", quoted(table))).await?;
     }
     let vacuumed = match DB::execute_plain(
         &mut connection,

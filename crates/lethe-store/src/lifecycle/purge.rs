@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 use super::jobs::{Batch, JobRow, RunContext, insert_job, insert_skips};
 use super::paths::{StepFilter, and_all, col, link, qualified, reached_by, reached_ids};
 use super::{BatchState, JobKind, JobPayload, JobState, LifecycleSettings, Rewrite, Totals, Work};
-use crate::dialect::{Backend, Dialect, begin_write};
+use crate::dialect::{Backend, Dialect, begin_write, quoted};
 use crate::error::StoreError;
 use crate::placeholder::PLACEHOLDER_ID;
 use crate::rows;
@@ -1007,8 +1007,9 @@ async fn rewrite_tables<DB: Dialect>(
             let Some(table) = next else {
                 return Ok::<(), StoreError>(());
             };
-            // Identifiers come from the validated schema.
-            DB::execute_plain(&mut connection, format!("VACUUM FULL {table}")).await?;
+            // Identifiers come from the validated schema, and may be reserved words.
+            let statement = format!("VACUUM FULL {}", quoted(&table));
+            DB::execute_plain(&mut connection, statement).await?;
             done.lock()
                 .map_err(|_| StoreError::Internal("the rewrite list was poisoned".to_owned()))?
                 .push(table);
