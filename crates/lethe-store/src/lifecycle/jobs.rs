@@ -780,12 +780,17 @@ pub(crate) async fn run<DB: Dialect>(
                 job = next;
                 progress(&job.to_job(clock.now()));
                 if job.state.is_finished() {
-                    // A purge analyses the tables it touched itself (for its receipt).
+                    // A purge analyses the tables it touched itself (for its receipt). An
+                    // update or anonymise counts what it changed as `rewritten`.
                     if job.kind != JobKind::Purge {
-                        for (entity, changed) in &job.totals.counts {
+                        let mut changed = job.totals.counts.clone();
+                        for (entity, count) in &job.totals.rewritten {
+                            *changed.entry(entity.clone()).or_default() += count;
+                        }
+                        for (entity, count) in &changed {
                             if let Some(entity) = schema.entity(entity) {
                                 let table = entity.name.as_str();
-                                crate::statistics::after_write(pool, table, *changed).await;
+                                crate::statistics::after_write(pool, table, *count).await;
                             }
                         }
                     }
