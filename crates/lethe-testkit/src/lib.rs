@@ -259,6 +259,7 @@ fn discriminator_test(
 async fn sqlite_connection(path: &str) -> sqlx::SqliteConnection {
     let options = sqlx::sqlite::SqliteConnectOptions::new()
         .filename(path)
+        .create_if_missing(true)
         .busy_timeout(std::time::Duration::from_secs(30));
     sqlx::SqliteConnection::connect_with(&options)
         .await

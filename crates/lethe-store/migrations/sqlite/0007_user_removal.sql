@@ -1,0 +1,2 @@
+-- users: removal
+ALTER TABLE lethe_user ADD COLUMN removed_at TEXT;
