@@ -11,35 +11,22 @@
 mod access;
 mod bulk;
 mod clock;
-mod ddl;
-mod dialect;
-mod error;
 mod files;
 mod history;
 mod lifecycle;
 mod notifications;
 mod options;
-mod placeholder;
 mod records;
 mod redact;
-mod rows;
 mod select;
 mod selections;
-mod statistics;
 mod stats;
-mod system;
 mod users;
 mod visibility;
 
-use std::path::PathBuf;
-use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use lethe_schema::{Entity, Schema, suggest};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, SqlitePool};
 
 pub use access::TokenInfo;
 pub use clock::Clock;
@@ -47,13 +34,16 @@ pub use ddl::MigrationReport;
 pub use dialect::Backend;
 pub use error::{ErrorClass, StoreError};
 pub use files::{IncomingFile, STORAGE_KEY, holds_files, is_managed as is_managed_file_column};
-pub use history::{
-    HistoryAnchor, HistoryEntry, HistoryKey, HistoryProblem, HistoryVerification, MAX_HISTORY_PAGE,
-    MIN_HISTORY_KEY_BYTES,
-};
+pub use lethe_db::DatabaseUrl;
+pub(crate) use lethe_db::Pools;
+pub(crate) use lethe_db::{ddl, dialect, error, placeholder, rows, statistics, system};
 pub use lethe_domain::policy;
 pub(crate) use lethe_domain::value;
 pub use lethe_filter::Filter;
+pub use lethe_history::{
+    HistoryAnchor, HistoryEntry, HistoryKey, HistoryProblem, HistoryVerification, MAX_HISTORY_PAGE,
+    MIN_HISTORY_KEY_BYTES,
+};
 pub use lifecycle::{
     BatchState, DEFAULT_BATCH_SIZE, DEFAULT_POSTGRES_BATCH_SIZE, DEFAULT_PURGE_BATCH_SIZE,
     DEFAULT_QUERY_TIMEOUT, DeletionBatch, EntityCount, Job, JobKind, JobRunner, JobState,
@@ -76,86 +66,6 @@ pub use stats::{
 pub use users::{Actor, Role, User};
 pub use value::{Value, ValueError, format_date, format_timestamp, parse_date, parse_timestamp};
 pub use visibility::may_see;
-
-/// What went wrong connecting, in words that say what to do; never the server's internal
-/// source position (PostgreSQL's error carries the line of its own C code).
-fn explain_connect_error(url: &DatabaseUrl, error: &sqlx::Error) -> String {
-    if let sqlx::Error::Database(database) = error {
-        let code = database
-            .code()
-            .map(|code| code.into_owned())
-            .unwrap_or_default();
-        if code == "3D000" {
-            let name = match url {
-                DatabaseUrl::Postgres(raw) => raw
-                    .rsplit('/')
-                    .next()
-                    .and_then(|tail| tail.split('?').next())
-                    .unwrap_or("")
-                    .to_owned(),
-                DatabaseUrl::Sqlite(_) => String::new(),
-            };
-            return format!(
-                "the database `{name}` does not exist on that server: create it first (`createdb {name}`, or `psql -c 'CREATE DATABASE {name}'`), then run `lethe migrate`"
-            );
-        }
-        return database.message().to_owned();
-    }
-    error.to_string()
-}
-
-/// Where the data lives: a SQLite file or a PostgreSQL URL (`--db`, `LETHE_DATABASE_URL`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DatabaseUrl {
-    Sqlite(PathBuf),
-    Postgres(String),
-}
-
-impl DatabaseUrl {
-    /// `postgres://…` or `postgresql://…` is PostgreSQL; `sqlite://PATH`, `sqlite:PATH` or
-    /// anything else is the path of a SQLite file.
-    pub fn parse(raw: &str) -> Result<DatabaseUrl, StoreError> {
-        let raw = raw.trim();
-        if raw.is_empty() {
-            return Err(StoreError::BadRequest(
-                "the database is empty: give a file path or a postgres:// URL".to_owned(),
-            ));
-        }
-        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
-            return Ok(DatabaseUrl::Postgres(raw.to_owned()));
-        }
-        let path = raw
-            .strip_prefix("sqlite://")
-            .or_else(|| raw.strip_prefix("sqlite:"))
-            .unwrap_or(raw);
-        Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
-    }
-
-    /// A description safe to print: the password of a PostgreSQL URL is hidden.
-    pub fn display_safe(&self) -> String {
-        match self {
-            DatabaseUrl::Sqlite(path) => path.display().to_string(),
-            DatabaseUrl::Postgres(url) => match (url.find("://"), url.rfind('@')) {
-                (Some(scheme_end), Some(at)) if at > scheme_end => {
-                    let credentials = &url[scheme_end + 3..at];
-                    match credentials.split_once(':') {
-                        Some((user, _)) => {
-                            format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
-                        }
-                        None => url.clone(),
-                    }
-                }
-                _ => url.clone(),
-            },
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub(crate) enum Pools {
-    Sqlite(SqlitePool),
-    Postgres(PgPool),
-}
 
 #[derive(Debug)]
 struct Inner {
@@ -203,57 +113,7 @@ impl Store {
         schema: Schema,
         options: &StoreOptions,
     ) -> Result<Store, StoreError> {
-        let connect_error = |error: sqlx::Error| StoreError::Connect {
-            target: url.display_safe(),
-            message: explain_connect_error(url, &error),
-        };
-        let pools = match url {
-            DatabaseUrl::Sqlite(path) => {
-                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
-                    && !parent.exists()
-                {
-                    return Err(StoreError::Connect {
-                        target: url.display_safe(),
-                        message: format!("the folder {} does not exist", parent.display()),
-                    });
-                }
-                let options = SqliteConnectOptions::new()
-                    .filename(path)
-                    .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-                    .foreign_keys(true)
-                    .busy_timeout(Duration::from_secs(30))
-                    // Erased values must not linger in free pages (SPEC §6); the SQLite that
-                    // sqlx bundles does not turn this on by itself.
-                    .pragma("secure_delete", "on")
-                    // 32 MiB of page cache per connection; sorts and temporary tables spill
-                    // to disk, so memory stays bounded whatever the data size.
-                    .pragma("cache_size", "-32768")
-                    // The bundled SQLite keeps the pool's page caches in one group that one
-                    // busy connection may fill up to the sum of all of them (8 × 32 MiB);
-                    // the process-wide soft heap limit recycles cached pages beyond it.
-                    .pragma("soft_heap_limit", options.sqlite_heap_bytes().to_string());
-                let pool = SqlitePoolOptions::new()
-                    .max_connections(8)
-                    .connect_with(options)
-                    .await
-                    .map_err(connect_error)?;
-                Pools::Sqlite(pool)
-            }
-            DatabaseUrl::Postgres(raw) => {
-                let options = PgConnectOptions::from_str(raw).map_err(connect_error)?;
-                let pool = PgPoolOptions::new()
-                    .max_connections(10)
-                    // A database that is away is reported within seconds (503 over HTTP), not
-                    // after half a minute.
-                    .acquire_timeout(Duration::from_secs(10))
-                    .connect_with(options)
-                    .await
-                    .map_err(connect_error)?;
-                Pools::Postgres(pool)
-            }
-        };
+        let pools = Pools::connect(url, options.sqlite_heap_bytes()).await?;
         let history_key = HistoryKey::for_database(url, options.history_key.as_ref())?;
         let history_anchor = HistoryAnchor::for_database(url, options.history_anchor.as_deref());
         Ok(Store {

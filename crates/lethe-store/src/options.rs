@@ -4,24 +4,7 @@
 use std::path::PathBuf;
 
 use crate::Clock;
-
-/// Where the history key comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeySource {
-    /// The key itself (at least [`crate::MIN_HISTORY_KEY_BYTES`] bytes).
-    Key(String),
-    /// A file holding the key; made once with a random key when it does not exist.
-    File(PathBuf),
-}
-
-impl KeySource {
-    /// The conventional key file in a user's home folder, `~/.config/lethe/history.key`: where
-    /// the command line keeps the key for a PostgreSQL database, which has no file of its own
-    /// to keep it next to.
-    pub fn in_home(home: &std::path::Path) -> KeySource {
-        KeySource::File(home.join(".config").join("lethe").join("history.key"))
-    }
-}
+pub use lethe_history::KeySource;
 
 /// What a store is opened with. The default is what an embedder gets without choosing
 /// anything: the system clock, a history key file next to a SQLite database (PostgreSQL

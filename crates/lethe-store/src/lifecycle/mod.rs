@@ -10,12 +10,10 @@
 //! sure no batch is applied or counted twice.
 
 mod claims;
-mod evidence;
 mod jobs;
 mod paths;
 mod purge;
 mod restore;
-mod scan;
 mod trash;
 mod update;
 

@@ -37,7 +37,7 @@ const REWRITE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 /// The most erased values a run keeps in memory to look for in the database files.
 const PROBE_MAX_VALUES: usize = 100_000;
 /// Values shorter than this are too common to prove anything when found.
-const PROBE_MIN_BYTES: usize = super::scan::MIN_LEN;
+const PROBE_MIN_BYTES: usize = lethe_evidence::scan::MIN_LEN;
 
 /// Erased values to look for in the database files after the purge (memory only).
 #[derive(Debug, Default)]
@@ -845,7 +845,7 @@ pub(super) async fn make_physical<DB: Dialect>(
     let database = match DB::BACKEND {
         Backend::Sqlite => {
             let values = std::mem::take(&mut context.probe.values);
-            let not_checked = super::evidence::NotChecked {
+            let not_checked = lethe_evidence::database::NotChecked {
                 too_short: context.probe.too_short,
                 over_limit: context.probe.dropped,
             };
@@ -854,7 +854,7 @@ pub(super) async fn make_physical<DB: Dialect>(
                 .iter()
                 .map(ToString::to_string)
                 .collect();
-            super::evidence::sqlite_receipt::<DB>(
+            lethe_evidence::database::sqlite_receipt::<DB>(
                 pool,
                 schema,
                 context.settings.database_file.clone(),
@@ -911,8 +911,10 @@ pub(super) async fn make_physical<DB: Dialect>(
                 .map(ToString::to_string)
                 .collect();
             let values = std::mem::take(&mut context.probe.values);
-            let statistics =
-                super::evidence::postgres_statistics::<DB>(pool, schema, &touched, &values).await?;
+            let statistics = lethe_evidence::database::postgres_statistics::<DB>(
+                pool, schema, &touched, &values,
+            )
+            .await?;
             serde_json::json!({
                 "backend": "postgres",
                 "statistics": statistics,

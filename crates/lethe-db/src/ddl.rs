@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 use crate::dialect::{Backend, Dialect};
 use crate::error::StoreError;
-use crate::value::Value;
+use lethe_domain::value::Value;
 
 /// What a migration did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -25,7 +25,7 @@ pub struct MigrationReport {
 
 /// An index name that stays within PostgreSQL's 63-byte identifier limit and is unique for a
 /// (table, column) pair.
-pub(crate) fn index_name(prefix: &str, table: &str, column: &str) -> String {
+pub fn index_name(prefix: &str, table: &str, column: &str) -> String {
     let name = format!("{prefix}_{table}_{column}");
     if name.len() <= 60 {
         return name;
@@ -231,7 +231,7 @@ async fn stored_schema<DB: Dialect>(
 
 /// Creates the tables of a fresh database, or adds what a changed schema adds, in one
 /// transaction.
-pub(crate) async fn migrate_schema<DB: Dialect>(
+pub async fn migrate_schema<DB: Dialect>(
     pool: &Pool<DB>,
     schema: &Schema,
     now: OffsetDateTime,
@@ -347,9 +347,7 @@ pub(crate) async fn migrate_schema<DB: Dialect>(
 /// Without statistics SQLite assumes half the table, and the id lookups win. Run after every
 /// `ANALYZE` Lethe takes and whenever a database is opened (someone else may have analysed
 /// it); the statistics are reloaded when any were removed.
-pub(crate) async fn forget_trash_index_statistics<DB: Dialect>(
-    pool: &Pool<DB>,
-) -> Result<(), StoreError> {
+pub async fn forget_trash_index_statistics<DB: Dialect>(pool: &Pool<DB>) -> Result<(), StoreError> {
     if DB::BACKEND != Backend::Sqlite {
         return Ok(());
     }
@@ -400,7 +398,7 @@ async fn drop_retired_indexes<DB: Dialect>(
     Ok(())
 }
 
-pub(crate) async fn ensure_indexes<DB: Dialect>(
+pub async fn ensure_indexes<DB: Dialect>(
     pool: &Pool<DB>,
     schema: &Schema,
 ) -> Result<(), StoreError> {
@@ -439,7 +437,7 @@ pub(crate) async fn ensure_indexes<DB: Dialect>(
 }
 
 /// Drops the indexes [`ensure_indexes`] creates (not primary keys).
-pub(crate) async fn drop_secondary_indexes<DB: Dialect>(
+pub async fn drop_secondary_indexes<DB: Dialect>(
     pool: &Pool<DB>,
     schema: &Schema,
 ) -> Result<(), StoreError> {

@@ -12,7 +12,7 @@ use sea_query_sqlx::{SqlxBinder, SqlxValues};
 use sqlx::{AssertSqlSafe, Postgres, Row, Sqlite};
 use time::{Date, OffsetDateTime};
 
-use crate::value::{Value, format_date, format_timestamp, parse_date, parse_timestamp};
+use lethe_domain::value::{Value, format_date, format_timestamp, parse_date, parse_timestamp};
 
 /// Which database a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -32,7 +32,7 @@ impl Backend {
 }
 
 /// One SQL dialect: the sqlx database plus what Lethe needs to know about it.
-pub(crate) trait Dialect: sqlx::Database {
+pub trait Dialect: sqlx::Database {
     const BACKEND: Backend;
 
     /// Renders a sea-query statement for this dialect with its bound values.
@@ -99,7 +99,7 @@ pub(crate) trait Dialect: sqlx::Database {
 
 /// Whether a database error is a statement stopped by [`Dialect::limit_time`]: SQLite's
 /// `SQLITE_INTERRUPT` (9), PostgreSQL's `query_canceled` (57014).
-pub(crate) fn is_out_of_time(error: &sqlx::Error) -> bool {
+pub fn is_out_of_time(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Database(database) => {
             let code = database
@@ -116,13 +116,13 @@ pub(crate) fn is_out_of_time(error: &sqlx::Error) -> bool {
 /// an embedded `"` doubled), for SQL that sea-query does not build (`ANALYZE`, `VACUUM FULL`,
 /// custom expressions). A schema's names are validated but may be reserved words (`order`,
 /// `from`, `user`), which neither database accepts unquoted.
-pub(crate) fn quoted(identifier: &str) -> String {
+pub fn quoted(identifier: &str) -> String {
     format!("\"{}\"", identifier.replace('"', "\"\""))
 }
 
 /// Runs `work` on `connection` under a time limit (none when `limit` is `None`); a statement
 /// that runs out of time becomes [`StoreError::TooExpensive`].
-pub(crate) async fn within_time<DB: Dialect, T>(
+pub async fn within_time<DB: Dialect, T>(
     connection: &mut DB::Connection,
     limit: Option<std::time::Duration>,
     work: impl AsyncFnOnce(&mut DB::Connection) -> Result<T, crate::StoreError>,
@@ -206,7 +206,7 @@ macro_rules! execution_methods {
 }
 
 /// A decimal as a whole number of 10^-scale units, for SQLite. Stored values fit (see
-/// [`crate::value::MAX_DECIMAL_DIGITS`]); a larger filter bound is clamped to the ends of
+/// [`lethe_domain::value::MAX_DECIMAL_DIGITS`]); a larger filter bound is clamped to the ends of
 /// `i64`, which no stored value reaches, so comparisons with it keep their meaning.
 fn scaled_integer(decimal: Decimal, scale: u32) -> i64 {
     let mut rounded = decimal.round_dp(scale);
@@ -421,7 +421,7 @@ impl Dialect for Postgres {
 /// (`BEGIN IMMEDIATE`): a transaction that reads first and writes later could otherwise fail
 /// with "database is locked" when another writer commits in between, whatever the busy
 /// timeout. PostgreSQL's row locks need nothing special.
-pub(crate) async fn begin_write<DB: Dialect>(
+pub async fn begin_write<DB: Dialect>(
     pool: &sqlx::Pool<DB>,
 ) -> Result<sqlx::Transaction<'static, DB>, sqlx::Error> {
     match DB::BACKEND {

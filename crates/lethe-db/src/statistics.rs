@@ -29,7 +29,7 @@ const FEW_ROWS: u64 = 1_000;
 /// Whether `added` new rows in a table whose statistics count `known` rows (negative: never
 /// analysed) make those statistics wrong enough to refresh: at least [`FEW_ROWS`], and at
 /// least a twentieth of what the statistics know.
-pub(crate) fn worth_refreshing(added: u64, known: f64) -> bool {
+pub fn worth_refreshing(added: u64, known: f64) -> bool {
     added >= FEW_ROWS && (known < 0.0 || added as f64 * 20.0 >= known)
 }
 
@@ -38,7 +38,7 @@ pub(crate) fn worth_refreshing(added: u64, known: f64) -> bool {
 /// statistics no longer describe it (see [`worth_refreshing`]). Runs outside the writing
 /// transaction, so its lock never holds up another writer. A failure only costs speed: it is
 /// logged, not returned.
-pub(crate) async fn after_write<DB: Dialect>(pool: &Pool<DB>, table: &str, added: u64) {
+pub async fn after_write<DB: Dialect>(pool: &Pool<DB>, table: &str, added: u64) {
     if DB::BACKEND != Backend::Postgres || added < FEW_ROWS {
         return;
     }

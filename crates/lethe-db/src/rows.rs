@@ -5,23 +5,23 @@ use time::OffsetDateTime;
 
 use crate::dialect::Dialect;
 use crate::error::StoreError;
-use crate::value::Value;
+use lethe_domain::value::Value;
 
-pub(crate) fn int<DB: Dialect>(row: &DB::Row, index: usize) -> Result<Option<i64>, StoreError> {
+pub fn int<DB: Dialect>(row: &DB::Row, index: usize) -> Result<Option<i64>, StoreError> {
     Ok(match DB::decode(row, index, &ValueType::Integer)? {
         Value::Integer(number) => Some(number),
         _ => None,
     })
 }
 
-pub(crate) fn text<DB: Dialect>(row: &DB::Row, index: usize) -> Result<Option<String>, StoreError> {
+pub fn text<DB: Dialect>(row: &DB::Row, index: usize) -> Result<Option<String>, StoreError> {
     Ok(match DB::decode(row, index, &ValueType::Text)? {
         Value::Text(text) => Some(text),
         _ => None,
     })
 }
 
-pub(crate) fn timestamp<DB: Dialect>(
+pub fn timestamp<DB: Dialect>(
     row: &DB::Row,
     index: usize,
 ) -> Result<Option<OffsetDateTime>, StoreError> {
@@ -31,7 +31,7 @@ pub(crate) fn timestamp<DB: Dialect>(
     })
 }
 
-pub(crate) fn json<DB: Dialect>(
+pub fn json<DB: Dialect>(
     row: &DB::Row,
     index: usize,
 ) -> Result<Option<serde_json::Value>, StoreError> {
@@ -42,36 +42,36 @@ pub(crate) fn json<DB: Dialect>(
 }
 
 /// A non-negative count read from an integer column.
-pub(crate) fn count<DB: Dialect>(row: &DB::Row, index: usize) -> Result<u64, StoreError> {
+pub fn count<DB: Dialect>(row: &DB::Row, index: usize) -> Result<u64, StoreError> {
     Ok(int::<DB>(row, index)?.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
 }
 
 /// Binds a timestamp for a column of Lethe's own tables.
-pub(crate) fn bind_time<DB: Dialect>(at: OffsetDateTime) -> sea_query::Value {
+pub fn bind_time<DB: Dialect>(at: OffsetDateTime) -> sea_query::Value {
     DB::bind_value(&ValueType::Timestamp, &Value::Timestamp(at))
 }
 
-pub(crate) fn bind_opt_time<DB: Dialect>(at: Option<OffsetDateTime>) -> sea_query::Value {
+pub fn bind_opt_time<DB: Dialect>(at: Option<OffsetDateTime>) -> sea_query::Value {
     DB::bind_value(
         &ValueType::Timestamp,
         &at.map_or(Value::Null, Value::Timestamp),
     )
 }
 
-pub(crate) fn bind_opt_int<DB: Dialect>(number: Option<i64>) -> sea_query::Value {
+pub fn bind_opt_int<DB: Dialect>(number: Option<i64>) -> sea_query::Value {
     DB::bind_value(
         &ValueType::Integer,
         &number.map_or(Value::Null, Value::Integer),
     )
 }
 
-pub(crate) fn bind_opt_text<DB: Dialect>(text: Option<&str>) -> sea_query::Value {
+pub fn bind_opt_text<DB: Dialect>(text: Option<&str>) -> sea_query::Value {
     DB::bind_value(
         &ValueType::Text,
         &text.map_or(Value::Null, |text| Value::Text(text.to_owned())),
     )
 }
 
-pub(crate) fn bind_json<DB: Dialect>(json: serde_json::Value) -> sea_query::Value {
+pub fn bind_json<DB: Dialect>(json: serde_json::Value) -> sea_query::Value {
     DB::bind_value(&ValueType::Json, &Value::Json(json))
 }

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use crate::dialect::Dialect;
 use crate::error::StoreError;
-use crate::value::Value;
+use lethe_domain::value::Value;
 
 /// The id of the placeholder record in every entity table. Real records start at 1.
 pub const PLACEHOLDER_ID: i64 = 0;
@@ -98,7 +98,7 @@ async fn ensure_one<DB: Dialect>(
 
 /// Creates the placeholder of every entity that lacks one, parents first (a placeholder's
 /// required links point at its parents' placeholders).
-pub(crate) async fn ensure_placeholders<DB: Dialect>(
+pub async fn ensure_placeholders<DB: Dialect>(
     pool: &Pool<DB>,
     schema: &Schema,
     now: OffsetDateTime,

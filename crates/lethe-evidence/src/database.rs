@@ -3,7 +3,7 @@
 //! record that was not erased holding it, remove what nothing explains, and say what was
 //! checked, what was not, and why.
 //!
-//! The files are read by another process ([`super::scan::read_in_other_process`]); which
+//! The files are read by another process ([`crate::scan::read_in_other_process`]); which
 //! pages are free and which table or index holds a page comes from SQLite itself (`dbstat`).
 //! Copies a purge can leave behind: free pages and the end of the file, the write-ahead log,
 //! and pages in use that no record explains — planner statistics (`sqlite_stat4` keeps
@@ -20,10 +20,10 @@ use sea_query::{Alias, Expr, Order, Query, Values};
 use sea_query_sqlx::SqlxValues;
 use sqlx::Pool;
 
-use super::scan::{FreeSpace, Hit, IN_FREE_SPACE, Needles};
-use crate::dialect::{Dialect, quoted};
-use crate::error::StoreError;
-use crate::rows;
+use crate::scan::{FreeSpace, Hit, IN_FREE_SPACE, Needles};
+use lethe_db::StoreError;
+use lethe_db::dialect::{Dialect, quoted};
+use lethe_db::rows;
 
 /// Rows read per statement when the records that were not erased are searched for found
 /// values.
@@ -34,7 +34,7 @@ const MAX_LISTED_PLACES: usize = 100;
 
 /// What was not looked for, and why.
 #[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct NotChecked {
+pub struct NotChecked {
     /// Values shorter than the scan's shortest (a find would prove nothing).
     pub too_short: u64,
     /// Values past the bound a run keeps in memory.
@@ -214,7 +214,7 @@ async fn held_by_kept_records<DB: Dialect>(
                 .and_where(sea_query::ExprTrait::gt(id(), after))
                 .and_where(sea_query::ExprTrait::ne(
                     id(),
-                    crate::placeholder::PLACEHOLDER_ID,
+                    lethe_db::placeholder::PLACEHOLDER_ID,
                 ))
                 .order_by(Alias::new(builtin::ID), Order::Asc)
                 .limit(ROWS_PER_READ);
@@ -362,7 +362,7 @@ fn describe(
 
 /// The SQLite part of the receipt for a purge that erased `values` from the tables
 /// `touched`; see the module documentation.
-pub(super) async fn sqlite_receipt<DB: Dialect>(
+pub async fn sqlite_receipt<DB: Dialect>(
     pool: &Pool<DB>,
     schema: &Schema,
     database: Option<PathBuf>,
@@ -380,7 +380,7 @@ pub(super) async fn sqlite_receipt<DB: Dialect>(
         "truncate did not complete (another connection held the log): the log was scanned as free space"
     };
     let not_checked_json = serde_json::json!({
-        "shorter_than_bytes": super::scan::MIN_LEN,
+        "shorter_than_bytes": crate::scan::MIN_LEN,
         "too_short": not_checked.too_short,
         "too_short_why": "a value this short turns up in unrelated data, so finding it would prove nothing; the rows that held it were overwritten with zeros (secure_delete)",
         "over_limit": not_checked.over_limit,
@@ -472,7 +472,7 @@ pub(super) async fn sqlite_receipt<DB: Dialect>(
             }
             let emptied = checkpoint::<DB>(&mut connection).await?;
             drop(connection);
-            crate::ddl::forget_trash_index_statistics(pool).await?;
+            lethe_db::ddl::forget_trash_index_statistics(pool).await?;
             let mut connection = pool.acquire().await?;
             let space = free_space::<DB>(&mut connection).await?;
             let again: Vec<String> = left.iter().map(|index| values[*index].clone()).collect();
@@ -546,7 +546,7 @@ pub(super) async fn sqlite_receipt<DB: Dialect>(
 /// does not touch. The statistics of the tables the purge touched are taken again from the
 /// rows that are left (`ANALYZE`), the old statistics rows are vacuumed away where Lethe's
 /// role may, and `pg_stats` is then checked for every erased value.
-pub(super) async fn postgres_statistics<DB: Dialect>(
+pub async fn postgres_statistics<DB: Dialect>(
     pool: &Pool<DB>,
     schema: &Schema,
     tables: &[String],

@@ -78,7 +78,7 @@ const LEGACY_TABLE: &str = "lethe_migration";
 const ADOPT_LOCK: i64 = 0x006c_6574_6d69;
 
 /// The newest system migration this build knows.
-pub(crate) fn latest_version() -> i64 {
+pub fn latest_version() -> i64 {
     MIGRATIONS.last().map_or(0, |migration| migration.0)
 }
 
@@ -119,7 +119,7 @@ fn migrate_error(error: MigrateError) -> StoreError {
 /// Applies the system migrations not yet applied. On SQLite the whole run holds the write
 /// lock, so two processes starting at once take turns; on PostgreSQL the migrator takes an
 /// advisory lock.
-pub(crate) async fn migrate<DB: Dialect>(pool: &Pool<DB>) -> Result<(), StoreError>
+pub async fn migrate<DB: Dialect>(pool: &Pool<DB>) -> Result<(), StoreError>
 where
     DB::Connection: Migrate,
 {

@@ -15,17 +15,17 @@ use std::io::Read;
 use std::path::Path;
 
 /// Where a value was seen in a file: a combination of [`IN_USE`] and [`IN_FREE_SPACE`].
-pub(crate) type Seen = u8;
+pub type Seen = u8;
 /// Seen in a part of the file that holds live data (a page SQLite uses).
-pub(crate) const IN_USE: Seen = 1;
+pub const IN_USE: Seen = 1;
 /// Seen in free space: a page on SQLite's free list or past the database's end, or a file
 /// that holds no live data at all (a write-ahead log after a truncating checkpoint).
-pub(crate) const IN_FREE_SPACE: Seen = 2;
+pub const IN_FREE_SPACE: Seen = 2;
 
 /// What the scan learnt about one value: where it was seen ([`IN_USE`], [`IN_FREE_SPACE`])
 /// and the file offset of its first occurrence of each kind (`u64::MAX`: none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Hit {
+pub struct Hit {
     pub seen: Seen,
     pub first_in_use: u64,
     pub first_free: u64,
@@ -68,7 +68,7 @@ struct Place<'s> {
 
 /// Which bytes of a file are free space.
 #[derive(Debug)]
-pub(crate) struct FreeSpace {
+pub struct FreeSpace {
     page_size: u64,
     /// Pages the database uses (page `n` covers bytes `(n - 1) * page_size ..`); beyond
     /// them everything is free.
@@ -80,7 +80,7 @@ pub(crate) struct FreeSpace {
 
 impl FreeSpace {
     /// No free space: everything found counts as held by live data.
-    pub(crate) fn none() -> FreeSpace {
+    pub fn none() -> FreeSpace {
         FreeSpace {
             page_size: 1,
             pages: u64::MAX,
@@ -90,7 +90,7 @@ impl FreeSpace {
     }
 
     /// A file whose every byte is free space.
-    pub(crate) fn everything() -> FreeSpace {
+    pub fn everything() -> FreeSpace {
         FreeSpace {
             everything: true,
             ..FreeSpace::none()
@@ -102,7 +102,7 @@ impl FreeSpace {
     /// `used` gives words of 32 pages, word `w` bit `b` set when page `w * 32 + b` (counted
     /// from 0, so page number `w * 32 + b + 1`) holds data. Every other page — on the free
     /// list, or used by nothing — and everything past the last page is free space.
-    pub(crate) fn from_used_pages(
+    pub fn from_used_pages(
         page_size: u64,
         pages: u64,
         used: impl IntoIterator<Item = (u64, u32)>,
@@ -151,7 +151,7 @@ const WINDOW: usize = 8;
 
 /// The shortest value the scanner accepts: long enough to hold a window at each offset
 /// below the stride.
-pub(crate) const MIN_LEN: usize = WINDOW + STRIDE - 1;
+pub const MIN_LEN: usize = WINDOW + STRIDE - 1;
 
 /// Bytes read per chunk (plus the bytes carried from the chunk before).
 const CHUNK: usize = 4 << 20;
@@ -161,7 +161,8 @@ const FILTER_BITS: u32 = 23;
 const FILTER_WORDS: usize = 1 << (FILTER_BITS - 6);
 
 /// What to look for: values by their windows.
-pub(crate) struct Needles<'v> {
+#[derive(Debug)]
+pub struct Needles<'v> {
     values: Vec<&'v [u8]>,
     /// Window → (value, offset of the window in the value).
     by_window: HashMap<u64, Vec<(usize, usize)>, WindowHash>,
@@ -170,7 +171,7 @@ pub(crate) struct Needles<'v> {
 }
 
 /// Hashing for windows, which are 8 bytes of text already: one multiply.
-#[derive(Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy)]
 struct WindowHash;
 
 struct WindowHasher(u64);
@@ -208,7 +209,7 @@ fn window_at(bytes: &[u8], at: usize) -> Option<u64> {
 
 impl<'v> Needles<'v> {
     /// Values shorter than [`MIN_LEN`] are left out (they prove nothing when found).
-    pub(crate) fn new(values: &'v [String]) -> Needles<'v> {
+    pub fn new(values: &'v [String]) -> Needles<'v> {
         let mut needles = Needles {
             values: Vec::with_capacity(values.len()),
             by_window: HashMap::with_capacity_and_hasher(values.len() * STRIDE, WindowHash),
@@ -255,7 +256,7 @@ impl<'v> Needles<'v> {
     /// Calls `occurs(value, start)` for every occurrence of a value in `text` (the whole
     /// of it, which must hold each occurrence whole: one field's text, or several joined by
     /// a byte no value contains).
-    pub(crate) fn each_in(&self, text: &[u8], occurs: impl FnMut(usize, usize)) {
+    pub fn each_in(&self, text: &[u8], occurs: impl FnMut(usize, usize)) {
         self.each_occurrence(text, text.len(), occurs);
     }
 
@@ -352,7 +353,7 @@ impl<'v> Needles<'v> {
     /// Scans a file; `Ok(None)` when it does not exist. The file is read by another
     /// process and handed over through a pipe ([`read_in_other_process`]); a large file is
     /// scanned by one thread per core, a chunk each.
-    pub(crate) fn scan_file(
+    pub fn scan_file(
         &self,
         path: &Path,
         space: &FreeSpace,
@@ -510,14 +511,14 @@ impl<'v> Needles<'v> {
 /// SQLite client take itself for the last connection and delete the write-ahead log the
 /// server still writes to. `cat` opens the file in a process of its own, whose handles and
 /// locks are its own.
-pub(crate) struct OtherProcessReader {
+pub struct OtherProcessReader {
     child: std::process::Child,
     stdout: std::process::ChildStdout,
     path: std::path::PathBuf,
 }
 
 /// Starts reading `path` in another process.
-pub(crate) fn read_in_other_process(path: &Path) -> std::io::Result<OtherProcessReader> {
+pub fn read_in_other_process(path: &Path) -> std::io::Result<OtherProcessReader> {
     let mut child = std::process::Command::new("cat")
         .arg("--")
         .arg(path)
@@ -555,7 +556,7 @@ impl Read for OtherProcessReader {
 
 impl OtherProcessReader {
     /// Waits for the reading process; an error when it could not read the whole file.
-    pub(crate) fn finish(mut self) -> std::io::Result<()> {
+    pub fn finish(mut self) -> std::io::Result<()> {
         // Whatever was not read is not wanted: close the pipe so the process ends.
         drop(self.stdout);
         let mut complaint = String::new();
