@@ -166,3 +166,13 @@ impl Pools {
         Ok(pools)
     }
 }
+
+/// A column by its name, unqualified.
+pub fn col(name: &str) -> sea_query::Expr {
+    sea_query::Expr::col(sea_query::Alias::new(name))
+}
+
+/// A column of the table under `alias`.
+pub fn qualified(alias: &str, name: &str) -> sea_query::Expr {
+    sea_query::Expr::col((sea_query::Alias::new(alias), sea_query::Alias::new(name)))
+}

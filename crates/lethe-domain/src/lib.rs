@@ -11,10 +11,13 @@
 //! **Architecture invariant:** this crate imports no database, SQL or HTTP crate; the store
 //! gathers the facts a question needs and asks here.
 
+mod clock;
 pub mod job;
 pub mod policy;
 pub mod state;
 pub mod value;
+
+pub use clock::Clock;
 
 use serde::{Deserialize, Serialize};
 

@@ -28,6 +28,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
+use lethe_db::col;
 use lethe_db::dialect::{Backend, Dialect};
 use lethe_db::{DatabaseUrl, StoreError};
 use lethe_domain::Actor;
@@ -353,10 +354,6 @@ impl HistoryEntry {
 /// The seal of the seal record: which key.
 fn seal_record_mac(key: &HistoryKey, fingerprint: &str) -> String {
     key.mac(format!("lethe history seal\n{fingerprint}").as_bytes())
-}
-
-fn col(name: &str) -> Expr {
-    Expr::col(Alias::new(name))
 }
 
 /// The seal record: which key seals the history.

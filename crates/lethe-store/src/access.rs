@@ -14,6 +14,7 @@ use crate::error::StoreError;
 use crate::users::{Actor, User};
 use crate::visibility::may_see;
 use crate::{HistoryKey, Pools, Store, dispatch, rows};
+use lethe_db::col;
 
 /// One API token, without its secret (which Lethe never keeps).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -23,10 +24,6 @@ pub struct TokenInfo {
     pub label: String,
     pub created_at: String,
     pub revoked_at: Option<String>,
-}
-
-fn col(name: &str) -> Expr {
-    Expr::col(Alias::new(name))
 }
 
 async fn tokens<DB: Dialect>(

@@ -10,7 +10,6 @@
 
 mod access;
 mod bulk;
-mod clock;
 mod files;
 mod history;
 mod lifecycle;
@@ -29,7 +28,6 @@ use std::sync::Arc;
 use lethe_schema::{Entity, Schema, suggest};
 
 pub use access::TokenInfo;
-pub use clock::Clock;
 pub use ddl::MigrationReport;
 pub use dialect::Backend;
 pub use error::{ErrorClass, StoreError};
@@ -37,6 +35,7 @@ pub use files::{IncomingFile, STORAGE_KEY, holds_files, is_managed as is_managed
 pub use lethe_db::DatabaseUrl;
 pub(crate) use lethe_db::Pools;
 pub(crate) use lethe_db::{ddl, dialect, error, placeholder, rows, statistics, system};
+pub use lethe_domain::Clock;
 pub use lethe_domain::policy;
 pub(crate) use lethe_domain::value;
 pub use lethe_filter::Filter;
@@ -44,6 +43,7 @@ pub use lethe_history::{
     HistoryAnchor, HistoryEntry, HistoryKey, HistoryProblem, HistoryVerification, MAX_HISTORY_PAGE,
     MIN_HISTORY_KEY_BYTES,
 };
+pub use lethe_query::{Explanation, Scope};
 pub use lifecycle::{
     BatchState, DEFAULT_BATCH_SIZE, DEFAULT_POSTGRES_BATCH_SIZE, DEFAULT_PURGE_BATCH_SIZE,
     DEFAULT_QUERY_TIMEOUT, DeletionBatch, EntityCount, Job, JobKind, JobRunner, JobState,
@@ -54,7 +54,6 @@ pub use notifications::Notification;
 pub use options::{KeySource, StoreOptions};
 pub use placeholder::PLACEHOLDER_ID;
 pub use records::{ListQuery, Page, Record, SortOrder};
-pub use select::{Explanation, Scope};
 pub use selections::{
     MAX_LISTED_IDS, MemberPick, PickSource, SavedSelection, SelectionDefinition, SetOperator,
     Snapshot,

@@ -26,6 +26,7 @@ use crate::select::{Compiler, Scope, count_where, scope_condition};
 use crate::users::Actor;
 use crate::value::Value;
 use crate::{Filter, Pools, Store, dispatch};
+use lethe_db::{col, qualified};
 
 /// The most ids a static selection or a pick may list explicitly. Larger sets are made with
 /// a filter.
@@ -125,14 +126,6 @@ pub struct Snapshot {
     pub note: String,
     pub created_at: String,
     pub created_by: Option<i64>,
-}
-
-fn col(name: &str) -> Expr {
-    Expr::col(Alias::new(name))
-}
-
-fn qualified(table: &str, name: &str) -> Expr {
-    Expr::col((Alias::new(table), Alias::new(name)))
 }
 
 fn valid_selection_name(name: &str) -> Result<(), StoreError> {

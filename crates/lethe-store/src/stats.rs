@@ -24,6 +24,7 @@ use crate::dialect::{Backend, Dialect};
 use crate::error::StoreError;
 use crate::placeholder::PLACEHOLDER_ID;
 use crate::{BatchState, Pools, Store, dispatch, rows};
+use lethe_db::qualified;
 
 /// The integer column that holds a file's size in bytes, in an entity with a polymorphic owner.
 pub const SIZE_COLUMN: &str = "size_bytes";
@@ -190,10 +191,6 @@ fn owner_links(schema: &Schema) -> Vec<OwnerLink<'_>> {
         }
     }
     links
-}
-
-fn qualified(alias: &str, name: &str) -> Expr {
-    Expr::col((Alias::new(alias), Alias::new(name)))
 }
 
 /// `SELECT s.state, COUNT(*), CAST(COALESCE(SUM(s.size), 0) AS BIGINT) FROM (…) s GROUP BY

@@ -44,7 +44,7 @@ async fn tables_named(database: &TestDatabase, table: &str) -> i64 {
 /// recorded in `lethe_migration`.
 async fn make_legacy_database(database: &TestDatabase) {
     let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("migrations")
+        .join("../lethe-db/migrations")
         .join(if is_postgres(database) {
             "postgres"
         } else {

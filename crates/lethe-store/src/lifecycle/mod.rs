@@ -17,96 +17,13 @@ mod restore;
 mod trash;
 mod update;
 
-use std::collections::BTreeMap;
+use serde::Serialize;
 
-use serde::{Deserialize, Serialize};
-
-pub use jobs::{JobRunner, lease_owner};
+pub(crate) use lethe_jobs::Totals;
+pub use lethe_jobs::{Job, JobRunner, Skip, lease_owner};
 
 pub use lethe_domain::job::{JobKind, JobPayload, Work};
 pub use lethe_domain::state::{BatchState, JobState};
-
-/// A job as users see it: what it does, how far it is, what it did.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Job {
-    pub id: i64,
-    pub kind: JobKind,
-    pub state: JobState,
-    /// The entity of the members.
-    pub entity: String,
-    /// The deletion batch the job fills (trash) or empties (restore).
-    pub batch_id: Option<i64>,
-    pub snapshot_id: i64,
-    /// Members handled so far (acted on, skipped or blocked).
-    pub done: u64,
-    pub total: u64,
-    /// Records changed so far, per entity type.
-    pub counts: BTreeMap<String, u64>,
-    /// Members skipped because their state changed since the snapshot.
-    pub skipped: u64,
-    /// Members blocked by a rule (`restrict`, a purge precondition, a parent in the trash).
-    pub blocked: u64,
-    /// Records kept but changed, per entity type: links cut (`set_null`) or pointed at the
-    /// "Deleted User" with personal fields anonymised, and anonymised members.
-    pub rewritten: BTreeMap<String, u64>,
-    /// For a purge: when its grace period ends.
-    pub not_before: Option<String>,
-    /// For a purge: the erasure receipt, once it has run.
-    pub receipt: Option<serde_json::Value>,
-    pub reason: Option<String>,
-    /// What the members were picked from, in words.
-    pub source: String,
-    pub actor: String,
-    /// The user who started the job (`None`: the operator or Lethe itself).
-    pub started_by: Option<i64>,
-    pub batch_size: u64,
-    pub created_at: String,
-    pub started_at: Option<String>,
-    pub finished_at: Option<String>,
-    pub error: Option<String>,
-    /// Members per second since the job started.
-    pub rate_per_second: Option<f64>,
-    /// At that rate, the time left.
-    pub seconds_left: Option<f64>,
-}
-
-impl Job {
-    pub fn is_finished(&self) -> bool {
-        self.state.is_finished()
-    }
-}
-
-/// A member an operation did not act on, and why.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Skip {
-    pub record_id: i64,
-    /// `gone` (no longer exists), `state` (its lifecycle state changed) or `blocked`.
-    pub kind: String,
-    /// For `blocked`: the entity of the records that block it.
-    pub entity: Option<String>,
-    /// For `blocked`: how many records block it.
-    pub count: u64,
-    pub reason: String,
-}
-
-impl Skip {
-    /// "contact 1234: 2 invoice (invoice.contact_id restricts deleting it)".
-    pub fn message(&self, member_entity: &str) -> String {
-        match &self.entity {
-            // A rule on the member itself (a purge precondition) names no other records.
-            Some(entity)
-                if self.kind == "blocked" && entity == member_entity && self.count == 1 =>
-            {
-                format!("{member_entity} {}: {}", self.record_id, self.reason)
-            }
-            Some(entity) if self.kind == "blocked" => format!(
-                "{member_entity} {}: {} {entity} ({})",
-                self.record_id, self.count, self.reason
-            ),
-            _ => format!("{member_entity} {}: {}", self.record_id, self.reason),
-        }
-    }
-}
 
 /// How many records of one entity type an operation reaches.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -266,31 +183,6 @@ pub const DEFAULT_PURGE_BATCH_SIZE: u64 = 25_000;
 /// The most members per batch: larger batches hold the write lock too long.
 pub const MAX_BATCH_SIZE: u64 = 100_000;
 
-/// Running totals, kept in the job's `result`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Totals {
-    pub counts: BTreeMap<String, u64>,
-    pub skipped: u64,
-    pub blocked: u64,
-    #[serde(default)]
-    pub rewritten: BTreeMap<String, u64>,
-    #[serde(default)]
-    pub receipt: Option<serde_json::Value>,
-}
-
-impl Totals {
-    pub(crate) fn add(&mut self, other: &Totals) {
-        for (entity, count) in &other.counts {
-            *self.counts.entry(entity.clone()).or_default() += count;
-        }
-        for (entity, count) in &other.rewritten {
-            *self.rewritten.entry(entity.clone()).or_default() += count;
-        }
-        self.skipped += other.skipped;
-        self.blocked += other.blocked;
-    }
-}
-
 pub use restore::DeletionBatch;
 
 use sea_query::ExprTrait;
@@ -437,7 +329,16 @@ impl Store {
         };
         settings.hash_key.clone_from(&self.inner.hash_key);
         let history_key = self.history_key();
-        dispatch!(self, pool => jobs::run::<_>(pool, self.schema(), &clock, &settings, &history_key, id, runner.owner(), progress).await)
+        let kinds = jobs::Kinds {
+            schema: self.schema(),
+            settings: &settings,
+        };
+        let with = lethe_jobs::RunWith {
+            schema: self.schema(),
+            history_key: &history_key,
+            owner: runner.owner(),
+        };
+        dispatch!(self, pool => lethe_jobs::run::run::<_, _>(pool, &kinds, with, &clock, id, progress).await)
     }
 
     pub async fn job(&self, id: i64) -> Result<Job, StoreError> {
@@ -739,29 +640,5 @@ impl Store {
 
     pub async fn deletion_batch(&self, id: i64) -> Result<DeletionBatch, StoreError> {
         dispatch!(self, pool => batch_row(pool, id).await)
-    }
-}
-
-#[cfg(test)]
-mod skip_tests {
-    use super::Skip;
-
-    #[test]
-    fn a_rule_on_the_member_itself_reads_as_the_rule() {
-        let skip = |entity: &str, count: u64, reason: &str| Skip {
-            record_id: 27,
-            kind: "blocked".to_owned(),
-            entity: Some(entity.to_owned()),
-            count,
-            reason: reason.to_owned(),
-        };
-        assert_eq!(
-            skip("activity", 1, "status must be removed or verified").message("activity"),
-            "activity 27: status must be removed or verified"
-        );
-        assert_eq!(
-            skip("invoice", 2, "invoice.contact_id restricts deleting it").message("contact"),
-            "contact 27: 2 invoice (invoice.contact_id restricts deleting it)"
-        );
     }
 }

@@ -2,17 +2,10 @@
 //! of members (nested `IN` subqueries on the indexed link columns), and per-member counts of
 //! blocking records (a join chain grouped by member).
 
+pub(crate) use lethe_db::{col, qualified};
 use lethe_plan::{Check, CheckKind, Hop, Reach};
 use lethe_schema::builtin;
 use sea_query::{Alias, Expr, ExprTrait, Query, SelectStatement};
-
-pub(crate) fn col(name: &str) -> Expr {
-    Expr::col(Alias::new(name))
-}
-
-pub(crate) fn qualified(alias: &str, name: &str) -> Expr {
-    Expr::col((Alias::new(alias), Alias::new(name)))
-}
 
 pub(crate) fn and_all(conditions: impl IntoIterator<Item = Expr>) -> Expr {
     conditions

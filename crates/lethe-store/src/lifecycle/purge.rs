@@ -467,7 +467,7 @@ pub(super) async fn batch<DB: Dialect>(
                         last.column.as_str().to_owned(),
                         rows::bind_opt_int::<DB>(Some(PLACEHOLDER_ID)),
                     )],
-                    batch.hash_key,
+                    context.settings.hash_key.as_deref(),
                 )
                 .await?
             }
@@ -516,6 +516,7 @@ pub(super) async fn batch<DB: Dialect>(
 pub(super) async fn anonymize_batch<DB: Dialect>(
     connection: &mut DB::Connection,
     batch: &Batch<'_>,
+    hash_key: Option<&str>,
 ) -> Result<Totals, StoreError> {
     let root = batch.plan.root.as_str();
     let root_entity = entity(batch.schema, root)?;
@@ -533,14 +534,8 @@ pub(super) async fn anonymize_batch<DB: Dialect>(
     if root_entity.personal_columns().next().is_none() {
         timestamp.clear();
     }
-    let changed = anonymize_where::<DB>(
-        connection,
-        root_entity,
-        condition,
-        timestamp,
-        batch.hash_key,
-    )
-    .await?;
+    let changed =
+        anonymize_where::<DB>(connection, root_entity, condition, timestamp, hash_key).await?;
     totals.rewritten.insert(root.to_owned(), changed);
     Ok(totals)
 }
