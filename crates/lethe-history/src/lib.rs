@@ -22,20 +22,28 @@
 //! exclusive (`BEGIN IMMEDIATE`), and on PostgreSQL an advisory transaction lock is taken
 //! before the chain's head is read.
 
+mod key;
+mod verify;
+
+pub use key::{HistoryAnchor, HistoryKey, KeySource, MIN_HISTORY_KEY_BYTES, hmac_sha256};
+pub use verify::{HistoryProblem, HistoryVerification, anchor_head, last_anchored, verify};
+
 use lethe_schema::ValueType;
 use sea_query::{Alias, Expr, ExprTrait, Order, Query};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
+use lethe_db::StoreError;
 use lethe_db::col;
 use lethe_db::dialect::{Backend, Dialect};
-use lethe_db::{DatabaseUrl, StoreError};
+
+use crate::key::hex;
 use lethe_domain::Actor;
 use lethe_domain::value::{Value, format_timestamp};
 
 /// The columns of `lethe_history`, in the order entries are read.
-const COLUMNS: [&str; 10] = [
+pub(crate) const COLUMNS: [&str; 10] = [
     "id",
     "at",
     "actor_id",
@@ -48,177 +56,8 @@ const COLUMNS: [&str; 10] = [
     "seq",
 ];
 
-/// The key that seals the history: HMAC-SHA-256 under it. It never enters the database;
-/// only a fingerprint does, so that an instance with another key refuses to write rather
-/// than break the chain.
-#[derive(Clone)]
-pub struct HistoryKey(std::sync::Arc<[u8]>);
-
-impl std::fmt::Debug for HistoryKey {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(formatter, "HistoryKey({})", self.fingerprint())
-    }
-}
-
-/// Where the history key comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeySource {
-    /// The key itself (at least [`MIN_HISTORY_KEY_BYTES`] bytes).
-    Key(String),
-    /// A file holding the key; made once with a random key when it does not exist.
-    File(std::path::PathBuf),
-}
-
-impl KeySource {
-    /// The conventional key file in a user's home folder, `~/.config/lethe/history.key`: where
-    /// the command line keeps the key for a PostgreSQL database, which has no file of its own
-    /// to keep it next to.
-    pub fn in_home(home: &std::path::Path) -> KeySource {
-        KeySource::File(home.join(".config").join("lethe").join("history.key"))
-    }
-}
-
-/// The shortest history key accepted, in bytes.
-pub const MIN_HISTORY_KEY_BYTES: usize = 16;
-
-/// HMAC-SHA-256 (RFC 2104) of `message` under `key`: the history's seals and the `hash`
-/// anonymisation both use it.
-pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    use hmac::{KeyInit, Mac};
-    let mut mac = match hmac::Hmac::<Sha256>::new_from_slice(key) {
-        Ok(mac) => mac,
-        // HMAC takes keys of any length; this branch is never taken.
-        Err(_) => return [0; 32],
-    };
-    mac.update(message);
-    mac.finalize().into_bytes().into()
-}
-
-impl HistoryKey {
-    /// A key from its bytes (at least [`MIN_HISTORY_KEY_BYTES`]).
-    pub fn new(bytes: &[u8]) -> Result<HistoryKey, StoreError> {
-        if bytes.len() < MIN_HISTORY_KEY_BYTES {
-            return Err(StoreError::BadRequest(format!(
-                "the history key is {} bytes long; give at least {MIN_HISTORY_KEY_BYTES} (for example 64 random hex digits)",
-                bytes.len()
-            )));
-        }
-        Ok(HistoryKey(bytes.into()))
-    }
-
-    /// HMAC-SHA-256 of `message`, in hex.
-    pub fn mac(&self, message: &[u8]) -> String {
-        hex(&hmac_sha256(&self.0, message))
-    }
-
-    /// A short name for the key that reveals nothing about it.
-    pub fn fingerprint(&self) -> String {
-        let mut fingerprint = self.mac(b"lethe history key fingerprint");
-        fingerprint.truncate(16);
-        fingerprint
-    }
-
-    /// The key in force for a database: the key or key file given, else a key file made
-    /// once with a random key next to a SQLite database (`FILE.history-key`). PostgreSQL
-    /// needs one given: every instance sharing a database must use the same key.
-    pub fn for_database(
-        url: &DatabaseUrl,
-        given: Option<&KeySource>,
-    ) -> Result<HistoryKey, StoreError> {
-        match (given, url) {
-            (Some(KeySource::Key(key)), _) => HistoryKey::new(key.trim().as_bytes()),
-            (Some(KeySource::File(file)), _) => HistoryKey::from_file(file),
-            (None, DatabaseUrl::Sqlite(path)) => {
-                let mut file = path.as_os_str().to_owned();
-                file.push(".history-key");
-                HistoryKey::from_file(std::path::Path::new(&file))
-            }
-            (None, DatabaseUrl::Postgres(_)) => Err(StoreError::BadRequest(
-                "no history key: set LETHE_HISTORY_KEY (the same on every instance) or LETHE_HISTORY_KEY_FILE".to_owned(),
-            )),
-        }
-    }
-
-    /// The key in `file`; a new random key is written there first when the file does not
-    /// exist (readable by its owner only).
-    pub fn from_file(file: &std::path::Path) -> Result<HistoryKey, StoreError> {
-        let problem = |error: &dyn std::fmt::Display| {
-            StoreError::BadRequest(format!(
-                "the history key file {} cannot be used: {error}; set LETHE_HISTORY_KEY or LETHE_HISTORY_KEY_FILE",
-                file.display()
-            ))
-        };
-        match std::fs::read_to_string(file) {
-            Ok(text) => return HistoryKey::new(text.trim().as_bytes()),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-            Err(error) => return Err(problem(&error)),
-        }
-        if let Some(parent) = file
-            .parent()
-            .filter(|parent| !parent.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(parent).map_err(|error| problem(&error))?;
-        }
-        let mut random = [0u8; 32];
-        rand::Rng::fill(&mut rand::rng(), &mut random);
-        let mut staged = file.as_os_str().to_owned();
-        staged.push(format!(".{}.new", std::process::id()));
-        let staged = std::path::PathBuf::from(staged);
-        {
-            use std::io::Write;
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let mut out = options.open(&staged).map_err(|error| problem(&error))?;
-            out.write_all(format!("{}\n", hex(&random)).as_bytes())
-                .and_then(|()| out.sync_all())
-                .map_err(|error| problem(&error))?;
-        }
-        // A link fails when the file exists: of two processes making it at once, one key wins
-        // and both read it.
-        let linked = std::fs::hard_link(&staged, file);
-        let _ = std::fs::remove_file(&staged);
-        match linked {
-            Ok(()) => {}
-            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(error) => return Err(problem(&error)),
-        }
-        let text = std::fs::read_to_string(file).map_err(|error| problem(&error))?;
-        HistoryKey::new(text.trim().as_bytes())
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
-/// Where the history's head is written down outside the database: an append-only file of
-/// lines `SEQ SEAL TIME`, one each time the head has moved.
-#[derive(Debug, Clone, Default)]
-pub struct HistoryAnchor {
-    pub file: Option<std::path::PathBuf>,
-}
-
-impl HistoryAnchor {
-    /// The file given, else next to a SQLite database (`FILE.history-anchor`); none for
-    /// PostgreSQL unless given.
-    pub fn for_database(url: &DatabaseUrl, given: Option<&std::path::Path>) -> HistoryAnchor {
-        let file = match (given, url) {
-            (Some(file), _) => Some(file.to_path_buf()),
-            (None, DatabaseUrl::Sqlite(path)) => {
-                let mut file = path.as_os_str().to_owned();
-                file.push(".history-anchor");
-                Some(file.into())
-            }
-            (None, DatabaseUrl::Postgres(_)) => None,
-        };
-        HistoryAnchor { file }
-    }
-}
-
 /// The `prev_hash` of the first entry.
-const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// The advisory lock key that serialises history appends on PostgreSQL ("lethe" in ASCII).
 const APPEND_LOCK: i64 = 0x006c_6574_6865;
@@ -239,39 +78,9 @@ pub struct HistoryEntry {
     pub seq: i64,
 }
 
-/// The result of checking the whole chain.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct HistoryVerification {
-    /// Entries checked.
-    pub entries: u64,
-    /// The seal of the last entry.
-    pub head: String,
-    /// The number of the last entry.
-    pub head_seq: i64,
-    /// The fingerprint of the key the history is sealed with.
-    pub key_fingerprint: String,
-    /// The anchor file compared with the history, and how many heads it holds.
-    pub anchor_file: Option<String>,
-    pub anchored_heads: u64,
-    /// The first thing that does not match, with what is wrong.
-    pub first_problem: Option<HistoryProblem>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct HistoryProblem {
-    pub id: i64,
-    pub problem: String,
-}
-
-impl HistoryVerification {
-    pub fn is_intact(&self) -> bool {
-        self.first_problem.is_none()
-    }
-}
-
 /// Writes JSON with object keys sorted at every level, so the hash does not depend on how a
 /// database (PostgreSQL's `jsonb`) orders keys.
-fn canonical_json(value: &serde_json::Value, out: &mut String) {
+pub(crate) fn canonical_json(value: &serde_json::Value, out: &mut String) {
     match value {
         serde_json::Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();
@@ -304,7 +113,7 @@ fn canonical_json(value: &serde_json::Value, out: &mut String) {
 }
 
 /// The unkeyed hash of an entry written before the history was keyed.
-fn entry_hash(
+pub(crate) fn entry_hash(
     prev_hash: &str,
     at: &str,
     actor_id: Option<i64>,
@@ -332,7 +141,7 @@ fn entry_hash(
 
 /// The seal of an entry: HMAC over its number and `content` (its [`entry_hash`], which
 /// covers the seal before it).
-fn entry_seal(key: &HistoryKey, seq: i64, content: &str) -> String {
+pub(crate) fn entry_seal(key: &HistoryKey, seq: i64, content: &str) -> String {
     key.mac(format!("lethe history entry\n{seq}\n{content}").as_bytes())
 }
 
@@ -352,17 +161,17 @@ impl HistoryEntry {
 }
 
 /// The seal of the seal record: which key.
-fn seal_record_mac(key: &HistoryKey, fingerprint: &str) -> String {
+pub(crate) fn seal_record_mac(key: &HistoryKey, fingerprint: &str) -> String {
     key.mac(format!("lethe history seal\n{fingerprint}").as_bytes())
 }
 
 /// The seal record: which key seals the history.
-struct SealRecord {
+pub(crate) struct SealRecord {
     fingerprint: String,
     mac: String,
 }
 
-async fn load_seal<DB: Dialect>(
+pub(crate) async fn load_seal<DB: Dialect>(
     connection: &mut DB::Connection,
 ) -> Result<Option<SealRecord>, StoreError> {
     let (sql, values) = DB::build(
@@ -381,7 +190,7 @@ async fn load_seal<DB: Dialect>(
 }
 
 /// Refuses a key that is not the one the history is sealed with.
-fn check_key(seal: &SealRecord, key: &HistoryKey) -> Result<(), StoreError> {
+pub(crate) fn check_key(seal: &SealRecord, key: &HistoryKey) -> Result<(), StoreError> {
     let fingerprint = key.fingerprint();
     if seal.fingerprint != fingerprint {
         return Err(StoreError::Conflict(format!(
@@ -441,7 +250,7 @@ pub async fn append<DB: Dialect>(
 /// The first append with a key: entries written before the history was keyed are checked
 /// against their unkeyed chain and sealed with the key, the key's fingerprint is recorded,
 /// and an entry `history.keyed` says what was found.
-async fn seal_history<DB: Dialect>(
+pub(crate) async fn seal_history<DB: Dialect>(
     connection: &mut DB::Connection,
     key: &HistoryKey,
     at: OffsetDateTime,
@@ -513,7 +322,7 @@ async fn seal_history<DB: Dialect>(
 }
 
 /// Inserts one sealed entry after the head.
-async fn insert_entry<DB: Dialect>(
+pub(crate) async fn insert_entry<DB: Dialect>(
     connection: &mut DB::Connection,
     key: &HistoryKey,
     at: OffsetDateTime,
@@ -584,7 +393,7 @@ pub async fn append_alone<DB: Dialect>(
     Ok(id)
 }
 
-fn decode_entry<DB: Dialect>(row: &DB::Row) -> Result<HistoryEntry, StoreError> {
+pub(crate) fn decode_entry<DB: Dialect>(row: &DB::Row) -> Result<HistoryEntry, StoreError> {
     let text = |index: usize| -> Result<Option<String>, StoreError> {
         Ok(match DB::decode(row, index, &ValueType::Text)? {
             Value::Text(text) => Some(text),
@@ -628,7 +437,7 @@ fn decode_entry<DB: Dialect>(row: &DB::Row) -> Result<HistoryEntry, StoreError> 
     })
 }
 
-fn select_entries() -> sea_query::SelectStatement {
+pub(crate) fn select_entries() -> sea_query::SelectStatement {
     let mut query = Query::select();
     query
         .columns(COLUMNS.map(Alias::new))
@@ -662,7 +471,7 @@ pub async fn page<DB: Dialect>(
 }
 
 /// Entries in the order of their numbers, after number `after`.
-async fn page_by_seq<DB: Dialect>(
+pub(crate) async fn page_by_seq<DB: Dialect>(
     pool: &sqlx::Pool<DB>,
     after: i64,
     limit: u64,
@@ -672,7 +481,7 @@ async fn page_by_seq<DB: Dialect>(
 }
 
 /// Entries in the order of their numbers, after number `after`, on `connection`.
-async fn entries_after<DB: Dialect>(
+pub(crate) async fn entries_after<DB: Dialect>(
     connection: &mut DB::Connection,
     after: i64,
     limit: u64,
@@ -685,193 +494,6 @@ async fn entries_after<DB: Dialect>(
     let (sql, values) = DB::build(&query);
     let rows = DB::fetch_all(connection, sql, values).await?;
     rows.iter().map(decode_entry::<DB>).collect()
-}
-
-pub async fn verify<DB: Dialect>(
-    pool: &sqlx::Pool<DB>,
-    key: &HistoryKey,
-    anchor: &HistoryAnchor,
-) -> Result<HistoryVerification, StoreError> {
-    let seal = {
-        let mut connection = pool.acquire().await?;
-        load_seal::<DB>(&mut connection).await?
-    };
-    let mut result = HistoryVerification {
-        entries: 0,
-        head: GENESIS.to_owned(),
-        head_seq: 0,
-        key_fingerprint: key.fingerprint(),
-        anchor_file: anchor.file.as_ref().map(|file| file.display().to_string()),
-        anchored_heads: 0,
-        first_problem: None,
-    };
-    let problem = |id: i64, problem: String| Some(HistoryProblem { id, problem });
-    if let Some(seal) = &seal {
-        if let Err(error) = check_key(seal, key) {
-            result.first_problem = problem(0, error.to_string());
-            return Ok(result);
-        }
-        if seal.mac != seal_record_mac(key, &seal.fingerprint) {
-            result.first_problem = problem(
-                0,
-                "the record of the key that seals the history was edited".to_owned(),
-            );
-            return Ok(result);
-        }
-    }
-    loop {
-        // Pages keep memory bounded however long the history is.
-        let batch = page_by_seq(pool, result.head_seq, MAX_HISTORY_PAGE).await?;
-        if batch.is_empty() {
-            break;
-        }
-        for entry in &batch {
-            let expected_seq = result.head_seq + 1;
-            let found = if entry.seq != expected_seq {
-                Some(format!(
-                    "entries {expected_seq} to {} of the history are missing: they were removed",
-                    entry.seq - 1
-                ))
-            } else if entry.prev_hash != result.head {
-                Some("its link to the entry before does not match: an entry before it was removed, inserted or edited".to_owned())
-            } else if seal.is_none() {
-                Some("the record of the key that seals the history is missing, so no entry can be trusted: it was removed".to_owned())
-            } else {
-                (entry.hash != entry_seal(key, entry.seq, &entry.content_hash(&entry.prev_hash)))
-                .then(|| "its content does not match its seal: the entry was edited or written without the key".to_owned())
-            };
-            if found.is_some() {
-                result.first_problem = problem(entry.id, found.unwrap_or_default());
-                return Ok(result);
-            }
-            result.entries += 1;
-            result.head_seq = entry.seq;
-            result.head = entry.hash.clone();
-        }
-    }
-    if let Some(file) = &anchor.file {
-        check_anchor::<DB>(pool, file, &mut result).await?;
-    }
-    Ok(result)
-}
-
-/// Compares the heads written down in the anchor file with the history: each must still be
-/// there, with the same seal.
-async fn check_anchor<DB: Dialect>(
-    pool: &sqlx::Pool<DB>,
-    file: &std::path::Path,
-    result: &mut HistoryVerification,
-) -> Result<(), StoreError> {
-    use std::io::BufRead;
-    let opened = match std::fs::File::open(file) {
-        Ok(opened) => opened,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(error) => {
-            return Err(StoreError::Internal(format!(
-                "cannot read the history anchor {}: {error}",
-                file.display()
-            )));
-        }
-    };
-    let mut connection = pool.acquire().await?;
-    for (number, line) in std::io::BufReader::new(opened).lines().enumerate() {
-        let line = line.map_err(|error| {
-            StoreError::Internal(format!(
-                "cannot read the history anchor {}: {error}",
-                file.display()
-            ))
-        })?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let mut parts = line.split_whitespace();
-        let (Some(Ok(seq)), Some(seal)) = (parts.next().map(str::parse::<i64>), parts.next())
-        else {
-            result.first_problem = Some(HistoryProblem {
-                id: 0,
-                problem: format!(
-                    "line {} of the anchor file {} is damaged",
-                    number + 1,
-                    file.display()
-                ),
-            });
-            return Ok(());
-        };
-        result.anchored_heads += 1;
-        let (sql, values) = DB::build(
-            Query::select()
-                .column(Alias::new("hash"))
-                .from(Alias::new("lethe_history"))
-                .and_where(col("seq").eq(seq)),
-        );
-        let found = match DB::fetch_optional(&mut connection, sql, values).await? {
-            Some(row) => lethe_db::rows::text::<DB>(&row, 0)?,
-            None => None,
-        };
-        let problem = match found {
-            None if seq > result.head_seq => Some(format!(
-                "entry {seq} was written down in the anchor file, but the history ends at entry {}: entries were removed from its end",
-                result.head_seq
-            )),
-            None => Some(format!(
-                "entry {seq}, written down in the anchor file, is missing"
-            )),
-            Some(hash) if hash != seal => Some(format!(
-                "entry {seq} does not have the seal the anchor file wrote down for it: the history was rewritten"
-            )),
-            Some(_) => None,
-        };
-        if let Some(problem) = problem {
-            result.first_problem = Some(HistoryProblem { id: 0, problem });
-            return Ok(());
-        }
-    }
-    Ok(())
-}
-
-/// Appends the head to the anchor file when it moved since `last` (the number last written
-/// there); returns the head's number.
-pub async fn anchor_head<DB: Dialect>(
-    pool: &sqlx::Pool<DB>,
-    file: &std::path::Path,
-    last: i64,
-    now: OffsetDateTime,
-) -> Result<i64, StoreError> {
-    let (seq, seal) = {
-        let mut connection = pool.acquire().await?;
-        head::<DB>(&mut connection).await?
-    };
-    if seq <= last {
-        return Ok(seq);
-    }
-    use std::io::Write;
-    let written = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(file)
-        .and_then(|mut out| {
-            out.write_all(format!("{seq} {seal} {}\n", format_timestamp(now)).as_bytes())?;
-            out.sync_data()
-        });
-    written.map_err(|error| {
-        StoreError::Internal(format!(
-            "cannot write the history anchor {}: {error}",
-            file.display()
-        ))
-    })?;
-    Ok(seq)
-}
-
-/// The number of the last head written in the anchor file (0 when none).
-pub fn last_anchored(file: &std::path::Path) -> i64 {
-    std::fs::read_to_string(file)
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .rev()
-                .find_map(|line| line.split_whitespace().next()?.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ mod records;
 mod redact;
 mod select;
 mod selections;
+mod snapshots;
 mod stats;
 mod users;
 mod visibility;
@@ -54,10 +55,8 @@ pub use notifications::Notification;
 pub use options::{KeySource, StoreOptions};
 pub use placeholder::PLACEHOLDER_ID;
 pub use records::{ListQuery, Page, Record, SortOrder};
-pub use selections::{
-    MAX_LISTED_IDS, MemberPick, PickSource, SavedSelection, SelectionDefinition, SetOperator,
-    Snapshot,
-};
+pub use selections::{MAX_LISTED_IDS, SavedSelection, SelectionDefinition, SetOperator};
+pub use snapshots::{MemberPick, PickSource, Snapshot};
 pub use stats::{
     EntityStats, FileStats, HELD_BATCHES_SHOWN, HeldBatch, HeldReason, SIZE_COLUMN, StateCounts,
     Stats, StatsTotals,

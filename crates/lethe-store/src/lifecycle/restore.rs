@@ -285,7 +285,7 @@ pub(super) async fn start<DB: Dialect>(
         .from(Alias::new(entity.as_str()))
         .and_where(col(builtin::TRASH_BATCH_ID).eq(deletion_batch));
     if let Some(chosen) = chosen {
-        crate::selections::check_listed_ids(chosen, "the records to restore")?;
+        crate::snapshots::check_listed_ids(chosen, "the records to restore")?;
         if chosen.is_empty() {
             return Err(StoreError::BadRequest(
                 "no records are chosen to restore; leave the list out to restore the whole batch"
@@ -366,7 +366,7 @@ pub(super) async fn start<DB: Dialect>(
         condition = condition.and(qualified("t0", builtin::ID).is_in(chosen.iter().copied()));
         source.push_str(&format!(", {} chosen", chosen.len()));
     }
-    let snapshot = crate::selections::snapshot_where::<DB>(
+    let snapshot = crate::snapshots::snapshot_where::<DB>(
         &mut transaction,
         &entity,
         "trashed",

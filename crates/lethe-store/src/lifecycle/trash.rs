@@ -16,7 +16,7 @@ use super::{BatchState, EntityCount, JobPayload, PREVIEW_SAMPLE, Preview, Skip, 
 use crate::dialect::{Dialect, begin_write};
 use crate::error::StoreError;
 use crate::rows;
-use crate::selections::Snapshot;
+use crate::snapshots::Snapshot;
 use crate::value::Value;
 
 /// The members a check blocks among `roots_condition` (on `t0`), with the reason columns

@@ -13,7 +13,7 @@ use super::{JobPayload, Totals, Work};
 use crate::dialect::{Dialect, begin_write};
 use crate::error::StoreError;
 use crate::placeholder::PLACEHOLDER_ID;
-use crate::selections::Snapshot;
+use crate::snapshots::Snapshot;
 use crate::users::Actor;
 use crate::value::Value;
 
