@@ -78,6 +78,15 @@ pub enum StoreError {
     #[error("{0}")]
     BadRequest(String),
 
+    /// An option of an operation is out of its range: the batch size, the grace period, the
+    /// reason's length, the records chosen. `option` names it (`batch_size`, `grace`,
+    /// `reason`, `records`), so a form can mark it.
+    #[error("{message}")]
+    InvalidOption {
+        option: &'static str,
+        message: String,
+    },
+
     /// The request is well formed but the state of the data does not allow it (a purge of a
     /// record that is not in the trash, a cancel of a purge that already ran).
     #[error("{0}")]
@@ -88,9 +97,19 @@ pub enum StoreError {
     #[error(transparent)]
     Transition(#[from] lethe_domain::state::IllegalTransition),
 
-    /// The user may not do this; the message says who may.
+    /// The user may not do this; the policy's answer says who may.
     #[error("{0}")]
-    Forbidden(String),
+    Forbidden(lethe_domain::policy::Refusal),
+
+    /// A restore would show a record under a `cascade` parent that is still in the trash, in
+    /// deletion batch `parent_batch`: that batch must be restored first (SPEC §11).
+    #[error("{message}")]
+    ParentInTrash { parent_batch: i64, message: String },
+
+    /// Another worker holds job `job` (or claimed it at this very moment): it runs there.
+    /// Not a failure of the job.
+    #[error("{message}")]
+    JobElsewhere { job: i64, message: String },
 
     #[error(transparent)]
     Filter(#[from] lethe_filter::FilterError),
@@ -186,11 +205,19 @@ fn database_unavailable(error: &sqlx::Error) -> bool {
 
 impl From<lethe_domain::policy::Refusal> for StoreError {
     fn from(refusal: lethe_domain::policy::Refusal) -> StoreError {
-        StoreError::Forbidden(refusal.0)
+        StoreError::Forbidden(refusal)
     }
 }
 
 impl StoreError {
+    /// An [`StoreError::InvalidOption`] about `option`.
+    pub fn invalid_option(option: &'static str, message: impl Into<String>) -> StoreError {
+        StoreError::InvalidOption {
+            option,
+            message: message.into(),
+        }
+    }
+
     pub fn class(&self) -> ErrorClass {
         match self {
             StoreError::UnknownEntity { .. }
@@ -205,12 +232,15 @@ impl StoreError {
             | StoreError::MissingRequired { .. }
             | StoreError::MissingReference { .. }
             | StoreError::BadRequest(_)
+            | StoreError::InvalidOption { .. }
             | StoreError::Filter(_)
             | StoreError::IncompatibleSchema(_) => ErrorClass::Invalid,
             StoreError::Forbidden(_) => ErrorClass::Forbidden,
             StoreError::InTrash { .. }
             | StoreError::Conflict(_)
             | StoreError::Transition(_)
+            | StoreError::JobElsewhere { .. }
+            | StoreError::ParentInTrash { .. }
             | StoreError::ReferenceInTrash { .. }
             | StoreError::UniqueViolation { .. } => ErrorClass::Conflict,
             StoreError::Database(inner) if database_unavailable(inner) => ErrorClass::Unavailable,
@@ -235,8 +265,10 @@ impl StoreError {
             StoreError::MissingReference { .. } => "missing_reference",
             StoreError::ReferenceInTrash { .. } => "reference_in_trash",
             StoreError::UniqueViolation { .. } => "unique_violation",
-            StoreError::BadRequest(_) => "bad_request",
+            StoreError::BadRequest(_) | StoreError::InvalidOption { .. } => "bad_request",
             StoreError::Conflict(_) | StoreError::Transition(_) => "conflict",
+            StoreError::JobElsewhere { .. } => "job_elsewhere",
+            StoreError::ParentInTrash { .. } => "parent_in_trash",
             StoreError::Forbidden(_) => "forbidden",
             StoreError::Filter(_) => "invalid_filter",
             StoreError::IncompatibleSchema(_) => "incompatible_schema",
@@ -257,6 +289,7 @@ impl StoreError {
             | StoreError::MissingReference { field, .. }
             | StoreError::ReferenceInTrash { field, .. }
             | StoreError::UniqueViolation { field, .. } => Some(field),
+            StoreError::InvalidOption { option, .. } => Some(option),
             _ => None,
         }
     }

@@ -8,9 +8,17 @@
 
 use crate::Actor;
 
-/// Why an actor may not do something, in words for that actor.
+/// Why an actor may not do something, in words for that actor. Only this module makes one,
+/// so every "forbidden" answer of every door comes from a rule written here.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal(pub String);
+pub struct Refusal(String);
+
+impl Refusal {
+    /// The reason, in words for the actor.
+    pub fn message(&self) -> &str {
+        &self.0
+    }
+}
 
 impl std::fmt::Display for Refusal {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -43,6 +51,40 @@ fn admins_only(actor: &Actor, doing: &str) -> Verdict {
 /// preview, a user's tokens): an admin, or that user (`None` is the operator's).
 pub fn may_see(actor: &Actor, owner: Option<i64>) -> bool {
     actor.admin || actor.is(owner)
+}
+
+/// Looking at job `job`, which the user `started_by` started, with its skipped members.
+pub fn see_job(actor: &Actor, job: i64, started_by: Option<i64>) -> Verdict {
+    if may_see(actor, started_by) {
+        Ok(())
+    } else {
+        refuse(format!(
+            "job {job} was started by another user: only they and admins can see it"
+        ))
+    }
+}
+
+/// Looking at snapshot `snapshot`, which the user `made_by` made: its members, and what an
+/// operation on it would do.
+pub fn see_snapshot(actor: &Actor, snapshot: i64, made_by: Option<i64>) -> Verdict {
+    if may_see(actor, made_by) {
+        Ok(())
+    } else {
+        refuse(format!(
+            "snapshot {snapshot} was made by another user: only they and admins can see it, its members or what an operation on it would do"
+        ))
+    }
+}
+
+/// Revoking API token `token`, which belongs to the user `owner`: that user or an admin.
+pub fn revoke_token(actor: &Actor, token: i64, owner: i64) -> Verdict {
+    if may_see(actor, Some(owner)) {
+        Ok(())
+    } else {
+        refuse(format!(
+            "token {token} belongs to another user: only they and admins may revoke it"
+        ))
+    }
 }
 
 /// Whether `actor` sees every user's jobs and snapshots in a list (an admin), rather than

@@ -106,6 +106,6 @@ impl IntoResponse for ApiError {
 
 impl From<lethe_store::policy::Refusal> for ApiError {
     fn from(refusal: lethe_store::policy::Refusal) -> ApiError {
-        ApiError::Forbidden(refusal.0)
+        ApiError::Forbidden(refusal.message().to_owned())
     }
 }

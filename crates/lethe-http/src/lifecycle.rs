@@ -51,7 +51,7 @@ fn run_in_background(store: &Store, job: i64) {
             Ok(other) => {
                 tracing::debug!(job = other.id, state = %other.state, "job runs elsewhere")
             }
-            Err(StoreError::Conflict(message)) => {
+            Err(StoreError::JobElsewhere { message, .. }) => {
                 tracing::info!(job, %message, "job runs elsewhere")
             }
             // Cancelled or failed meanwhile: nothing for this worker to do.

@@ -128,9 +128,10 @@ pub async fn claim<DB: Dialect>(
         {
             // Locked by another claimer, or no such job (which `load_job` says).
             load_job::<DB>(&mut transaction, id).await?;
-            return Err(StoreError::Conflict(format!(
-                "job {id} is being claimed by another worker at this moment"
-            )));
+            return Err(StoreError::JobElsewhere {
+                job: id,
+                message: format!("job {id} is being claimed by another worker at this moment"),
+            });
         }
     }
     let job = load_job::<DB>(&mut transaction, id).await?;
@@ -143,13 +144,16 @@ pub async fn claim<DB: Dialect>(
     }
     let wall = wall_clock();
     if !lease_is_free(&job, wall, owner) {
-        return Err(StoreError::Conflict(format!(
-            "job {id} is being run by {} (lease until {}); it is taken over if that worker stops",
-            job.lease_owner.as_deref().unwrap_or("another worker"),
-            job.lease_expires_at
-                .map(format_timestamp)
-                .unwrap_or_default()
-        )));
+        return Err(StoreError::JobElsewhere {
+            job: id,
+            message: format!(
+                "job {id} is being run by {} (lease until {}); it is taken over if that worker stops",
+                job.lease_owner.as_deref().unwrap_or("another worker"),
+                job.lease_expires_at
+                    .map(format_timestamp)
+                    .unwrap_or_default()
+            ),
+        });
     }
     let observed = match &job.lease_owner {
         Some(current) => col("lease_owner").eq(current.as_str()),
@@ -179,9 +183,10 @@ pub async fn claim<DB: Dialect>(
             .and_where(observed),
     );
     if DB::execute(&mut transaction, sql, values).await? != 1 {
-        return Err(StoreError::Conflict(format!(
-            "job {id} was claimed by another worker at the same moment"
-        )));
+        return Err(StoreError::JobElsewhere {
+            job: id,
+            message: format!("job {id} was claimed by another worker at the same moment"),
+        });
     }
     let job = load_job::<DB>(&mut transaction, id).await?;
     transaction.commit().await?;
@@ -265,10 +270,13 @@ pub async fn check_lease<DB: Dialect>(
 ) -> Result<(), StoreError> {
     let current = load_job::<DB>(connection, job.id).await?;
     if current.lease_owner.as_deref() != Some(owner) || current.done != job.done {
-        return Err(StoreError::Conflict(format!(
-            "job {} was taken over by another worker; it continues there",
-            job.id
-        )));
+        return Err(StoreError::JobElsewhere {
+            job: job.id,
+            message: format!(
+                "job {} was taken over by another worker; it continues there",
+                job.id
+            ),
+        });
     }
     Ok(())
 }

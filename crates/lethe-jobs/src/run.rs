@@ -285,10 +285,13 @@ async fn step<DB: Dialect, K: JobKinds<DB>>(
             .and_where(col("done").eq(i64::try_from(job.done).unwrap_or(i64::MAX))),
     );
     if DB::execute(&mut transaction, sql, values).await? != 1 {
-        return Err(StoreError::Conflict(format!(
-            "job {} was taken over by another worker; it continues there",
-            job.id
-        )));
+        return Err(StoreError::JobElsewhere {
+            job: job.id,
+            message: format!(
+                "job {} was taken over by another worker; it continues there",
+                job.id
+            ),
+        });
     }
     lethe_history::append::<DB>(
         &mut transaction,
@@ -323,7 +326,10 @@ async fn fail<DB: Dialect, K: JobKinds<DB>>(
     error: &StoreError,
     now: OffsetDateTime,
 ) {
-    if matches!(error, StoreError::Conflict(_) | StoreError::Transition(_)) {
+    if matches!(
+        error,
+        StoreError::JobElsewhere { .. } | StoreError::Transition(_)
+    ) {
         // Another worker has the job, or its state moved on: it is not failed.
         return;
     }

@@ -12,7 +12,6 @@ use time::OffsetDateTime;
 use crate::dialect::{Dialect, begin_write};
 use crate::error::StoreError;
 use crate::users::{Actor, User};
-use crate::visibility::may_see;
 use crate::{HistoryKey, Pools, Store, dispatch, rows};
 use lethe_db::col;
 
@@ -96,11 +95,7 @@ async fn revoke<DB: Dialect>(
             id: token,
         });
     };
-    if !may_see(actor, Some(found.user_id)) {
-        return Err(StoreError::Forbidden(format!(
-            "token {token} belongs to another user: only they and admins may revoke it"
-        )));
-    }
+    lethe_domain::policy::revoke_token(actor, token, found.user_id)?;
     if found.revoked_at.is_some() {
         return Err(StoreError::Conflict(format!(
             "token {token} was already revoked"

@@ -14,11 +14,7 @@ impl Store {
     /// A job, when `actor` may see it.
     pub async fn job_for(&self, id: i64, actor: &Actor) -> Result<Job, StoreError> {
         let job = self.job(id).await?;
-        if !may_see(actor, job.started_by) {
-            return Err(StoreError::Forbidden(format!(
-                "job {id} was started by another user: only they and admins can see it"
-            )));
-        }
+        lethe_domain::policy::see_job(actor, id, job.started_by)?;
         Ok(job)
     }
 
@@ -37,11 +33,7 @@ impl Store {
     /// A snapshot, when `actor` may see it (and the previews and members made from it).
     pub async fn snapshot_for(&self, id: i64, actor: &Actor) -> Result<Snapshot, StoreError> {
         let snapshot = self.get_snapshot(id).await?;
-        if !may_see(actor, snapshot.created_by) {
-            return Err(StoreError::Forbidden(format!(
-                "snapshot {id} was made by another user: only they and admins can see it, its members or what an operation on it would do"
-            )));
-        }
+        lethe_domain::policy::see_snapshot(actor, id, snapshot.created_by)?;
         Ok(snapshot)
     }
 }

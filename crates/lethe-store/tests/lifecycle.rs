@@ -342,8 +342,12 @@ both_backends!(
             .start_restore(contacts.batch_id.unwrap(), None, &Actor::operator(), None)
             .await;
         match refused {
-            Err(StoreError::Conflict(message)) => {
+            Err(StoreError::ParentInTrash {
+                parent_batch,
+                message,
+            }) => {
                 let batch = companies.batch_id.unwrap();
+                assert_eq!(parent_batch, batch);
                 assert!(
                     message.contains(&format!("restore batch {batch} first")),
                     "{message}"
@@ -447,7 +451,13 @@ both_backends!(
             .start_trash(zero, None, &Actor::operator(), Some(0))
             .await;
         assert!(
-            matches!(bad_size, Err(StoreError::BadRequest(_))),
+            matches!(
+                bad_size,
+                Err(StoreError::InvalidOption {
+                    option: "batch_size",
+                    ..
+                })
+            ),
             "{bad_size:?}"
         );
         let no_batch = store
@@ -469,7 +479,10 @@ both_backends!(
             )
             .await;
         match wrong {
-            Err(StoreError::BadRequest(message)) => {
+            Err(StoreError::InvalidOption {
+                option: "records",
+                message,
+            }) => {
                 assert!(message.contains("not members"), "{message}")
             }
             other => panic!("expected a refusal, got {other:?}"),
@@ -729,7 +742,7 @@ both_backends!(
         for outcome in [&first, &second] {
             match outcome {
                 Ok(job) => assert!(job.is_finished()),
-                Err(StoreError::Conflict(_)) => {}
+                Err(StoreError::JobElsewhere { job: other, .. }) => assert_eq!(*other, job.id),
                 Err(other) => panic!("unexpected: {other}"),
             }
         }

@@ -320,7 +320,10 @@ both_backends!(
             )
             .await;
         match too_short {
-            Err(StoreError::BadRequest(message)) => {
+            Err(StoreError::InvalidOption {
+                option: "grace",
+                message,
+            }) => {
                 assert!(message.contains("at least"), "{message}")
             }
             other => panic!("expected a refusal, got {other:?}"),

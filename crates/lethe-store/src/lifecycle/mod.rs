@@ -219,9 +219,10 @@ async fn batch_row<DB: crate::dialect::Dialect>(
 fn check_batch_size_or(batch_size: Option<u64>, default: u64) -> Result<u64, StoreError> {
     let size = batch_size.unwrap_or(default);
     if size == 0 || size > MAX_BATCH_SIZE {
-        return Err(StoreError::BadRequest(format!(
-            "the batch size must be between 1 and {MAX_BATCH_SIZE}; {size} was given"
-        )));
+        return Err(StoreError::invalid_option(
+            "batch_size",
+            format!("the batch size must be between 1 and {MAX_BATCH_SIZE}; {size} was given"),
+        ));
     }
     Ok(size)
 }
@@ -272,8 +273,9 @@ impl Store {
         if let Some(reason) = reason
             && reason.chars().count() > 1_000
         {
-            return Err(StoreError::BadRequest(
-                "the reason is longer than 1000 characters".to_owned(),
+            return Err(StoreError::invalid_option(
+                "reason",
+                "the reason is longer than 1000 characters",
             ));
         }
         // The reason outlives a purge of these records: it must not name them (SPEC §6).
@@ -399,30 +401,38 @@ impl Store {
         let settings = self.settings();
         let grace = grace.unwrap_or(settings.default_grace);
         if grace.is_negative() {
-            return Err(StoreError::BadRequest(
-                "the grace period cannot be negative".to_owned(),
+            return Err(StoreError::invalid_option(
+                "grace",
+                "the grace period cannot be negative",
             ));
         }
         if grace > MAX_GRACE {
-            return Err(StoreError::BadRequest(format!(
-                "the grace period can be at most {} days; {} days was asked for",
-                MAX_GRACE.whole_days(),
-                grace.whole_days()
-            )));
+            return Err(StoreError::invalid_option(
+                "grace",
+                format!(
+                    "the grace period can be at most {} days; {} days was asked for",
+                    MAX_GRACE.whole_days(),
+                    grace.whole_days()
+                ),
+            ));
         }
         if let Some(reason) = reason
             && reason.chars().count() > 1_000
         {
-            return Err(StoreError::BadRequest(
-                "the reason is longer than 1000 characters".to_owned(),
+            return Err(StoreError::invalid_option(
+                "reason",
+                "the reason is longer than 1000 characters",
             ));
         }
         if enforce_minimum && grace < settings.minimum_grace {
-            return Err(StoreError::BadRequest(format!(
-                "the grace period must be at least {} s (the configured minimum); {} s was asked for",
-                settings.minimum_grace.whole_seconds(),
-                grace.whole_seconds()
-            )));
+            return Err(StoreError::invalid_option(
+                "grace",
+                format!(
+                    "the grace period must be at least {} s (the configured minimum); {} s was asked for",
+                    settings.minimum_grace.whole_seconds(),
+                    grace.whole_seconds()
+                ),
+            ));
         }
         // The reason is kept after the records are gone: it must not name them (SPEC §6).
         let reason = match self.deletion_batch(deletion_batch).await?.entity {
@@ -619,7 +629,7 @@ impl Store {
         for id in self.runnable_jobs().await? {
             match self.run_job(id, runner, &mut |_| {}).await {
                 Ok(job) if job.is_finished() => finished += 1,
-                Ok(_) | Err(StoreError::Conflict(_) | StoreError::Transition(_)) => {}
+                Ok(_) | Err(StoreError::JobElsewhere { .. } | StoreError::Transition(_)) => {}
                 Err(error) => return Err(error),
             }
         }

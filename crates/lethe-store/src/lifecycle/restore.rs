@@ -287,9 +287,9 @@ pub(super) async fn start<DB: Dialect>(
     if let Some(chosen) = chosen {
         crate::snapshots::check_listed_ids(chosen, "the records to restore")?;
         if chosen.is_empty() {
-            return Err(StoreError::BadRequest(
-                "no records are chosen to restore; leave the list out to restore the whole batch"
-                    .to_owned(),
+            return Err(StoreError::invalid_option(
+                "records",
+                "no records are chosen to restore; leave the list out to restore the whole batch",
             ));
         }
         let mut found = members.clone();
@@ -308,10 +308,13 @@ pub(super) async fn start<DB: Dialect>(
             .map(ToString::to_string)
             .collect();
         if !outside.is_empty() {
-            return Err(StoreError::BadRequest(format!(
-                "these {entity} ids are not members of deletion batch {deletion_batch}: {}; a restore chooses the batch's {entity} records, and their cascade children come with them",
-                outside.join(", ")
-            )));
+            return Err(StoreError::invalid_option(
+                "records",
+                format!(
+                    "these {entity} ids are not members of deletion batch {deletion_batch}: {}; a restore chooses the batch's {entity} records, and their cascade children come with them",
+                    outside.join(", ")
+                ),
+            ));
         }
         members.and_where(col(builtin::ID).is_in(chosen.iter().copied()));
     }
@@ -354,9 +357,12 @@ pub(super) async fn start<DB: Dialect>(
             let parent = rows::text::<DB>(&row, 4)?.unwrap_or_default();
             let parent_batch =
                 parent_batch::<DB>(&mut transaction, schema, &entity, member, &parent).await?;
-            return Err(StoreError::Conflict(format!(
-                "{entity} {member} of deletion batch {deletion_batch} belongs to a {parent} that is in the trash in deletion batch {parent_batch}; restore batch {parent_batch} first (the command line's `--with-parents` does that)"
-            )));
+            return Err(StoreError::ParentInTrash {
+                parent_batch,
+                message: format!(
+                    "{entity} {member} of deletion batch {deletion_batch} belongs to a {parent} that is in the trash in deletion batch {parent_batch}; restore batch {parent_batch} first (the command line's `--with-parents` does that)"
+                ),
+            });
         }
     }
 
