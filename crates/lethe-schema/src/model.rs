@@ -207,12 +207,22 @@ impl Entity {
         self.columns.iter().map(|column| column.name.as_str())
     }
 
-    /// Columns a list may be sorted by: the id, the timestamps and every indexed column.
+    /// The columns a list may be sorted by (keyset paging needs an index): the id, the
+    /// timestamps and every indexed column. The one statement of this rule.
+    pub fn sortable_columns(&self) -> impl Iterator<Item = &str> {
+        [builtin::ID, builtin::CREATED_AT, builtin::UPDATED_AT]
+            .into_iter()
+            .chain(
+                self.columns
+                    .iter()
+                    .filter(|column| column.indexed)
+                    .map(|column| column.name.as_str()),
+            )
+    }
+
+    /// Whether a list may be sorted by `name` (see [`Entity::sortable_columns`]).
     pub fn is_sortable(&self, name: &str) -> bool {
-        matches!(
-            name,
-            builtin::ID | builtin::CREATED_AT | builtin::UPDATED_AT
-        ) || self.column(name).is_some_and(|column| column.indexed)
+        self.sortable_columns().any(|column| column == name)
     }
 
     /// The personal columns, which anonymisation overwrites.

@@ -546,12 +546,14 @@ async fn update<DB: Dialect>(
 }
 
 fn sort_value_type(entity: &Entity, sort: &str) -> Option<(ValueType, bool)> {
+    if !entity.is_sortable(sort) {
+        return None;
+    }
     match sort {
         builtin::ID => Some((ValueType::Integer, true)),
         builtin::CREATED_AT | builtin::UPDATED_AT => Some((ValueType::Timestamp, true)),
         _ => entity
             .column(sort)
-            .filter(|column| column.indexed)
             .map(|column| (column.value_type.clone(), column.required)),
     }
 }
@@ -565,16 +567,7 @@ pub(crate) async fn list<DB: Dialect>(
 ) -> Result<Page, StoreError> {
     let sort = query.sort.clone().unwrap_or_else(|| builtin::ID.to_owned());
     let Some((sort_type, sort_not_null)) = sort_value_type(entity, &sort) else {
-        let sortable: Vec<&str> = [builtin::ID, builtin::CREATED_AT, builtin::UPDATED_AT]
-            .into_iter()
-            .chain(
-                entity
-                    .columns
-                    .iter()
-                    .filter(|c| c.indexed)
-                    .map(|c| c.name.as_str()),
-            )
-            .collect();
+        let sortable: Vec<&str> = entity.sortable_columns().collect();
         return Err(StoreError::BadRequest(format!(
             "cannot sort {} by `{sort}`; sortable fields are: {}",
             entity.name,

@@ -15,7 +15,7 @@ use lethe_schema::Schema;
 use sqlx::Pool;
 use time::OffsetDateTime;
 
-use super::{JobKind, LifecycleSettings, Work};
+use super::{JobKind, JobPayload, LifecycleSettings, Work};
 
 /// What a run carries from batch to batch: the settings, and the erased values a purge looks
 /// for in the database files afterwards (in memory only, bounded).
@@ -170,4 +170,63 @@ impl<DB: Dialect> JobKinds<DB> for Kinds<'_> {
             }
         }
     }
+}
+
+/// A job about to be created.
+pub(crate) struct NewJob<'a> {
+    pub payload: &'a JobPayload,
+    /// The snapshot's member count.
+    pub members: u64,
+    pub batch_size: u64,
+    /// A purge's end of grace; `None` runs as soon as a worker takes it.
+    pub not_before: Option<OffsetDateTime>,
+    /// What the job claims (a purge claims nothing: its batch's state guards it instead).
+    pub claim: Option<super::claims::Subject>,
+    /// What the `KIND.requested` history entry adds for this kind.
+    pub details: serde_json::Value,
+}
+
+/// The one start sequence of every kind of job, inside the transaction that creates it: the
+/// job's row, its claim on what it acts on, and the `KIND.requested` history entry (the job,
+/// its deletion batch, snapshot, member count and source, and the kind's details).
+pub(crate) async fn start_job<DB: Dialect>(
+    connection: &mut DB::Connection,
+    history_key: &crate::HistoryKey,
+    new: NewJob<'_>,
+    now: OffsetDateTime,
+) -> Result<i64, StoreError> {
+    let payload = new.payload;
+    let job = insert_job::<DB>(
+        connection,
+        payload,
+        new.members,
+        new.batch_size,
+        now,
+        new.not_before,
+    )
+    .await?;
+    if let Some(subject) = new.claim {
+        super::claims::claim::<DB>(connection, subject, job).await?;
+    }
+    let mut details = serde_json::json!({
+        "job": job,
+        "batch": payload.deletion_batch(),
+        "snapshot": payload.snapshot_id,
+        "members": new.members,
+        "source": payload.source,
+    });
+    if let (Some(all), serde_json::Value::Object(extra)) = (details.as_object_mut(), new.details) {
+        all.extend(extra);
+    }
+    crate::history::append::<DB>(
+        connection,
+        history_key,
+        now,
+        &payload.actor,
+        &format!("{}.requested", payload.kind().as_str()),
+        Some(&payload.entity),
+        details,
+    )
+    .await?;
+    Ok(job)
 }

@@ -10,7 +10,7 @@ use sea_query::{Alias, Expr, ExprTrait, Query};
 use sqlx::Pool;
 use time::OffsetDateTime;
 
-use super::jobs::{Batch, JobRow, insert_job, insert_skips};
+use super::jobs::{Batch, JobRow, NewJob, insert_skips};
 use super::paths::{StepFilter, batch_is, col, qualified, reached_by};
 use super::{BatchState, JobPayload, Totals, Work};
 use crate::dialect::{Dialect, begin_write};
@@ -393,34 +393,18 @@ pub(super) async fn start<DB: Dialect>(
             batch: deletion_batch,
         },
     };
-    let job = insert_job::<DB>(
-        &mut transaction,
-        &payload,
-        snapshot.member_count,
-        batch_size,
-        now,
-        None,
-    )
-    .await?;
-    super::claims::claim::<DB>(
-        &mut transaction,
-        super::claims::Subject::Batch(deletion_batch),
-        job,
-    )
-    .await?;
-    crate::history::append::<DB>(
+    let job = super::jobs::start_job::<DB>(
         &mut transaction,
         history_key,
+        NewJob {
+            payload: &payload,
+            members: snapshot.member_count,
+            batch_size,
+            not_before: None,
+            claim: Some(super::claims::Subject::Batch(deletion_batch)),
+            details: serde_json::json!({"whole_batch": chosen.is_none()}),
+        },
         now,
-        actor,
-        "restore.requested",
-        Some(&entity),
-        serde_json::json!({
-            "job": job,
-            "batch": deletion_batch,
-            "members": snapshot.member_count,
-            "whole_batch": chosen.is_none(),
-        }),
     )
     .await?;
     transaction.commit().await?;

@@ -8,7 +8,7 @@ use sea_query::{Alias, Expr, ExprTrait, Query, SelectStatement};
 use sqlx::Pool;
 use time::OffsetDateTime;
 
-use super::jobs::{Batch, JobRow, insert_job, insert_skips};
+use super::jobs::{Batch, JobRow, NewJob, insert_skips};
 use super::paths::{
     StepFilter, and_all, block_reason, blocking_counts, col, qualified, reached_by,
 };
@@ -423,19 +423,18 @@ pub(super) async fn start<DB: Dialect>(
             batch: deletion_batch,
         },
     };
-    let job = insert_job::<DB>(
+    let job = super::jobs::start_job::<DB>(
         &mut transaction,
-        &payload,
-        snapshot.member_count,
-        batch_size,
+        history_key,
+        NewJob {
+            payload: &payload,
+            members: snapshot.member_count,
+            batch_size,
+            not_before: None,
+            claim: Some(super::claims::Subject::Snapshot(snapshot.id)),
+            details: serde_json::json!({"reason": reason}),
+        },
         now,
-        None,
-    )
-    .await?;
-    super::claims::claim::<DB>(
-        &mut transaction,
-        super::claims::Subject::Snapshot(snapshot.id),
-        job,
     )
     .await?;
     let (sql, values) = DB::build(
@@ -445,23 +444,6 @@ pub(super) async fn start<DB: Dialect>(
             .and_where(col("id").eq(deletion_batch)),
     );
     DB::execute(&mut transaction, sql, values).await?;
-    crate::history::append::<DB>(
-        &mut transaction,
-        history_key,
-        now,
-        actor,
-        "trash.requested",
-        Some(&snapshot.entity),
-        serde_json::json!({
-            "job": job,
-            "batch": deletion_batch,
-            "snapshot": snapshot.id,
-            "members": snapshot.member_count,
-            "source": snapshot.source,
-            "reason": reason,
-        }),
-    )
-    .await?;
     transaction.commit().await?;
     Ok(job)
 }

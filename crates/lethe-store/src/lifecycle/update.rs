@@ -7,7 +7,7 @@ use sea_query::{Alias, Expr, ExprTrait, Query};
 use sqlx::Pool;
 use time::OffsetDateTime;
 
-use super::jobs::{Batch, insert_job};
+use super::jobs::{Batch, NewJob};
 use super::paths::col;
 use super::{JobPayload, Totals, Work};
 use crate::dialect::{Dialect, begin_write};
@@ -143,40 +143,22 @@ pub(super) async fn start<DB: Dialect>(
             changes: changes.clone(),
         },
     };
-    let job = insert_job::<DB>(
-        &mut transaction,
-        &payload,
-        snapshot.member_count,
-        batch_size,
-        now,
-        None,
-    )
-    .await?;
-    super::claims::claim::<DB>(
-        &mut transaction,
-        super::claims::Subject::Snapshot(snapshot.id),
-        job,
-    )
-    .await?;
     let fields: Vec<&str> = values
         .iter()
         .map(|(column, _)| column.name.as_str())
         .collect();
-    crate::history::append::<DB>(
+    let job = super::jobs::start_job::<DB>(
         &mut transaction,
         history_key,
+        NewJob {
+            payload: &payload,
+            members: snapshot.member_count,
+            batch_size,
+            not_before: None,
+            claim: Some(super::claims::Subject::Snapshot(snapshot.id)),
+            details: serde_json::json!({"fields": fields, "changes": changes}),
+        },
         now,
-        actor,
-        "update.requested",
-        Some(&snapshot.entity),
-        serde_json::json!({
-            "job": job,
-            "snapshot": snapshot.id,
-            "members": snapshot.member_count,
-            "source": snapshot.source,
-            "fields": fields,
-            "changes": changes,
-        }),
     )
     .await?;
     transaction.commit().await?;

@@ -23,7 +23,7 @@ use time::OffsetDateTime;
 
 use crate::dialect::{Dialect, begin_write};
 use crate::error::StoreError;
-use crate::lifecycle::jobs::{JobRow, insert_job};
+use crate::lifecycle::jobs::{JobRow, NewJob};
 use crate::lifecycle::paths::{col, qualified};
 use crate::lifecycle::{BatchState, JobKind, JobPayload, JobState, Work};
 use crate::rows;
@@ -183,32 +183,24 @@ pub(in crate::lifecycle) async fn request<DB: Dialect>(
             grace_seconds: grace.whole_seconds(),
         },
     };
-    let job = insert_job::<DB>(
-        &mut transaction,
-        &payload,
-        snapshot.member_count,
-        batch_size,
-        now,
-        Some(due),
-    )
-    .await?;
     let urgent = grace.is_zero();
-    crate::history::append::<DB>(
+    let job = super::jobs::start_job::<DB>(
         &mut transaction,
         history_key,
+        NewJob {
+            payload: &payload,
+            members: snapshot.member_count,
+            batch_size,
+            not_before: Some(due),
+            claim: None,
+            details: serde_json::json!({
+                "grace_seconds": grace.whole_seconds(),
+                "due": format_timestamp(due),
+                "urgent": urgent,
+                "reason": reason,
+            }),
+        },
         now,
-        actor,
-        "purge.requested",
-        Some(&entity),
-        serde_json::json!({
-            "job": job,
-            "batch": deletion_batch,
-            "members": snapshot.member_count,
-            "grace_seconds": grace.whole_seconds(),
-            "due": format_timestamp(due),
-            "urgent": urgent,
-            "reason": reason,
-        }),
     )
     .await?;
     let message = format!(
@@ -316,34 +308,18 @@ pub(in crate::lifecycle) async fn start_anonymize<DB: Dialect>(
         actor: actor.clone(),
         work: Work::Anonymize,
     };
-    let job = insert_job::<DB>(
-        &mut transaction,
-        &payload,
-        snapshot.member_count,
-        batch_size,
-        now,
-        None,
-    )
-    .await?;
-    super::claims::claim::<DB>(
-        &mut transaction,
-        super::claims::Subject::Snapshot(snapshot.id),
-        job,
-    )
-    .await?;
-    crate::history::append::<DB>(
+    let job = super::jobs::start_job::<DB>(
         &mut transaction,
         history_key,
+        NewJob {
+            payload: &payload,
+            members: snapshot.member_count,
+            batch_size,
+            not_before: None,
+            claim: Some(super::claims::Subject::Snapshot(snapshot.id)),
+            details: serde_json::json!({}),
+        },
         now,
-        actor,
-        "anonymize.requested",
-        Some(&snapshot.entity),
-        serde_json::json!({
-            "job": job,
-            "snapshot": snapshot.id,
-            "members": snapshot.member_count,
-            "source": snapshot.source,
-        }),
     )
     .await?;
     transaction.commit().await?;
