@@ -23,6 +23,7 @@
 //! before the chain's head is read.
 
 use lethe_schema::ValueType;
+use schemars::JsonSchema;
 use sea_query::{Alias, Expr, ExprTrait, Order, Query};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -208,43 +209,59 @@ const GENESIS: &str = "000000000000000000000000000000000000000000000000000000000
 /// The advisory lock key that serialises history appends on PostgreSQL ("lethe" in ASCII).
 const APPEND_LOCK: i64 = 0x006c_6574_6865;
 
-/// One history entry as stored.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One tamper-evident history entry: it holds the hash of the entry before it.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct HistoryEntry {
     pub id: i64,
+    #[schemars(extend("format" = "date-time"))]
     pub at: String,
+    /// The user who acted; null: the operator or Lethe itself.
     pub actor_id: Option<i64>,
+    /// Who acted, by name; it stays when the user is removed.
     pub actor_name: String,
+    /// What was done, e.g. `trash.requested`, `purge.requested`, `token.revoked`.
     pub action: String,
+    /// The entity it was done to, when one.
     pub entity: Option<String>,
+    /// What, counts per type, why; never personal data of erased records.
     pub details: serde_json::Value,
+    /// The seal of the entry before it (64 zeros for the first).
     pub prev_hash: String,
+    /// The entry's seal: HMAC-SHA-256 under the server's history key (an unkeyed SHA-256
+    /// for entries written before the history was keyed).
     pub hash: String,
     /// The entry's place in the history: 1, 2, 3, … with no gap.
     pub seq: i64,
 }
 
 /// The result of checking the whole chain.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct HistoryVerification {
     /// Entries checked.
     pub entries: u64,
-    /// The seal of the last entry.
+    /// The seal of the last entry; it is also written to the anchor file and into every
+    /// erasure receipt.
     pub head: String,
     /// The number of the last entry.
     pub head_seq: i64,
-    /// The fingerprint of the key the history is sealed with.
+    /// The fingerprint of the key the history is sealed with: it names the key without
+    /// revealing it.
     pub key_fingerprint: String,
-    /// The anchor file compared with the history, and how many heads it holds.
+    /// The append-only file of heads the history was compared with, if one is set.
     pub anchor_file: Option<String>,
+    /// How many heads the anchor file holds.
     pub anchored_heads: u64,
     /// The first thing that does not match, with what is wrong.
     pub first_problem: Option<HistoryProblem>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// What does not match in the history, and where.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct HistoryProblem {
+    /// The entry, or 0 when the problem is not one entry's (missing entries, the anchor, the
+    /// key).
     pub id: i64,
+    /// What is wrong, in words.
     pub problem: String,
 }
 

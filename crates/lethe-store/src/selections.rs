@@ -14,6 +14,7 @@
 use std::collections::{HashMap, HashSet};
 
 use lethe_schema::{ValueType, builtin};
+use schemars::JsonSchema;
 use sea_query::{Alias, Expr, ExprTrait, Query};
 use serde::Serialize;
 use sqlx::Pool;
@@ -32,7 +33,7 @@ use crate::{Filter, Pools, Store, dispatch};
 pub const MAX_LISTED_IDS: usize = 10_000;
 
 /// How a combined selection combines its parts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SetOperator {
     /// In any part.
@@ -76,18 +77,26 @@ pub enum SelectionDefinition {
 }
 
 /// A saved selection as stored.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct SavedSelection {
     pub id: i64,
+    /// Its name: 1 to 80 letters, digits, `_`, `-`, `.`.
     pub name: String,
+    /// The entity of its records.
     pub entity: String,
+    /// `dynamic` (a filter), `static` (listed ids) or `combined` (other selections combined
+    /// by `operator`).
+    #[schemars(extend("enum" = ["dynamic", "static", "combined"]))]
     pub kind: String,
     /// The filter of a dynamic selection, in canonical text form.
     pub filter: Option<String>,
+    /// How a combined selection combines its parts; null for the other kinds.
     pub operator: Option<SetOperator>,
     /// The names of a combined selection's parts, in order.
     pub parts: Vec<String>,
+    /// What it is for, as its author wrote it.
     pub description: String,
+    /// Its author; null: the operator.
     pub created_by: Option<i64>,
 }
 
@@ -114,16 +123,24 @@ pub enum PickSource {
 }
 
 /// A frozen member set.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Snapshot {
+    /// Confirm an operation with this id: it is what the preview counted.
     pub id: i64,
+    /// The entity of its members.
     pub entity: String,
+    /// The lifecycle state its members were picked in.
+    #[schemars(with = "crate::select::Scope")]
     pub scope: String,
     /// What the members were picked from, in words (`filter: …`, `selection: …`, plus ticks).
     pub source: String,
+    /// How many members it froze.
     pub member_count: u64,
+    /// A note, as its author wrote it.
     pub note: String,
+    #[schemars(extend("format" = "date-time"))]
     pub created_at: String,
+    /// Its author; null: the operator.
     pub created_by: Option<i64>,
 }
 

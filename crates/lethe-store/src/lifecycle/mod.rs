@@ -21,6 +21,7 @@ mod update;
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use jobs::{JobRunner, lease_owner};
@@ -29,8 +30,9 @@ pub use lethe_domain::job::{JobKind, JobPayload, Work};
 pub use lethe_domain::state::{BatchState, JobState};
 
 /// A job as users see it: what it does, how far it is, what it did.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Job {
+    /// Follow the job at `/api/v1/jobs/{id}`.
     pub id: i64,
     pub kind: JobKind,
     pub state: JobState,
@@ -38,9 +40,11 @@ pub struct Job {
     pub entity: String,
     /// The deletion batch the job fills (trash) or empties (restore).
     pub batch_id: Option<i64>,
+    /// The snapshot of the members.
     pub snapshot_id: i64,
     /// Members handled so far (acted on, skipped or blocked).
     pub done: u64,
+    /// Members in the snapshot.
     pub total: u64,
     /// Records changed so far, per entity type.
     pub counts: BTreeMap<String, u64>,
@@ -51,20 +55,34 @@ pub struct Job {
     /// Records kept but changed, per entity type: links cut (`set_null`) or pointed at the
     /// "Deleted User" with personal fields anonymised, and anonymised members.
     pub rewritten: BTreeMap<String, u64>,
-    /// For a purge: when its grace period ends.
+    /// For a purge: when its grace period ends and it may run.
+    #[schemars(extend("format" = "date-time"))]
     pub not_before: Option<String>,
-    /// For a purge: the erasure receipt, once it has run.
+    /// For a purge, once it has run: the erasure receipt, an object saying what was erased
+    /// and what was checked (the history's head, files removed, what the database files
+    /// still held).
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     pub receipt: Option<serde_json::Value>,
+    /// Why, as given. A personal value of the members it was about is replaced by
+    /// `[erased]`, because the reason outlives them.
     pub reason: Option<String>,
-    /// What the members were picked from, in words.
+    /// What the members were picked from, in words; values compared with personal fields are
+    /// keyed tags (`hash:…`), never the values.
     pub source: String,
+    /// Who started it, by name (`operator`, `scheduler` or a user's name).
     pub actor: String,
-    /// The user who started the job (`None`: the operator or Lethe itself).
+    /// The user who started the job; null: the operator or Lethe itself (the scheduler). A
+    /// user sees only their own jobs, an admin every job.
     pub started_by: Option<i64>,
+    /// Members per transaction.
     pub batch_size: u64,
+    #[schemars(extend("format" = "date-time"))]
     pub created_at: String,
+    #[schemars(extend("format" = "date-time"))]
     pub started_at: Option<String>,
+    #[schemars(extend("format" = "date-time"))]
     pub finished_at: Option<String>,
+    /// Why the job failed, when it has.
     pub error: Option<String>,
     /// Members per second since the job started.
     pub rate_per_second: Option<f64>,
@@ -79,15 +97,19 @@ impl Job {
 }
 
 /// A member an operation did not act on, and why.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Skip {
+    /// The member.
     pub record_id: i64,
-    /// `gone` (no longer exists), `state` (its lifecycle state changed) or `blocked`.
+    /// `gone` (no longer exists), `state` (its lifecycle state changed since the snapshot) or
+    /// `blocked` (a rule blocks it).
+    #[schemars(extend("enum" = ["gone", "state", "blocked"]))]
     pub kind: String,
     /// For `blocked`: the entity of the records that block it.
     pub entity: Option<String>,
     /// For `blocked`: how many records block it.
     pub count: u64,
+    /// Why, in words.
     pub reason: String,
 }
 
@@ -111,26 +133,29 @@ impl Skip {
 }
 
 /// How many records of one entity type an operation reaches.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct EntityCount {
     pub entity: String,
     pub records: u64,
 }
 
 /// What an operation would do, before it is confirmed (SPEC §5).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Preview {
+    /// `trash`, `purge` or `update`.
     pub operation: String,
+    /// The entity of the members.
     pub entity: String,
     /// Confirm the operation with this snapshot: it is what the preview counted (0 for a
     /// purge preview, which is of a deletion batch).
     pub snapshot_id: i64,
+    /// Members in the snapshot (or the deletion batch).
     pub members: u64,
     /// Members that are not in the state the operation needs (already trashed, gone).
     pub not_applicable: u64,
     /// Members a rule blocks; they are skipped and reported.
     pub blocked: u64,
-    /// Up to [`PREVIEW_SAMPLE`] blocked members with the reason.
+    /// Up to 20 blocked members (`PREVIEW_SAMPLE`), with the reason.
     pub blocked_sample: Vec<Skip>,
     /// The records acted on, per entity type: the members first, then cascaded children.
     pub acted_on: Vec<EntityCount>,
