@@ -785,3 +785,7 @@ fn lifecycle_paths(paths: &mut Map<String, Value>) {
         }}),
     );
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests;
