@@ -864,11 +864,30 @@ both_backends!(
         for field in ["rewritten", "not_before", "receipt"] {
             assert!(job["properties"][field].is_object(), "Job.{field}");
         }
-        let kinds = job["properties"]["kind"]["enum"].as_array().unwrap();
+        // A job's kind and state are components of their own, derived from JobKind and
+        // JobState: an `enum`, or a `oneOf` of documented `const`s.
+        let values = |property: &str| -> Vec<Value> {
+            let reference = job["properties"][property]["$ref"].as_str().unwrap();
+            let name = reference.trim_start_matches("#/components/schemas/");
+            let schema = &document["components"]["schemas"][name];
+            match schema["enum"].as_array() {
+                Some(values) => values.clone(),
+                None => schema["oneOf"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .flat_map(|variant| {
+                        let listed = variant["enum"].as_array().cloned().unwrap_or_default();
+                        listed.into_iter().chain(Some(variant["const"].clone()))
+                    })
+                    .collect(),
+            }
+        };
+        let kinds = values("kind");
         for kind in ["purge", "anonymize", "update"] {
             assert!(kinds.contains(&json!(kind)), "{kind}");
         }
-        let states = job["properties"]["state"]["enum"].as_array().unwrap();
+        let states = values("state");
         for state in ["pending", "cancelled"] {
             assert!(states.contains(&json!(state)), "{state}");
         }

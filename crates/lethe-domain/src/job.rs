@@ -5,18 +5,24 @@
 //! version of Lethe has written), with the kind in its own column; [`JobPayload::from_stored`]
 //! reads the two back into the typed form and says what is missing when a row is damaged.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::Actor;
 
 /// The kinds of bulk operation that run as jobs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JobKind {
+    /// Moves the members and their cascade children into a deletion batch in the trash.
     Trash,
+    /// Brings back a deletion batch, or chosen members of it.
     Restore,
+    /// Erases a deletion batch's records for good, after a grace period.
     Purge,
+    /// Overwrites the members' personal fields; the records stay.
     Anonymize,
+    /// Sets fields on every member.
     Update,
 }
 

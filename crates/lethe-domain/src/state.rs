@@ -8,6 +8,7 @@
 //! cancels it first ([`JobState::Cancelled`]). Its deletion batch is
 //! [`BatchState::PurgePending`] meanwhile.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// A move a state does not allow, in words that say why and what to do instead.
@@ -47,7 +48,7 @@ pub struct UnknownState(pub String);
 /// Trashed, PurgePending, Held ──restore (nothing left)──▶ Restored
 /// Held ──request purge──▶ PurgePending
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BatchState {
     /// A trash job is still moving records into it.
@@ -199,7 +200,7 @@ impl std::fmt::Display for BatchState {
 ///   └──── resume ── Failed
 /// Pending ──grace over, claim──▶ Running      Pending ──cancel──▶ Cancelled
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
     /// Waiting for a worker.
@@ -207,6 +208,7 @@ pub enum JobState {
     /// A worker has claimed it (or had, and died: then its lease runs out and another takes
     /// it).
     Running,
+    /// Every member handled.
     Done,
     /// Stopped by an error; a resume tries again from the last committed batch.
     Failed,

@@ -29,6 +29,7 @@ pub use key::{HistoryAnchor, HistoryKey, KeySource, MIN_HISTORY_KEY_BYTES, hmac_
 pub use verify::{HistoryProblem, HistoryVerification, anchor_head, last_anchored, verify};
 
 use lethe_schema::ValueType;
+use schemars::JsonSchema;
 use sea_query::{Alias, Expr, ExprTrait, Order, Query};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -62,17 +63,26 @@ pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000
 /// The advisory lock key that serialises history appends on PostgreSQL ("lethe" in ASCII).
 const APPEND_LOCK: i64 = 0x006c_6574_6865;
 
-/// One history entry as stored.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One tamper-evident history entry: it holds the hash of the entry before it.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct HistoryEntry {
     pub id: i64,
+    #[schemars(extend("format" = "date-time"))]
     pub at: String,
+    /// The user who acted; null: the operator or Lethe itself.
     pub actor_id: Option<i64>,
+    /// Who acted, by name; it stays when the user is removed.
     pub actor_name: String,
+    /// What was done, e.g. `trash.requested`, `purge.requested`, `token.revoked`.
     pub action: String,
+    /// The entity it was done to, when one.
     pub entity: Option<String>,
+    /// What, counts per type, why; never personal data of erased records.
     pub details: serde_json::Value,
+    /// The seal of the entry before it (64 zeros for the first).
     pub prev_hash: String,
+    /// The entry's seal: HMAC-SHA-256 under the server's history key (an unkeyed SHA-256
+    /// for entries written before the history was keyed).
     pub hash: String,
     /// The entry's place in the history: 1, 2, 3, … with no gap.
     pub seq: i64,

@@ -3,31 +3,39 @@
 
 use lethe_db::StoreError;
 use lethe_db::dialect::Dialect;
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::*;
 
 /// The result of checking the whole chain.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct HistoryVerification {
     /// Entries checked.
     pub entries: u64,
-    /// The seal of the last entry.
+    /// The seal of the last entry; it is also written to the anchor file and into every
+    /// erasure receipt.
     pub head: String,
     /// The number of the last entry.
     pub head_seq: i64,
-    /// The fingerprint of the key the history is sealed with.
+    /// The fingerprint of the key the history is sealed with: it names the key without
+    /// revealing it.
     pub key_fingerprint: String,
-    /// The anchor file compared with the history, and how many heads it holds.
+    /// The append-only file of heads the history was compared with, if one is set.
     pub anchor_file: Option<String>,
+    /// How many heads the anchor file holds.
     pub anchored_heads: u64,
     /// The first thing that does not match, with what is wrong.
     pub first_problem: Option<HistoryProblem>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// What does not match in the history, and where.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct HistoryProblem {
+    /// The entry, or 0 when the problem is not one entry's (missing entries, the anchor, the
+    /// key).
     pub id: i64,
+    /// What is wrong, in words.
     pub problem: String,
 }
 

@@ -5,7 +5,23 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use lethe_store::{ErrorClass, StoreError};
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::Serialize;
+
+/// The body of every error answer, 4xx and 5xx alike; its schema is the OpenAPI document's
+/// `Error` component.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[schemars(rename = "Error")]
+pub struct ErrorBody {
+    /// What was wrong, where, and what to do. A 5xx answer says only what kind of failure it
+    /// was: its cause is in the server log, never in the answer.
+    pub error: String,
+    /// The kind of error, stable for programs to act on: `not_found`, `invalid_value`,
+    /// `conflict`, `forbidden`, `too_many_requests`, `database_unavailable`, `internal_error`, ….
+    pub code: &'static str,
+    /// The input field the error is about, when it is about one; otherwise null.
+    pub field: Option<String>,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -69,19 +85,28 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let body = if status == StatusCode::SERVICE_UNAVAILABLE {
             tracing::warn!(error = ?self, "the database is unavailable");
-            json!({
-                "error": "the database cannot be used right now (unreachable, restarting, or out of space); nothing was changed; try again shortly — the cause is in the server log",
-                "code": "database_unavailable",
-            })
+            ErrorBody {
+                error: "the database cannot be used right now (unreachable, restarting, or out of space); nothing was changed; try again shortly — the cause is in the server log".to_owned(),
+                code: "database_unavailable",
+                field: None,
+            }
         } else if status.is_server_error() {
             tracing::error!(error = ?self, "request failed");
-            json!({"error": "internal server error; the cause is in the server log", "code": "internal_error"})
+            ErrorBody {
+                error: "internal server error; the cause is in the server log".to_owned(),
+                code: "internal_error",
+                field: None,
+            }
         } else {
             let field = match &self {
                 ApiError::Store(error) => error.field().map(str::to_owned),
                 _ => None,
             };
-            json!({"error": self.to_string(), "code": self.code(), "field": field})
+            ErrorBody {
+                error: self.to_string(),
+                code: self.code(),
+                field,
+            }
         };
         let mut response = (status, Json(body)).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {

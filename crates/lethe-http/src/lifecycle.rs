@@ -14,8 +14,9 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use lethe_store::policy;
-use lethe_store::{Job, JobRunner, MAX_HISTORY_PAGE, Store, StoreError};
-use serde::Deserialize;
+use lethe_store::{HistoryVerification, Job, JobRunner, MAX_HISTORY_PAGE, Skip, Store, StoreError};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::extract::{JsonBody, PathParams, QueryParams};
@@ -204,6 +205,16 @@ pub async fn resume_job(
     Ok(accepted(&job))
 }
 
+/// A member a job did not act on, with the reason, also in words.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct JobSkip {
+    #[serde(flatten)]
+    pub skip: Skip,
+    /// The skip in words, e.g. `contact 12: 1 invoice (invoice.contact_id restricts deleting
+    /// it)`.
+    pub message: String,
+}
+
 /// Members a job did not act on, each with the reason in words.
 pub async fn job_skips(
     State(state): State<AppState>,
@@ -213,16 +224,14 @@ pub async fn job_skips(
 ) -> Result<Json<Value>, ApiError> {
     let limit = limit(params.limit, 100, 10_000)?;
     let job = state.store.job_for(id, &user.0.actor()).await?;
-    let skips: Vec<Value> = state
+    let skips: Vec<JobSkip> = state
         .store
         .job_skips(id, limit)
         .await?
         .into_iter()
-        .map(|skip| {
-            let message = skip.message(&job.entity);
-            let mut value = json!(skip);
-            value["message"] = json!(message);
-            value
+        .map(|skip| JobSkip {
+            message: skip.message(&job.entity),
+            skip,
         })
         .collect();
     Ok(Json(json!({
@@ -257,16 +266,29 @@ pub async fn history(
     Ok(Json(json!({"entries": entries, "next_after": next_after})))
 }
 
+/// The answer of `GET /api/v1/history/verify`: the store's verification, and whether the
+/// history is intact in one word, so a client need not know what a problem looks like.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[schemars(rename = "HistoryVerification")]
+pub struct VerificationAnswer {
+    /// Whether every entry matches its seal and the chain and the anchor agree (no
+    /// `first_problem`).
+    pub intact: bool,
+    #[serde(flatten)]
+    pub verification: HistoryVerification,
+}
+
 /// Recomputes the history's hash chain.
 pub async fn verify_history(
     State(state): State<AppState>,
     user: CurrentUser,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<VerificationAnswer>, ApiError> {
     policy::read_history(&user.0.actor())?;
     let verification = state.store.verify_history().await?;
-    let mut answer = json!(verification);
-    answer["intact"] = json!(verification.is_intact());
-    Ok(Json(answer))
+    Ok(Json(VerificationAnswer {
+        intact: verification.is_intact(),
+        verification,
+    }))
 }
 
 #[derive(Debug, Deserialize)]

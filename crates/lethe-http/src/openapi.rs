@@ -4,7 +4,47 @@
 
 use lethe_schema::{Column, Entity, Schema, ValueType};
 use lethe_store::MAX_HISTORY_PAGE;
+use schemars::generate::{SchemaGenerator, SchemaSettings};
 use serde_json::{Map, Value, json};
+
+use crate::error::ErrorBody;
+use crate::lifecycle::{JobSkip, VerificationAnswer};
+
+/// How the components are derived: JSON Schema 2020-12 (the dialect of OpenAPI 3.1's schema
+/// objects) describing what is *sent* (serde's serialisation, not what it would accept), with
+/// every `$ref` pointing into `#/components/schemas`.
+fn component_generator() -> SchemaGenerator {
+    SchemaSettings::draft2020_12()
+        .for_serialize()
+        .with(|settings| {
+            settings.definitions_path = "/components/schemas".into();
+            settings.meta_schema = None;
+        })
+        .into_generator()
+}
+
+/// The component schemas of everything the API returns that has a Rust type, derived from
+/// that type (`schemars::JsonSchema`), so the document cannot drift from the code: a field
+/// added to [`lethe_store::Job`] is in the document with the next build. Each schema's name
+/// is its type's (or its `#[schemars(rename)]`); the types they contain (enums of states and
+/// kinds, nested structs) come along as components of their own.
+pub(crate) fn derived_components() -> Map<String, Value> {
+    let mut generator = component_generator();
+    generator.subschema_for::<ErrorBody>();
+    generator.subschema_for::<lethe_store::User>();
+    generator.subschema_for::<lethe_store::TokenInfo>();
+    generator.subschema_for::<lethe_store::SavedSelection>();
+    generator.subschema_for::<lethe_store::Snapshot>();
+    generator.subschema_for::<lethe_store::Preview>();
+    generator.subschema_for::<lethe_store::Job>();
+    generator.subschema_for::<JobSkip>();
+    generator.subschema_for::<lethe_store::DeletionBatch>();
+    generator.subschema_for::<lethe_store::HistoryEntry>();
+    generator.subschema_for::<VerificationAnswer>();
+    generator.subschema_for::<lethe_store::Notification>();
+    generator.subschema_for::<lethe_store::Stats>();
+    generator.take_definitions(true)
+}
 
 fn field_schema(column: &Column) -> Value {
     let mut schema = match &column.value_type {
@@ -133,26 +173,12 @@ const SELECTION_NAME_PATTERN: &str = "^[A-Za-z0-9_.-]{1,80}$";
 /// Builds the OpenAPI document for `schema`.
 pub fn document(schema: &Schema) -> Value {
     let mut paths = Map::new();
-    let mut components = Map::new();
-    components.insert(
-        "Error".into(),
-        json!({"type": "object", "properties": {
-            "error": {"type": "string", "description": "what was wrong, where, and what to do"},
-            "code": {"type": "string"},
-            "field": {"type": ["string", "null"]}
-        }, "required": ["error", "code"]}),
-    );
+    // The shapes of what the store and this crate return come from their Rust types; only
+    // what has no type of its own (per-entity records, small envelopes) is written here.
+    let mut components = derived_components();
     components.insert(
         "Count".into(),
         json!({"type": "object", "properties": {"entity": {"type": "string"}, "filter": {"type": "string"}, "scope": {"type": "string"}, "count": {"type": "integer"}}, "required": ["entity", "filter", "scope", "count"]}),
-    );
-    components.insert(
-        "Token".into(),
-        json!({"type": "object", "properties": {"id": {"type": "integer"}, "user_id": {"type": "integer"}, "label": {"type": "string"}, "created_at": {"type": "string"}, "revoked_at": {"type": ["string", "null"]}}, "required": ["id", "user_id", "label", "created_at", "revoked_at"]}),
-    );
-    components.insert(
-        "User".into(),
-        json!({"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"}, "role": {"type": "string", "enum": ["admin", "user"]}}, "required": ["id", "name", "role"]}),
     );
     let id_parameter = json!({"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "format": "int64"}});
     for entity in schema.entities() {
@@ -345,12 +371,22 @@ pub fn document(schema: &Schema) -> Value {
         "/api/v1/tokens/{id}/revoke".into(),
         json!({"parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "format": "int64"}}], "post": {"summary": "Revoke an API token at once (its owner, or an admin); written to the history", "operationId": "revoke_token", "responses": with_errors(token_revoked, &["400", "401", "403", "404", "409"])}}),
     );
-    let any_json = json!({"description": "see the summary", "content": {"application/json": {"schema": {"type": "object"}}}});
-    let ok = |code: &str| {
-        let mut map = Map::new();
-        map.insert(code.to_owned(), any_json.clone());
-        map
+    // The small envelopes around the derived components.
+    let selection_count = json!({"type": "integer", "minimum": 0, "description": "how many records the selection matches now (in the scope; active ones unless asked)"});
+    let selection_answer = |description: &str| {
+        json!({
+            "type": "object",
+            "description": description,
+            "properties": {"selection": schema_ref("SavedSelection"), "count": selection_count},
+            "required": ["selection", "count"]
+        })
     };
+    let snapshot_answer = json!({"type": "object", "properties": {"snapshot": schema_ref("Snapshot")}, "required": ["snapshot"]});
+    // A page of records of the entity a selection or snapshot is about: any of the schema's.
+    let records_page = json!({"type": "object", "properties": {
+        "records": {"type": "array", "items": {"type": "object"}},
+        "next_cursor": {"type": ["string", "null"], "description": "pass as `cursor` for the next page; null on the last page"}
+    }, "required": ["records", "next_cursor"]});
     let name_parameter = json!({"name": "name", "in": "path", "required": true, "schema": {"type": "string", "pattern": SELECTION_NAME_PATTERN}});
     // The entity a selection or snapshot is about: one of the schema's.
     let entity_name = json!({"type": "string", "enum": schema.entities().iter().map(|entity| entity.name.as_str()).collect::<Vec<_>>()});
@@ -362,7 +398,7 @@ pub fn document(schema: &Schema) -> Value {
     paths.insert(
         "/api/v1/selections".into(),
         json!({
-            "get": {"summary": "List saved selections", "operationId": "list_selections", "responses": with_errors(ok("200"), &["401"])},
+            "get": {"summary": "List saved selections", "operationId": "list_selections", "responses": with_errors(success("200", "the saved selections", json!({"type": "object", "properties": {"selections": {"type": "array", "items": schema_ref("SavedSelection")}}, "required": ["selections"]})), &["401"])},
             "post": {
                 "summary": "Save a selection: exactly one of filter (text or JSON form), ids, union, intersection, difference",
                 "operationId": "create_selection",
@@ -379,7 +415,7 @@ pub fn document(schema: &Schema) -> Value {
                     },
                     "required": ["name", "entity"], "additionalProperties": false
                 }}}},
-                "responses": with_errors(ok("201"), &["400", "401", "404", "422"])
+                "responses": with_errors(success("201", "the saved selection", selection_answer("the saved selection and how many active records it matches")), &["400", "401", "404", "422"])
             }
         }),
     );
@@ -387,7 +423,11 @@ pub fn document(schema: &Schema) -> Value {
         "/api/v1/selections/{name}".into(),
         json!({
             "parameters": [name_parameter],
-            "get": {"summary": "A saved selection and its current count", "operationId": "get_selection", "parameters": [scope_parameter], "responses": with_errors(ok("200"), &["400", "401", "404", "422"])},
+            "get": {"summary": "A saved selection and its current count", "operationId": "get_selection", "parameters": [scope_parameter], "responses": with_errors(success("200", "the saved selection", json!({
+                "type": "object",
+                "properties": {"selection": schema_ref("SavedSelection"), "scope": schema_ref("Scope"), "count": selection_count},
+                "required": ["selection", "scope", "count"]
+            })), &["400", "401", "404", "422"])},
             "put": {"summary": "Replace a saved selection's definition and description (admin or its author): exactly one of filter, ids, union, intersection, difference; a combined selection may not come to contain itself", "operationId": "update_selection",
                 "requestBody": json_body(json!({"type": "object", "properties": {
                     "filter": {"description": "a dynamic selection: the filter, as text or in its JSON form"},
@@ -397,15 +437,15 @@ pub fn document(schema: &Schema) -> Value {
                     "difference": {"type": "array", "items": {"type": "string"}},
                     "description": {"type": "string"}
                 }, "additionalProperties": false})),
-                "responses": with_errors(ok("200"), &["400", "401", "403", "404", "422"])},
-            "delete": {"summary": "Delete a saved selection (admin or its author)", "operationId": "delete_selection", "responses": with_errors(ok("200"), &["401", "403", "404", "422"])}
+                "responses": with_errors(success("200", "the changed selection", selection_answer("the changed selection and how many active records it matches")), &["400", "401", "403", "404", "422"])},
+            "delete": {"summary": "Delete a saved selection (admin or its author)", "operationId": "delete_selection", "responses": with_errors(success("200", "the selection is deleted", json!({"type": "object", "properties": {"deleted": {"type": "string", "description": "its name"}}, "required": ["deleted"]})), &["401", "403", "404", "422"])}
         }),
     );
     let mut selection_page_parameters = vec![name_parameter.clone(), scope_parameter.clone()];
     selection_page_parameters.extend(page_parameters.iter().cloned());
     paths.insert(
         "/api/v1/selections/{name}/records".into(),
-        json!({"get": {"summary": "A page of a saved selection's records", "operationId": "selection_records", "parameters": selection_page_parameters, "responses": with_errors(ok("200"), &["400", "401", "404", "422", "429"])}}),
+        json!({"get": {"summary": "A page of a saved selection's records", "operationId": "selection_records", "parameters": selection_page_parameters, "responses": with_errors(success("200", "a page of records", records_page.clone()), &["400", "401", "404", "422", "429"])}}),
     );
     paths.insert(
         "/api/v1/snapshots".into(),
@@ -427,22 +467,22 @@ pub fn document(schema: &Schema) -> Value {
                 },
                 "required": ["entity"], "additionalProperties": false
             }}}},
-            "responses": with_errors(ok("201"), &["400", "401", "404", "422", "429"])
+            "responses": with_errors(success("201", "the snapshot", snapshot_answer.clone()), &["400", "401", "404", "422", "429"])
         }}),
     );
     let snapshot_id = json!({"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "format": "int64"}});
     paths.insert(
         "/api/v1/snapshots/{id}".into(),
-        json!({"get": {"summary": "A snapshot", "operationId": "get_snapshot", "parameters": [snapshot_id.clone()], "responses": with_errors(ok("200"), &["400", "401", "403", "404"])}}),
+        json!({"get": {"summary": "A snapshot", "operationId": "get_snapshot", "parameters": [snapshot_id.clone()], "responses": with_errors(success("200", "the snapshot", snapshot_answer), &["400", "401", "403", "404"])}}),
     );
     let mut snapshot_page_parameters = vec![snapshot_id];
     snapshot_page_parameters.extend(page_parameters.iter().cloned());
     paths.insert(
         "/api/v1/snapshots/{id}/records".into(),
-        json!({"get": {"summary": "A page of a snapshot's members as they are now", "operationId": "snapshot_records", "parameters": snapshot_page_parameters, "responses": with_errors(ok("200"), &["400", "401", "403", "404", "422"])}}),
+        json!({"get": {"summary": "A page of a snapshot's members as they are now", "operationId": "snapshot_records", "parameters": snapshot_page_parameters, "responses": with_errors(success("200", "a page of the members", records_page), &["400", "401", "403", "404", "422"])}}),
     );
-    lifecycle_paths(&mut paths, &mut components);
-    stats_paths(&mut paths, &mut components);
+    lifecycle_paths(&mut paths);
+    stats_paths(&mut paths);
     paths.insert(
         "/api/v1/health".into(),
         json!({"get": {"summary": "Liveness", "operationId": "health", "security": [], "responses": {"200": {"description": "the server is up", "content": {"application/json": {"schema": {"type": "object"}}}}}}}),
@@ -480,54 +520,7 @@ pub fn document(schema: &Schema) -> Value {
 
 /// The consolidated table (SPEC §6): records and attached-file volume per entity type and
 /// lifecycle state.
-fn stats_paths(paths: &mut Map<String, Value>, components: &mut Map<String, Value>) {
-    let count = json!({"type": "integer", "minimum": 0});
-    components.insert(
-        "StateCounts".into(),
-        json!({"type": "object", "description": "a number per lifecycle state", "properties": {
-            "active": count,
-            "trashed": {"type": "integer", "minimum": 0, "description": "in the trash, in a batch that is not waiting for its purge"},
-            "pending_purge": {"type": "integer", "minimum": 0, "description": "in the trash, in a batch whose purge is requested: erased for good when the grace period ends (shown marked)"},
-            "held": {"type": "integer", "minimum": 0, "description": "in the trash, held there by a rule after a purge of their batch (see the purge job's skips for why): restorable, not purged again by the retention window"}
-        }, "required": ["active", "trashed", "pending_purge", "held"]}),
-    );
-    components.insert(
-        "FileStats".into(),
-        json!({"type": "object", "description": "attached files: how many, and their size in bytes, per lifecycle state", "properties": {
-            "count": schema_ref("StateCounts"),
-            "bytes": schema_ref("StateCounts")
-        }, "required": ["count", "bytes"]}),
-    );
-    components.insert(
-        "EntityStats".into(),
-        json!({"type": "object", "description": "one line of the consolidated table", "properties": {
-            "entity": {"type": "string"},
-            "records": schema_ref("StateCounts"),
-            "holds_files": {"type": "boolean", "description": "the entity's records are files (a polymorphic owner and a size_bytes column); its files are its own rows by their own state"},
-            "files": {"oneOf": [schema_ref("FileStats"), {"type": "null"}], "description": "files attached to this entity's records, by the state of the owning record; null when no file can be attached to this entity"}
-        }, "required": ["entity", "records", "holds_files", "files"]}),
-    );
-    components.insert(
-        "Stats".into(),
-        json!({"type": "object", "description": "the consolidated table: per entity type, records and attached-file volume that are active, trashed and pending purge", "properties": {
-            "entities": {"type": "array", "items": schema_ref("EntityStats"), "description": "one line per entity type, parents first; the \"Deleted User\" placeholders are not counted"},
-            "totals": {"type": "object", "properties": {
-                "records": schema_ref("StateCounts"),
-                "files": {"allOf": [schema_ref("FileStats")], "description": "every file once: the file-holding entities' own rows by their own state"}
-            }, "required": ["records", "files"]},
-            "held": {"type": "array", "description": "the deletion batches a rule holds in the trash after their purge, newest first (at most 50), with the rules that hold their members", "items": {"type": "object", "properties": {
-                "batch": {"type": "integer"},
-                "entity": {"type": ["string", "null"]},
-                "purge_job": {"type": "integer", "description": "the purge that left them: its skips name each member and why"},
-                "reasons": {"type": "array", "items": {"type": "object", "properties": {
-                    "blocked_by": {"type": ["string", "null"], "description": "the entity of the records that block them (the member's own for a purge precondition)"},
-                    "reason": {"type": "string"},
-                    "members": {"type": "integer", "minimum": 0}
-                }, "required": ["blocked_by", "reason", "members"]}}
-            }, "required": ["batch", "entity", "purge_job", "reasons"]}},
-            "held_batches": {"type": "integer", "minimum": 0, "description": "how many deletion batches are held in all"}
-        }, "required": ["entities", "totals", "held", "held_batches"]}),
-    );
+fn stats_paths(paths: &mut Map<String, Value>) {
     paths.insert(
         "/api/v1/stats".into(),
         json!({"get": {
@@ -556,125 +549,12 @@ fn json_body(schema: Value) -> Value {
     json!({"required": true, "content": {"application/json": {"schema": schema}}})
 }
 
-/// The shapes and paths of the record lifecycle (SPEC §3, §5, §6, §7): trash, restore, purge,
-/// anonymise and bulk update as jobs, deletion batches, the history and notifications.
-fn lifecycle_paths(paths: &mut Map<String, Value>, components: &mut Map<String, Value>) {
-    let timestamp = json!({"type": "string", "format": "date-time"});
-    let optional_timestamp = json!({"type": ["string", "null"], "format": "date-time"});
+/// The paths of the record lifecycle (SPEC §3, §5, §6, §7): trash, restore, purge, anonymise
+/// and bulk update as jobs, deletion batches, the history and notifications. Their shapes are
+/// derived components (see [`derived_components`]).
+fn lifecycle_paths(paths: &mut Map<String, Value>) {
     let id = json!({"type": "integer", "format": "int64"});
-    let optional_id = json!({"type": ["integer", "null"], "format": "int64"});
     let count = json!({"type": "integer", "minimum": 0});
-    components.insert(
-        "Skip".into(),
-        json!({"type": "object", "description": "a member an operation did not act on, and why", "properties": {
-            "record_id": id,
-            "kind": {"type": "string", "enum": ["gone", "state", "blocked"], "description": "gone: no longer exists; state: its lifecycle state changed since the snapshot; blocked: a rule blocks it"},
-            "entity": {"type": ["string", "null"], "description": "for blocked: the entity of the records that block it"},
-            "count": {"type": "integer", "minimum": 0, "description": "for blocked: how many records block it"},
-            "reason": {"type": "string"}
-        }, "required": ["record_id", "kind", "entity", "count", "reason"]}),
-    );
-    components.insert(
-        "EntityCount".into(),
-        json!({"type": "object", "properties": {"entity": {"type": "string"}, "records": count}, "required": ["entity", "records"]}),
-    );
-    components.insert(
-        "Preview".into(),
-        json!({"type": "object", "description": "what an operation would do, before it is confirmed (SPEC §5)", "properties": {
-            "operation": {"type": "string"},
-            "entity": {"type": "string"},
-            "snapshot_id": {"type": "integer", "format": "int64", "description": "confirm the operation with this snapshot: it is what the preview counted"},
-            "members": count,
-            "not_applicable": {"type": "integer", "minimum": 0, "description": "members not in the state the operation needs (already in the trash, gone)"},
-            "blocked": {"type": "integer", "minimum": 0, "description": "members a rule blocks; they are skipped and reported"},
-            "blocked_sample": {"type": "array", "items": schema_ref("Skip"), "description": "up to 20 blocked members with the reason"},
-            "acted_on": {"type": "array", "items": schema_ref("EntityCount"), "description": "records acted on per entity type: the members first, then cascaded children"},
-            "rewritten": {"type": "array", "items": schema_ref("EntityCount"), "description": "for a purge: records that stay but whose link to an erased record is cut or pointed at the Deleted User, per entity type"}
-        }, "required": ["operation", "entity", "snapshot_id", "members", "not_applicable", "blocked", "blocked_sample", "acted_on", "rewritten"]}),
-    );
-    components.insert(
-        "Job".into(),
-        json!({"type": "object", "description": "a bulk operation run in batches, with its progress", "properties": {
-            "id": id,
-            "kind": {"type": "string", "enum": ["trash", "restore", "purge", "anonymize", "update"]},
-            "state": {"type": "string", "enum": ["queued", "running", "done", "failed", "pending", "cancelled"], "description": "pending: a purge waiting for its grace period to end (not_before); cancelled: a pending purge an admin cancelled"},
-            "entity": {"type": "string"},
-            "batch_id": {"type": ["integer", "null"], "format": "int64", "description": "the deletion batch the job fills (trash) or empties (restore)"},
-            "snapshot_id": id,
-            "done": {"type": "integer", "minimum": 0, "description": "members handled so far (acted on, skipped or blocked)"},
-            "total": count,
-            "counts": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}, "description": "records changed so far, per entity type"},
-            "skipped": {"type": "integer", "minimum": 0, "description": "members skipped because their state changed since the snapshot"},
-            "blocked": {"type": "integer", "minimum": 0, "description": "members blocked by a rule"},
-            "rewritten": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}, "description": "records kept but changed, per entity type: links cut or pointed at the \"Deleted User\" placeholder with personal fields anonymised, anonymised or updated members"},
-            "not_before": {"type": ["string", "null"], "format": "date-time", "description": "for a purge: when its grace period ends and it may run"},
-            "receipt": {"type": ["object", "null"], "description": "for a purge, once it has run: the erasure receipt (what was erased and what was checked)"},
-            "reason": {"type": ["string", "null"], "description": "why, as given; a personal value of the members it was about is replaced by [erased], because the reason outlives them"},
-            "source": {"type": "string", "description": "what the members were picked from, in words; values compared with personal fields are keyed tags (hash:…), never the values"},
-            "actor": {"type": "string"},
-            "started_by": {"type": ["integer", "null"], "format": "int64", "description": "the user who started the job (null: the operator or the scheduler); a user sees only their own jobs, an admin every job"},
-            "batch_size": count,
-            "created_at": timestamp,
-            "started_at": optional_timestamp,
-            "finished_at": optional_timestamp,
-            "error": {"type": ["string", "null"]},
-            "rate_per_second": {"type": ["number", "null"], "description": "members per second since the job started"},
-            "seconds_left": {"type": ["number", "null"], "description": "at that rate, the time left"}
-        }, "required": ["id", "kind", "state", "entity", "batch_id", "snapshot_id", "done", "total", "counts", "skipped", "blocked", "rewritten", "not_before", "receipt", "reason", "source", "actor", "started_by", "batch_size", "created_at", "started_at", "finished_at", "error", "rate_per_second", "seconds_left"]}),
-    );
-    components.insert(
-        "DeletionBatch".into(),
-        json!({"type": "object", "description": "what one trash operation hid; restoring it brings back exactly that", "properties": {
-            "id": id,
-            "entity": {"type": ["string", "null"]},
-            "state": {"type": "string", "description": "trashing, trashed, purge_pending, held (a purge left members a rule keeps: restorable, not purged again by the retention window), purged, restored"},
-            "reason": {"type": ["string", "null"]},
-            "created_at": timestamp,
-            "created_by": optional_id,
-            "snapshot_id": optional_id,
-            "job_id": optional_id
-        }, "required": ["id", "entity", "state", "reason", "created_at", "created_by", "snapshot_id", "job_id"]}),
-    );
-    components.insert(
-        "HistoryEntry".into(),
-        json!({"type": "object", "description": "one tamper-evident history entry: it holds the hash of the entry before it", "properties": {
-            "id": id,
-            "at": timestamp,
-            "actor_id": optional_id,
-            "actor_name": {"type": "string"},
-            "action": {"type": "string"},
-            "entity": {"type": ["string", "null"]},
-            "details": {"description": "what, counts per type, why; never personal data of erased records"},
-            "prev_hash": {"type": "string"},
-            "hash": {"type": "string", "description": "the entry's seal: HMAC-SHA-256 under the server's history key (an unkeyed SHA-256 for entries written before the history was keyed)"},
-            "seq": {"type": "integer", "description": "the entry's number: 1, 2, 3, … with no gap"}
-        }, "required": ["id", "at", "actor_id", "actor_name", "action", "entity", "details", "prev_hash", "hash", "seq"]}),
-    );
-    components.insert(
-        "HistoryVerification".into(),
-        json!({"type": "object", "properties": {
-            "intact": {"type": "boolean"},
-            "entries": count,
-            "head": {"type": "string", "description": "the seal of the last entry; it is also written to the anchor file and into every erasure receipt"},
-            "head_seq": {"type": "integer", "description": "the number of the last entry"},
-            "key_fingerprint": {"type": "string", "description": "names the history key without revealing it"},
-            "anchor_file": {"type": ["string", "null"], "description": "the append-only file of heads the history was compared with"},
-            "anchored_heads": count,
-            "first_problem": {"type": ["object", "null"], "properties": {"id": {"type": "integer", "description": "the entry, or 0 when the problem is not one entry's (missing entries, the anchor, the key)"}, "problem": {"type": "string"}}, "required": ["id", "problem"]}
-        }, "required": ["intact", "entries", "head", "head_seq", "key_fingerprint", "anchor_file", "anchored_heads", "first_problem"]}),
-    );
-    components.insert(
-        "Notification".into(),
-        json!({"type": "object", "properties": {
-            "id": id,
-            "at": timestamp,
-            "kind": {"type": "string"},
-            "message": {"type": "string"},
-            "job_id": optional_id,
-            "read": {"type": "boolean"}
-        }, "required": ["id", "at", "kind", "message", "job_id", "read"]}),
-    );
-
     let path_id = |what: &str| json!({"name": "id", "in": "path", "required": true, "description": what, "schema": {"type": "integer", "format": "int64"}});
     let limit = |default: u64, max: u64| json!({"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": max, "default": default}});
     let accepted = |description: &str| {
@@ -856,7 +736,7 @@ fn lifecycle_paths(paths: &mut Map<String, Value>, components: &mut Map<String, 
                 "entity": {"type": "string"},
                 "skipped": count,
                 "blocked": count,
-                "skips": {"type": "array", "items": {"allOf": [schema_ref("Skip"), {"type": "object", "properties": {"message": {"type": "string", "description": "the skip in words, e.g. `contact 12: 1 invoice: …`"}}, "required": ["message"]}]}}
+                "skips": {"type": "array", "items": schema_ref("JobSkip")}
             }, "required": ["job_id", "entity", "skipped", "blocked", "skips"]})), &["400", "401", "403", "404"])
         }}),
     );
@@ -905,3 +785,7 @@ fn lifecycle_paths(paths: &mut Map<String, Value>, components: &mut Map<String, 
         }}),
     );
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests;

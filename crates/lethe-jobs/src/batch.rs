@@ -7,6 +7,7 @@ use lethe_db::{StoreError, col, rows};
 use lethe_domain::Actor;
 use lethe_domain::job::JobPayload;
 use lethe_schema::Schema;
+use schemars::JsonSchema;
 use sea_query::{Alias, Expr, ExprTrait, Order, Query, SelectStatement};
 use serde::Serialize;
 use sqlx::Pool;
@@ -15,15 +16,19 @@ use time::OffsetDateTime;
 use crate::row::Totals;
 
 /// A member an operation did not act on, and why.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Skip {
+    /// The member.
     pub record_id: i64,
-    /// `gone` (no longer exists), `state` (its lifecycle state changed) or `blocked`.
+    /// `gone` (no longer exists), `state` (its lifecycle state changed since the snapshot) or
+    /// `blocked` (a rule blocks it).
+    #[schemars(extend("enum" = ["gone", "state", "blocked"]))]
     pub kind: String,
     /// For `blocked`: the entity of the records that block it.
     pub entity: Option<String>,
     /// For `blocked`: how many records block it.
     pub count: u64,
+    /// Why, in words.
     pub reason: String,
 }
 

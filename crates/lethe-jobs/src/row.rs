@@ -1,5 +1,6 @@
 //! A job as stored in `lethe_job` and as users see it: decoding, listing, inserting.
 
+use schemars::JsonSchema;
 use std::collections::BTreeMap;
 
 use lethe_db::dialect::Dialect;
@@ -13,8 +14,9 @@ use sqlx::Pool;
 use time::OffsetDateTime;
 
 /// A job as users see it: what it does, how far it is, what it did.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Job {
+    /// Follow the job at `/api/v1/jobs/{id}`.
     pub id: i64,
     pub kind: JobKind,
     pub state: JobState,
@@ -22,9 +24,11 @@ pub struct Job {
     pub entity: String,
     /// The deletion batch the job fills (trash) or empties (restore).
     pub batch_id: Option<i64>,
+    /// The snapshot of the members.
     pub snapshot_id: i64,
     /// Members handled so far (acted on, skipped or blocked).
     pub done: u64,
+    /// Members in the snapshot.
     pub total: u64,
     /// Records changed so far, per entity type.
     pub counts: BTreeMap<String, u64>,
@@ -35,20 +39,34 @@ pub struct Job {
     /// Records kept but changed, per entity type: links cut (`set_null`) or pointed at the
     /// "Deleted User" with personal fields anonymised, and anonymised members.
     pub rewritten: BTreeMap<String, u64>,
-    /// For a purge: when its grace period ends.
+    /// For a purge: when its grace period ends and it may run.
+    #[schemars(extend("format" = "date-time"))]
     pub not_before: Option<String>,
-    /// For a purge: the erasure receipt, once it has run.
+    /// For a purge, once it has run: the erasure receipt, an object saying what was erased
+    /// and what was checked (the history's head, files removed, what the database files
+    /// still held).
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     pub receipt: Option<serde_json::Value>,
+    /// Why, as given. A personal value of the members it was about is replaced by
+    /// `[erased]`, because the reason outlives them.
     pub reason: Option<String>,
-    /// What the members were picked from, in words.
+    /// What the members were picked from, in words; values compared with personal fields are
+    /// keyed tags (`hash:…`), never the values.
     pub source: String,
+    /// Who started it, by name (`operator`, `scheduler` or a user's name).
     pub actor: String,
-    /// The user who started the job (`None`: the operator or Lethe itself).
+    /// The user who started the job; null: the operator or Lethe itself (the scheduler). A
+    /// user sees only their own jobs, an admin every job.
     pub started_by: Option<i64>,
+    /// Members per transaction.
     pub batch_size: u64,
+    #[schemars(extend("format" = "date-time"))]
     pub created_at: String,
+    #[schemars(extend("format" = "date-time"))]
     pub started_at: Option<String>,
+    #[schemars(extend("format" = "date-time"))]
     pub finished_at: Option<String>,
+    /// Why the job failed, when it has.
     pub error: Option<String>,
     /// Members per second since the job started.
     pub rate_per_second: Option<f64>,

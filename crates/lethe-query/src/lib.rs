@@ -13,6 +13,7 @@
 
 use lethe_filter::{CompareOp, Expr as FilterExpr, FieldRef, Filter, Keep, Literal, TextOp};
 use lethe_schema::{ValueType, builtin};
+use schemars::JsonSchema;
 use sea_query::{Alias, Expr, ExprTrait, Func, Query, SelectStatement};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -22,7 +23,7 @@ use lethe_db::dialect::{Backend, Dialect};
 use lethe_domain::value::Value;
 
 /// Which lifecycle state of records a selection looks at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
     /// Records not in the trash (every normal view).

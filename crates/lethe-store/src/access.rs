@@ -4,6 +4,7 @@
 //! (entries name who did what), but every token of theirs stops working at once and they
 //! cannot be acted as. Each change is written to the history.
 
+use schemars::JsonSchema;
 use sea_query::{Alias, Expr, ExprTrait, Order, Query};
 use serde::Serialize;
 use sqlx::Pool;
@@ -16,12 +17,18 @@ use crate::{HistoryKey, Pools, Store, dispatch, rows};
 use lethe_db::col;
 
 /// One API token, without its secret (which Lethe never keeps).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[schemars(rename = "Token")]
 pub struct TokenInfo {
     pub id: i64,
+    /// The user the token belongs to.
     pub user_id: i64,
+    /// What the token is for, as its owner named it.
     pub label: String,
+    #[schemars(extend("format" = "date-time"))]
     pub created_at: String,
+    /// When it was revoked; null while it works.
+    #[schemars(extend("format" = "date-time"))]
     pub revoked_at: Option<String>,
 }
 

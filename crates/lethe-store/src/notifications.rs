@@ -1,6 +1,7 @@
 //! The in-app notification feed (SPEC §7): purge requested (every admin), purge executed or
 //! failed, records blocked in a bulk operation (the requester, with the list).
 
+use schemars::JsonSchema;
 use sea_query::{Alias, Expr, ExprTrait, Order, Query};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -11,13 +12,19 @@ use crate::rows;
 use crate::{Pools, Store, dispatch};
 
 /// One notification as its recipient sees it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Notification {
     pub id: i64,
+    #[schemars(extend("format" = "date-time"))]
     pub at: String,
+    /// What happened, e.g. `purge_requested`, `purge_executed`, `purge_failed`,
+    /// `purge_cancelled`, `records_blocked`.
     pub kind: String,
+    /// What happened, in words.
     pub message: String,
+    /// The job it is about, when one.
     pub job_id: Option<i64>,
+    /// Whether the recipient has marked it read.
     pub read: bool,
 }
 

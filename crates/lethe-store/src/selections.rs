@@ -6,6 +6,7 @@
 //! Every kind compiles to one SQL condition on the candidate record's id, so counting and
 //! paging a selection is a single statement however deeply it is combined.
 
+use schemars::JsonSchema;
 use std::collections::{HashMap, HashSet};
 
 use lethe_schema::{ValueType, builtin};
@@ -29,7 +30,7 @@ use lethe_db::{col, qualified};
 pub const MAX_LISTED_IDS: usize = 10_000;
 
 /// How a combined selection combines its parts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SetOperator {
     /// In any part.
@@ -73,18 +74,26 @@ pub enum SelectionDefinition {
 }
 
 /// A saved selection as stored.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct SavedSelection {
     pub id: i64,
+    /// Its name: 1 to 80 letters, digits, `_`, `-`, `.`.
     pub name: String,
+    /// The entity of its records.
     pub entity: String,
+    /// `dynamic` (a filter), `static` (listed ids) or `combined` (other selections combined
+    /// by `operator`).
+    #[schemars(extend("enum" = ["dynamic", "static", "combined"]))]
     pub kind: String,
     /// The filter of a dynamic selection, in canonical text form.
     pub filter: Option<String>,
+    /// How a combined selection combines its parts; null for the other kinds.
     pub operator: Option<SetOperator>,
     /// The names of a combined selection's parts, in order.
     pub parts: Vec<String>,
+    /// What it is for, as its author wrote it.
     pub description: String,
+    /// Its author; null: the operator.
     pub created_by: Option<i64>,
 }
 

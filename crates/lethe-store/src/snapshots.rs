@@ -2,6 +2,7 @@
 //! selection, plus ids ticked on, minus ids ticked off — frozen in one `INSERT … SELECT`, so
 //! that what an operation acts on is exactly what was shown.
 
+use schemars::JsonSchema;
 use std::collections::HashSet;
 
 use lethe_schema::{ValueType, builtin};
@@ -42,16 +43,24 @@ pub enum PickSource {
 }
 
 /// A frozen member set.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Snapshot {
+    /// Confirm an operation with this id: it is what the preview counted.
     pub id: i64,
+    /// The entity of its members.
     pub entity: String,
+    /// The lifecycle state its members were picked in.
+    #[schemars(with = "crate::select::Scope")]
     pub scope: String,
     /// What the members were picked from, in words (`filter: …`, `selection: …`, plus ticks).
     pub source: String,
+    /// How many members it froze.
     pub member_count: u64,
+    /// A note, as its author wrote it.
     pub note: String,
+    #[schemars(extend("format" = "date-time"))]
     pub created_at: String,
+    /// Its author; null: the operator.
     pub created_by: Option<i64>,
 }
 

@@ -17,6 +17,7 @@
 //! owner type) pair, all read in one transaction so the numbers fit together.
 
 use lethe_schema::{Entity, Relation, Schema, ValueType, builtin};
+use schemars::JsonSchema;
 use sea_query::{Alias, Expr, ExprTrait, Func, JoinType, Query, SelectStatement};
 use serde::Serialize;
 
@@ -33,7 +34,7 @@ pub const SIZE_COLUMN: &str = "size_bytes";
 const MAX_FILE_BYTES: i64 = 1 << 40;
 
 /// A number per lifecycle state.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct StateCounts {
     /// Not in the trash.
     pub active: u64,
@@ -72,9 +73,11 @@ impl StateCounts {
 }
 
 /// Attached files: how many, and how many bytes, per lifecycle state.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct FileStats {
+    /// How many files.
     pub count: StateCounts,
+    /// Their size in bytes.
     pub bytes: StateCounts,
 }
 
@@ -86,8 +89,9 @@ impl FileStats {
 }
 
 /// One line of the consolidated table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct EntityStats {
+    /// The entity type.
     pub entity: String,
     /// The entity's records by their state.
     pub records: StateCounts,
@@ -95,27 +99,31 @@ pub struct EntityStats {
     /// `size_bytes` column); then `files` counts its own rows by their own state.
     pub holds_files: bool,
     /// Files attached to this entity's records, by the state of the owning record (plus, for
-    /// a file-holding entity, its own rows by their own state). `None` when no file can be
+    /// a file-holding entity, its own rows by their own state). Null when no file can be
     /// attached to this entity.
     pub files: Option<FileStats>,
 }
 
 /// Totals over all entity types. File totals count each file row once: the file-holding
 /// entities' own rows by their own state.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct StatsTotals {
+    /// Every record counted in the lines.
     pub records: StateCounts,
+    /// Every file once: the file-holding entities' own rows by their own state.
     pub files: FileStats,
 }
 
 /// The consolidated table, one line per entity type in schema order (parents first), and
 /// why the records shown as held are held.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Stats {
+    /// One line per entity type, parents first; the "Deleted User" placeholders are not
+    /// counted.
     pub entities: Vec<EntityStats>,
     pub totals: StatsTotals,
-    /// The deletion batches a rule holds in the trash, newest first (at most
-    /// [`HELD_BATCHES_SHOWN`]).
+    /// The deletion batches a rule holds in the trash, newest first (at most 50,
+    /// `HELD_BATCHES_SHOWN`), with the rules that hold their members.
     pub held: Vec<HeldBatch>,
     /// How many deletion batches are held in all.
     pub held_batches: u64,
@@ -125,8 +133,9 @@ pub struct Stats {
 pub const HELD_BATCHES_SHOWN: u64 = 50;
 
 /// A deletion batch a rule holds in the trash after its purge, and the rules that hold it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct HeldBatch {
+    /// The deletion batch.
     pub batch: i64,
     /// The entity of the batch's members.
     pub entity: Option<String>,
@@ -136,11 +145,12 @@ pub struct HeldBatch {
 }
 
 /// One rule holding members of a batch.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct HeldReason {
     /// The entity of the records that block them (the member's own entity for a purge
     /// precondition).
     pub blocked_by: Option<String>,
+    /// The rule, in words.
     pub reason: String,
     /// How many members this rule holds.
     pub members: u64,

@@ -6,6 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use lethe_schema::ValueType;
 use rand::TryRngCore;
+use schemars::JsonSchema;
 use sea_query::{Alias, Expr, ExprTrait, Query};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -19,7 +20,7 @@ use crate::{Pools, Store, dispatch};
 
 /// What a user may do. Admins may do everything; users may read and write records and act
 /// on what they created (SPEC §7).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Admin,
@@ -46,9 +47,10 @@ impl Role {
 }
 
 /// A user of Lethe.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct User {
     pub id: i64,
+    /// The user's name: 1 to 64 letters, digits, `_`, `-`, `.`, `@`.
     pub name: String,
     pub role: Role,
 }

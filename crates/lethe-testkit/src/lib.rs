@@ -5,8 +5,12 @@
 //! `postgres://postgres@127.0.0.1:5432`). When it cannot be reached, PostgreSQL tests are
 //! skipped with a message — unless `LETHE_REQUIRE_POSTGRES=1` (as in CI), where that is a
 //! failure.
+//!
+//! [`openapi`] checks served values against the server's OpenAPI document.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod openapi;
 
 use std::path::PathBuf;
 use std::str::FromStr;

@@ -17,6 +17,7 @@ mod restore;
 mod trash;
 mod update;
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 pub(crate) use lethe_jobs::Totals;
@@ -26,26 +27,29 @@ pub use lethe_domain::job::{JobKind, JobPayload, Work};
 pub use lethe_domain::state::{BatchState, JobState};
 
 /// How many records of one entity type an operation reaches.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct EntityCount {
     pub entity: String,
     pub records: u64,
 }
 
 /// What an operation would do, before it is confirmed (SPEC §5).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Preview {
+    /// `trash`, `purge` or `update`.
     pub operation: String,
+    /// The entity of the members.
     pub entity: String,
     /// Confirm the operation with this snapshot: it is what the preview counted (0 for a
     /// purge preview, which is of a deletion batch).
     pub snapshot_id: i64,
+    /// Members in the snapshot (or the deletion batch).
     pub members: u64,
     /// Members that are not in the state the operation needs (already trashed, gone).
     pub not_applicable: u64,
     /// Members a rule blocks; they are skipped and reported.
     pub blocked: u64,
-    /// Up to [`PREVIEW_SAMPLE`] blocked members with the reason.
+    /// Up to 20 blocked members (`PREVIEW_SAMPLE`), with the reason.
     pub blocked_sample: Vec<Skip>,
     /// The records acted on, per entity type: the members first, then cascaded children.
     pub acted_on: Vec<EntityCount>,

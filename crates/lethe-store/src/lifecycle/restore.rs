@@ -19,16 +19,22 @@ use crate::rows;
 use crate::users::Actor;
 use crate::value::Value;
 
-/// A deletion batch as stored.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+/// What one trash operation hid; restoring it brings back exactly that.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct DeletionBatch {
     pub id: i64,
+    /// The entity of its members.
     pub entity: Option<String>,
     pub state: BatchState,
+    /// Why it was trashed, as given.
     pub reason: Option<String>,
+    #[schemars(extend("format" = "date-time"))]
     pub created_at: String,
+    /// The user who trashed it; null: the operator or Lethe itself.
     pub created_by: Option<i64>,
+    /// The snapshot of the members the trash was confirmed with.
     pub snapshot_id: Option<i64>,
+    /// The trash job that filled it.
     pub job_id: Option<i64>,
 }
 
