@@ -11,7 +11,7 @@ use serde_json::{Value as Json, json};
 use sqlx::AssertSqlSafe;
 
 use super::load::{Load, samples_json};
-use super::{SideArgs, open_and_pick, peak_mib, reset_peak, secs};
+use super::{SideArgs, open_and_pick, peak_mib, pick, reset_peak, secs};
 
 fn job_json(job: &Job, seconds: f64, peak: f64) -> Json {
     json!({
@@ -35,12 +35,12 @@ pub(super) async fn lethe_side(args: &SideArgs) -> anyhow::Result<Json> {
     let runner = JobRunner::default();
     let role = &args.role;
 
-    let trash = async |store: &Store| -> anyhow::Result<(Job, f64, f64)> {
+    let trash = async |store: &Store, snapshot: i64| -> anyhow::Result<(Job, f64, f64)> {
         reset_peak();
         let started = Instant::now();
         let job = store
             .start_trash(
-                snapshot.id,
+                snapshot,
                 Some("lifecycle benchmark"),
                 &actor,
                 args.lethe_batch,
@@ -52,7 +52,7 @@ pub(super) async fn lethe_side(args: &SideArgs) -> anyhow::Result<Json> {
         Ok((job, seconds, peak_mib()))
     };
 
-    let (trashed, seconds, peak) = trash(&store).await?;
+    let (trashed, seconds, peak) = trash(&store, snapshot.id).await?;
     eprintln!(
         "[{role}] trash: {seconds} s, {:?}, blocked {}",
         trashed.counts, trashed.blocked
@@ -77,7 +77,18 @@ pub(super) async fn lethe_side(args: &SideArgs) -> anyhow::Result<Json> {
     eprintln!("[{role}] restore: {seconds} s, {:?}", restored.counts);
     let restore_json = job_json(&restored, seconds, peak_mib());
 
-    let (trashed_again, seconds, peak) = trash(&store).await?;
+    // One confirmation starts one operation: trashing again freezes the same filter's
+    // members anew, as a person previewing and confirming again does.
+    let again = store
+        .create_snapshot(&pick(&store, args)?, "lifecycle benchmark, again", None)
+        .await?;
+    ensure!(
+        again.member_count == snapshot.member_count,
+        "the restore brought back {} of {} members",
+        again.member_count,
+        snapshot.member_count
+    );
+    let (trashed_again, seconds, peak) = trash(&store, again.id).await?;
     eprintln!("[{role}] trash again: {seconds} s");
     let trash_again_json = job_json(&trashed_again, seconds, peak);
     let batch = trashed_again

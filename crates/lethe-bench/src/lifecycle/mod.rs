@@ -267,6 +267,19 @@ pub async fn side(args: SideArgs) -> anyhow::Result<()> {
 }
 
 /// Opens the copy with the current store (its migrations run) and freezes the members.
+/// The active contacts the benchmark's filter selects.
+fn pick(store: &Store, args: &SideArgs) -> anyhow::Result<MemberPick> {
+    let filter = store.parse_filter("contact", &args.contacts_filter)?;
+    Ok(MemberPick {
+        entity: "contact".to_owned(),
+        source: PickSource::Filter(filter),
+        all_matching: true,
+        include: Vec::new(),
+        exclude: Vec::new(),
+        scope: Scope::Active,
+    })
+}
+
 async fn open_and_pick(args: &SideArgs) -> anyhow::Result<(Store, Snapshot, f64)> {
     let url = DatabaseUrl::parse(&args.db)?;
     let options = crate::options(&url, lethe_store::Clock::system());
@@ -278,18 +291,9 @@ async fn open_and_pick(args: &SideArgs) -> anyhow::Result<(Store, Snapshot, f64)
         args.role,
         started.elapsed().as_secs_f64()
     );
-    let filter = store.parse_filter("contact", &args.contacts_filter)?;
-    let pick = MemberPick {
-        entity: "contact".to_owned(),
-        source: PickSource::Filter(filter),
-        all_matching: true,
-        include: Vec::new(),
-        exclude: Vec::new(),
-        scope: Scope::Active,
-    };
     let started = Instant::now();
     let snapshot = store
-        .create_snapshot(&pick, "lifecycle benchmark", None)
+        .create_snapshot(&pick(&store, args)?, "lifecycle benchmark", None)
         .await?;
     let seconds = secs(started.elapsed());
     eprintln!(
