@@ -189,24 +189,17 @@ async fn finish<DB: Dialect, K: JobKinds<DB>>(
                 Alias::new("finished_at"),
                 Expr::val(rows::bind_time::<DB>(now)),
             )
-            .value(
-                Alias::new("lease_owner"),
-                Expr::val(rows::bind_opt_text::<DB>(None)),
-            )
-            .value(
-                Alias::new("lease_expires_at"),
-                Expr::val(rows::bind_opt_time::<DB>(None)),
-            )
+            .values(released_lease::<DB>())
             .and_where(col("id").eq(job.id)),
     );
     DB::execute(&mut transaction, sql, values).await?;
-    lethe_history::append::<DB>(
+    job_event::<DB>(
         &mut transaction,
         with.history_key,
         now,
         &job.payload.actor,
-        &format!("{}.executed", job.kind.as_str()),
-        Some(&job.payload.entity),
+        job,
+        "executed",
         serde_json::json!({
             "job": job.id,
             "batch": job.payload.deletion_batch(),
@@ -293,13 +286,13 @@ async fn step<DB: Dialect, K: JobKinds<DB>>(
             ),
         });
     }
-    lethe_history::append::<DB>(
+    job_event::<DB>(
         &mut transaction,
         with.history_key,
         now,
         &job.payload.actor,
-        &format!("{}.batch", job.kind.as_str()),
-        Some(&job.payload.entity),
+        job,
+        "batch",
         serde_json::json!({
             "job": job.id,
             "batch": job.payload.deletion_batch(),
@@ -344,25 +337,18 @@ async fn fail<DB: Dialect, K: JobKinds<DB>>(
                 .table(Alias::new("lethe_job"))
                 .value(Alias::new("state"), JobState::Failed.as_str())
                 .value(Alias::new("error"), message.as_str())
-                .value(
-                    Alias::new("lease_owner"),
-                    Expr::val(rows::bind_opt_text::<DB>(None)),
-                )
-                .value(
-                    Alias::new("lease_expires_at"),
-                    Expr::val(rows::bind_opt_time::<DB>(None)),
-                )
+                .values(released_lease::<DB>())
                 .and_where(col("id").eq(job.id))
                 .and_where(col("lease_owner").eq(with.owner)),
         );
         DB::execute(&mut transaction, sql, values).await?;
-        lethe_history::append::<DB>(
+        job_event::<DB>(
             &mut transaction,
             with.history_key,
             now,
             &job.payload.actor,
-            &format!("{}.failed", job.kind.as_str()),
-            Some(&job.payload.entity),
+            job,
+            "failed",
             serde_json::json!({"job": job.id, "batch": job.payload.deletion_batch(), "error": message}),
         )
         .await?;
@@ -409,13 +395,13 @@ pub async fn resume<DB: Dialect>(
             .and_where(col("state").eq(JobState::Failed.as_str())),
     );
     if DB::execute(&mut transaction, sql, values).await? == 1 {
-        lethe_history::append::<DB>(
+        job_event::<DB>(
             &mut transaction,
             history_key,
             now,
             actor,
-            &format!("{}.resumed", job.kind.as_str()),
-            Some(&job.payload.entity),
+            &job,
+            "resumed",
             serde_json::json!({
                 "job": id,
                 "batch": job.payload.deletion_batch(),
@@ -427,5 +413,43 @@ pub async fn resume<DB: Dialect>(
         .await?;
     }
     transaction.commit().await?;
+    Ok(())
+}
+
+/// The lease columns of a job that no worker holds any more.
+fn released_lease<DB: Dialect>() -> [(Alias, Expr); 2] {
+    [
+        (
+            Alias::new("lease_owner"),
+            Expr::val(rows::bind_opt_text::<DB>(None)),
+        ),
+        (
+            Alias::new("lease_expires_at"),
+            Expr::val(rows::bind_opt_time::<DB>(None)),
+        ),
+    ]
+}
+
+/// Appends `KIND.EVENT` about `job` to the history (`batch`, `executed`, `failed`,
+/// `resumed`), by `actor`, with `details`.
+async fn job_event<DB: Dialect>(
+    connection: &mut DB::Connection,
+    history_key: &HistoryKey,
+    now: OffsetDateTime,
+    actor: &Actor,
+    job: &JobRow,
+    event: &str,
+    details: serde_json::Value,
+) -> Result<(), StoreError> {
+    lethe_history::append::<DB>(
+        connection,
+        history_key,
+        now,
+        actor,
+        &format!("{}.{event}", job.kind.as_str()),
+        Some(&job.payload.entity),
+        details,
+    )
+    .await?;
     Ok(())
 }
