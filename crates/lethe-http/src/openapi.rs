@@ -188,16 +188,7 @@ pub fn document(schema: &Schema) -> Value {
         components.insert(format!("{name}_input"), input);
         components.insert(format!("{name}_patch"), patch);
         let record_ref = json!({"$ref": format!("#/components/schemas/{name}")});
-        let sortable: Vec<&str> = ["id", "created_at", "updated_at"]
-            .into_iter()
-            .chain(
-                entity
-                    .columns
-                    .iter()
-                    .filter(|c| c.indexed)
-                    .map(|c| c.name.as_str()),
-            )
-            .collect();
+        let sortable: Vec<&str> = entity.sortable_columns().collect();
         let mut list_ok = Map::new();
         list_ok.insert("200".into(), json!({"description": format!("a page of {name} records"), "content": {"application/json": {"schema": {
             "type": "object",
