@@ -5,7 +5,8 @@
 //!
 //! Databases made before Lethe used sqlx's migrator recorded versions 1 to 8 in
 //! `lethe_migration`; they are adopted in place the first time they are opened, in the same
-//! lock that guards the migrations.
+//! lock that guards the migrations. The old table stays as it was, so that the Lethe that
+//! made the database can still open it (it finds its versions applied).
 
 use std::borrow::Cow;
 
@@ -171,7 +172,8 @@ async fn table_exists<DB: Dialect>(
 }
 
 /// Records the versions a database made before sqlx's migrator applied, with the checksums of
-/// the same migrations, and drops the old table: the migrator then goes on from there.
+/// the same migrations, once: the migrator then goes on from there. The old table is left
+/// for the older Lethe.
 async fn adopt_legacy<DB: Dialect>(
     connection: &mut DB::Connection,
     migrator: &Migrator,
@@ -179,7 +181,9 @@ async fn adopt_legacy<DB: Dialect>(
 where
     DB::Connection: Migrate,
 {
-    if !table_exists::<DB>(connection, LEGACY_TABLE).await? {
+    if !table_exists::<DB>(connection, LEGACY_TABLE).await?
+        || table_exists::<DB>(connection, TABLE).await?
+    {
         return Ok(());
     }
     connection
@@ -225,7 +229,6 @@ where
         let (sql, values) = DB::build(&insert);
         DB::execute(connection, sql, values).await?;
     }
-    DB::execute_plain(connection, format!("DROP TABLE {LEGACY_TABLE}")).await?;
     tracing::info!(
         versions = applied.len(),
         "adopted the system migrations recorded in {LEGACY_TABLE}"
