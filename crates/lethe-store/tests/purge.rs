@@ -1418,3 +1418,82 @@ async fn erased_emails_leave_postgresql_planner_statistics() {
         "no erased e-mail is sampled any more"
     );
 }
+
+both_backends!(
+    the_receipt_checks_the_values_of_cascaded_and_anonymised_records_too,
+    |database: TestDatabase| async move {
+        let clock = Clock::fixed(start_time());
+        let store = open(&database, &clock).await;
+        support::use_files_folder(&store, &database);
+        let keeper = create(&store, "contact", json!({"last_name": "Keeper"})).await;
+        let kept_ticket = create(
+            &store,
+            "ticket",
+            json!({"contact_id": keeper, "subject": "the keeper's own ticket"}),
+        )
+        .await;
+        for index in 0..20 {
+            let gone = create(
+                &store,
+                "contact",
+                json!({
+                    "last_name": format!("Gone{index}"),
+                    "email": format!("gone.{index:03}@forgotten.example"),
+                    "category": "lost"
+                }),
+            )
+            .await;
+            // Cascade: the note and the ticket go with the contact.
+            create(
+                &store,
+                "note",
+                json!({"contact_id": gone, "body": format!("a note about person {index:03}")}),
+            )
+            .await;
+            create(
+                &store,
+                "ticket",
+                json!({"contact_id": gone, "subject": format!("ticket of person {index:03}")}),
+            )
+            .await;
+            // Anonymize: the comment stays, without its author's words.
+            create(
+                &store,
+                "ticket_comment",
+                json!({
+                    "ticket_id": kept_ticket,
+                    "contact_id": gone,
+                    "body": format!("words of person {index:03}")
+                }),
+            )
+            .await;
+        }
+        let batch = trash(&store, "category = \"lost\"").await;
+        let done = purge_now(&store, batch).await;
+        assert_eq!(done.counts["contact"], 20);
+        assert_eq!(done.counts["note"], 20);
+        assert_eq!(done.rewritten["ticket_comment"], 20);
+        let receipt = done.receipt.expect("a receipt");
+        // Every erased or overwritten personal value is looked for: the e-mails (the last
+        // names are too short to prove anything), the notes, the tickets' subjects and the
+        // comments' words.
+        let checked = match store.backend() {
+            lethe_store::Backend::Sqlite => {
+                let scan = &receipt["database"]["scan"];
+                assert_eq!(scan["residue_after_remedy"]["values"], 0, "{receipt}");
+                scan["values_checked"].clone()
+            }
+            lethe_store::Backend::Postgres => {
+                let statistics = &receipt["database"]["statistics"];
+                assert_eq!(statistics["erased_values_in_statistics"], 0, "{receipt}");
+                statistics["erased_values_checked"].clone()
+            }
+        };
+        assert_eq!(checked, 80, "{receipt}");
+        let comments = database.dump("ticket_comment", "id").await;
+        assert!(
+            comments.iter().all(|row| !row.contains("words of person")),
+            "{comments:?}"
+        );
+    }
+);

@@ -146,11 +146,13 @@ async fn anonymize_where<DB: Dialect>(
     Ok(DB::execute(connection, sql, values).await?)
 }
 
-/// Personal text values of the members about to be erased, for the file scan.
+/// Personal text values of the records of `entity` matching `condition` that are about to be
+/// erased or anonymised, for the scan of the database files afterwards: the members, their
+/// cascade descendants and the records whose personal fields an `anonymize` link overwrites.
 async fn probe_values<DB: Dialect>(
     connection: &mut DB::Connection,
     entity: &Entity,
-    eligible: SelectStatement,
+    condition: Expr,
     probe: &mut ErasureProbe,
 ) -> Result<(), StoreError> {
     let columns: Vec<&lethe_schema::Column> = entity
@@ -163,7 +165,7 @@ async fn probe_values<DB: Dialect>(
     let mut select = Query::select();
     select
         .from(Alias::new(entity.name.as_str()))
-        .and_where(col(builtin::ID).in_subquery(eligible));
+        .and_where(condition);
     for column in &columns {
         select.column(Alias::new(column.name.as_str()));
     }
@@ -318,7 +320,7 @@ pub(in crate::lifecycle) async fn batch<DB: Dialect>(
     probe_values::<DB>(
         connection,
         root_entity,
-        eligible.clone(),
+        id().in_subquery(eligible.clone()),
         &mut context.probe,
     )
     .await?;
@@ -345,6 +347,8 @@ pub(in crate::lifecycle) async fn batch<DB: Dialect>(
                 DB::execute(connection, sql, values).await?
             }
             OnDelete::Anonymize => {
+                probe_values::<DB>(connection, child, condition.clone(), &mut context.probe)
+                    .await?;
                 anonymize_where::<DB>(
                     connection,
                     child,
@@ -369,6 +373,7 @@ pub(in crate::lifecycle) async fn batch<DB: Dialect>(
     for reach in plan.cascade.iter().rev() {
         let child = entity(batch.schema, reach.entity.as_str())?;
         let condition = reached_by(reach, eligible.clone(), StepFilter::Any);
+        probe_values::<DB>(connection, child, condition.clone(), &mut context.probe).await?;
         record_files::<DB>(connection, child, batch.job, condition.clone()).await?;
         let (sql, values) = DB::build(
             Query::delete()
