@@ -558,7 +558,14 @@ pub enum UserCommand {
         name: String,
         #[arg(long, default_value = "user", value_parser = ["admin", "user"])]
         role: String,
+        /// Also give the user a password to sign in with, read from the first line of
+        /// standard input (at least 12 characters).
+        #[arg(long)]
+        password_stdin: bool,
     },
+    /// Set a user's password (yours, or anyone's for an admin), read from the first line of
+    /// standard input: `printf '%s\n' "$PASSWORD" | lethe user passwd NAME`.
+    Passwd { name: String },
     /// Issue another API token for a user.
     Token {
         name: String,

@@ -748,3 +748,78 @@ both_backends!(
         );
     }
 );
+
+/// Runs `lethe ARGS` with `input` on its standard input.
+fn lethe_with_input(database: &TestDatabase, args: &[&str], input: &str) -> (i32, String) {
+    use std::io::Write;
+    let mut child = lethe_command(database)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run the lethe binary");
+    child
+        .stdin
+        .take()
+        .expect("a stdin pipe")
+        .write_all(input.as_bytes())
+        .expect("write the password");
+    let output = child.wait_with_output().expect("wait for lethe");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+both_backends!(
+    passwords_are_read_from_stdin_stored_as_argon2_hashes_and_set_by_their_user_or_an_admin,
+    |database: TestDatabase| async move {
+        let hashed = "SELECT COUNT(*) FROM lethe_user WHERE password_hash LIKE '$argon2id$%'";
+        // Too short: refused before the user is made.
+        let (status, stderr) = lethe_with_input(
+            &database,
+            &["user", "add", "ann", "--password-stdin"],
+            "short\n",
+        );
+        assert_eq!(status, 2, "{stderr}");
+        assert!(stderr.contains("at least 12 characters"), "{stderr}");
+        assert_eq!(database.scalar("SELECT COUNT(*) FROM lethe_user").await, 0);
+        let (status, stderr) = lethe_with_input(
+            &database,
+            &["user", "add", "ann", "--password-stdin"],
+            "ann's long passphrase\n",
+        );
+        assert_eq!(status, 0, "{stderr}");
+        add_user(&database, "bob", "user");
+        assert_eq!(database.scalar(hashed).await, 1);
+        // Bob may not set Ann's password; Ann may, and the operator may.
+        let (status, stderr) = lethe_with_input(
+            &database,
+            &["--as", "bob", "user", "passwd", "ann"],
+            "bob chose this one\n",
+        );
+        assert_eq!(status, 2, "{stderr}");
+        assert!(stderr.contains("only `ann` or an admin"), "{stderr}");
+        let (status, stderr) = lethe_with_input(
+            &database,
+            &["--as", "ann", "user", "passwd", "ann"],
+            "ann's new passphrase\r\n",
+        );
+        assert_eq!(status, 0, "{stderr}");
+        let (status, stderr) = lethe_with_input(
+            &database,
+            &["user", "passwd", "bob"],
+            "bob's own passphrase\n",
+        );
+        assert_eq!(status, 0, "{stderr}");
+        assert_eq!(database.scalar(hashed).await, 2);
+        // Nothing stores or records a password itself.
+        for table in ["lethe_user", "lethe_history"] {
+            let rows = database.dump(table, "id").await.join("\n");
+            assert!(!rows.contains("passphrase"), "{table}: {rows}");
+        }
+        let history = database.dump("lethe_history", "id").await.join("\n");
+        assert_eq!(history.matches("user.password_set").count(), 3, "{history}");
+    }
+);

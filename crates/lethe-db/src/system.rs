@@ -67,6 +67,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0008_batch_held_by_job.sql"),
         include_str!("../migrations/postgres/0008_batch_held_by_job.sql"),
     ),
+    (
+        9,
+        "users: a password to sign in",
+        include_str!("../migrations/sqlite/0009_user_password.sql"),
+        include_str!("../migrations/postgres/0009_user_password.sql"),
+    ),
 ];
 
 /// The table the migrator records applied versions in.

@@ -216,6 +216,17 @@ pub fn handle_tokens(actor: &Actor, owner: i64, owner_name: &str) -> Verdict {
     }
 }
 
+/// Setting the password of the user `owner` (named `owner_name`): that user or an admin.
+pub fn set_password(actor: &Actor, owner: i64, owner_name: &str) -> Verdict {
+    if may_see(actor, Some(owner)) {
+        Ok(())
+    } else {
+        refuse(format!(
+            "only `{owner_name}` or an admin may set `{owner_name}`'s password"
+        ))
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -239,7 +250,7 @@ mod tests {
         type Question = (&'static str, fn(&Actor) -> bool);
         // Columns: operator, admin, plain user, owner.
         #[rustfmt::skip]
-        let table: [(Question, [bool; 4]); 23] = [
+        let table: [(Question, [bool; 4]); 27] = [
             (("see the owner's job or snapshot",    |a| may_see(a, Some(OWNER))),                           [true, true, false, true]),
             (("see what the operator started",      |a| may_see(a, None)),                                  [true, true, false, false]),
             (("list everyone's jobs",               sees_everyones),                                        [true, true, false, false]),
@@ -263,6 +274,10 @@ mod tests {
             (("restore others' records",            |a| restore(a, 5, None, Some(2)).is_ok()),              [true, true, false, false]),
             (("restore, creators not counted",      |a| restore(a, 5, None, None).is_ok()),                 [true, true, false, false]),
             (("list the owner's tokens",            |a| handle_tokens(a, OWNER, "owner").is_ok()),          [true, true, false, true]),
+            (("see the owner's job",                |a| see_job(a, 3, Some(OWNER)).is_ok()),                [true, true, false, true]),
+            (("see the owner's snapshot",           |a| see_snapshot(a, 4, Some(OWNER)).is_ok()),           [true, true, false, true]),
+            (("revoke the owner's token",           |a| revoke_token(a, 9, OWNER).is_ok()),                 [true, true, false, true]),
+            (("set the owner's password",           |a| set_password(a, OWNER, "owner").is_ok()),           [true, true, false, true]),
         ];
         for ((question, ask), expected) in table {
             for ((who, actor), expect) in actors().iter().zip(expected) {

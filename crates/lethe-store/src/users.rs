@@ -245,7 +245,7 @@ async fn add_user<DB: Dialect>(
     })
 }
 
-fn decode_user<DB: Dialect>(row: &DB::Row) -> Result<User, StoreError> {
+pub(crate) fn decode_user<DB: Dialect>(row: &DB::Row) -> Result<User, StoreError> {
     let (Value::Integer(id), Value::Text(name), Value::Text(role)) = (
         DB::decode(row, 0, &ValueType::Integer)?,
         DB::decode(row, 1, &ValueType::Text)?,

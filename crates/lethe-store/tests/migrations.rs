@@ -55,7 +55,8 @@ async fn make_legacy_database(database: &TestDatabase) {
         .map(|entry| entry.unwrap().path())
         .collect();
     files.sort();
-    assert_eq!(files.len(), 8, "the versions released with lethe_migration");
+    // The versions released while Lethe recorded them in lethe_migration.
+    files.truncate(8);
     let legacy = if is_postgres(database) {
         "CREATE TABLE lethe_migration (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
     } else {
@@ -94,11 +95,14 @@ both_backends!(
                 .await,
             8
         );
+        // Versions 1 to 8 adopted, and every later one applied by the migrator.
+        let applied = "SELECT COUNT(*) FROM lethe_system_migration WHERE success";
+        assert!(database.scalar(applied).await > 8);
         assert_eq!(
             database
-                .scalar("SELECT COUNT(*) FROM lethe_system_migration WHERE success")
+                .scalar("SELECT MIN(version) FROM lethe_system_migration")
                 .await,
-            8
+            1
         );
         // The schema's tables were made after the adoption, and a second run changes nothing.
         store.migrate().await.unwrap();
@@ -107,7 +111,7 @@ both_backends!(
             database
                 .scalar("SELECT COUNT(*) FROM lethe_system_migration")
                 .await,
-            8
+            database.scalar(applied).await
         );
     }
 );

@@ -1,4 +1,4 @@
-//! `lethe user add|token|list|tokens|revoke-token|remove`.
+//! `lethe user add|passwd|token|list|tokens|revoke-token|remove`.
 
 use lethe_store::policy::{self, UserAction};
 use lethe_store::{Role, StoreError};
@@ -11,10 +11,25 @@ use crate::output::print_json;
 pub async fn run(context: &Context, command: UserCommand) -> anyhow::Result<()> {
     let store = context.open().await?;
     match command {
-        UserCommand::Add { name, role } => {
-            policy::manage_users(&context.acting(&store).await?, UserAction::Add)
-                .map_err(StoreError::from)?;
+        UserCommand::Add {
+            name,
+            role,
+            password_stdin,
+        } => {
+            let actor = context.acting(&store).await?;
+            policy::manage_users(&actor, UserAction::Add).map_err(StoreError::from)?;
+            // Read (and checked) before the user exists, so a bad password creates nobody.
+            let password = if password_stdin {
+                let password = read_password()?;
+                lethe_store::check_password_strength(&password)?;
+                Some(password)
+            } else {
+                None
+            };
             let (user, token) = store.add_user(&name, Role::parse(&role)?).await?;
+            if let Some(password) = password {
+                store.set_password(&user.name, &password, &actor).await?;
+            }
             if context.json() {
                 print_json(&json!({"user": user, "token": token}));
             } else {
@@ -25,6 +40,16 @@ pub async fn run(context: &Context, command: UserCommand) -> anyhow::Result<()> 
                     user.id
                 );
                 println!("API token (shown only now; store it safely):\n{token}");
+            }
+        }
+        UserCommand::Passwd { name } => {
+            let actor = context.acting(&store).await?;
+            let password = read_password()?;
+            let user = store.set_password(&name, &password, &actor).await?;
+            if context.json() {
+                print_json(&json!({"user": user, "password_set": true}));
+            } else {
+                println!("The password of `{}` is set.", user.name);
             }
         }
         UserCommand::Token { name, label } => {
@@ -102,4 +127,21 @@ pub async fn run(context: &Context, command: UserCommand) -> anyhow::Result<()> 
         }
     }
     Ok(())
+}
+
+/// The first line of standard input, without its line ending: a password is never taken from
+/// the command line, where other users of the machine could read it.
+fn read_password() -> anyhow::Result<String> {
+    use std::io::{BufRead, IsTerminal};
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Err(crate::output::UsageError(
+            "give the password on standard input, e.g. `printf '%s\\n' \"$PASSWORD\" | lethe user passwd NAME`; it is not read from a terminal, where it would be shown".to_owned(),
+        )
+        .into());
+    }
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line)?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    Ok(password.strip_suffix('\r').unwrap_or(password).to_owned())
 }
