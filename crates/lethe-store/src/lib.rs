@@ -54,9 +54,7 @@ pub use lifecycle::{
 };
 pub use notifications::Notification;
 pub use options::{KeySource, StoreOptions};
-pub use passwords::{
-    MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, check_strength as check_password_strength,
-};
+pub use passwords::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
 pub use placeholder::PLACEHOLDER_ID;
 pub use records::{ListQuery, Page, Record, SortOrder};
 pub use selections::{MAX_LISTED_IDS, SavedSelection, SelectionDefinition, SetOperator};

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 use crate::dialect::{Dialect, begin_write};
 use crate::error::StoreError;
-use crate::users::{Actor, User};
+use crate::users::{Actor, Role, User};
 use crate::{Pools, Store, dispatch, rows};
 
 /// The shortest password accepted, in characters.
@@ -22,7 +22,7 @@ pub const MAX_PASSWORD_BYTES: usize = 1_024;
 
 /// Whether `password` may be a password: at least [`MIN_PASSWORD_CHARS`] characters, at most
 /// [`MAX_PASSWORD_BYTES`] bytes.
-pub fn check_strength(password: &str) -> Result<(), StoreError> {
+fn check_strength(password: &str) -> Result<(), StoreError> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
         return Err(StoreError::invalid_option(
             "password",
@@ -61,7 +61,86 @@ fn matches(stored: &str, password: &str) -> bool {
     })
 }
 
+/// A password being given to a user: its hash, and who gives it (for the history).
+pub(crate) struct NewPassword<'a> {
+    pub hash: &'a str,
+    pub history_key: &'a crate::HistoryKey,
+    pub actor: &'a Actor,
+}
+
+impl NewPassword<'_> {
+    /// The column values that store it.
+    fn values<DB: Dialect>(&self, now: OffsetDateTime) -> [(Alias, Expr); 2] {
+        [
+            (Alias::new("password_hash"), Expr::val(self.hash)),
+            (
+                Alias::new("password_set_at"),
+                Expr::val(rows::bind_time::<DB>(now)),
+            ),
+        ]
+    }
+
+    /// Records in the history that `user`'s password was set, by whom; never the password.
+    async fn record<DB: Dialect>(
+        &self,
+        connection: &mut DB::Connection,
+        user: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        crate::history::append::<DB>(
+            connection,
+            self.history_key,
+            now,
+            self.actor,
+            "user.password_set",
+            None,
+            serde_json::json!({"user": user}),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// Stores `password` for the user just inserted with id `user` in `connection`'s
+/// transaction, and records it in the history.
+pub(crate) async fn store_new<DB: Dialect>(
+    connection: &mut DB::Connection,
+    password: &NewPassword<'_>,
+    user: i64,
+    name: &str,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let (sql, values) = DB::build(
+        Query::update()
+            .table(Alias::new("lethe_user"))
+            .values(password.values::<DB>(now))
+            .and_where(col("id").eq(user)),
+    );
+    DB::execute(connection, sql, values).await?;
+    password.record::<DB>(connection, name, now).await
+}
+
 impl Store {
+    /// Creates a user with a password to sign in with and a first API token, in one
+    /// transaction; returns the token, which is never shown again.
+    pub async fn add_user_with_password(
+        &self,
+        name: &str,
+        role: Role,
+        password: &str,
+        actor: &Actor,
+    ) -> Result<(User, String), StoreError> {
+        check_strength(password)?;
+        let hashed = hash(password)?;
+        let key = self.history_key();
+        let new = NewPassword {
+            hash: &hashed,
+            history_key: &key,
+            actor,
+        };
+        self.add_user_inner(name, role, Some(&new)).await
+    }
+
     /// Sets the password user `name` signs in with: the user or an admin (the policy), at
     /// least [`MIN_PASSWORD_CHARS`] characters. The history records who set it, never it.
     pub async fn set_password(
@@ -78,7 +157,12 @@ impl Store {
         let hashed = hash(password)?;
         let now = self.now();
         let key = self.history_key();
-        dispatch!(self, pool => store_hash::<_>(pool, &key, &user, actor, &hashed, now).await)?;
+        let new = NewPassword {
+            hash: &hashed,
+            history_key: &key,
+            actor,
+        };
+        dispatch!(self, pool => store_hash::<_>(pool, &new, &user, now).await)?;
         Ok(user)
     }
 
@@ -107,21 +191,15 @@ impl Store {
 
 async fn store_hash<DB: Dialect>(
     pool: &Pool<DB>,
-    history_key: &crate::HistoryKey,
+    password: &NewPassword<'_>,
     user: &User,
-    actor: &Actor,
-    hashed: &str,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
     let mut transaction = begin_write(pool).await?;
     let (sql, values) = DB::build(
         Query::update()
             .table(Alias::new("lethe_user"))
-            .value(Alias::new("password_hash"), hashed)
-            .value(
-                Alias::new("password_set_at"),
-                Expr::val(rows::bind_time::<DB>(now)),
-            )
+            .values(password.values::<DB>(now))
             .and_where(col("id").eq(user.id))
             .and_where(col("removed_at").is_null()),
     );
@@ -131,16 +209,9 @@ async fn store_hash<DB: Dialect>(
             user.name
         )));
     }
-    crate::history::append::<DB>(
-        &mut transaction,
-        history_key,
-        now,
-        actor,
-        "user.password_set",
-        None,
-        serde_json::json!({"user": user.name}),
-    )
-    .await?;
+    password
+        .record::<DB>(&mut transaction, &user.name, now)
+        .await?;
     transaction.commit().await?;
     Ok(())
 }

@@ -101,10 +101,20 @@ fn valid_user_name(name: &str) -> Result<(), StoreError> {
 impl Store {
     /// Creates a user and a first API token; returns the token, which is never shown again.
     pub async fn add_user(&self, name: &str, role: Role) -> Result<(User, String), StoreError> {
+        self.add_user_inner(name, role, None).await
+    }
+
+    /// Creates a user (with a password when one is given) and a first API token.
+    pub(crate) async fn add_user_inner(
+        &self,
+        name: &str,
+        role: Role,
+        password: Option<&crate::passwords::NewPassword<'_>>,
+    ) -> Result<(User, String), StoreError> {
         valid_user_name(name)?;
         let token = new_token()?;
         let now = self.now();
-        dispatch!(self, pool => add_user::<_>(pool, name, role, &token, now).await)
+        dispatch!(self, pool => add_user::<_>(pool, name, role, &token, password, now).await)
             .map(|user| (user, token))
     }
 
@@ -196,6 +206,7 @@ async fn add_user<DB: Dialect>(
     name: &str,
     role: Role,
     token: &str,
+    password: Option<&crate::passwords::NewPassword<'_>>,
     now: OffsetDateTime,
 ) -> Result<User, StoreError> {
     let mut transaction = crate::dialect::begin_write(pool).await?;
@@ -237,6 +248,9 @@ async fn add_user<DB: Dialect>(
         }
     };
     insert_token::<DB>(&mut transaction, id, token, "created with the user", now).await?;
+    if let Some(password) = password {
+        crate::passwords::store_new::<DB>(&mut transaction, password, id, name, now).await?;
+    }
     transaction.commit().await?;
     Ok(User {
         id,

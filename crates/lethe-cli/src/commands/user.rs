@@ -18,18 +18,15 @@ pub async fn run(context: &Context, command: UserCommand) -> anyhow::Result<()> 
         } => {
             let actor = context.acting(&store).await?;
             policy::manage_users(&actor, UserAction::Add).map_err(StoreError::from)?;
-            // Read (and checked) before the user exists, so a bad password creates nobody.
-            let password = if password_stdin {
+            // The user, the token and the password are made together, or nothing is.
+            let (user, token) = if password_stdin {
                 let password = read_password()?;
-                lethe_store::check_password_strength(&password)?;
-                Some(password)
+                store
+                    .add_user_with_password(&name, Role::parse(&role)?, &password, &actor)
+                    .await?
             } else {
-                None
+                store.add_user(&name, Role::parse(&role)?).await?
             };
-            let (user, token) = store.add_user(&name, Role::parse(&role)?).await?;
-            if let Some(password) = password {
-                store.set_password(&user.name, &password, &actor).await?;
-            }
             if context.json() {
                 print_json(&json!({"user": user, "token": token}));
             } else {
