@@ -132,7 +132,17 @@ pub async fn within_time<DB: Dialect, T>(
     };
     DB::limit_time(connection, limit).await?;
     let outcome = work(connection).await;
-    DB::unlimit_time(connection).await?;
+    // On PostgreSQL the `RESET` is itself a statement under the limit, and a short limit on a
+    // busy server can stop it too; it is asked again (a fresh limit each time) rather than
+    // giving the connection back to the pool still limited.
+    let mut attempts = 0;
+    loop {
+        match DB::unlimit_time(connection).await {
+            Ok(()) => break,
+            Err(error) if is_out_of_time(&error) && attempts < 10 => attempts += 1,
+            Err(error) => return Err(error.into()),
+        }
+    }
     outcome.map_err(|error| match error {
         crate::StoreError::Database(inner) if is_out_of_time(&inner) => {
             crate::StoreError::TooExpensive {
