@@ -73,6 +73,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0009_user_password.sql"),
         include_str!("../migrations/postgres/0009_user_password.sql"),
     ),
+    (
+        10,
+        "sign-in sessions and wrong passwords",
+        include_str!("../migrations/sqlite/0010_sessions.sql"),
+        include_str!("../migrations/postgres/0010_sessions.sql"),
+    ),
 ];
 
 /// The table the migrator records applied versions in.

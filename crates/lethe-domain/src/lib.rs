@@ -4,6 +4,7 @@
 //!   rules that records, filters and options all use;
 //! - [`state`]: where a deletion batch and a job are in their lives, and the allowed moves;
 //! - [`job`]: what each kind of job needs to run;
+//! - [`session`]: how long a sign-in lasts, and how wrong passwords slow the next tries;
 //! - who performs an operation ([`Actor`]) and what each actor may do ([`policy`]). Every
 //!   door — the command line (with and without `--as`), the HTTP API, and later the web
 //!   pages — asks [`policy`]; no other code decides permissions.
@@ -14,6 +15,7 @@
 mod clock;
 pub mod job;
 pub mod policy;
+pub mod session;
 pub mod state;
 pub mod value;
 

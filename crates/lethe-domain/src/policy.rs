@@ -216,6 +216,18 @@ pub fn handle_tokens(actor: &Actor, owner: i64, owner_name: &str) -> Verdict {
     }
 }
 
+/// Listing or ending the sign-in sessions of the user `owner` (named `owner_name`): that user
+/// or an admin.
+pub fn handle_sessions(actor: &Actor, owner: i64, owner_name: &str) -> Verdict {
+    if may_see(actor, Some(owner)) {
+        Ok(())
+    } else {
+        refuse(format!(
+            "the sign-in sessions of `{owner_name}` are theirs and admins' to list and end"
+        ))
+    }
+}
+
 /// Setting the password of the user `owner` (named `owner_name`): that user or an admin.
 pub fn set_password(actor: &Actor, owner: i64, owner_name: &str) -> Verdict {
     if may_see(actor, Some(owner)) {
@@ -250,7 +262,7 @@ mod tests {
         type Question = (&'static str, fn(&Actor) -> bool);
         // Columns: operator, admin, plain user, owner.
         #[rustfmt::skip]
-        let table: [(Question, [bool; 4]); 27] = [
+        let table: [(Question, [bool; 4]); 28] = [
             (("see the owner's job or snapshot",    |a| may_see(a, Some(OWNER))),                           [true, true, false, true]),
             (("see what the operator started",      |a| may_see(a, None)),                                  [true, true, false, false]),
             (("list everyone's jobs",               sees_everyones),                                        [true, true, false, false]),
@@ -277,6 +289,7 @@ mod tests {
             (("see the owner's job",                |a| see_job(a, 3, Some(OWNER)).is_ok()),                [true, true, false, true]),
             (("see the owner's snapshot",           |a| see_snapshot(a, 4, Some(OWNER)).is_ok()),           [true, true, false, true]),
             (("revoke the owner's token",           |a| revoke_token(a, 9, OWNER).is_ok()),                 [true, true, false, true]),
+            (("end the owner's sessions",           |a| handle_sessions(a, OWNER, "owner").is_ok()),        [true, true, false, true]),
             (("set the owner's password",           |a| set_password(a, OWNER, "owner").is_ok()),           [true, true, false, true]),
         ];
         for ((question, ask), expected) in table {

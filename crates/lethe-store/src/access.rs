@@ -168,6 +168,13 @@ async fn remove<DB: Dialect>(
         now,
     )
     .await?;
+    crate::sessions::end::<DB>(
+        &mut transaction,
+        col("user_id").eq(user.id),
+        "user removed",
+        now,
+    )
+    .await?;
     let removed = stamp::<DB>(
         &mut transaction,
         "lethe_user",
@@ -220,7 +227,7 @@ impl Store {
         dispatch!(self, pool => remove::<_>(pool, &key, &user, actor, now).await)
     }
 
-    async fn existing_user(&self, name: &str) -> Result<User, StoreError> {
+    pub(crate) async fn existing_user(&self, name: &str) -> Result<User, StoreError> {
         self.find_user(name).await?.ok_or_else(|| {
             StoreError::NamedNotFound(format!("there is no user `{name}`; see `lethe user list`"))
         })

@@ -20,6 +20,7 @@ mod records;
 mod redact;
 mod select;
 mod selections;
+mod sessions;
 mod snapshots;
 mod stats;
 mod users;
@@ -58,6 +59,7 @@ pub use passwords::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
 pub use placeholder::PLACEHOLDER_ID;
 pub use records::{ListQuery, Page, Record, SortOrder};
 pub use selections::{MAX_LISTED_IDS, SavedSelection, SelectionDefinition, SetOperator};
+pub use sessions::{Session, SessionInfo, SignIn};
 pub use snapshots::{MemberPick, PickSource, Snapshot};
 pub use stats::{
     EntityStats, FileStats, HELD_BATCHES_SHOWN, HeldBatch, HeldReason, SIZE_COLUMN, StateCounts,

@@ -142,7 +142,8 @@ impl Store {
     }
 
     /// Sets the password user `name` signs in with: the user or an admin (the policy), at
-    /// least [`MIN_PASSWORD_CHARS`] characters. The history records who set it, never it.
+    /// least [`MIN_PASSWORD_CHARS`] characters. Every session of theirs ends: they sign in
+    /// again with the new password. The history records who set it, never it.
     pub async fn set_password(
         &self,
         name: &str,
@@ -209,6 +210,14 @@ async fn store_hash<DB: Dialect>(
             user.name
         )));
     }
+    // A new password ends every session opened with the old one.
+    crate::sessions::end::<DB>(
+        &mut transaction,
+        col("user_id").eq(user.id),
+        "password changed",
+        now,
+    )
+    .await?;
     password
         .record::<DB>(&mut transaction, &user.name, now)
         .await?;

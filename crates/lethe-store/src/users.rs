@@ -71,14 +71,20 @@ pub use lethe_domain::Actor;
 const TOKEN_PREFIX: &str = "lethe_";
 
 fn new_token() -> Result<String, StoreError> {
+    new_secret(TOKEN_PREFIX)
+}
+
+/// A fresh secret for a token or a session: `prefix` and 32 random bytes, URL-safe.
+pub(crate) fn new_secret(prefix: &str) -> Result<String, StoreError> {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng
         .try_fill_bytes(&mut bytes)
-        .map_err(|error| StoreError::Internal(format!("no randomness for a token: {error}")))?;
-    Ok(format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes)))
+        .map_err(|error| StoreError::Internal(format!("no randomness for a secret: {error}")))?;
+    Ok(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes)))
 }
 
-fn hash_token(token: &str) -> String {
+/// What is kept of a token's or a session's secret: its SHA-256, in hex.
+pub(crate) fn hash_token(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());
     digest.iter().map(|byte| format!("{byte:02x}")).collect()
 }

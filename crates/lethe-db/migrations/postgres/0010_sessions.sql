@@ -1,0 +1,17 @@
+-- sign-in sessions of the web pages (only a hash of each session's secret is kept), and the
+-- wrong passwords in a row per name that slow the next tries
+CREATE TABLE lethe_session (
+    id BIGSERIAL PRIMARY KEY,
+    user_id BIGINT NOT NULL REFERENCES lethe_user (id),
+    secret_hash TEXT NOT NULL UNIQUE,
+    created_at TIMESTAMPTZ NOT NULL,
+    last_seen_at TIMESTAMPTZ NOT NULL,
+    ended_at TIMESTAMPTZ,
+    ended_by TEXT
+);
+CREATE INDEX ix_lethe_session_user_id ON lethe_session (user_id);
+CREATE TABLE lethe_sign_in_failure (
+    name TEXT PRIMARY KEY,
+    failures BIGINT NOT NULL,
+    next_try_at TIMESTAMPTZ NOT NULL
+);
