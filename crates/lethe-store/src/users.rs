@@ -83,6 +83,11 @@ pub(crate) fn new_secret(prefix: &str) -> Result<String, StoreError> {
     Ok(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes)))
 }
 
+/// A random token of 32 bytes, URL-safe, for one-off uses such as a form's token.
+pub fn random_token() -> Result<String, StoreError> {
+    new_secret("")
+}
+
 /// What is kept of a token's or a session's secret: its SHA-256, in hex.
 pub(crate) fn hash_token(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());

@@ -1,0 +1,66 @@
+//! Lethe's admin web pages (SPEC §9): server-rendered HTML over the same store operations and
+//! the same policy as the JSON API. Every action is a plain HTML form that works without
+//! JavaScript; a little script of the project's own (`assets/lethe.js`) adds the live parts.
+//!
+//! - [`session`]: the sign-in cookie, the signed-in person of a request, and the token every
+//!   form carries against cross-site requests;
+//! - [`pages`]: one module per page, each a handler and an askama template under
+//!   `templates/`;
+//! - [`assets`]: the stylesheet and script, compiled into the binary.
+//!
+//! **Architecture invariant:** this crate decides no permission and changes no data itself:
+//! it asks the store, which asks the policy. It knows nothing of SQL or of the API's JSON.
+
+mod assets;
+mod pages;
+mod session;
+
+use axum::Router;
+use axum::routing::{get, post};
+use lethe_store::Store;
+
+pub use pages::not_found_page;
+
+/// How the pages are served.
+#[derive(Debug, Clone, Default)]
+pub struct WebOptions {
+    /// The pages are reached over HTTPS (directly or through a proxy that terminates TLS):
+    /// cookies are marked `Secure`, and the session cookie takes the `__Host-` prefix.
+    pub behind_tls: bool,
+}
+
+/// What every page handler can reach.
+#[derive(Debug, Clone)]
+pub struct WebState {
+    pub store: Store,
+    pub options: WebOptions,
+}
+
+/// The pages' routes, without a fallback (the server that merges them with the API answers
+/// unknown paths).
+pub fn routes(store: Store, options: WebOptions) -> Router {
+    let state = WebState { store, options };
+    Router::new()
+        .route("/", get(pages::home::show))
+        .route(
+            "/sign-in",
+            get(pages::sign_in::show).post(pages::sign_in::submit),
+        )
+        .route("/sign-out", post(pages::sign_in::sign_out))
+        .route("/account", get(pages::account::show))
+        .route("/account/password", post(pages::account::change_password))
+        .route(
+            "/account/sessions/{id}/end",
+            post(pages::account::end_session),
+        )
+        .route(
+            "/account/sessions/end-all",
+            post(pages::account::end_all_sessions),
+        )
+        .route(
+            "/account/tokens/{id}/revoke",
+            post(pages::account::revoke_token),
+        )
+        .route("/assets/{file}", get(assets::serve))
+        .with_state(state)
+}
