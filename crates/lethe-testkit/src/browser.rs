@@ -13,7 +13,8 @@
 //! in a temporary folder, so tests run side by side without sharing cookies or storage.
 //! chromedriver runs in a process group of its own, which holds the Chromium it starts and
 //! every helper process Chromium starts in turn: dropping the `Browser` kills the whole group,
-//! so a test leaves no browser behind, whether it passed or panicked.
+//! so a test leaves no browser behind, whether it passed or panicked — and a watchdog in that
+//! group kills it when the test process is killed outright (a Ctrl-C, a timeout).
 //!
 //! The helpers panic when something is not as the test expects, naming the CSS selector and
 //! the page's URL, so a failing page test says where it failed. For anything they do not
@@ -136,12 +137,20 @@ pub fn html_data_url(html: &str) -> String {
     url
 }
 
-/// A chromedriver process in a process group of its own. Dropping it kills the group —
-/// chromedriver, the Chromium it started and Chromium's helpers — and waits until they are
-/// gone, so the profile folder can be removed after it.
+/// A chromedriver process in a process group of its own, with a watchdog in the same group.
+/// Dropping it kills the group — chromedriver, the Chromium it started, Chromium's helpers
+/// and the watchdog — and waits until they are gone, so the profile folder can be removed
+/// after it.
+///
+/// The group keeps signals meant for the test process (a Ctrl-C, a test runner's timeout)
+/// from reaching chromedriver, so a test process that dies without unwinding would leave the
+/// browser running. The watchdog covers that: a shell waiting to read its standard input, a
+/// pipe whose other end only this process holds. When this process ends, however it ends,
+/// the pipe closes and the watchdog kills the group.
 #[derive(Debug)]
 struct Driver {
     process: Child,
+    watchdog: Child,
     port: u16,
     log: PathBuf,
 }
@@ -154,17 +163,41 @@ impl Driver {
             .port();
         let log = folder.join("chromedriver.log");
         let log_file = std::fs::File::create(&log).expect("create chromedriver's log file");
-        let process = Command::new(program)
+        let mut process = Command::new(program)
             .arg(format!("--port={port}"))
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("share chromedriver's log file"))
             .stderr(log_file)
-            // A group of its own, which Chromium and its helpers join: one signal ends them
-            // all, and a Ctrl-C at the terminal running the tests does not reach them twice.
+            // A group of its own, which Chromium and its helpers join: one signal ends them.
             .process_group(0)
             .spawn()
             .unwrap_or_else(|error| panic!("start {}: {error}", program.display()));
-        Driver { process, port, log }
+        let group = process.id();
+        let watchdog = Command::new("sh")
+            .args([
+                "-c",
+                r#"trap '' HUP INT TERM; read -r _; kill -s KILL -- "-$1""#,
+                "lethe-browser-watchdog",
+            ])
+            .arg(group.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .process_group(i32::try_from(group).expect("a process id fits an i32"))
+            .spawn();
+        let watchdog = match watchdog {
+            Ok(watchdog) => watchdog,
+            Err(error) => {
+                let _ = process.kill();
+                let _ = process.wait();
+                panic!("start the browser's watchdog (sh): {error}");
+            }
+        };
+        Driver {
+            process,
+            watchdog,
+            port,
+            log,
+        }
     }
 
     fn url(&self) -> String {
@@ -236,6 +269,7 @@ impl Drop for Driver {
         let group = rustix::process::Pid::from_child(&self.process);
         let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
         let _ = self.process.wait();
+        let _ = self.watchdog.wait();
         // Chromium's processes are chromedriver's children, not ours, and are reaped by
         // whoever adopts them, some time later. Wait (briefly) until none of them is still
         // running, so none is writing into the profile folder when it is removed.

@@ -200,3 +200,70 @@ async fn dropping_the_browser_ends_chromedriver_and_every_chromium_process() {
 
     assert_eq!(running_processes_in_group(group), Vec::<String>::new());
 }
+
+/// Not a test on its own: run by `a_test_process_killed_outright_leaves_no_browser_behind`
+/// in a process of its own (with `LETHE_BROWSER_TEST_HELPER=1`), it starts a browser, says
+/// its process group and waits to be killed.
+#[tokio::test]
+#[ignore = "a helper of a_test_process_killed_outright_leaves_no_browser_behind"]
+async fn helper_starts_a_browser_and_waits_to_be_killed() {
+    if std::env::var_os("LETHE_BROWSER_TEST_HELPER").is_none() {
+        return;
+    }
+    let Some(browser) = Browser::start().await else {
+        println!("no browser");
+        return;
+    };
+    browser.goto(&html_data_url(WELL_FORMED_PAGE)).await;
+    println!("process group {}", browser.process_group());
+    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+    panic!("the helper was not killed within 60 s");
+}
+
+#[test]
+fn a_test_process_killed_outright_leaves_no_browser_behind() {
+    use std::io::BufRead;
+
+    let mut helper = std::process::Command::new(std::env::current_exe().expect("this test"))
+        .args([
+            "--ignored",
+            "--exact",
+            "helper_starts_a_browser_and_waits_to_be_killed",
+            "--nocapture",
+        ])
+        .env("LETHE_BROWSER_TEST_HELPER", "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run the helper");
+    let stdout = helper.stdout.take().expect("the helper's output");
+    let mut group = None;
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.expect("read the helper's output");
+        if line == "no browser" {
+            let _ = helper.wait();
+            return;
+        }
+        if let Some(number) = line.strip_prefix("process group ") {
+            group = Some(number.parse::<u32>().expect("a process group id"));
+            break;
+        }
+    }
+    let Some(group) = group else {
+        let status = helper.wait().expect("the helper ends");
+        panic!("the helper ended ({status}) without starting a browser");
+    };
+    let running = running_processes_in_group(group);
+    assert!(running.len() >= 3, "a browser is running: {running:?}");
+
+    // SIGKILL: the helper cannot unwind, and its Browser is never dropped.
+    helper.kill().expect("kill the helper");
+    helper.wait().expect("the helper ends");
+
+    let killed = std::time::Instant::now();
+    while !running_processes_in_group(group).is_empty()
+        && killed.elapsed() < std::time::Duration::from_secs(10)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(running_processes_in_group(group), Vec::<String>::new());
+}
