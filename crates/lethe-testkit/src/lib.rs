@@ -6,10 +6,12 @@
 //! skipped with a message — unless `LETHE_REQUIRE_POSTGRES=1` (as in CI), where that is a
 //! failure.
 //!
-//! [`openapi`] checks served values against the server's OpenAPI document.
+//! [`openapi`] checks served values against the server's OpenAPI document; [`browser`] drives
+//! a headless Chromium for tests of the web pages, with accessibility checks.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod browser;
 pub mod openapi;
 
 use std::path::PathBuf;
