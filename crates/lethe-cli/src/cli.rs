@@ -519,6 +519,10 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// The pages are reached over HTTPS, through a proxy that terminates TLS: the sign-in
+    /// cookie is then marked Secure (sent over HTTPS only).
+    #[arg(long, env = "LETHE_BEHIND_TLS")]
+    pub behind_tls: bool,
 }
 
 #[derive(Debug, Args)]

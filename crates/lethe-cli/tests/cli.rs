@@ -751,25 +751,8 @@ both_backends!(
 
 /// Runs `lethe ARGS` with `input` on its standard input.
 fn lethe_with_input(database: &TestDatabase, args: &[&str], input: &str) -> (i32, String) {
-    use std::io::Write;
-    let mut child = lethe_command(database)
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run the lethe binary");
-    child
-        .stdin
-        .take()
-        .expect("a stdin pipe")
-        .write_all(input.as_bytes())
-        .expect("write the password");
-    let output = child.wait_with_output().expect("wait for lethe");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let run = support::lethe_with_input(database, args, input);
+    (run.status, run.stderr)
 }
 
 both_backends!(

@@ -6,36 +6,14 @@
 
 mod support;
 
-use std::io::Write;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use lethe_schema::Schema;
 use serde_json::Value;
-use support::{Run, TestDatabase, both_backends, crash_kills, demo, lethe, lethe_command};
-
-/// Runs `lethe ARGS` with `input` on stdin.
-fn lethe_with_input(database: &TestDatabase, args: &[&str], input: &str) -> Run {
-    let mut child = lethe_command(database)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run the lethe binary");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.as_bytes())
-        .expect("write stdin");
-    let output = child.wait_with_output().expect("wait for lethe");
-    Run {
-        status: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
+use support::{
+    Run, TestDatabase, both_backends, crash_kills, demo, lethe, lethe_command, lethe_with_input,
+};
 
 fn ok(run: &Run) -> Value {
     assert_eq!(

@@ -1,4 +1,5 @@
-//! The Lethe HTTP JSON API under `/api/v1` (SPEC §8), with its OpenAPI document.
+//! The Lethe HTTP server: the JSON API under `/api/v1` (SPEC §8) with its OpenAPI document,
+//! and the web pages of `lethe-web` beside it, behind one set of security headers.
 //!
 //! **Architecture invariant:** this crate is the only one that knows the JSON shapes of the
 //! API and HTTP status codes. It holds no business rules: it authenticates, parses, calls the
@@ -19,7 +20,7 @@ use std::net::SocketAddr;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router, middleware};
 use lethe_store::{Filter, ListQuery, Scope, SortOrder, Store};
@@ -31,6 +32,7 @@ use tower_http::trace::TraceLayer;
 pub use auth::CurrentUser;
 pub use error::ApiError;
 use extract::{BODY_LIMIT, JsonBody, PathParams, QueryParams};
+pub use lethe_web::WebOptions;
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
@@ -40,9 +42,15 @@ pub struct AppState {
     pub filters: std::sync::Arc<gate::FilterGate>,
 }
 
-/// The whole application: API routes behind the token check, plus the public OpenAPI
-/// document, health check and landing page.
+/// The whole application with the pages' default options (plain HTTP); see [`app`].
 pub fn router(store: Store) -> Router {
+    app(store, WebOptions::default())
+}
+
+/// The whole application: API routes behind the token check, the public OpenAPI document
+/// and health check, and the web pages; every response carries the security headers.
+pub fn app(store: Store, web: WebOptions) -> Router {
+    let pages = lethe_web::routes(store.clone(), web);
     let state = AppState {
         store,
         filters: std::sync::Arc::default(),
@@ -149,16 +157,46 @@ pub fn router(store: Store) -> Router {
             state.clone(),
             auth::require_token,
         ));
-    Router::new()
-        .route("/", get(landing))
+    let api = Router::new()
         .route("/api/v1/health", get(health))
         .route("/api/v1/openapi.json", get(openapi_document))
         .merge(protected)
-        .fallback(not_found)
         // For the public routes; the protected ones have theirs, behind the token check.
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(TraceLayer::new_for_http().make_span_with(request_span))
-        .with_state(state)
+        .with_state(state);
+    security_headers(
+        api.merge(pages)
+            .fallback(not_found)
+            .layer(TraceLayer::new_for_http().make_span_with(request_span)),
+    )
+}
+
+/// What every response says to the browser: run scripts, styles and images from this origin
+/// only (the pages have no inline script), never be framed (against clickjacking), never
+/// guess a content type, and tell other sites nothing of the address a link came from.
+fn security_headers(router: Router) -> Router {
+    use axum::http::{HeaderValue, header};
+    use tower_http::set_header::SetResponseHeaderLayer;
+    const POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+                          img-src 'self' data:; object-src 'none'; base-uri 'none'; \
+                          form-action 'self'; frame-ancestors 'none'";
+    router
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
 }
 
 /// The span every request's log lines carry: its method and path only. The default span
@@ -180,32 +218,30 @@ pub async fn bind(address: SocketAddr) -> std::io::Result<(TcpListener, SocketAd
     Ok((listener, local))
 }
 
-/// Serves the API on a bound listener until `shutdown` completes.
+/// Serves the API and the pages on a bound listener until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
     store: Store,
+    web: WebOptions,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(store))
+    axum::serve(listener, app(store, web))
         .with_graceful_shutdown(shutdown)
         .await
-}
-
-async fn landing() -> Html<&'static str> {
-    Html(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Lethe</title></head>\
-         <body><h1>Lethe</h1><p>A CRM record store that deletes properly.</p>\
-         <p>The JSON API lives under <code>/api/v1</code>; its description is at \
-         <a href=\"/api/v1/openapi.json\">/api/v1/openapi.json</a>.</p></body></html>",
-    )
 }
 
 async fn health(State(state): State<AppState>) -> Json<Json_> {
     Json(json!({"status": "ok", "backend": state.store.backend().as_str()}))
 }
 
-async fn not_found() -> ApiError {
-    ApiError::NotFound("no such route; the API is described at /api/v1/openapi.json".to_owned())
+/// An unknown address: the JSON error under `/api/`, a page elsewhere.
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    if uri.path().starts_with("/api/") {
+        ApiError::NotFound("no such route; the API is described at /api/v1/openapi.json".to_owned())
+            .into_response()
+    } else {
+        lethe_web::not_found_page()
+    }
 }
 
 /// A route that exists, asked with a method it does not have: the JSON error shape, like

@@ -14,7 +14,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use lethe_store::policy;
-use lethe_store::{HistoryVerification, Job, JobRunner, MAX_HISTORY_PAGE, Skip, Store, StoreError};
+use lethe_store::{HistoryVerification, Job, MAX_HISTORY_PAGE, Skip};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -32,36 +32,6 @@ fn limit(raw: Option<u64>, default: u64, max: u64) -> Result<u64, ApiError> {
             "limit must be between 1 and {max}; {other} was given"
         ))),
     }
-}
-
-/// Runs a job to its end in the background; errors are logged (the job itself records them
-/// and can be resumed).
-fn run_in_background(store: &Store, job: i64) {
-    let store = store.clone();
-    tokio::spawn(async move {
-        let runner = JobRunner::default();
-        let mut progress = |_: &Job| {};
-        match store.run_job(job, &runner, &mut progress).await {
-            Ok(finished) if finished.is_finished() => tracing::info!(
-                job = finished.id,
-                done = finished.done,
-                total = finished.total,
-                "job finished"
-            ),
-            // Another worker holds it (the server's job worker picked it up first).
-            Ok(other) => {
-                tracing::debug!(job = other.id, state = %other.state, "job runs elsewhere")
-            }
-            Err(StoreError::JobElsewhere { message, .. }) => {
-                tracing::info!(job, %message, "job runs elsewhere")
-            }
-            // Cancelled or failed meanwhile: nothing for this worker to do.
-            Err(StoreError::Transition(refused)) => {
-                tracing::info!(job, %refused, "job not run")
-            }
-            Err(error) => tracing::error!(job, error = %error, "job stopped with an error"),
-        }
-    });
 }
 
 /// `202 Accepted` with the job, and where to follow it.
@@ -120,7 +90,7 @@ pub async fn trash(
             body.batch_size,
         )
         .await?;
-    run_in_background(&state.store, job.id);
+    state.store.run_job_in_background(job.id);
     Ok(accepted(&job))
 }
 
@@ -143,7 +113,7 @@ pub async fn restore(
         .store
         .start_restore(batch, body.ids.as_deref(), &actor, body.batch_size)
         .await?;
-    run_in_background(&state.store, job.id);
+    state.store.run_job_in_background(job.id);
     Ok(accepted(&job))
 }
 
@@ -200,7 +170,7 @@ pub async fn resume_job(
     let actor = user.0.actor();
     let job = state.store.resume_job(id, &actor).await?;
     if job.state == lethe_store::JobState::Queued {
-        run_in_background(&state.store, job.id);
+        state.store.run_job_in_background(job.id);
     }
     Ok(accepted(&job))
 }
@@ -447,7 +417,7 @@ pub async fn anonymize(
         .store
         .start_anonymize(body.snapshot_id, &actor, body.batch_size)
         .await?;
-    run_in_background(&state.store, job.id);
+    state.store.run_job_in_background(job.id);
     Ok(accepted(&job))
 }
 
@@ -515,6 +485,6 @@ pub async fn update(
         .store
         .start_update(body.snapshot_id, &changes, &actor, body.batch_size)
         .await?;
-    run_in_background(&state.store, job.id);
+    state.store.run_job_in_background(job.id);
     Ok(accepted(&job))
 }

@@ -61,6 +61,18 @@ pub fn routes(store: Store, options: WebOptions) -> Router {
             "/account/tokens/{id}/revoke",
             post(pages::account::revoke_token),
         )
+        .route("/records/{entity}", get(pages::records::show))
+        .route("/records/{entity}/count", get(pages::records::count))
+        .route("/records/{entity}/bulk", post(pages::records::bulk))
+        .route(
+            "/snapshots/{id}/trash",
+            get(pages::trash::preview).post(pages::trash::submit),
+        )
+        .route("/snapshots/{id}/trash/confirm", get(pages::trash::confirm))
+        .route("/jobs/{id}", get(pages::jobs::show))
+        .route("/jobs/{id}/status", get(pages::jobs::status))
+        .route("/batches/{id}/restore", post(pages::jobs::restore_batch))
         .route("/assets/{file}", get(assets::serve))
+        .method_not_allowed_fallback(pages::method_not_allowed)
         .with_state(state)
 }

@@ -119,7 +119,7 @@ pub fn sign_in_path(next: &str) -> String {
     } else {
         format!(
             "/sign-in?next={}",
-            serde_urlencoded::to_string([("", next)])
+            serde_html_form::to_string([("", next)])
                 .map(|pair| pair.trim_start_matches('=').to_owned())
                 .unwrap_or_default()
         )
@@ -200,10 +200,10 @@ struct TokenField {
 }
 
 fn read_form<T: DeserializeOwned>(body: &[u8]) -> Result<(String, T), Rejection> {
-    let token: TokenField = serde_urlencoded::from_bytes(body)
-        .map_err(|error| Rejection::BadForm(error.to_string()))?;
-    let form = serde_urlencoded::from_bytes(body)
-        .map_err(|error| Rejection::BadForm(error.to_string()))?;
+    let token: TokenField =
+        serde_html_form::from_bytes(body).map_err(|error| Rejection::BadForm(error.to_string()))?;
+    let form =
+        serde_html_form::from_bytes(body).map_err(|error| Rejection::BadForm(error.to_string()))?;
     Ok((token.form_token, form))
 }
 
@@ -291,8 +291,17 @@ mod tests {
 
     #[test]
     fn only_paths_on_this_site_are_followed_after_signing_in() {
-        assert_eq!(safe_next(Some("/records/contact?sort=name")), "/records/contact?sort=name");
-        for elsewhere in ["//evil.example", "/\\evil.example", "https://evil.example", "evil", "/a\nb"] {
+        assert_eq!(
+            safe_next(Some("/records/contact?sort=name")),
+            "/records/contact?sort=name"
+        );
+        for elsewhere in [
+            "//evil.example",
+            "/\\evil.example",
+            "https://evil.example",
+            "evil",
+            "/a\nb",
+        ] {
             assert_eq!(safe_next(Some(elsewhere)), "/", "{elsewhere}");
         }
         assert_eq!(safe_next(None), "/");

@@ -100,9 +100,14 @@ pub(super) async fn lethe_side(args: &SideArgs) -> anyhow::Result<Json> {
     let ids = Arc::new(active_ids(&args.db, snapshot.id).await?);
     let (listener, address) = lethe_http::bind("127.0.0.1:0".parse()?).await?;
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(lethe_http::serve(listener, store.clone(), async move {
-        let _ = server_stopped.await;
-    }));
+    let server = tokio::spawn(lethe_http::serve(
+        listener,
+        store.clone(),
+        lethe_http::WebOptions::default(),
+        async move {
+            let _ = server_stopped.await;
+        },
+    ));
     let base = format!("http://{address}");
     let load = Load {
         base,

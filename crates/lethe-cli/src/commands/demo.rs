@@ -1,14 +1,17 @@
-//! `lethe demo`: builds the synthetic CRM, creates an admin with a token, then serves.
+//! `lethe demo`: builds the synthetic CRM, creates an admin with a token and a password for
+//! the pages, then serves.
 
 use std::time::Instant;
 
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use lethe_demo::{DemoOptions, DemoProgress};
-use lethe_store::Role;
+use lethe_http::WebOptions;
+use lethe_store::{Actor, Role};
 use serde_json::json;
 
 use super::Context;
+use super::serve::DemoAdmin;
 use crate::cli::DemoArgs;
 use crate::output::print_json;
 
@@ -18,10 +21,22 @@ pub async fn run(context: &Context, args: DemoArgs) -> anyhow::Result<()> {
         .files
         .clone()
         .unwrap_or_else(|| context.files_dir(store.url()));
-    let (admin, token) = match store.find_user("admin").await? {
-        Some(_) => store.issue_token("admin", "issued by lethe demo").await?,
-        None => store.add_user("admin", Role::Admin).await?,
+    // A new admin gets a password to sign in to the pages with, printed once; an admin of
+    // an earlier run keeps theirs (Lethe cannot show it again).
+    let (admin, token, password) = match store.find_user("admin").await? {
+        Some(_) => {
+            let (admin, token) = store.issue_token("admin", "issued by lethe demo").await?;
+            (admin, token, None)
+        }
+        None => {
+            let password: String = lethe_store::random_token()?.chars().take(16).collect();
+            let (admin, token) = store
+                .add_user_with_password("admin", Role::Admin, &password, &Actor::operator())
+                .await?;
+            (admin, token, Some(password))
+        }
     };
+    let greeting = DemoAdmin { token, password };
     let existing = store.count_records("contact").await.unwrap_or(0);
     if existing > 0 {
         // Running the demo again serves what is there rather than failing: the README's one
@@ -39,7 +54,14 @@ pub async fn run(context: &Context, args: DemoArgs) -> anyhow::Result<()> {
                 store.url().display_safe()
             );
         }
-        return super::serve::serve(context, store, args.listen, Some(token)).await;
+        return super::serve::serve(
+            context,
+            store,
+            args.listen,
+            WebOptions::default(),
+            Some(greeting),
+        )
+        .await;
     }
     let options = DemoOptions {
         contacts: args.contacts,
@@ -81,7 +103,8 @@ pub async fn run(context: &Context, args: DemoArgs) -> anyhow::Result<()> {
             "files_written": report.files_written,
             "file_bytes": report.file_bytes,
             "files_dir": files_dir.display().to_string(),
-            "admin_token": token,
+            "admin_token": greeting.token,
+            "admin_password": greeting.password,
         }));
     } else if !context.json() {
         println!(
@@ -99,11 +122,21 @@ pub async fn run(context: &Context, args: DemoArgs) -> anyhow::Result<()> {
             files_dir.display()
         );
         if args.no_serve {
-            println!("Admin token: {token}");
+            println!("Admin token: {}", greeting.token);
+            if let Some(password) = &greeting.password {
+                println!("Admin password for the pages: {password}");
+            }
         }
     }
     if args.no_serve {
         return Ok(());
     }
-    super::serve::serve(context, store, args.listen, Some(token)).await
+    super::serve::serve(
+        context,
+        store,
+        args.listen,
+        WebOptions::default(),
+        Some(greeting),
+    )
+    .await
 }

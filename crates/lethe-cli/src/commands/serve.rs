@@ -1,8 +1,9 @@
-//! `lethe serve`: the HTTP API until Ctrl-C or SIGTERM.
+//! `lethe serve`: the HTTP API and the web pages until Ctrl-C or SIGTERM.
 
 use std::net::SocketAddr;
 
 use anyhow::Context as _;
+use lethe_http::WebOptions;
 use lethe_store::Store;
 use serde_json::json;
 
@@ -12,7 +13,18 @@ use crate::output::UsageError;
 
 pub async fn run(context: &Context, args: ServeArgs) -> anyhow::Result<()> {
     let store = context.open().await?;
-    serve(context, store, args.listen, None).await
+    let web = WebOptions {
+        behind_tls: args.behind_tls,
+    };
+    serve(context, store, args.listen, web, None).await
+}
+
+/// What `lethe demo` prints for its admin: the API token, and the password to sign in to
+/// the pages with when it has just set one.
+#[derive(Debug)]
+pub struct DemoAdmin {
+    pub token: String,
+    pub password: Option<String>,
 }
 
 /// Serves `store`, printing the URL first (tests read it from the first line of stdout).
@@ -20,8 +32,11 @@ pub async fn serve(
     context: &Context,
     store: Store,
     listen: SocketAddr,
-    admin_token: Option<String>,
+    web: WebOptions,
+    admin: Option<DemoAdmin>,
 ) -> anyhow::Result<()> {
+    let admin_token = admin.as_ref().map(|admin| admin.token.clone());
+    let admin_password = admin.as_ref().and_then(|admin| admin.password.clone());
     let (listener, address) = match lethe_http::bind(listen).await {
         Ok(bound) => bound,
         Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
@@ -40,13 +55,23 @@ pub async fn serve(
     if context.json() {
         println!(
             "{}",
-            json!({"url": url, "admin_token": admin_token, "database": store.url().display_safe()})
+            json!({"url": url, "admin_token": admin_token, "admin_password": admin_password, "database": store.url().display_safe()})
         );
     } else {
         println!(
             "Lethe serves {url} (database {}).",
             store.url().display_safe()
         );
+        if admin.is_some() {
+            match &admin_password {
+                Some(password) => {
+                    println!("Open {url}/ and sign in as admin with the password {password}")
+                }
+                None => println!(
+                    "Open {url}/ and sign in as admin (the password printed when this demo was built; set a new one with `lethe user passwd admin`)"
+                ),
+            }
+        }
         if let Some(token) = &admin_token {
             println!("Admin token: {token}");
             println!(
@@ -56,7 +81,7 @@ pub async fn serve(
         println!("Stop with Ctrl-C.");
     }
     let worker = tokio::spawn(work_jobs(store.clone()));
-    let served = lethe_http::serve(listener, store.clone(), shutdown_signal())
+    let served = lethe_http::serve(listener, store.clone(), web, shutdown_signal())
         .await
         .context("serving HTTP");
     worker.abort();

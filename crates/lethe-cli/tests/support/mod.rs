@@ -2,7 +2,7 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Output, Stdio};
 
 pub use lethe_testkit::{TestDatabase, both_backends};
@@ -103,6 +103,57 @@ pub fn demo_into(database: &TestDatabase, contacts: u64, files: &std::path::Path
         ],
     );
     assert_eq!(run.status, 0, "{}", run.stderr);
+}
+
+/// Runs `lethe ARGS` with `input` on stdin.
+pub fn lethe_with_input(database: &TestDatabase, args: &[&str], input: &str) -> Run {
+    let mut child = lethe_command(database)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the lethe binary");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write stdin");
+    let output = child.wait_with_output().expect("wait for lethe");
+    Run {
+        status: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Creates a user with a password to sign in with; returns its id and first API token.
+pub fn add_user_with_password(
+    database: &TestDatabase,
+    name: &str,
+    role: &str,
+    password: &str,
+) -> (i64, String) {
+    let run = lethe_with_input(
+        database,
+        &[
+            "user",
+            "add",
+            name,
+            "--role",
+            role,
+            "--password-stdin",
+            "--json",
+        ],
+        &format!("{password}\n"),
+    );
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let json = run.json();
+    (
+        json["user"]["id"].as_i64().unwrap(),
+        json["token"].as_str().unwrap().to_owned(),
+    )
 }
 
 /// Creates a user and returns its token.

@@ -319,6 +319,37 @@ impl Store {
         dispatch!(self, pool => restore::parent_batches::<_>(pool, self.schema(), deletion_batch).await)
     }
 
+    /// Runs job `job` to its end on a task of its own, for a server that answers at once and
+    /// lets the caller follow the job's progress; the outcome is logged (the job itself
+    /// records an error, and can be resumed).
+    pub fn run_job_in_background(&self, job: i64) {
+        let store = self.clone();
+        tokio::spawn(async move {
+            let runner = JobRunner::default();
+            let mut progress = |_: &Job| {};
+            match store.run_job(job, &runner, &mut progress).await {
+                Ok(finished) if finished.is_finished() => tracing::info!(
+                    job = finished.id,
+                    done = finished.done,
+                    total = finished.total,
+                    "job finished"
+                ),
+                // Another worker holds it (the server's job worker picked it up first).
+                Ok(other) => {
+                    tracing::debug!(job = other.id, state = %other.state, "job runs elsewhere")
+                }
+                Err(StoreError::JobElsewhere { message, .. }) => {
+                    tracing::info!(job, %message, "job runs elsewhere")
+                }
+                // Cancelled or failed meanwhile: nothing for this worker to do.
+                Err(StoreError::Transition(refused)) => {
+                    tracing::info!(job, %refused, "job not run")
+                }
+                Err(error) => tracing::error!(job, error = %error, "job stopped with an error"),
+            }
+        });
+    }
+
     /// Runs a job to its end in this process, a batch per transaction, calling `progress`
     /// after each. A job another live worker holds is refused; a dead worker's is taken over.
     pub async fn run_job(

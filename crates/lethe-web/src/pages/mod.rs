@@ -4,10 +4,13 @@
 
 pub mod account;
 pub mod home;
+pub mod jobs;
+pub mod records;
 pub mod sign_in;
+pub mod trash;
 
 use askama::Template;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use lethe_store::{ErrorClass, StoreError};
 
@@ -33,6 +36,7 @@ pub struct Frame {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Section {
     Home,
+    Records,
     Account,
 }
 
@@ -40,6 +44,7 @@ impl Section {
     pub fn name(self) -> &'static str {
         match self {
             Section::Home => "home",
+            Section::Records => "records",
             Section::Account => "account",
         }
     }
@@ -76,10 +81,21 @@ impl Frame {
     }
 }
 
+/// A page as a response. Pages show personal data: no cache keeps them, so that after
+/// signing out the browser's back button shows nothing.
+fn page_response(status: StatusCode, html: String) -> Response {
+    (
+        status,
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        Html(html),
+    )
+        .into_response()
+}
+
 /// A rendered template with a status.
 pub fn render(status: StatusCode, template: &impl Template) -> Response {
     match template.render() {
-        Ok(html) => (status, Html(html)).into_response(),
+        Ok(html) => page_response(status, html),
         Err(error) => {
             tracing::error!(%error, "a page template failed to render");
             problem_page(Problem::Internal)
@@ -161,7 +177,7 @@ pub fn problem_page(problem: Problem) -> Response {
         advice,
     };
     match page.render() {
-        Ok(html) => (status, Html(html)).into_response(),
+        Ok(html) => page_response(status, html),
         Err(_) => (status, title.to_owned()).into_response(),
     }
 }
@@ -183,6 +199,15 @@ pub fn store_problem(error: StoreError) -> Response {
             problem_page(Problem::Internal)
         }
     }
+}
+
+/// The page for a method a page's address does not answer (a link to a form's address).
+pub async fn method_not_allowed() -> Response {
+    let mut response = problem_page(Problem::BadForm(
+        "This address only takes a form from its page.".to_owned(),
+    ));
+    *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    response
 }
 
 /// The page for an address that leads nowhere.

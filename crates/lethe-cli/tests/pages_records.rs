@@ -1,0 +1,190 @@
+//! The records page, in a real browser against the real `lethe serve`: HighLevel's bulk
+//! delete — tick the page, "Select all N matching", untick two, trash — with SuperOffice's
+//! two confirmations, the job's page, and the undo; a filter typed in the box is counted as
+//! it is typed and a wrong one is shown at its place; a record holding markup shows it as
+//! text. On both backends.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use lethe_testkit::browser::Browser;
+use support::{TestDatabase, TestServer, add_user_with_password, both_backends};
+
+const PASSWORD: &str = "the boss's passphrase";
+
+/// 120 prospects without related records (so that nothing blocks them), and one whose name
+/// is markup.
+async fn contacts(database: &TestDatabase) {
+    database
+        .execute(
+            "INSERT INTO contact (first_name, last_name, email, category, legal_basis, created_at, updated_at) \
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 120) \
+             SELECT 'Person', 'Number ' || i, 'person' || i || '@example.com', 'prospect', 'none', \
+             '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z' FROM n",
+        )
+        .await;
+    database
+        .execute(
+            "INSERT INTO contact (first_name, last_name, email, category, legal_basis, created_at, updated_at) \
+             VALUES ('<script>document.title = \"owned\"</script>', '<b>Bold</b>', 'markup@example.com', 'customer', 'none', \
+             '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z')",
+        )
+        .await;
+}
+
+async fn sign_in(browser: &Browser, server: &TestServer, path: &str) {
+    browser.goto(&server.endpoint(path)).await;
+    browser.fill("#name", "boss").await;
+    browser.fill("#password", PASSWORD).await;
+    browser.click("button[type=submit]").await;
+}
+
+async fn active_contacts(database: &TestDatabase) -> i64 {
+    database
+        .scalar("SELECT COUNT(*) FROM contact WHERE trash_batch_id IS NULL AND id > 0")
+        .await
+}
+
+both_backends!(
+    tick_the_page_select_all_matching_untick_two_and_trash_the_rest,
+    |database: TestDatabase| async move {
+        add_user_with_password(&database, "boss", "admin", PASSWORD);
+        let server = TestServer::start(&database);
+        contacts(&database).await;
+        let Some(browser) = Browser::start().await else {
+            return;
+        };
+        sign_in(&browser, &server, "/records/contact").await;
+
+        // The filter is counted as it is typed; a wrong one is shown with its place.
+        browser
+            .wait_for_text("#filter-status", "121 matching")
+            .await;
+        browser.fill("#filter", "category = \"prospekt\"").await;
+        browser.wait_for_text("#filter-status", "1:").await;
+        assert!(
+            browser.text("#filter-status").await.contains("prospect"),
+            "the problem names the values allowed: {}",
+            browser.text("#filter-status").await
+        );
+        browser.fill("#filter", "category = \"prospect\"").await;
+        browser
+            .wait_for_text("#filter-status", "120 matching")
+            .await;
+        browser.click(".filter-box button[type=submit]").await;
+        browser
+            .wait_for_text("#filter-status", "120 matching")
+            .await;
+        browser.assert_accessible("records").await;
+
+        // Tick the page: the banner offers every match; take it, then untick two rows.
+        browser.click("#tick-page").await;
+        browser
+            .wait_for_text("#select-all-banner", "All 50 on this page are selected.")
+            .await;
+        assert_eq!(
+            browser.text("#select-all-matching").await,
+            "Select all 120 matching"
+        );
+        browser.click("#select-all-matching").await;
+        browser
+            .wait_for_text("#select-all-banner", "All 120 matching are selected")
+            .await;
+        let rows = browser
+            .client()
+            .find_all(lethe_testkit::browser::fantoccini::Locator::Css(
+                ".tick-row",
+            ))
+            .await
+            .unwrap();
+        let mut kept = Vec::new();
+        for row in rows.iter().take(2) {
+            kept.push(row.attr("value").await.unwrap().unwrap());
+            row.click().await.unwrap();
+        }
+        browser
+            .wait_for_text("#select-all-banner", "except 2")
+            .await;
+        browser.click("#bulk button[type=submit]").await;
+
+        // First confirmation: the preview says what moves.
+        browser
+            .wait_for_text("main h1", "Move 118 contact records")
+            .await;
+        browser.assert_accessible("trash preview").await;
+        browser.click("a.button.danger").await;
+        // Second: the number must be typed; a wrong one is refused and moves nothing.
+        browser
+            .wait_for_text("main h1", "Confirm: move 118 contact records")
+            .await;
+        browser.assert_accessible("trash confirmation").await;
+        browser.fill("#typed", "120").await;
+        browser.click("button.danger").await;
+        browser
+            .wait_for_text("#typed-error", "Nothing was moved")
+            .await;
+        assert_eq!(active_contacts(&database).await, 121);
+        browser.fill("#typed", "118").await;
+        browser.fill("#reason", "stale prospects").await;
+        let button = browser.text("button.danger").await;
+        assert_eq!(button, "Move 118 contact records to the trash");
+        browser.click("button.danger").await;
+
+        // The job's page follows the job to its end.
+        browser.wait_for_text("#job-state", "done").await;
+        browser.wait_for_text("main", "What changed").await;
+        browser.assert_accessible("job").await;
+        assert_eq!(
+            active_contacts(&database).await,
+            3,
+            "the two unticked and the customer"
+        );
+        for id in &kept {
+            let active = database
+                .scalar(&format!(
+                    "SELECT COUNT(*) FROM contact WHERE id = {id} AND trash_batch_id IS NULL"
+                ))
+                .await;
+            assert_eq!(active, 1, "contact {id} was unticked and stays");
+        }
+
+        // Undo brings every one back.
+        browser.click("form[action^='/batches/'] button").await;
+        browser
+            .wait_for_text("main h1", "Restoring from the trash")
+            .await;
+        browser.wait_for_text("#job-state", "done").await;
+        assert_eq!(active_contacts(&database).await, 121);
+        browser.close().await;
+    }
+);
+
+both_backends!(
+    a_record_holding_markup_shows_it_as_text,
+    |database: TestDatabase| async move {
+        add_user_with_password(&database, "boss", "admin", PASSWORD);
+        let server = TestServer::start(&database);
+        contacts(&database).await;
+        let Some(browser) = Browser::start().await else {
+            return;
+        };
+        sign_in(
+            &browser,
+            &server,
+            "/records/contact?filter=category%20%3D%20%22customer%22",
+        )
+        .await;
+        browser
+            .wait_for_text("table.records tbody", "<b>Bold</b>")
+            .await;
+        let text = browser.text("table.records tbody").await;
+        assert!(
+            text.contains("<script>document.title = \"owned\"</script>"),
+            "{text}"
+        );
+        let title = browser.execute("return document.title", vec![]).await;
+        assert_eq!(title, serde_json::json!("contact records · Lethe"));
+        browser.close().await;
+    }
+);
