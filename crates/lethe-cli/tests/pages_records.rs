@@ -9,7 +9,7 @@
 mod support;
 
 use lethe_testkit::browser::Browser;
-use support::{TestDatabase, TestServer, add_user_with_password, both_backends};
+use support::{TestDatabase, TestServer, add_user_with_password, both_backends, sign_in};
 
 const PASSWORD: &str = "the boss's passphrase";
 
@@ -33,13 +33,6 @@ async fn contacts(database: &TestDatabase) {
         .await;
 }
 
-async fn sign_in(browser: &Browser, server: &TestServer, path: &str) {
-    browser.goto(&server.endpoint(path)).await;
-    browser.fill("#name", "boss").await;
-    browser.fill("#password", PASSWORD).await;
-    browser.click("button[type=submit]").await;
-}
-
 async fn active_contacts(database: &TestDatabase) -> i64 {
     database
         .scalar("SELECT COUNT(*) FROM contact WHERE trash_batch_id IS NULL AND id > 0")
@@ -55,7 +48,7 @@ both_backends!(
         let Some(browser) = Browser::start().await else {
             return;
         };
-        sign_in(&browser, &server, "/records/contact").await;
+        sign_in(&browser, &server, "/records/contact", "boss", PASSWORD).await;
 
         // The filter is counted as it is typed; a wrong one is shown with its place.
         browser
@@ -173,6 +166,8 @@ both_backends!(
             &browser,
             &server,
             "/records/contact?filter=category%20%3D%20%22customer%22",
+            "boss",
+            PASSWORD,
         )
         .await;
         browser

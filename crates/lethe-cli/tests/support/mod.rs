@@ -356,3 +356,18 @@ pub fn crash_kills() -> u64 {
         .and_then(|raw| raw.parse().ok())
         .unwrap_or(5)
 }
+
+/// Opens `path` in the browser, which leads to the sign-in page, and signs in as `name`:
+/// the browser is then on `path`.
+pub async fn sign_in(
+    browser: &lethe_testkit::browser::Browser,
+    server: &TestServer,
+    path: &str,
+    name: &str,
+    password: &str,
+) {
+    browser.goto(&server.endpoint(path)).await;
+    browser.fill("#name", name).await;
+    browser.fill("#password", password).await;
+    browser.click("button[type=submit]").await;
+}

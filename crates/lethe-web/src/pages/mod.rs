@@ -37,14 +37,26 @@ pub struct Frame {
 pub enum Section {
     Home,
     Records,
+    Selections,
+    RecycleBin,
+    Deletions,
+    History,
+    Users,
+    Notifications,
     Account,
 }
 
 impl Section {
     pub fn name(self) -> &'static str {
         match self {
-            Section::Home => "home",
+            Section::Home => "records",
             Section::Records => "records",
+            Section::Selections => "selections",
+            Section::RecycleBin => "recycle-bin",
+            Section::Deletions => "deletions",
+            Section::History => "history",
+            Section::Users => "users",
+            Section::Notifications => "notifications",
             Section::Account => "account",
         }
     }
