@@ -186,6 +186,8 @@ pub enum UserAction {
     Remove,
     /// Issuing another API token for someone.
     IssueToken,
+    /// Making a user an admin, or an admin a user.
+    ChangeRole,
 }
 
 impl UserAction {
@@ -195,6 +197,7 @@ impl UserAction {
             UserAction::Add => "creating users",
             UserAction::Remove => "removing users",
             UserAction::IssueToken => "issuing an API token",
+            UserAction::ChangeRole => "changing a user's role",
         }
     }
 }
@@ -262,7 +265,7 @@ mod tests {
         type Question = (&'static str, fn(&Actor) -> bool);
         // Columns: operator, admin, plain user, owner.
         #[rustfmt::skip]
-        let table: [(Question, [bool; 4]); 28] = [
+        let table: [(Question, [bool; 4]); 29] = [
             (("see the owner's job or snapshot",    |a| may_see(a, Some(OWNER))),                           [true, true, false, true]),
             (("see what the operator started",      |a| may_see(a, None)),                                  [true, true, false, false]),
             (("list everyone's jobs",               sees_everyones),                                        [true, true, false, false]),
@@ -273,6 +276,7 @@ mod tests {
             (("add a user",                         |a| manage_users(a, UserAction::Add).is_ok()),          [true, true, false, false]),
             (("remove a user",                      |a| manage_users(a, UserAction::Remove).is_ok()),       [true, true, false, false]),
             (("list users",                         |a| manage_users(a, UserAction::List).is_ok()),         [true, true, false, false]),
+            (("change a user's role",               |a| manage_users(a, UserAction::ChangeRole).is_ok()),   [true, true, false, false]),
             (("revoke the owner's token",           |a| handle_tokens(a, OWNER, "owner").is_ok()),          [true, true, false, true]),
             (("preview a purge",                    |a| preview_purge(a).is_ok()),                          [true, true, false, false]),
             (("trash one record",                   |a| bulk(a, 1, "trashing", "a mass delete").is_ok()),   [true, true, true, true]),

@@ -458,13 +458,28 @@ pub(crate) fn select_entries() -> sea_query::SelectStatement {
 /// How many entries one page of `lethe history` returns at most.
 pub const MAX_HISTORY_PAGE: u64 = 1_000;
 
+/// Which entries a reader wants: by who acted, what was done (an action or the start of
+/// one, `purge` for every `purge.…`), and when. Empty parts do not narrow.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryFilter {
+    /// The actor's name, exactly.
+    pub actor: Option<String>,
+    /// An action (`trash.requested`) or its family (`trash`).
+    pub action: Option<String>,
+    /// From this instant on.
+    pub since: Option<OffsetDateTime>,
+    /// Before this instant.
+    pub until: Option<OffsetDateTime>,
+}
+
 /// Up to `limit` entries by id from `from` (exclusive): ascending after it, or descending
-/// before it.
+/// before it; only those `filter` lets through.
 pub async fn page<DB: Dialect>(
     pool: &sqlx::Pool<DB>,
     from: Option<i64>,
     order: Order,
     limit: u64,
+    filter: &HistoryFilter,
 ) -> Result<Vec<HistoryEntry>, StoreError> {
     let mut connection = pool.acquire().await?;
     let mut query = select_entries();
@@ -473,6 +488,33 @@ pub async fn page<DB: Dialect>(
             Order::Desc => col("id").lt(from),
             _ => col("id").gt(from),
         });
+    }
+    if let Some(actor) = &filter.actor {
+        query.and_where(col("actor_name").eq(actor.as_str()));
+    }
+    if let Some(action) = &filter.action {
+        // instr/strpos rather than LIKE: no wildcard in what was typed means anything.
+        let position = match DB::BACKEND {
+            Backend::Sqlite => "instr",
+            Backend::Postgres => "strpos",
+        };
+        query.and_where(
+            col("action").eq(action.as_str()).or(Expr::expr(
+                sea_query::Func::cust(Alias::new(position))
+                    .arg(col("action"))
+                    .arg(Expr::val(format!("{action}."))),
+            )
+            .eq(1)),
+        );
+    }
+    let time = |at: OffsetDateTime| {
+        Expr::val(DB::bind_value(&ValueType::Timestamp, &Value::Timestamp(at)))
+    };
+    if let Some(since) = filter.since {
+        query.and_where(col("at").gte(time(since)));
+    }
+    if let Some(until) = filter.until {
+        query.and_where(col("at").lt(time(until)));
     }
     query.order_by(Alias::new("id"), order).limit(limit);
     let (sql, values) = DB::build(&query);

@@ -1,6 +1,6 @@
-//! Taking access away: listing a user's API tokens, revoking one, and removing a user
-//! (SPEC §7). A user's own tokens are theirs to list and revoke; an admin may do it for
-//! anyone, and only an admin removes a user. A removed user keeps their name in the history
+//! Changing and taking away access: listing a user's API tokens, revoking one, changing a
+//! user's role, and removing a user (SPEC §7). A user's own tokens are theirs to list and revoke; an admin may do it for
+//! anyone, and only an admin changes a role or removes a user; the last admin stays one. A removed user keeps their name in the history
 //! (entries name who did what), but every token of theirs stops working at once and they
 //! cannot be acted as. Each change is written to the history.
 
@@ -133,6 +133,74 @@ async fn revoke<DB: Dialect>(
     })
 }
 
+/// Refuses to leave Lethe without an admin: `doing` to the last admin is a conflict.
+async fn keep_an_admin<DB: Dialect>(
+    connection: &mut DB::Connection,
+    user: &User,
+    doing: &str,
+) -> Result<(), StoreError> {
+    if !user.is_admin() {
+        return Ok(());
+    }
+    let (sql, values) = DB::build(
+        Query::select()
+            .expr(Expr::cust("COUNT(*)"))
+            .from(Alias::new("lethe_user"))
+            .and_where(col("role").eq("admin"))
+            .and_where(col("removed_at").is_null()),
+    );
+    let admins = match DB::fetch_optional(connection, sql, values).await? {
+        Some(row) => rows::count::<DB>(&row, 0)?,
+        None => 0,
+    };
+    if admins <= 1 {
+        return Err(StoreError::Conflict(format!(
+            "`{}` is the last admin: add another admin before {doing}, or Lethe would have nobody to purge, cancel or manage users",
+            user.name
+        )));
+    }
+    Ok(())
+}
+
+async fn change_role<DB: Dialect>(
+    pool: &Pool<DB>,
+    key: &HistoryKey,
+    user: &User,
+    role: crate::Role,
+    actor: &Actor,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let mut transaction = begin_write(pool).await?;
+    if role != crate::Role::Admin {
+        keep_an_admin::<DB>(&mut transaction, user, "making them a user").await?;
+    }
+    let (sql, values) = DB::build(
+        Query::update()
+            .table(Alias::new("lethe_user"))
+            .value(Alias::new("role"), Expr::val(role.as_str()))
+            .and_where(col("id").eq(user.id))
+            .and_where(col("removed_at").is_null()),
+    );
+    if DB::execute(&mut transaction, sql, values).await? != 1 {
+        return Err(StoreError::Conflict(format!(
+            "user `{}` was removed meanwhile",
+            user.name
+        )));
+    }
+    crate::history::append::<DB>(
+        &mut transaction,
+        key,
+        now,
+        actor,
+        "user.role_changed",
+        None,
+        serde_json::json!({"user": user.id, "name": user.name, "from": user.role.as_str(), "to": role.as_str()}),
+    )
+    .await?;
+    transaction.commit().await?;
+    Ok(())
+}
+
 async fn remove<DB: Dialect>(
     pool: &Pool<DB>,
     key: &HistoryKey,
@@ -141,25 +209,7 @@ async fn remove<DB: Dialect>(
     now: OffsetDateTime,
 ) -> Result<u64, StoreError> {
     let mut transaction = begin_write(pool).await?;
-    if user.is_admin() {
-        let (sql, values) = DB::build(
-            Query::select()
-                .expr(Expr::cust("COUNT(*)"))
-                .from(Alias::new("lethe_user"))
-                .and_where(col("role").eq("admin"))
-                .and_where(col("removed_at").is_null()),
-        );
-        let admins = match DB::fetch_optional(&mut transaction, sql, values).await? {
-            Some(row) => rows::count::<DB>(&row, 0)?,
-            None => 0,
-        };
-        if admins <= 1 {
-            return Err(StoreError::Conflict(format!(
-                "`{}` is the last admin: add another admin first, or Lethe would have nobody to purge, cancel or manage users",
-                user.name
-            )));
-        }
-    }
+    keep_an_admin::<DB>(&mut transaction, user, "removing them").await?;
     let revoked = stamp::<DB>(
         &mut transaction,
         "lethe_token",
@@ -225,6 +275,25 @@ impl Store {
         let key = self.history_key();
         let now = self.now();
         dispatch!(self, pool => remove::<_>(pool, &key, &user, actor, now).await)
+    }
+
+    /// Makes user `name` an admin or a plain user (an admin only); the last admin stays one.
+    /// Written to the history.
+    pub async fn set_role(
+        &self,
+        name: &str,
+        role: crate::Role,
+        actor: &Actor,
+    ) -> Result<User, StoreError> {
+        lethe_domain::policy::manage_users(actor, lethe_domain::policy::UserAction::ChangeRole)?;
+        let user = self.existing_user(name).await?;
+        if user.role == role {
+            return Ok(user);
+        }
+        let key = self.history_key();
+        let now = self.now();
+        dispatch!(self, pool => change_role::<_>(pool, &key, &user, role, actor, now).await)?;
+        Ok(User { role, ..user })
     }
 
     pub(crate) async fn existing_user(&self, name: &str) -> Result<User, StoreError> {

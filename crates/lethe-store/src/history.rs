@@ -18,7 +18,7 @@ impl Store {
         limit: u64,
     ) -> Result<Vec<HistoryEntry>, StoreError> {
         let limit = limit.clamp(1, MAX_HISTORY_PAGE);
-        dispatch!(self, pool => page::<_>(pool, after, Order::Asc, limit).await)
+        dispatch!(self, pool => page::<_>(pool, after, Order::Asc, limit, &HistoryFilter::default()).await)
     }
 
     /// Up to `limit` entries before entry `before` (or the newest), newest first.
@@ -28,7 +28,20 @@ impl Store {
         limit: u64,
     ) -> Result<Vec<HistoryEntry>, StoreError> {
         let limit = limit.clamp(1, MAX_HISTORY_PAGE);
-        dispatch!(self, pool => page::<_>(pool, before, Order::Desc, limit).await)
+        self.history_search(before, limit, &HistoryFilter::default())
+            .await
+    }
+
+    /// Up to `limit` entries that `filter` lets through, before entry `before` (or the
+    /// newest), newest first.
+    pub async fn history_search(
+        &self,
+        before: Option<i64>,
+        limit: u64,
+        filter: &HistoryFilter,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        let limit = limit.clamp(1, MAX_HISTORY_PAGE);
+        dispatch!(self, pool => page::<_>(pool, before, Order::Desc, limit, filter).await)
     }
 
     /// Recomputes the whole chain, checks that no number is missing and that every head

@@ -43,8 +43,8 @@ pub use lethe_domain::policy;
 pub(crate) use lethe_domain::value;
 pub use lethe_filter::Filter;
 pub use lethe_history::{
-    HistoryAnchor, HistoryEntry, HistoryKey, HistoryProblem, HistoryVerification, MAX_HISTORY_PAGE,
-    MIN_HISTORY_KEY_BYTES,
+    HistoryAnchor, HistoryEntry, HistoryFilter, HistoryKey, HistoryProblem, HistoryVerification,
+    MAX_HISTORY_PAGE, MIN_HISTORY_KEY_BYTES,
 };
 pub use lethe_query::{Explanation, Scope};
 pub use lifecycle::{

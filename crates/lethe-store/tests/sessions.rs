@@ -248,3 +248,56 @@ both_backends!(
         assert!((1..=5).contains(&checked), "{checked} guesses were checked");
     }
 );
+
+both_backends!(
+    an_admin_changes_roles_but_never_leaves_lethe_without_an_admin,
+    |database: TestDatabase| async move {
+        let clock = Clock::fixed(start());
+        let store = open(&database, &clock).await;
+        let operator = lethe_store::Actor::operator();
+        let (boss, _) = store.add_user("boss", Role::Admin).await.unwrap();
+        let (ann, _) = store.add_user("ann", Role::User).await.unwrap();
+        let refused = store
+            .set_role("ann", Role::Admin, &ann.actor())
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), "forbidden", "{refused}");
+        let last = store
+            .set_role("boss", Role::User, &boss.actor())
+            .await
+            .unwrap_err();
+        assert!(last.to_string().contains("the last admin"), "{last}");
+        assert_eq!(
+            store
+                .set_role("ann", Role::Admin, &operator)
+                .await
+                .unwrap()
+                .role,
+            Role::Admin
+        );
+        assert_eq!(
+            store
+                .set_role("boss", Role::User, &operator)
+                .await
+                .unwrap()
+                .role,
+            Role::User
+        );
+        let roles: Vec<_> = store
+            .list_users()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|user| (user.name, user.role))
+            .collect();
+        assert_eq!(
+            roles,
+            [
+                ("boss".to_owned(), Role::User),
+                ("ann".to_owned(), Role::Admin)
+            ]
+        );
+        let text = database.dump("lethe_history", "seq").await.join("\n");
+        assert_eq!(text.matches("\"user.role_changed\"").count(), 2, "{text}");
+    }
+);

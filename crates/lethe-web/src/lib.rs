@@ -72,6 +72,39 @@ pub fn routes(store: Store, options: WebOptions) -> Router {
         .route("/jobs/{id}", get(pages::jobs::show))
         .route("/jobs/{id}/status", get(pages::jobs::status))
         .route("/batches/{id}/restore", post(pages::jobs::restore_batch))
+        // The person's own notifications, a record, the admins' users and history pages.
+        .route("/notifications", get(pages::notifications::show))
+        .route("/notifications/read", post(pages::notifications::mark_read))
+        .route("/records/{entity}/{id}", get(pages::record::show))
+        .route(
+            "/records/{entity}/{id}/restore",
+            post(pages::record::restore),
+        )
+        .route("/history", get(pages::history::show))
+        .route(
+            "/selections",
+            get(pages::selections::list).post(pages::selections::create),
+        )
+        .route("/selections/{name}", get(pages::selections::show))
+        .route("/selections/{name}/edit", post(pages::selections::update))
+        .route("/selections/{name}/delete", post(pages::selections::delete))
+        .route(
+            "/selections/{name}/trash",
+            post(pages::selections::trash_all),
+        )
+        .route("/users", get(pages::users::list).post(pages::users::add))
+        .route("/users/{name}", get(pages::users::show))
+        .route("/users/{name}/role", post(pages::users::set_role))
+        .route("/users/{name}/password", post(pages::users::set_password))
+        .route(
+            "/users/{name}/sessions/end",
+            post(pages::users::end_sessions),
+        )
+        .route(
+            "/users/{name}/tokens/{token}/revoke",
+            post(pages::users::revoke_token),
+        )
+        .route("/users/{name}/remove", post(pages::users::remove))
         .route("/assets/{file}", get(assets::serve))
         .method_not_allowed_fallback(pages::method_not_allowed)
         .with_state(state)

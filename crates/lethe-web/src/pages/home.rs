@@ -1,25 +1,19 @@
-//! The home page: the kinds of records Lethe holds, each leading to its records, and the
-//! person's latest notifications.
+//! The home page: the kinds of records Lethe holds, each leading to its records.
 
 use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use lethe_store::Notification;
 
 use crate::WebState;
 use crate::pages::{Frame, Section, render};
 use crate::session::{Rejection, SignedIn};
-
-/// How many notifications the home page shows.
-const LATEST: u64 = 5;
 
 #[derive(Template)]
 #[template(path = "home.html")]
 struct HomePage {
     frame: Frame,
     entities: Vec<EntityLine>,
-    notifications: Vec<Notification>,
 }
 
 struct EntityLine {
@@ -41,15 +35,9 @@ pub async fn show(
             description: entity.description.clone(),
         })
         .collect();
-    let notifications = state
-        .store
-        .notifications(signed_in.user.id, false, LATEST)
-        .await
-        .map_err(Rejection::Store)?;
     let page = HomePage {
         frame: Frame::of(&state, &signed_in, Section::Home).await,
         entities,
-        notifications,
     };
     Ok(render(StatusCode::OK, &page))
 }

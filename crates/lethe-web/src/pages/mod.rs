@@ -3,11 +3,16 @@
 //! that say something went wrong.
 
 pub mod account;
+pub mod history;
 pub mod home;
 pub mod jobs;
+pub mod notifications;
+pub mod record;
 pub mod records;
+pub mod selections;
 pub mod sign_in;
 pub mod trash;
+pub mod users;
 
 use askama::Template;
 use axum::http::{HeaderValue, StatusCode, header};

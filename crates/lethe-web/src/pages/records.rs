@@ -41,11 +41,11 @@ struct Heading {
 }
 
 /// One cell: its text, and where it leads for a link to another record.
-struct Cell {
-    text: String,
-    link: Option<String>,
+pub struct Cell {
+    pub text: String,
+    pub link: Option<String>,
     /// A timestamp, shown in the reader's time zone by the script.
-    time: bool,
+    pub time: bool,
 }
 
 struct Row {
@@ -72,6 +72,11 @@ struct RecordsPage {
     next_page: Option<String>,
     /// The first page's address, when this is not it.
     first_page: Option<String>,
+}
+
+/// The records page of `entity` filtered by `filter`, in the default order.
+pub fn records_address(entity: &str, filter: &str) -> String {
+    address(entity, filter, "id", SortOrder::Asc, None)
 }
 
 /// The query string of the records page for this filter and sort (and page).
@@ -103,7 +108,9 @@ fn address(
     }
 }
 
-fn cell(state: &WebState, entity: &str, column: &str, value: Option<&Value>) -> Cell {
+/// How a value shows in a table: a reference as a link to its record, a timestamp marked
+/// for the script, the rest as text (escaped by the template).
+pub fn cell(state: &WebState, entity: &str, column: &str, value: Option<&Value>) -> Cell {
     let plain = |text: String| Cell {
         text,
         link: None,
