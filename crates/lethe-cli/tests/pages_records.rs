@@ -183,3 +183,119 @@ both_backends!(
         browser.close().await;
     }
 );
+
+/// Ticks the first `count` rows of the records page and continues with `action`.
+async fn tick_and_continue(browser: &Browser, count: usize, action: &str) -> Vec<String> {
+    let rows = browser
+        .client()
+        .find_all(lethe_testkit::browser::fantoccini::Locator::Css(
+            ".tick-row",
+        ))
+        .await
+        .unwrap();
+    let mut ticked = Vec::new();
+    for row in rows.iter().take(count) {
+        ticked.push(row.attr("value").await.unwrap().unwrap());
+        row.click().await.unwrap();
+    }
+    browser
+        .client()
+        .find(lethe_testkit::browser::fantoccini::Locator::Css(&format!(
+            "#action option[value={action}]"
+        )))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser.click("#bulk button[type=submit]").await;
+    ticked
+}
+
+both_backends!(
+    a_bulk_update_and_an_anonymisation_are_checked_asked_twice_and_change_only_the_ticked,
+    |database: TestDatabase| async move {
+        add_user_with_password(&database, "boss", "admin", PASSWORD);
+        let server = TestServer::start(&database);
+        contacts(&database).await;
+        let Some(browser) = Browser::start().await else {
+            return;
+        };
+        sign_in(&browser, &server, "/records/contact", "boss", PASSWORD).await;
+        browser
+            .wait_for_text("#filter-status", "121 matching")
+            .await;
+        let ticked = tick_and_continue(&browser, 3, "update").await;
+        browser
+            .wait_for_text("main h1", "Update a field of 3 contact records")
+            .await;
+        browser
+            .client()
+            .find(lethe_testkit::browser::fantoccini::Locator::Css(
+                "#field option[value=category]",
+            ))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        browser.fill("#value", "lots").await;
+        browser.click("main form[method=get] button").await;
+        browser.wait_for_text("#value-error", "lost").await;
+        browser.fill("#value", "lost").await;
+        browser.click("main form[method=get] button").await;
+        browser.wait_for_text("main", "on 3 contact records").await;
+        browser.assert_accessible("bulk update").await;
+        browser.fill("#typed", "3").await;
+        browser.click("button.danger").await;
+        browser.wait_for_text("#job-state", "done").await;
+        let lost = database
+            .scalar("SELECT COUNT(*) FROM contact WHERE category = 'lost'")
+            .await;
+        assert_eq!(lost, 3);
+        for id in &ticked {
+            let changed = database
+                .scalar(&format!(
+                    "SELECT COUNT(*) FROM contact WHERE id = {id} AND category = 'lost'"
+                ))
+                .await;
+            assert_eq!(changed, 1, "contact {id} was ticked");
+        }
+
+        // Anonymise two: their personal fields are overwritten, the records stay.
+        browser.goto(&server.endpoint("/records/contact")).await;
+        browser
+            .wait_for_text("#filter-status", "121 matching")
+            .await;
+        let ticked = tick_and_continue(&browser, 2, "anonymize").await;
+        browser
+            .wait_for_text("main h1", "Anonymise 2 contact records?")
+            .await;
+        assert!(browser.text("main table").await.contains("last_name"));
+        browser.assert_accessible("anonymise").await;
+        browser.fill("#typed", "3").await;
+        browser.click("button.danger").await;
+        browser
+            .wait_for_text("#typed-error", "Nothing was changed")
+            .await;
+        browser.fill("#typed", "2").await;
+        browser.click("button.danger").await;
+        browser.wait_for_text("#job-state", "done").await;
+        for id in &ticked {
+            let anonymous = database
+                .scalar(&format!(
+                    "SELECT COUNT(*) FROM contact WHERE id = {id} AND last_name = 'User' \
+                     AND email NOT LIKE '%@example.com' AND trash_batch_id IS NULL"
+                ))
+                .await;
+            assert_eq!(anonymous, 1, "contact {id} was anonymised and stays");
+        }
+        assert_eq!(
+            database
+                .scalar("SELECT COUNT(*) FROM contact WHERE email LIKE '%@example.com'")
+                .await,
+            119
+        );
+        browser.close().await;
+    }
+);

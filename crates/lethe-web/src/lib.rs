@@ -69,6 +69,14 @@ pub fn routes(store: Store, options: WebOptions) -> Router {
             get(pages::trash::preview).post(pages::trash::submit),
         )
         .route("/snapshots/{id}/trash/confirm", get(pages::trash::confirm))
+        .route(
+            "/snapshots/{id}/update",
+            get(pages::changes::update_form).post(pages::changes::update_submit),
+        )
+        .route(
+            "/snapshots/{id}/anonymize",
+            get(pages::changes::anonymize_form).post(pages::changes::anonymize_submit),
+        )
         .route("/jobs/{id}", get(pages::jobs::show))
         .route("/jobs/{id}/status", get(pages::jobs::status))
         .route("/batches/{id}/restore", post(pages::jobs::restore_batch))

@@ -3,6 +3,7 @@
 //! that say something went wrong.
 
 pub mod account;
+pub mod changes;
 pub mod history;
 pub mod home;
 pub mod jobs;

@@ -370,6 +370,8 @@ pub async fn bulk(
     };
     let action = match form.action.as_str() {
         "trash" => "trash",
+        "update" => "update",
+        "anonymize" => "anonymize",
         _ => {
             return Ok(store_problem(StoreError::BadRequest(
                 "choose an action from the bulk actions menu".to_owned(),

@@ -149,7 +149,7 @@ pub struct ConfirmFields {
 }
 
 /// The number as typed, with the separators people type ("158,416", "158 416") left out.
-fn typed_number(typed: &str) -> Option<u64> {
+pub fn typed_number(typed: &str) -> Option<u64> {
     let digits: String = typed
         .chars()
         .filter(|character| !matches!(character, ',' | '.' | ' ' | '\u{a0}' | '\''))
