@@ -72,6 +72,7 @@ fn crates_depend_only_downwards() {
         "lethe-jobs",
         "lethe-store",
         "lethe-http",
+        "lethe-web",
         "lethe-cli",
     ];
     for pure in ["lethe-schema", "lethe-plan", "lethe-filter", "lethe-domain"] {
@@ -88,7 +89,15 @@ fn crates_depend_only_downwards() {
         &["lethe-plan", "lethe-filter", "lethe-domain"],
         "the schema is the bottom layer",
     );
-    let edges = ["axum", "tower-http", "clap", "lethe-http", "lethe-cli"];
+    let edges = [
+        "axum",
+        "tower-http",
+        "askama",
+        "clap",
+        "lethe-http",
+        "lethe-web",
+        "lethe-cli",
+    ];
     for storage in [
         "lethe-db",
         "lethe-history",
@@ -141,6 +150,21 @@ fn crates_depend_only_downwards() {
         &all["lethe-http"],
         &["lethe-cli", "clap"],
         "HTTP is a door of its own",
+    );
+    assert_none_of(
+        "lethe-web",
+        &all["lethe-web"],
+        &[
+            "lethe-http",
+            "lethe-cli",
+            "clap",
+            "sqlx",
+            "sea-query",
+            "lethe-db",
+            "lethe-query",
+            "lethe-jobs",
+        ],
+        "the pages reach data only through the store, and know nothing of the API",
     );
 }
 
