@@ -8,6 +8,7 @@
 //! ```
 
 mod lifecycle;
+mod pages;
 mod suite;
 
 use std::str::FromStr;
@@ -81,6 +82,9 @@ enum Command {
     /// Everything for one backend: builds the demo data set if it is not there, then the
     /// selection counts and trash, restore and purge, each against hand-written SQL.
     Suite(suite::SuiteArgs),
+    /// The pages at scale: `lethe serve`'s answer times against the hand-written SQL for
+    /// the same questions.
+    Pages(pages::PagesArgs),
 }
 
 /// One question, asked through Lethe's filter language and as hand-written SQL. The hand
@@ -539,5 +543,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Lifecycle(args) => lifecycle::run(args).await,
         Command::LifecycleSide(args) => lifecycle::side(args).await,
         Command::Suite(args) => suite::run_suite(args).await,
+        Command::Pages(args) => pages::run(args).await,
     }
 }
