@@ -3,9 +3,11 @@
 //! that say something went wrong.
 
 pub mod account;
+pub mod deletions;
 pub mod home;
 pub mod jobs;
 pub mod records;
+pub mod recycle_bin;
 pub mod sign_in;
 pub mod trash;
 
