@@ -12,7 +12,14 @@ use support::{TestDatabase, TestServer, lethe, sign_in};
 
 /// Opens `path`, waits for `expected` in the main heading, checks accessibility and takes
 /// the picture `name`.png.
-async fn visit(browser: &Browser, server: &TestServer, folder: &std::path::Path, name: &str, path: &str, expected: &str) {
+async fn visit(
+    browser: &Browser,
+    server: &TestServer,
+    folder: &std::path::Path,
+    name: &str,
+    path: &str,
+    expected: &str,
+) {
     browser.goto(&server.endpoint(path)).await;
     photograph(browser, folder, name, expected).await;
 }
@@ -23,7 +30,11 @@ async fn photograph(browser: &Browser, folder: &std::path::Path, name: &str, exp
     let file = folder.join(format!("{name}.png"));
     browser.screenshot(&file).await;
     let bytes = std::fs::read(&file).unwrap();
-    assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 5_000, "{name}: {} bytes", bytes.len());
+    assert!(
+        bytes.starts_with(b"\x89PNG") && bytes.len() > 5_000,
+        "{name}: {} bytes",
+        bytes.len()
+    );
 }
 
 #[tokio::test]
@@ -31,7 +42,10 @@ async fn every_page_opens_on_the_demo_data_with_no_serious_accessibility_problem
     let Some(database) = TestDatabase::new(lethe_testkit::TestBackend::Sqlite).await else {
         return;
     };
-    let built = lethe(&database, &["demo", "--contacts", "2000", "--no-serve", "--json"]);
+    let built = lethe(
+        &database,
+        &["demo", "--contacts", "2000", "--no-serve", "--json"],
+    );
     assert_eq!(built.status, 0, "{}", built.stderr);
     let password = built.json()["admin_password"].as_str().unwrap().to_owned();
     let server = TestServer::start(&database);
@@ -60,7 +74,9 @@ async fn every_page_opens_on_the_demo_data_with_no_serious_accessibility_problem
     .await;
     browser.wait_for_text("#filter-status", "matching").await;
     browser.click("#tick-page").await;
-    browser.wait_for_text("#select-all-banner", "on this page are selected").await;
+    browser
+        .wait_for_text("#select-all-banner", "on this page are selected")
+        .await;
     photograph(&browser, &folder, "records-ticked", "contact records").await;
     browser.click("#select-all-matching").await;
     browser.click("#bulk button[type=submit]").await;
@@ -74,19 +90,77 @@ async fn every_page_opens_on_the_demo_data_with_no_serious_accessibility_problem
         .await
         .unwrap();
     browser.fill("#typed", &expected).await;
-    browser.fill("#reason", "lost customers without a legal basis").await;
+    browser
+        .fill("#reason", "lost customers without a legal basis")
+        .await;
     browser.click("button.danger").await;
     browser.wait_for_text("#job-state", "done").await;
     photograph(&browser, &folder, "job", "Moving to the trash").await;
 
-    visit(&browser, &server, &folder, "record", "/records/contact/1", "contact 1").await;
-    visit(&browser, &server, &folder, "recycle-bin", "/recycle-bin", "Recycle bin").await;
-    visit(&browser, &server, &folder, "deletions", "/deletions", "Permanent deletion").await;
-    visit(&browser, &server, &folder, "selections", "/selections", "Saved selections").await;
-    visit(&browser, &server, &folder, "notifications", "/notifications", "Notifications").await;
+    visit(
+        &browser,
+        &server,
+        &folder,
+        "record",
+        "/records/contact/1",
+        "contact 1",
+    )
+    .await;
+    visit(
+        &browser,
+        &server,
+        &folder,
+        "recycle-bin",
+        "/recycle-bin",
+        "Recycle bin",
+    )
+    .await;
+    visit(
+        &browser,
+        &server,
+        &folder,
+        "deletions",
+        "/deletions",
+        "Permanent deletion",
+    )
+    .await;
+    visit(
+        &browser,
+        &server,
+        &folder,
+        "selections",
+        "/selections",
+        "Saved selections",
+    )
+    .await;
+    visit(
+        &browser,
+        &server,
+        &folder,
+        "notifications",
+        "/notifications",
+        "Notifications",
+    )
+    .await;
     visit(&browser, &server, &folder, "users", "/users", "Users").await;
     visit(&browser, &server, &folder, "user", "/users/admin", "admin").await;
-    visit(&browser, &server, &folder, "history", "/history", "Deletion history").await;
-    visit(&browser, &server, &folder, "account", "/account", "Your account").await;
+    visit(
+        &browser,
+        &server,
+        &folder,
+        "history",
+        "/history",
+        "Deletion history",
+    )
+    .await;
+    visit(
+        &browser,
+        &server,
+        &folder,
+        "account",
+        "/account",
+        "Your account",
+    )
+    .await;
     browser.close().await;
 }

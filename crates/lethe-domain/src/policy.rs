@@ -4,7 +4,8 @@
 //!
 //! Moved here so far: seeing what another user started or made, changing and deleting saved
 //! selections, mass operations, restoring, previewing, requesting and cancelling purges, the
-//! history, resuming a job, managing users and their API tokens.
+//! history, resuming a job, managing users and their API tokens, seeing a deletion batch in
+//! the recycle bin, and the permanent deletion console.
 
 use crate::Actor;
 
@@ -103,6 +104,30 @@ pub fn change_selection(actor: &Actor, name: &str, owner: Option<i64>) -> Verdic
             "only an admin or the user who saved `{name}` may change or delete it"
         ))
     }
+}
+
+/// Seeing deletion batch `batch`, which the user `trashed_by` trashed, in the recycle bin:
+/// an admin sees every batch, a user the batches they trashed (SPEC §3: APRO and SuperOffice
+/// show your own deletions, and everyone's to an admin). A batch's reason and counts say what
+/// a deletion was about, so another user's are not shown.
+pub fn see_deletion_batch(actor: &Actor, batch: i64, trashed_by: Option<i64>) -> Verdict {
+    if may_see(actor, trashed_by) {
+        Ok(())
+    } else {
+        refuse(format!(
+            "deletion batch {batch} was trashed by another user: only they and admins can see it"
+        ))
+    }
+}
+
+/// Opening the permanent deletion console: the consolidated table, the pending, running and
+/// finished purges with their erasure receipts, and the history's verification. An admin,
+/// as purging is.
+pub fn open_deletion_console(actor: &Actor) -> Verdict {
+    admins_only(
+        actor,
+        "the permanent deletion console (purges, erasure receipts, the history's verification)",
+    )
 }
 
 /// Requesting a purge: an admin (it erases records for good).
@@ -265,7 +290,7 @@ mod tests {
         type Question = (&'static str, fn(&Actor) -> bool);
         // Columns: operator, admin, plain user, owner.
         #[rustfmt::skip]
-        let table: [(Question, [bool; 4]); 29] = [
+        let table: [(Question, [bool; 4]); 32] = [
             (("see the owner's job or snapshot",    |a| may_see(a, Some(OWNER))),                           [true, true, false, true]),
             (("see what the operator started",      |a| may_see(a, None)),                                  [true, true, false, false]),
             (("list everyone's jobs",               sees_everyones),                                        [true, true, false, false]),
@@ -295,6 +320,9 @@ mod tests {
             (("revoke the owner's token",           |a| revoke_token(a, 9, OWNER).is_ok()),                 [true, true, false, true]),
             (("end the owner's sessions",           |a| handle_sessions(a, OWNER, "owner").is_ok()),        [true, true, false, true]),
             (("set the owner's password",           |a| set_password(a, OWNER, "owner").is_ok()),           [true, true, false, true]),
+            (("see the owner's deletion batch",     |a| see_deletion_batch(a, 6, Some(OWNER)).is_ok()),     [true, true, false, true]),
+            (("see the operator's deletion batch",  |a| see_deletion_batch(a, 6, None).is_ok()),            [true, true, false, false]),
+            (("open the permanent deletion console", |a| open_deletion_console(a).is_ok()),                 [true, true, false, false]),
         ];
         for ((question, ask), expected) in table {
             for ((who, actor), expect) in actors().iter().zip(expected) {

@@ -273,6 +273,15 @@ pub async fn list_where<DB: Dialect>(
     fetch_jobs::<DB>(pool, Some(condition), Order::Asc, limit).await
 }
 
+/// Jobs matching `condition`, newest first.
+pub async fn list_where_newest_first<DB: Dialect>(
+    pool: &Pool<DB>,
+    condition: Expr,
+    limit: u64,
+) -> Result<Vec<JobRow>, StoreError> {
+    fetch_jobs::<DB>(pool, Some(condition), Order::Desc, limit).await
+}
+
 async fn fetch_jobs<DB: Dialect>(
     pool: &Pool<DB>,
     condition: Option<Expr>,

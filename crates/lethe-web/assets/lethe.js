@@ -183,3 +183,67 @@ function jobPage() {
   setTimeout(poll, 500);
 }
 document.addEventListener("DOMContentLoaded", jobPage);
+
+// The recycle bin and the permanent deletion console: a pending purge's time left counts
+// down once a second (the page prints it as it was when sent, for a reader without script).
+function countdowns() {
+  const clocks = Array.from(document.querySelectorAll(".countdown[data-runs-at]"));
+  if (clocks.length === 0) {
+    return;
+  }
+  const words = (seconds) => {
+    if (seconds <= 0) {
+      return "due now";
+    }
+    const unit = (count, name) => count + " " + name + (count === 1 ? "" : "s");
+    const days = Math.floor(seconds / 86400);
+    const hours = Math.floor((seconds % 86400) / 3600);
+    const minutes = Math.floor((seconds % 3600) / 60);
+    const rest = Math.floor(seconds % 60);
+    if (days > 0) {
+      return unit(days, "day") + " " + unit(hours, "hour") + " " + unit(minutes, "minute");
+    }
+    if (hours > 0) {
+      return unit(hours, "hour") + " " + unit(minutes, "minute") + " " + unit(rest, "second");
+    }
+    return unit(minutes, "minute") + " " + unit(rest, "second");
+  };
+  const tick = () => {
+    for (const clock of clocks) {
+      const at = Date.parse(clock.dataset.runsAt);
+      if (!Number.isNaN(at)) {
+        clock.textContent = words(Math.round((at - Date.now()) / 1000));
+      }
+    }
+  };
+  tick();
+  setInterval(tick, 1000);
+}
+document.addEventListener("DOMContentLoaded", countdowns);
+
+// The purge confirmation: the button says when the records will be erased for the grace
+// period typed (the form works the same without it).
+function purgeButton() {
+  const button = document.getElementById("purge-button");
+  const grace = document.getElementById("grace_days");
+  if (!button || !grace) {
+    return;
+  }
+  const say = () => {
+    const raw = grace.value.trim();
+    const days = Number(raw);
+    let when;
+    if (raw === "") {
+      when = "after " + button.dataset.default;
+    } else if (!Number.isInteger(days) || days < 0) {
+      return;
+    } else if (days === 0) {
+      when = "now";
+    } else {
+      when = "after " + days + (days === 1 ? " day" : " days");
+    }
+    button.textContent = "Erase " + button.dataset.what + " for good " + when;
+  };
+  grace.addEventListener("input", say);
+}
+document.addEventListener("DOMContentLoaded", purgeButton);

@@ -113,6 +113,23 @@ pub fn routes(store: Store, options: WebOptions) -> Router {
             post(pages::users::revoke_token),
         )
         .route("/users/{name}/remove", post(pages::users::remove))
+        // The recycle bin and the permanent deletion console (issue 16, parts 5 and 6).
+        .route("/recycle-bin", get(pages::recycle_bin::show))
+        .route(
+            "/batches/{id}/purge",
+            get(pages::recycle_bin::purge_preview).post(pages::recycle_bin::purge_submit),
+        )
+        .route(
+            "/batches/{id}/purge/confirm",
+            get(pages::recycle_bin::purge_confirm),
+        )
+        .route("/deletions", get(pages::deletions::show))
+        .route("/purges/{job}/cancel", post(pages::deletions::cancel))
+        .route("/purges/{job}/receipt", get(pages::deletions::receipt))
+        .route(
+            "/purges/{job}/receipt.json",
+            get(pages::deletions::receipt_json),
+        )
         .route("/assets/{file}", get(assets::serve))
         .method_not_allowed_fallback(pages::method_not_allowed)
         .with_state(state)

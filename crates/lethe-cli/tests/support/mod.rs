@@ -5,6 +5,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Output, Stdio};
 
+#[allow(unused_imports)] // not every test file runs on both backends
 pub use lethe_testkit::{TestDatabase, both_backends};
 use serde_json::Value;
 

@@ -538,6 +538,15 @@ impl Store {
         Ok(rows.iter().map(|row| row.to_job(now)).collect())
     }
 
+    /// Purges that are no longer waiting (queued, running, done, failed or cancelled), newest
+    /// first, at most `limit` (1 to 1,000): the finished ones carry their erasure receipt.
+    pub async fn purges_past_their_grace(&self, limit: u64) -> Result<Vec<Job>, StoreError> {
+        let now = self.now();
+        let limit = limit.clamp(1, 1_000);
+        let rows = dispatch!(self, pool => jobs::list_where_newest_first::<_>(pool, purge::not_pending_filter(), limit).await)?;
+        Ok(rows.iter().map(|row| row.to_job(now)).collect())
+    }
+
     /// Requests, with no grace, the purge of every batch trashed longer than the retention
     /// window (auto-purge); returns the purge jobs made.
     pub async fn schedule_auto_purges(&self) -> Result<Vec<Job>, StoreError> {

@@ -4,12 +4,14 @@
 
 pub mod account;
 pub mod changes;
+pub mod deletions;
 pub mod history;
 pub mod home;
 pub mod jobs;
 pub mod notifications;
 pub mod record;
 pub mod records;
+pub mod recycle_bin;
 pub mod selections;
 pub mod sign_in;
 pub mod trash;

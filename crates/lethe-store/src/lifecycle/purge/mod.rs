@@ -365,3 +365,10 @@ pub(in crate::lifecycle) fn pending_filter() -> Expr {
         .eq(JobKind::Purge.as_str())
         .and(col("state").eq(JobState::Pending.as_str()))
 }
+
+/// Purges past their grace period: every state but pending.
+pub(in crate::lifecycle) fn not_pending_filter() -> Expr {
+    col("kind")
+        .eq(JobKind::Purge.as_str())
+        .and(col("state").ne(JobState::Pending.as_str()))
+}
