@@ -36,6 +36,61 @@ pub struct PagesArgs {
         default_value = r#"category = "prospect" and legal_basis != "consent""#
     )]
     preview_filter: String,
+    /// How many deletion batches the recycle bin should hold: single contacts are trashed
+    /// (before anything is timed) until it does.
+    #[arg(long, default_value_t = 1_000)]
+    batches: u64,
+}
+
+/// Trashes single contacts, the newest first, until `wanted` deletion batches are in the
+/// trash: the recycle bin's size for its benchmark. Set-up, not timed.
+async fn ensure_batches(db: &str, wanted: u64) -> anyhow::Result<()> {
+    let url = lethe_store::DatabaseUrl::parse(db)?;
+    let options = crate::options(&url, lethe_store::Clock::system());
+    let store =
+        lethe_store::Store::open(&url, lethe_schema::Schema::default_crm(), &options).await?;
+    let hand = HandPool::open(&url).await?;
+    let in_trash = "SELECT COUNT(*) FROM lethe_deletion_batch WHERE state IN ('trashing', 'trashed', 'purge_pending', 'held')";
+    let have: i64 = match &hand {
+        HandPool::Sqlite(pool) => sqlx::query(in_trash).fetch_one(pool).await?.try_get(0)?,
+        HandPool::Postgres(pool) => sqlx::query(in_trash).fetch_one(pool).await?.try_get(0)?,
+    };
+    let missing = wanted.saturating_sub(u64::try_from(have)?);
+    if missing == 0 {
+        return Ok(());
+    }
+    eprintln!("trashing {missing} single contacts, so that the recycle bin holds {wanted} batches");
+    let everything = store.parse_filter("contact", "")?;
+    let newest = lethe_store::ListQuery {
+        sort: None,
+        order: lethe_store::SortOrder::Desc,
+        limit: Some(u32::try_from(missing)?),
+        cursor: None,
+    };
+    let runner = lethe_store::JobRunner::default();
+    let operator = lethe_store::Actor::operator();
+    let page = store
+        .select_page(&everything, lethe_store::Scope::Active, &newest)
+        .await?;
+    for record in page.records {
+        let pick = lethe_store::MemberPick {
+            entity: "contact".to_owned(),
+            source: lethe_store::PickSource::Filter(everything.clone()),
+            all_matching: false,
+            include: vec![record.id],
+            exclude: Vec::new(),
+            scope: lethe_store::Scope::Active,
+        };
+        let snapshot = store
+            .create_snapshot(&pick, "benchmark set-up", None)
+            .await?;
+        let job = store
+            .start_trash(snapshot.id, Some("benchmark set-up"), &operator, None)
+            .await?;
+        store.run_job(job.id, &runner, &mut |_| {}).await?;
+    }
+    store.close().await;
+    Ok(())
 }
 
 /// `lethe serve` on a free port, stopped when dropped.
@@ -301,6 +356,7 @@ fn row(question: &str, lethe: Duration, hand: Duration) {
 
 pub async fn run(args: PagesArgs) -> anyhow::Result<()> {
     let lethe = lethe_binary(args.lethe.clone())?;
+    ensure_batches(&args.db, args.batches).await?;
     prepare_user(&lethe, &args.db)?;
     let server = start_server(&lethe, &args.db)?;
     let browser = Browser::sign_in(&server.url).await?;

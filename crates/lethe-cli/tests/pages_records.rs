@@ -299,3 +299,100 @@ both_backends!(
         browser.close().await;
     }
 );
+
+both_backends!(
+    superoffice_a_selection_built_in_the_filter_box_is_trashed_twice_confirmed_and_restored_exactly,
+    |database: TestDatabase| async move {
+        add_user_with_password(&database, "boss", "admin", PASSWORD);
+        let server = TestServer::start(&database);
+        contacts(&database).await;
+        // Six prospects registered in 2020; one gave consent, two had activity lately.
+        database
+            .execute(
+                "INSERT INTO contact (first_name, last_name, email, category, legal_basis, created_at, updated_at) \
+                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 6) \
+                 SELECT 'Old', 'Prospect ' || i, 'old' || i || '@example.com', 'prospect', \
+                 CASE WHEN i = 1 THEN 'consent' ELSE 'none' END, \
+                 '2020-03-01T00:00:00.000000Z', '2020-03-01T00:00:00.000000Z' FROM n",
+            )
+            .await;
+        database
+            .execute(
+                "INSERT INTO activity (contact_id, kind, subject, status, happened_at, created_at, updated_at) \
+                 SELECT id, 'call', 'a call', 'done', '2026-11-01T00:00:00.000000Z', '2026-11-01T00:00:00.000000Z', \
+                 '2026-11-01T00:00:00.000000Z' FROM contact WHERE email IN ('old2@example.com', 'old3@example.com')",
+            )
+            .await;
+        database
+            .execute(
+                "INSERT INTO activity (contact_id, kind, subject, status, happened_at, created_at, updated_at) \
+                 SELECT id, 'call', 'an old call', 'done', '2021-01-01T00:00:00.000000Z', '2021-01-01T00:00:00.000000Z', \
+                 '2021-01-01T00:00:00.000000Z' FROM contact WHERE email LIKE 'old%'",
+            )
+            .await;
+        let schema = lethe_schema::Schema::default_crm();
+        let before = database.dump_entities(&schema).await;
+        let Some(browser) = Browser::start().await else {
+            return;
+        };
+        sign_in(&browser, &server, "/records/contact", "boss", PASSWORD).await;
+        browser
+            .wait_for_text("#filter-status", "127 matching")
+            .await;
+        // Prospects, registered before 2021, no consent, no interaction in two years.
+        browser
+            .fill(
+                "#filter",
+                "category = \"prospect\" and created_at < 2021-01-01 and legal_basis != \"consent\" and none activity(happened_at > now - 2y)",
+            )
+            .await;
+        browser.wait_for_text("#filter-status", "3 matching").await;
+        browser.click(".filter-box button[type=submit]").await;
+        browser.wait_for_text("#filter-status", "3 matching").await;
+        let text = browser.text("table.records tbody").await;
+        for name in ["Prospect 4", "Prospect 5", "Prospect 6"] {
+            assert!(text.contains(name), "{name} matches: {text}");
+        }
+        // Tick two of them and delete, asked twice.
+        let rows = browser
+            .client()
+            .find_all(lethe_testkit::browser::fantoccini::Locator::Css(
+                ".tick-row",
+            ))
+            .await
+            .unwrap();
+        for row in rows.iter().take(2) {
+            row.click().await.unwrap();
+        }
+        browser.wait_for_text("#ticked-count", "2 ticked").await;
+        browser.click("#bulk button[type=submit]").await;
+        browser
+            .wait_for_text("main h1", "Move 2 contact records and 2 related records")
+            .await;
+        browser.click("a.button.danger").await;
+        browser.fill("#typed", "2").await;
+        browser
+            .fill("#reason", "no legal basis after three years")
+            .await;
+        browser.click("button.danger").await;
+        browser.wait_for_text("#job-state", "done").await;
+        assert_ne!(database.dump_entities(&schema).await, before);
+
+        // They are in the recycle bin, with why; restoring brings back exactly what was.
+        browser.click("header a[href='/recycle-bin']").await;
+        browser
+            .wait_for_text("main", "no legal basis after three years")
+            .await;
+        browser.click("form[action$='/restore'] button").await;
+        browser
+            .wait_for_text("main h1", "Restoring from the trash")
+            .await;
+        browser.wait_for_text("#job-state", "done").await;
+        assert_eq!(
+            database.dump_entities(&schema).await,
+            before,
+            "restored exactly"
+        );
+        browser.close().await;
+    }
+);
