@@ -583,6 +583,16 @@ pub enum UserCommand {
     Tokens { name: String },
     /// Revoke an API token at once (yours, or anyone's for an admin); written to the history.
     RevokeToken { id: i64 },
+    /// List a user's live sign-in sessions of the web pages: yours, or anyone's for an admin.
+    Sessions { name: String },
+    /// Sign a user out of the web pages everywhere (yours, or anyone's for an admin).
+    EndSessions { name: String },
+    /// Make a user an admin or a plain user (admin only; the last admin stays one).
+    Role {
+        name: String,
+        #[arg(value_parser = ["admin", "user"])]
+        role: String,
+    },
     /// Remove a user (admin only): every token of theirs stops working, their name stays in
     /// the history.
     Remove {

@@ -806,3 +806,89 @@ both_backends!(
         assert_eq!(history.matches("user.password_set").count(), 3, "{history}");
     }
 );
+
+both_backends!(
+    roles_and_sign_in_sessions_are_managed_from_the_command_line_as_the_policy_says,
+    |database: TestDatabase| async move {
+        add_user_with_password(&database, "ann", "user", "ann's long passphrase");
+        add_user(&database, "boss", "admin");
+        // A plain user may not change roles; the last admin stays one.
+        let refused = lethe(&database, &["--as", "ann", "user", "role", "ann", "admin"]);
+        assert_eq!(refused.status, 2, "{}", refused.stderr);
+        assert!(refused.stderr.contains("admin"), "{}", refused.stderr);
+        let last = lethe(&database, &["user", "role", "boss", "user"]);
+        assert_eq!(last.status, 2, "{}", last.stderr);
+        assert!(last.stderr.contains("the last admin"), "{}", last.stderr);
+        let promoted = lethe(&database, &["user", "role", "ann", "admin", "--json"]);
+        assert_eq!(promoted.status, 0, "{}", promoted.stderr);
+        assert_eq!(promoted.json()["user"]["role"], "admin");
+
+        // Ann signs in to the pages; her session is listed, then ended from the command line.
+        let server = TestServer::start(&database);
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let page = client
+            .get(server.endpoint("/sign-in"))
+            .send()
+            .await
+            .unwrap();
+        let cookie = page.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let html = page.text().await.unwrap();
+        let token = html
+            .split("name=\"form_token\" value=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_owned();
+        let signed_in = client
+            .post(server.endpoint("/sign-in"))
+            .header("cookie", &cookie)
+            .form(&[
+                ("form_token", token.as_str()),
+                ("name", "ann"),
+                ("password", "ann's long passphrase"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(signed_in.status(), 303);
+        let session = signed_in.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let listed = lethe(
+            &database,
+            &["--as", "ann", "user", "sessions", "ann", "--json"],
+        );
+        assert_eq!(listed.status, 0, "{}", listed.stderr);
+        assert_eq!(listed.json()["sessions"].as_array().unwrap().len(), 1);
+        let ended = lethe(&database, &["user", "end-sessions", "ann", "--json"]);
+        assert_eq!(ended.json()["sessions_ended"], 1);
+        let account = client
+            .get(server.endpoint("/account"))
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(account.status(), 303, "the ended session opens nothing");
+        let listed = lethe(&database, &["user", "sessions", "ann"]);
+        assert!(
+            listed.stdout.contains("not signed in anywhere"),
+            "{}",
+            listed.stdout
+        );
+    }
+);

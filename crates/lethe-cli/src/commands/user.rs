@@ -108,6 +108,46 @@ pub async fn run(context: &Context, command: UserCommand) -> anyhow::Result<()> 
                 println!("Token {id} is revoked: it no longer works.");
             }
         }
+        UserCommand::Sessions { name } => {
+            let actor = context.acting(&store).await?;
+            let sessions = store.sessions_of(&name, &actor).await?;
+            if context.json() {
+                print_json(&json!({"sessions": sessions}));
+            } else if sessions.is_empty() {
+                println!("`{name}` is not signed in anywhere.");
+            } else {
+                println!(
+                    "{:>6}  {:<27}  {:<27}  ends",
+                    "id", "signed in", "last used"
+                );
+                for session in sessions {
+                    println!(
+                        "{:>6}  {:<27}  {:<27}  {}",
+                        session.id, session.created_at, session.last_seen_at, session.ends_at
+                    );
+                }
+            }
+        }
+        UserCommand::EndSessions { name } => {
+            let actor = context.acting(&store).await?;
+            let ended = store.end_sessions_of(&name, &actor).await?;
+            if context.json() {
+                print_json(&json!({"user": name, "sessions_ended": ended}));
+            } else {
+                println!("`{name}` is signed out everywhere ({ended} session(s) ended).");
+            }
+        }
+        UserCommand::Role { name, role } => {
+            let actor = context.acting(&store).await?;
+            let user = store
+                .set_role(&name, lethe_store::Role::parse(&role)?, &actor)
+                .await?;
+            if context.json() {
+                print_json(&json!({"user": user}));
+            } else {
+                println!("`{name}` is now {}.", user.role.as_str());
+            }
+        }
         UserCommand::Remove { name, yes } => {
             let actor = context.acting(&store).await?;
             super::lifecycle::confirm_once(
