@@ -65,7 +65,7 @@ pub use sessions::{Session, SessionInfo, SignIn};
 pub use snapshots::{MemberPick, PickSource, Snapshot};
 pub use stats::{
     EntityStats, FileStats, HELD_BATCHES_SHOWN, HeldBatch, HeldReason, SIZE_COLUMN, StateCounts,
-    Stats, StatsTotals,
+    Stats, StatsTotals, human_bytes,
 };
 pub use users::{Actor, Role, User, random_token};
 pub use value::{Value, ValueError, format_date, format_timestamp, parse_date, parse_timestamp};

@@ -33,6 +33,22 @@ pub const SIZE_COLUMN: &str = "size_bytes";
 /// The most a single file counts for in the volume figures (1 TiB).
 const MAX_FILE_BYTES: i64 = 1 << 40;
 
+/// A byte count as people read it: `0 B`, `512 B`, `1.5 KiB`, `12.0 MiB` (for the
+/// command line's table and the pages' console alike).
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
 /// A number per lifecycle state.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct StateCounts {

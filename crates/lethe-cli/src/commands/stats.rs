@@ -27,21 +27,6 @@ pub async fn run(context: &Context, args: StatsArgs) -> anyhow::Result<()> {
 const RED: &str = "\x1b[31m";
 const RESET: &str = "\x1b[0m";
 
-/// A byte count for people: `0 B`, `512 B`, `1.5 KiB`, `12.0 MiB`.
-fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
 /// The table as text. Every cell is padded before it is coloured, so colour never shifts a
 /// column.
 fn render(stats: &Stats, exact_bytes: bool, colour: bool) -> String {
@@ -49,7 +34,7 @@ fn render(stats: &Stats, exact_bytes: bool, colour: bool) -> String {
         if exact_bytes {
             n.to_string()
         } else {
-            human_bytes(n)
+            lethe_store::human_bytes(n)
         }
     };
     let file_cell = |count: u64, size: u64| format!("{count} / {}", bytes(size));
@@ -235,10 +220,10 @@ mod tests {
 
     #[test]
     fn byte_counts_read_like_people_write_them() {
-        assert_eq!(human_bytes(0), "0 B");
-        assert_eq!(human_bytes(1023), "1023 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(5 * 1024 * 1024), "5.0 MiB");
+        assert_eq!(lethe_store::human_bytes(0), "0 B");
+        assert_eq!(lethe_store::human_bytes(1023), "1023 B");
+        assert_eq!(lethe_store::human_bytes(1536), "1.5 KiB");
+        assert_eq!(lethe_store::human_bytes(5 * 1024 * 1024), "5.0 MiB");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use lethe_schema::{Anonymize, ValueType};
 use lethe_store::{Snapshot, StoreError};
 use serde::Deserialize;
@@ -221,17 +221,13 @@ pub async fn update_submit(
         Ok(change) => change,
         Err(error) => return Ok(store_problem(error)),
     };
-    match state
-        .store
-        .start_update(id, &change, &signed_in.actor(), None)
-        .await
-    {
-        Ok(job) => {
-            state.store.run_job_in_background(job.id);
-            Ok(Redirect::to(&format!("/jobs/{}", job.id)).into_response())
-        }
-        Err(error) => Ok(store_problem(error)),
-    }
+    Ok(super::job_started(
+        &state,
+        state
+            .store
+            .start_update(id, &change, &signed_in.actor(), None)
+            .await,
+    ))
 }
 
 /// A personal field and what anonymising does to it.
@@ -323,15 +319,11 @@ pub async fn anonymize_submit(
         page.typed = form.typed;
         return Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page));
     }
-    match state
-        .store
-        .start_anonymize(id, &signed_in.actor(), None)
-        .await
-    {
-        Ok(job) => {
-            state.store.run_job_in_background(job.id);
-            Ok(Redirect::to(&format!("/jobs/{}", job.id)).into_response())
-        }
-        Err(error) => Ok(store_problem(error)),
-    }
+    Ok(super::job_started(
+        &state,
+        state
+            .store
+            .start_anonymize(id, &signed_in.actor(), None)
+            .await,
+    ))
 }

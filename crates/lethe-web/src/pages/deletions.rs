@@ -20,21 +20,6 @@ use crate::session::{Rejection, SignedForm, SignedIn};
 /// How many running and finished purges the console lists.
 const PURGES_SHOWN: u64 = 50;
 
-/// A number of bytes as people read it: "0 B", "12.3 KiB", "4.0 GiB".
-fn bytes_words(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
 /// One line of the consolidated table, in words.
 struct StatsLine {
     entity: String,
@@ -53,7 +38,11 @@ fn files_words(stats: &EntityStats) -> String {
         return String::new();
     };
     let part = |count: u64, bytes: u64, state: &str| {
-        format!("{} ({}) {state}", grouped(count), bytes_words(bytes))
+        format!(
+            "{} ({}) {state}",
+            grouped(count),
+            lethe_store::human_bytes(bytes)
+        )
     };
     [
         part(files.count.active, files.bytes.active, "active"),
@@ -378,10 +367,10 @@ mod tests {
 
     #[test]
     fn sizes_are_said_in_binary_units() {
-        assert_eq!(bytes_words(0), "0 B");
-        assert_eq!(bytes_words(1023), "1023 B");
-        assert_eq!(bytes_words(1536), "1.5 KiB");
-        assert_eq!(bytes_words(5 * 1024 * 1024 * 1024), "5.0 GiB");
+        assert_eq!(lethe_store::human_bytes(0), "0 B");
+        assert_eq!(lethe_store::human_bytes(1023), "1023 B");
+        assert_eq!(lethe_store::human_bytes(1536), "1.5 KiB");
+        assert_eq!(lethe_store::human_bytes(5 * 1024 * 1024 * 1024), "5.0 GiB");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use askama::Template;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use lethe_store::{Job, JobKind, JobState, Skip};
 use serde::{Deserialize, Serialize};
 
@@ -149,17 +149,13 @@ pub async fn restore_batch(
     Path(batch): Path<i64>,
     SignedForm { signed_in, .. }: SignedForm<NoFields>,
 ) -> Result<Response, Rejection> {
-    match state
-        .store
-        .start_restore(batch, None, &signed_in.actor(), None)
-        .await
-    {
-        Ok(job) => {
-            state.store.run_job_in_background(job.id);
-            Ok(Redirect::to(&format!("/jobs/{}", job.id)).into_response())
-        }
-        Err(error) => Ok(store_problem(error)),
-    }
+    Ok(super::job_started(
+        &state,
+        state
+            .store
+            .start_restore(batch, None, &signed_in.actor(), None)
+            .await,
+    ))
 }
 
 #[cfg(test)]

@@ -112,6 +112,18 @@ fn page_response(status: StatusCode, html: String) -> Response {
         .into_response()
 }
 
+/// Where a page goes once it has started a job: the job runs on a task of the server's own,
+/// and the person follows it on its page; a refusal or an error shows its page instead.
+pub fn job_started(state: &WebState, started: Result<lethe_store::Job, StoreError>) -> Response {
+    match started {
+        Ok(job) => {
+            state.store.run_job_in_background(job.id);
+            axum::response::Redirect::to(&format!("/jobs/{}", job.id)).into_response()
+        }
+        Err(error) => store_problem(error),
+    }
+}
+
 /// A rendered template with a status.
 pub fn render(status: StatusCode, template: &impl Template) -> Response {
     match template.render() {

@@ -6,7 +6,7 @@
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use lethe_store::{ListQuery, Record, Scope, SortOrder, StoreError};
 use serde::Deserialize;
 
@@ -176,15 +176,11 @@ pub async fn restore(
     Path((_entity, id)): Path<(String, i64)>,
     SignedForm { signed_in, form }: SignedForm<RestoreFields>,
 ) -> Result<Response, Rejection> {
-    match state
-        .store
-        .start_restore(form.batch, Some(&[id]), &signed_in.actor(), None)
-        .await
-    {
-        Ok(job) => {
-            state.store.run_job_in_background(job.id);
-            Ok(Redirect::to(&format!("/jobs/{}", job.id)).into_response())
-        }
-        Err(error) => Ok(store_problem(error)),
-    }
+    Ok(super::job_started(
+        &state,
+        state
+            .store
+            .start_restore(form.batch, Some(&[id]), &signed_in.actor(), None)
+            .await,
+    ))
 }

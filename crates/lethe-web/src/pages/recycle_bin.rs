@@ -164,32 +164,6 @@ pub async fn show(
     Ok(render(StatusCode::OK, &page))
 }
 
-/// What a purge erases, in words: "118 contact records and 40 related records".
-fn what_is_erased(preview: &Preview) -> String {
-    let records = |count: u64| if count == 1 { "record" } else { "records" };
-    let members = preview.acted_on.first().map_or(0, |count| count.records);
-    let related: u64 = preview
-        .acted_on
-        .iter()
-        .skip(1)
-        .map(|count| count.records)
-        .sum();
-    let mut words = format!(
-        "{} {} {}",
-        grouped(members),
-        preview.entity,
-        records(members)
-    );
-    if related > 0 {
-        words.push_str(&format!(
-            " and {} related {}",
-            grouped(related),
-            records(related)
-        ));
-    }
-    words
-}
-
 /// When, in words, for the button: "now" or "after 7 days".
 fn when_words(grace_days: i64) -> String {
     match grace_days {
@@ -261,7 +235,7 @@ pub async fn purge_preview(
     };
     let page = PurgePreviewPage {
         frame: Frame::of(&state, &signed_in, Section::RecycleBin).await,
-        what: what_is_erased(&preview),
+        what: crate::pages::trash::what_it_reaches(&preview),
         blocked: preview.blocked_sample.clone(),
         batch,
         preview,
@@ -301,7 +275,7 @@ fn confirm_page(
     fields: PurgeFields,
 ) -> PurgeConfirmPage {
     let settings = state.store.settings();
-    let what = what_is_erased(preview);
+    let what = crate::pages::trash::what_it_reaches(preview);
     let days = parse_grace_days(&fields.grace_days).ok().flatten();
     let button = match days {
         Some(days) => format!("Erase {what} for good {}", when_words(days)),

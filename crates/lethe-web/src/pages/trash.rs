@@ -7,7 +7,7 @@
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use lethe_store::{Preview, Skip, Snapshot, policy};
 use serde::Deserialize;
 
@@ -28,9 +28,11 @@ pub fn grouped(number: u64) -> String {
     out
 }
 
-/// The records a trash moves, in words: "158,416 contacts and 2,104,312 related records".
-fn what_moves(preview: &Preview) -> String {
-    let members = preview.members - preview.blocked - preview.not_applicable;
+/// The records an operation reaches, in words: "158,416 contact records and 2,104,312
+/// related records" — the members it acts on (the preview's first count), then everything
+/// that goes with them.
+pub fn what_it_reaches(preview: &Preview) -> String {
+    let members = preview.acted_on.first().map_or(0, |count| count.records);
     let related: u64 = preview
         .acted_on
         .iter()
@@ -109,7 +111,7 @@ pub async fn preview(
     .map(|refusal| refusal.message().to_owned());
     let page = PreviewPage {
         frame: Frame::of(&state, &signed_in, Section::Records).await,
-        what_moves: what_moves(&preview),
+        what_moves: what_it_reaches(&preview),
         blocked: preview.blocked_sample.clone(),
         snapshot,
         preview,
@@ -130,7 +132,7 @@ pub async fn confirm(
     };
     let page = ConfirmPage {
         frame: Frame::of(&state, &signed_in, Section::Records).await,
-        what_moves: what_moves(&preview),
+        what_moves: what_it_reaches(&preview),
         expected: snapshot.member_count,
         snapshot,
         typed: String::new(),
@@ -171,7 +173,7 @@ pub async fn submit(
     if typed_number(&form.typed) != Some(snapshot.member_count) {
         let page = ConfirmPage {
             frame: Frame::of(&state, &signed_in, Section::Records).await,
-            what_moves: what_moves(&preview),
+            what_moves: what_it_reaches(&preview),
             expected: snapshot.member_count,
             typed_error: Some(format!(
                 "Type {} — the number of {} records picked — to confirm. Nothing was moved.",
@@ -184,17 +186,13 @@ pub async fn submit(
         return Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page));
     }
     let reason = Some(form.reason.trim()).filter(|reason| !reason.is_empty());
-    match state
-        .store
-        .start_trash(id, reason, &signed_in.actor(), None)
-        .await
-    {
-        Ok(job) => {
-            state.store.run_job_in_background(job.id);
-            Ok(Redirect::to(&format!("/jobs/{}", job.id)).into_response())
-        }
-        Err(error) => Ok(store_problem(error)),
-    }
+    Ok(super::job_started(
+        &state,
+        state
+            .store
+            .start_trash(id, reason, &signed_in.actor(), None)
+            .await,
+    ))
 }
 
 #[cfg(test)]
