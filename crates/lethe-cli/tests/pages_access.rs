@@ -8,10 +8,8 @@
 
 mod support;
 
-use std::collections::BTreeMap;
-
 use lethe_testkit::browser::Browser;
-use support::{TestDatabase, TestServer, add_user_with_password, both_backends};
+use support::{PageClient, TestDatabase, TestServer, add_user_with_password, both_backends};
 
 const ANN_PASSWORD: &str = "ann's long passphrase";
 
@@ -74,109 +72,6 @@ both_backends!(
         browser.close().await;
     }
 );
-
-/// A client that keeps cookies by hand and never follows redirects, to see each answer.
-struct PageClient {
-    http: reqwest::Client,
-    base: String,
-    cookies: BTreeMap<String, String>,
-}
-
-impl PageClient {
-    fn new(server: &TestServer) -> PageClient {
-        PageClient {
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            base: server.url.clone(),
-            cookies: BTreeMap::new(),
-        }
-    }
-
-    fn keep_cookies(&mut self, response: &reqwest::Response) {
-        for value in response.headers().get_all("set-cookie") {
-            let text = value.to_str().unwrap();
-            let pair = text.split(';').next().unwrap();
-            let (name, value) = pair.split_once('=').unwrap();
-            if value.is_empty() {
-                self.cookies.remove(name);
-            } else {
-                self.cookies.insert(name.to_owned(), value.to_owned());
-            }
-        }
-    }
-
-    fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(name, value)| format!("{name}={value}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    async fn get(
-        &mut self,
-        path: &str,
-    ) -> (reqwest::StatusCode, reqwest::header::HeaderMap, String) {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .header("cookie", self.cookie_header())
-            .send()
-            .await
-            .unwrap();
-        self.keep_cookies(&response);
-        let (status, headers) = (response.status(), response.headers().clone());
-        (status, headers, response.text().await.unwrap())
-    }
-
-    async fn post(
-        &mut self,
-        path: &str,
-        form: &[(&str, &str)],
-    ) -> (reqwest::StatusCode, reqwest::header::HeaderMap, String) {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header("cookie", self.cookie_header())
-            .form(form)
-            .send()
-            .await
-            .unwrap();
-        self.keep_cookies(&response);
-        let (status, headers) = (response.status(), response.headers().clone());
-        (status, headers, response.text().await.unwrap())
-    }
-
-    /// The value of the first `form_token` field on a page.
-    fn form_token(page: &str) -> String {
-        let at = page
-            .find("name=\"form_token\" value=\"")
-            .unwrap_or_else(|| panic!("no form token on the page: {page}"));
-        let rest = &page[at + "name=\"form_token\" value=\"".len()..];
-        rest[..rest.find('"').unwrap()].to_owned()
-    }
-
-    async fn sign_in(&mut self, name: &str, password: &str) -> (reqwest::StatusCode, String) {
-        let (_, _, page) = self.get("/sign-in").await;
-        let token = PageClient::form_token(&page);
-        let (status, headers, body) = self
-            .post(
-                "/sign-in",
-                &[
-                    ("form_token", &token),
-                    ("name", name),
-                    ("password", password),
-                ],
-            )
-            .await;
-        let location = headers
-            .get("location")
-            .map(|value| value.to_str().unwrap().to_owned());
-        (status, location.unwrap_or(body))
-    }
-}
 
 fn assert_security_headers(headers: &reqwest::header::HeaderMap, what: &str) {
     let header = |name: &str| {

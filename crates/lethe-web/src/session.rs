@@ -199,12 +199,16 @@ struct TokenField {
     form_token: String,
 }
 
-fn read_form<T: DeserializeOwned>(body: &[u8]) -> Result<(String, T), Rejection> {
-    let token: TokenField =
-        serde_html_form::from_bytes(body).map_err(|error| Rejection::BadForm(error.to_string()))?;
-    let form =
-        serde_html_form::from_bytes(body).map_err(|error| Rejection::BadForm(error.to_string()))?;
-    Ok((token.form_token, form))
+/// Reads a posted form once its token is the one `expected`: a form from elsewhere is
+/// refused as such before anything in it is looked at (a missing field included).
+fn read_form<T: DeserializeOwned>(body: &[u8], expected: &str) -> Result<T, Rejection> {
+    let token: TokenField = serde_html_form::from_bytes(body).unwrap_or(TokenField {
+        form_token: String::new(),
+    });
+    if !same_token(&token.form_token, expected) {
+        return Err(Rejection::ForeignForm);
+    }
+    serde_html_form::from_bytes(body).map_err(|error| Rejection::BadForm(error.to_string()))
 }
 
 async fn body_of(request: Request) -> Result<(Parts, axum::body::Bytes), Rejection> {
@@ -229,11 +233,9 @@ impl<T: DeserializeOwned> FromRequest<WebState> for SignedForm<T> {
     async fn from_request(request: Request, state: &WebState) -> Result<Self, Self::Rejection> {
         let (mut parts, body) = body_of(request).await?;
         let signed_in = SignedIn::from_request_parts(&mut parts, state).await?;
-        let (token, form) = read_form::<T>(&body)?;
-        if !same_token(&token, &signed_in.form_token) {
-            tracing::warn!(user = %signed_in.user.name, "a form without this session's token was refused");
-            return Err(Rejection::ForeignForm);
-        }
+        let form = read_form::<T>(&body, &signed_in.form_token).inspect_err(|_| {
+            tracing::warn!(user = %signed_in.user.name, "a form was refused: not this session's token, or unreadable");
+        })?;
         Ok(SignedForm { signed_in, form })
     }
 }
@@ -254,10 +256,7 @@ impl<T: DeserializeOwned> FromRequest<WebState> for SignInForm<T> {
             .map(|cookie| cookie.value().to_owned())
             .filter(|value| !value.is_empty())
             .ok_or(Rejection::ForeignForm)?;
-        let (token, form) = read_form::<T>(&body)?;
-        if !same_token(&token, &expected) {
-            return Err(Rejection::ForeignForm);
-        }
+        let form = read_form::<T>(&body, &expected)?;
         Ok(SignInForm { form })
     }
 }
