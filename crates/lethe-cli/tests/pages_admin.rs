@@ -188,16 +188,7 @@ both_backends!(
 
         // A wrong filter is shown next to the form, the name kept; nothing is saved.
         browser.fill("#sel-name", "lost-companies").await;
-        browser
-            .client()
-            .find(lethe_testkit::browser::fantoccini::Locator::Css(
-                "#sel-entity option[value=company]",
-            ))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        browser.choose("#sel-entity", "company").await;
         browser.fill("#sel-filter", "category = lost").await;
         browser.click(".selection-form button[type=submit]").await;
         browser.wait_for_text("#sel-definition-error", "1:").await;
@@ -270,16 +261,7 @@ both_backends!(
         // The clerk's page: make them an admin, then remove them once the name is typed.
         browser.goto(&server.endpoint("/users/clerk")).await;
         browser.assert_accessible("user").await;
-        browser
-            .client()
-            .find(lethe_testkit::browser::fantoccini::Locator::Css(
-                "#role option[value=admin]",
-            ))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        browser.choose("#role", "admin").await;
         browser.click("form[action$='/role'] button").await;
         browser.wait_for_text(".note", "The role was changed").await;
         assert_eq!(

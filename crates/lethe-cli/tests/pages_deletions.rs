@@ -192,6 +192,17 @@ both_backends!(
         browser.wait_for_text("#job-state", "pending").await;
         let first_purge = job_on_page(&browser).await;
         assert_eq!(batch_state(&database, batch).await, "purge_pending");
+        // Its job page says it waits and offers the cancel (tried by Bob on the console).
+        assert!(
+            browser
+                .text("#pending-title")
+                .await
+                .starts_with("Waiting for its grace period until")
+        );
+        assert_eq!(
+            browser.text("section.pending button").await,
+            "Cancel this purge"
+        );
         let told = database
             .scalar(&format!(
                 "SELECT COUNT(DISTINCT user_id) FROM lethe_notification WHERE kind = 'purge_requested' AND job_id = {first_purge}"
@@ -233,6 +244,14 @@ both_backends!(
         request_purge(&browser, &server, batch, Some("0")).await;
         browser.wait_for_text("#job-state", "done").await;
         let second_purge = job_on_page(&browser).await;
+        // The finished job page links to the receipt once the page shows the end.
+        browser
+            .goto(&server.endpoint(&format!("/jobs/{second_purge}")))
+            .await;
+        assert_eq!(browser.count("section.pending").await, 0);
+        browser
+            .find(&format!("main a[href='/purges/{second_purge}/receipt']"))
+            .await;
         assert_eq!(batch_state(&database, batch).await, "purged");
         let left = database
             .scalar("SELECT COUNT(*) FROM contact WHERE last_name LIKE 'Stale%'")

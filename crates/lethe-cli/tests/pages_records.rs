@@ -198,16 +198,7 @@ async fn tick_and_continue(browser: &Browser, count: usize, action: &str) -> Vec
         ticked.push(row.attr("value").await.unwrap().unwrap());
         row.click().await.unwrap();
     }
-    browser
-        .client()
-        .find(lethe_testkit::browser::fantoccini::Locator::Css(&format!(
-            "#action option[value={action}]"
-        )))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.choose("#action", action).await;
     browser.click("#bulk button[type=submit]").await;
     ticked
 }
@@ -229,16 +220,7 @@ both_backends!(
         browser
             .wait_for_text("main h1", "Update a field of 3 contact records")
             .await;
-        browser
-            .client()
-            .find(lethe_testkit::browser::fantoccini::Locator::Css(
-                "#field option[value=category]",
-            ))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        browser.choose("#field", "category").await;
         browser.fill("#value", "lots").await;
         browser.click("main form[method=get] button").await;
         browser.wait_for_text("#value-error", "lost").await;

@@ -490,6 +490,25 @@ impl Browser {
         }
     }
 
+    /// Picks the option whose value is `value` in the `<select>` matching `select`, as a
+    /// person would.
+    pub async fn choose(&self, select: &str, value: &str) {
+        self.click(&format!("{select} option[value=\"{value}\"]"))
+            .await;
+    }
+
+    /// How many elements match `css` now (no waiting: for checking that something is absent).
+    pub async fn count(&self, css: &str) -> usize {
+        match self.client.find_all(Locator::Css(css)).await {
+            Ok(found) => found.len(),
+            Err(error) => panic!(
+                "{}",
+                self.at_url(format!("finding `{css}` failed: {error}"))
+                    .await
+            ),
+        }
+    }
+
     /// Clicks the element matching `css`.
     pub async fn click(&self, css: &str) {
         let element = self.find(css).await;

@@ -1,14 +1,15 @@
 //! A job's page (SPEC §5): a progress bar that moves while the job runs (records done, the
 //! rate, the time left), updated by the script without reloading; at the end the counts per
 //! entity type, what was skipped and why, and the way back — restoring the batch a trash
-//! filled.
+//! filled. A purge still in its grace period can be cancelled from here by an admin, and a
+//! finished one links to its erasure receipt.
 
 use askama::Template;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use lethe_store::{Job, JobKind, JobState, Skip};
+use lethe_store::{Job, JobKind, JobState, Skip, policy};
 use serde::{Deserialize, Serialize};
 
 use crate::WebState;
@@ -29,6 +30,8 @@ struct JobPage {
     skips: Vec<Skip>,
     /// The deletion batch a finished trash filled, which can be restored.
     undo_batch: Option<i64>,
+    /// A purge still in its grace period that this person may cancel.
+    may_cancel: bool,
 }
 
 /// Where a job is, in the words and numbers the page and its script show.
@@ -116,8 +119,12 @@ pub async fn show(
         (JobKind::Trash, JobState::Done, Some(batch)) => Some(batch),
         _ => None,
     };
+    let may_cancel = job.kind == JobKind::Purge
+        && job.state == JobState::Pending
+        && policy::cancel_purge(&signed_in.actor()).is_ok();
     let page = JobPage {
         frame: Frame::of(&state, &signed_in, Section::Records).await,
+        may_cancel,
         title: title(&job),
         progress: progress(&job),
         skips,

@@ -74,6 +74,23 @@ struct RecordsPage {
     first_page: Option<String>,
 }
 
+/// The first `how_many` columns of an entity that a person reads as values (not the type
+/// half of a polymorphic link), in the schema's order: what a table of records shows.
+pub fn shown_columns(entity: &lethe_schema::Entity, how_many: usize) -> Vec<String> {
+    entity
+        .columns
+        .iter()
+        .filter(|column| {
+            !matches!(
+                column.value_type,
+                lethe_schema::ValueType::OwnerEntity { .. }
+            )
+        })
+        .take(how_many)
+        .map(|column| column.name.as_str().to_owned())
+        .collect()
+}
+
 /// The records page of `entity` filtered by `filter`, in the default order.
 pub fn records_address(entity: &str, filter: &str) -> String {
     address(entity, filter, "id", SortOrder::Asc, None)
@@ -182,18 +199,7 @@ pub async fn show(
         .filter(|sort| sortable.contains(sort))
         .unwrap_or_else(|| "id".to_owned());
     let order = parse_order(query.order.as_deref());
-    let shown: Vec<String> = schema_entity
-        .columns
-        .iter()
-        .filter(|column| {
-            !matches!(
-                column.value_type,
-                lethe_schema::ValueType::OwnerEntity { .. }
-            )
-        })
-        .take(SHOWN_COLUMNS)
-        .map(|column| column.name.as_str().to_owned())
-        .collect();
+    let shown = shown_columns(schema_entity, SHOWN_COLUMNS);
     let filter_text = query.filter.trim().to_owned();
 
     let mut status = StatusCode::OK;

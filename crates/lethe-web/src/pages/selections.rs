@@ -281,21 +281,13 @@ async fn selection_page(
         Ok(page) => page,
         Err(error) => return Ok(Err(store_problem(error))),
     };
-    let columns: Vec<String> = state
-        .store
-        .entity(&selection.entity)
-        .map_err(Rejection::Store)?
-        .columns
-        .iter()
-        .filter(|column| {
-            !matches!(
-                column.value_type,
-                lethe_schema::ValueType::OwnerEntity { .. }
-            )
-        })
-        .take(SHOWN_COLUMNS)
-        .map(|column| column.name.as_str().to_owned())
-        .collect();
+    let columns = super::records::shown_columns(
+        state
+            .store
+            .entity(&selection.entity)
+            .map_err(Rejection::Store)?,
+        SHOWN_COLUMNS,
+    );
     let rows = page
         .records
         .iter()
