@@ -71,6 +71,14 @@ both_backends!(
             .await;
         browser.assert_accessible("records").await;
 
+        // Nothing ticked: the bulk action asks for a tick and starts nothing.
+        browser.click("#bulk button[type=submit]").await;
+        browser
+            .wait_for_text("#ticked-count", "Tick at least one row first.")
+            .await;
+        assert_eq!(browser.count("#busy[hidden]").await, 1, "no work started");
+        assert!(browser.current_url().await.contains("/records/contact"));
+
         // Tick the page: the banner offers every match; take it, then untick two rows.
         browser.click("#tick-page").await;
         browser

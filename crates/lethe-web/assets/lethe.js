@@ -141,6 +141,7 @@ function recordsPage() {
   bulk.addEventListener("submit", (event) => {
     if (allMatching.value !== "1" && !rows.some((row) => row.checked)) {
       event.preventDefault();
+      event.stopImmediatePropagation();
       ticked.textContent = "Tick at least one row first.";
     }
   });
@@ -247,3 +248,30 @@ function purgeButton() {
   grace.addEventListener("input", say);
 }
 document.addEventListener("DOMContentLoaded", purgeButton);
+
+// A form or link marked data-busy starts work that can take long (a preview of a large
+// selection): once it is on its way, say so where a screen reader hears it, and keep the
+// button from being pressed twice.
+function busyNotices() {
+  const notice = document.getElementById("busy");
+  if (!notice) return;
+  const show = (element) => {
+    notice.textContent = element.dataset.busy;
+    notice.hidden = false;
+    document.body.setAttribute("aria-busy", "true");
+  };
+  document.querySelectorAll("form[data-busy]").forEach((form) => {
+    form.addEventListener("submit", (event) => {
+      if (event.defaultPrevented) return;
+      show(form);
+      form.querySelectorAll("button[type=submit]").forEach((button) => {
+        // Disabled after the browser has taken the button's own name and value.
+        setTimeout(() => { button.disabled = true; }, 0);
+      });
+    });
+  });
+  document.querySelectorAll("a[data-busy]").forEach((link) => {
+    link.addEventListener("click", () => show(link));
+  });
+}
+document.addEventListener("DOMContentLoaded", busyNotices);
