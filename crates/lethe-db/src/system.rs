@@ -79,6 +79,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0010_sessions.sql"),
         include_str!("../migrations/postgres/0010_sessions.sql"),
     ),
+    (
+        11,
+        "deliveries: e-mail addresses, channel choices, webhooks, the outbox",
+        include_str!("../migrations/sqlite/0011_deliveries.sql"),
+        include_str!("../migrations/postgres/0011_deliveries.sql"),
+    ),
 ];
 
 /// The table the migrator records applied versions in.

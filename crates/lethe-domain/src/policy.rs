@@ -5,7 +5,8 @@
 //! Moved here so far: seeing what another user started or made, changing and deleting saved
 //! selections, mass operations, restoring, previewing, requesting and cancelling purges, the
 //! history, resuming a job, managing users and their API tokens, seeing a deletion batch in
-//! the recycle bin, and the permanent deletion console.
+//! the recycle bin, the permanent deletion console, and where notifications go (a user's
+//! channels, webhooks, the outbox).
 
 use crate::Actor;
 
@@ -267,6 +268,30 @@ pub fn set_password(actor: &Actor, owner: i64, owner_name: &str) -> Verdict {
     }
 }
 
+/// Setting the e-mail address of the user `owner` (named `owner_name`) and choosing which
+/// events reach them by which channel: that user or an admin.
+pub fn set_delivery(actor: &Actor, owner: i64, owner_name: &str) -> Verdict {
+    if may_see(actor, Some(owner)) {
+        Ok(())
+    } else {
+        refuse(format!(
+            "only `{owner_name}` or an admin may choose where `{owner_name}`'s notifications go"
+        ))
+    }
+}
+
+/// Adding, listing and removing webhook endpoints: an admin (a webhook hears of every
+/// event, whoever it concerns).
+pub fn manage_webhooks(actor: &Actor) -> Verdict {
+    admins_only(actor, "managing webhooks")
+}
+
+/// Seeing the outbox (every message, delivered or not, and those given up on) and sending a
+/// given-up message again: an admin.
+pub fn handle_deliveries(actor: &Actor) -> Verdict {
+    admins_only(actor, "seeing and retrying deliveries")
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -290,7 +315,7 @@ mod tests {
         type Question = (&'static str, fn(&Actor) -> bool);
         // Columns: operator, admin, plain user, owner.
         #[rustfmt::skip]
-        let table: [(Question, [bool; 4]); 32] = [
+        let table: [(Question, [bool; 4]); 35] = [
             (("see the owner's job or snapshot",    |a| may_see(a, Some(OWNER))),                           [true, true, false, true]),
             (("see what the operator started",      |a| may_see(a, None)),                                  [true, true, false, false]),
             (("list everyone's jobs",               sees_everyones),                                        [true, true, false, false]),
@@ -323,6 +348,9 @@ mod tests {
             (("see the owner's deletion batch",     |a| see_deletion_batch(a, 6, Some(OWNER)).is_ok()),     [true, true, false, true]),
             (("see the operator's deletion batch",  |a| see_deletion_batch(a, 6, None).is_ok()),            [true, true, false, false]),
             (("open the permanent deletion console", |a| open_deletion_console(a).is_ok()),                 [true, true, false, false]),
+            (("choose the owner's channels",        |a| set_delivery(a, OWNER, "owner").is_ok()),           [true, true, false, true]),
+            (("manage webhooks",                    |a| manage_webhooks(a).is_ok()),                        [true, true, false, false]),
+            (("see and retry deliveries",           |a| handle_deliveries(a).is_ok()),                      [true, true, false, false]),
         ];
         for ((question, ask), expected) in table {
             for ((who, actor), expect) in actors().iter().zip(expected) {

@@ -55,6 +55,10 @@ pub use lifecycle::{
     lease_owner,
 };
 pub use notifications::Notification;
+pub use notifications::channels::{
+    DeliveryChange, DeliverySettings, KindChoice, Webhook, check_email, check_webhook_url,
+};
+pub use notifications::outbox::{Channel, Delivery, DeliveryState, Outgoing, TryResult};
 pub use options::{KeySource, StoreOptions};
 pub use passwords::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
 pub use placeholder::PLACEHOLDER_ID;

@@ -137,8 +137,31 @@ impl<DB: Dialect> JobKinds<DB> for Kinds<'_> {
         message: &'a str,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
+        use crate::notifications::{Recipients, notify};
+        use lethe_domain::notification::NotificationKind;
         if job.kind != JobKind::Purge {
-            return Ok(());
+            // The one who started it hears of it (the operator reads it on the terminal).
+            let Some(user) = job.payload.actor.user_id else {
+                return Ok(());
+            };
+            let notice = format!(
+                "Job {} ({} of {} records) stopped after {} of {} member(s): {message} It can be resumed where it stopped (`lethe job resume {}`).",
+                job.id,
+                job.kind.as_str(),
+                job.payload.entity,
+                job.done,
+                job.total,
+                job.id,
+            );
+            return notify::<DB>(
+                connection,
+                Recipients::User(user),
+                NotificationKind::JobFailed,
+                &notice,
+                Some(job.id),
+                now,
+            )
+            .await;
         }
         // Every admin hears of it: a purge that stopped leaves erased records' files or whole
         // members waiting until someone fixes the cause and resumes it.
@@ -151,7 +174,15 @@ impl<DB: Dialect> JobKinds<DB> for Kinds<'_> {
             job.done,
             job.total,
         );
-        super::purge::notify_admins::<DB>(connection, "purge_failed", &notice, job.id, now).await
+        notify::<DB>(
+            connection,
+            Recipients::Admins,
+            NotificationKind::PurgeFailed,
+            &notice,
+            Some(job.id),
+            now,
+        )
+        .await
     }
 
     async fn done<'a>(&'a self, pool: &'a Pool<DB>, job: &'a JobRow) {

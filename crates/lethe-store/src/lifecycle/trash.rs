@@ -174,8 +174,8 @@ pub(super) async fn finish<DB: Dialect>(
         }
         crate::notifications::notify::<DB>(
             connection,
-            user,
-            "records_blocked",
+            crate::notifications::Recipients::User(user),
+            lethe_domain::notification::NotificationKind::RecordsBlocked,
             &message,
             Some(job.id),
             now,

@@ -22,6 +22,8 @@ use sqlx::Pool;
 use time::OffsetDateTime;
 
 use crate::dialect::{Dialect, begin_write};
+use crate::notifications::{Recipients, notify};
+use lethe_domain::notification::NotificationKind;
 use crate::error::StoreError;
 use crate::lifecycle::jobs::{JobRow, NewJob};
 use crate::lifecycle::paths::{col, qualified};
@@ -65,7 +67,7 @@ pub(in crate::lifecycle) async fn finish<DB: Dialect>(
         job.totals.blocked,
         job.totals.skipped
     );
-    notify_admins::<DB>(connection, "purge_executed", &message, job.id, now).await?;
+    notify::<DB>(connection, Recipients::Admins, NotificationKind::PurgeExecuted, &message, Some(job.id), now).await?;
     if state == BatchState::Held
         && let Some(requester) = job.payload.actor.user_id
     {
@@ -73,48 +75,8 @@ pub(in crate::lifecycle) async fn finish<DB: Dialect>(
             "{} member(s) of deletion batch {deletion_batch} are held in the trash: a rule keeps them (see `lethe job show {}` for which and why). They stay restorable and are not purged again by the retention window; an admin may request their purge once the rule no longer holds.",
             job.totals.blocked, job.id
         );
-        let (sql, values) = DB::build(
-            Query::insert()
-                .into_table(Alias::new("lethe_notification"))
-                .columns(["user_id", "at", "kind", "message", "job_id"].map(Alias::new))
-                .values_panic([
-                    Expr::val(requester),
-                    Expr::val(rows::bind_time::<DB>(now)),
-                    Expr::val("purge_held"),
-                    Expr::val(message),
-                    Expr::val(job.id),
-                ]),
-        );
-        DB::execute(connection, sql, values).await?;
+notify::<DB>(connection, Recipients::User(requester), NotificationKind::PurgeHeld, &message, Some(job.id), now).await?;
     }
-    Ok(())
-}
-
-/// One notification for every admin, in one statement.
-pub(in crate::lifecycle) async fn notify_admins<DB: Dialect>(
-    connection: &mut DB::Connection,
-    kind: &str,
-    message: &str,
-    job: i64,
-    now: OffsetDateTime,
-) -> Result<(), StoreError> {
-    let mut select = Query::select();
-    select
-        .column(Alias::new("id"))
-        .expr(Expr::val(rows::bind_time::<DB>(now)))
-        .expr(Expr::val(kind))
-        .expr(Expr::val(message))
-        .expr(Expr::val(job))
-        .from(Alias::new("lethe_user"))
-        .and_where(col("role").eq("admin"));
-    let mut insert = Query::insert();
-    insert
-        .into_table(Alias::new("lethe_notification"))
-        .columns(["user_id", "at", "kind", "message", "job_id"].map(Alias::new))
-        .select_from(select)
-        .map_err(|error| StoreError::Internal(error.to_string()))?;
-    let (sql, values) = DB::build(&insert);
-    DB::execute(connection, sql, values).await?;
     Ok(())
 }
 
@@ -214,7 +176,7 @@ pub(in crate::lifecycle) async fn request<DB: Dialect>(
         },
         format_timestamp(due)
     );
-    notify_admins::<DB>(&mut transaction, "purge_requested", &message, job, now).await?;
+    notify::<DB>(&mut transaction, Recipients::Admins, NotificationKind::PurgeRequested, &message, Some(job), now).await?;
     transaction.commit().await?;
     crate::statistics::after_write(pool, "lethe_snapshot_member", snapshot.member_count).await;
     Ok(job)
@@ -285,7 +247,7 @@ pub(in crate::lifecycle) async fn cancel<DB: Dialect>(
         actor.name,
         job.payload.deletion_batch().unwrap_or(0)
     );
-    notify_admins::<DB>(&mut transaction, "purge_cancelled", &message, job_id, now).await?;
+    notify::<DB>(&mut transaction, Recipients::Admins, NotificationKind::PurgeCancelled, &message, Some(job_id), now).await?;
     transaction.commit().await?;
     Ok(())
 }

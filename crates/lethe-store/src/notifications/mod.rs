@@ -1,10 +1,17 @@
-//! The in-app notification feed (SPEC §7): purge requested (every admin), purge executed or
-//! failed, records blocked in a bulk operation (the requester, with the list).
+//! Telling people what happened (SPEC §7). [`notify`] writes a notification into each
+//! recipient's in-app feed and, in the same transaction, what must go out by e-mail and
+//! webhook into the outbox ([`outbox`]); where each person wants it and which webhooks listen
+//! is in [`channels`]. This file also reads and marks the feed.
+
+pub mod channels;
+pub mod outbox;
 
 use schemars::JsonSchema;
 use sea_query::{Alias, Expr, ExprTrait, Order, Query};
 use serde::Serialize;
 use time::OffsetDateTime;
+
+use lethe_domain::notification::NotificationKind;
 
 use crate::dialect::{Dialect, begin_write};
 use crate::error::StoreError;
@@ -28,29 +35,58 @@ pub struct Notification {
     pub read: bool,
 }
 
-/// Adds a notification for one user inside the caller's transaction.
+/// Who a notification is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Recipients {
+    /// One user (the one who started a job, requested a purge).
+    User(i64),
+    /// Every admin.
+    Admins,
+}
+
+impl Recipients {
+    /// Which rows of `lethe_user` (not removed) are the recipients.
+    pub(crate) fn condition(self) -> sea_query::Condition {
+        let who = match self {
+            Recipients::User(user) => Expr::col(Alias::new("id")).eq(user),
+            Recipients::Admins => Expr::col(Alias::new("role")).eq("admin"),
+        };
+        sea_query::Condition::all()
+            .add(who)
+            .add(Expr::col(Alias::new("removed_at")).is_null())
+    }
+}
+
+/// Tells `recipients` of an event, inside the caller's transaction: a notification in each
+/// one's feed, and in the outbox an e-mail for each who wants this kind by e-mail and a
+/// message for each webhook that listens to it. Set-based: three statements whatever the
+/// number of recipients. `message` must hold no personal data of records.
 pub(crate) async fn notify<DB: Dialect>(
     connection: &mut DB::Connection,
-    user: i64,
-    kind: &str,
+    recipients: Recipients,
+    kind: NotificationKind,
     message: &str,
     job: Option<i64>,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
-    let (sql, values) = DB::build(
-        Query::insert()
-            .into_table(Alias::new("lethe_notification"))
-            .columns(["user_id", "at", "kind", "message", "job_id"].map(Alias::new))
-            .values_panic([
-                Expr::val(user),
-                Expr::val(rows::bind_time::<DB>(now)),
-                Expr::val(kind),
-                Expr::val(message),
-                Expr::val(rows::bind_opt_int::<DB>(job)),
-            ]),
-    );
+    let mut select = Query::select();
+    select
+        .column(Alias::new("id"))
+        .expr(Expr::val(rows::bind_time::<DB>(now)))
+        .expr(Expr::val(kind.as_str()))
+        .expr(Expr::val(message))
+        .expr(Expr::val(rows::bind_opt_int::<DB>(job)))
+        .from(Alias::new("lethe_user"))
+        .cond_where(recipients.condition());
+    let mut insert = Query::insert();
+    insert
+        .into_table(Alias::new("lethe_notification"))
+        .columns(["user_id", "at", "kind", "message", "job_id"].map(Alias::new))
+        .select_from(select)
+        .map_err(|error| StoreError::Internal(error.to_string()))?;
+    let (sql, values) = DB::build(&insert);
     DB::execute(connection, sql, values).await?;
-    Ok(())
+    outbox::enqueue::<DB>(connection, recipients, kind, message, job, now).await
 }
 
 async fn list<DB: Dialect>(
