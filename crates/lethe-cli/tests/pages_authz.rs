@@ -8,39 +8,9 @@
 
 mod support;
 
-use std::collections::BTreeSet;
-
-use support::{PageClient, TestDatabase, TestServer, add_user_with_password, both_backends};
-
-/// `(METHOD, route)` of every page, as `lethe-web`'s `routes()` declares them.
-fn page_routes() -> BTreeSet<(String, String)> {
-    let source = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../lethe-web/src/lib.rs"
-    ))
-    .expect("read lethe-web's router");
-    let start = source
-        .find("pub fn routes(")
-        .expect("routes() is in lib.rs");
-    let router = &source[start..];
-    let mut found = BTreeSet::new();
-    for piece in router.split(".route(").skip(1) {
-        let Some(rest) = piece.trim_start().strip_prefix('"') else {
-            continue;
-        };
-        let end = rest.find('"').unwrap();
-        let path = &rest[..end];
-        let handlers = &rest[end..rest.find(".route(").unwrap_or(rest.len())];
-        for method in ["get", "post"] {
-            if handlers.contains(&format!("{method}(pages::"))
-                || handlers.contains(&format!("{method}(assets::"))
-            {
-                found.insert((method.to_uppercase(), path.to_owned()));
-            }
-        }
-    }
-    found
-}
+use support::{
+    PageClient, TestDatabase, TestServer, add_user_with_password, both_backends, page_routes,
+};
 
 /// A route with its parameters filled in (any id: the check comes before the handler).
 fn concrete(route: &str) -> String {

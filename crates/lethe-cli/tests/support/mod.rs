@@ -475,3 +475,36 @@ impl PageClient {
         (status, location.unwrap_or(body))
     }
 }
+
+/// `(METHOD, route)` of every page, as `lethe-web`'s `routes()` declares them (read from its
+/// source, so a test that walks them sees a new route at once).
+pub fn page_routes() -> std::collections::BTreeSet<(String, String)> {
+    let source = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../lethe-web/src/lib.rs"
+    ))
+    .expect("read lethe-web's router");
+    let start = source
+        .find("pub fn routes(")
+        .expect("routes() is in lib.rs");
+    let router = &source[start..];
+    let mut found = std::collections::BTreeSet::new();
+    for piece in router.split(".route(").skip(1) {
+        let Some(rest) = piece.trim_start().strip_prefix('"') else {
+            continue;
+        };
+        let end = rest.find('"').unwrap();
+        let path = &rest[..end];
+        let handlers = &rest[end..rest.find(".route(").unwrap_or(rest.len())];
+        for method in ["get", "post", "put", "patch", "delete"] {
+            let call = format!("{method}(");
+            let called = handlers.match_indices(&call).any(|(at, _)| {
+                !handlers[..at].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+            });
+            if called {
+                found.insert((method.to_uppercase(), path.to_owned()));
+            }
+        }
+    }
+    found
+}

@@ -1,0 +1,970 @@
+//! The web pages' authorisation matrix: every page route of `lethe-web`'s `routes()` (read
+//! from its source, so a route added there without a row fails here) against three signed-in
+//! callers — an admin (`bob`) who made none of the things asked about, the plain user (`ula`)
+//! who made them, and another plain user (`olaf`) — with the outcome each must get, written
+//! below as one table that follows the policy (`lethe_domain::policy`). A second admin, `ann`,
+//! makes what an admin made: a batch and its job, the purges. Against a real `lethe serve`, on
+//! both backends.
+//!
+//! Every form carries the caller's own session token, so that a refusal is the policy's and
+//! not the cross-site check's (which `pages_authz.rs` tests, with the no-session redirects). A
+//! refused cell must change nothing, and so must a page that only shows something: Lethe's
+//! tables and the contacts are dumped before and after each cell. An allowed form must change
+//! something. A cell that would use up what it acts on (a restore, a cancel, a deletion) gets
+//! a fresh one when the cell before it in the row changed anything.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use support::{
+    JOB_DEADLINE, PageClient, TestDatabase, TestServer, add_user_with_password, both_backends,
+    lethe, page_routes,
+};
+
+/// Everyone's password: the matrix signs its callers in again whenever a cell ended their
+/// session (signing out, a new password, ending sessions).
+const PASSWORD: &str = "a long enough passphrase";
+
+// ---------------------------------------------------------------------------------------------
+// Who asks, and what they must get
+// ---------------------------------------------------------------------------------------------
+
+/// The callers, in the order of a row's columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    /// `bob`, an admin who made nothing: whatever he may do, he may as an admin.
+    Admin,
+    /// The plain user who made the record, snapshot, job, batch or selection, whose token or
+    /// session it is, or whom a `/users/{name}` page is about: `ula`, or for a [`Target::NewUser`]
+    /// row that new user themself.
+    Owner,
+    /// `olaf`, a plain user who made none of it.
+    Other,
+}
+
+const CALLERS: [Caller; 3] = [Caller::Admin, Caller::Owner, Caller::Other];
+
+impl Caller {
+    fn name(self, ids: &Ids) -> String {
+        match self {
+            Caller::Admin => "bob".to_owned(),
+            Caller::Owner => ids.owner.clone(),
+            Caller::Other => "olaf".to_owned(),
+        }
+    }
+}
+
+/// What a caller must get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// `200`: the page.
+    Page,
+    /// `303` to this address; a `*` stands for an id or a name.
+    Go(&'static str),
+    /// `403` with the policy's "Not allowed" page.
+    No,
+    /// `404`.
+    Missing,
+    /// `409`: allowed, but not in this state.
+    Busy,
+}
+
+impl Outcome {
+    fn allowed(self) -> bool {
+        matches!(self, Outcome::Page | Outcome::Go(_))
+    }
+
+    fn matches(self, status: u16, location: &str, body: &str) -> bool {
+        match self {
+            Outcome::Page => status == 200,
+            Outcome::Go(pattern) => status == 303 && glob(pattern, location),
+            Outcome::No => status == 403 && body.contains("Not allowed"),
+            Outcome::Missing => status == 404,
+            Outcome::Busy => status == 409,
+        }
+    }
+}
+
+/// Whether `text` is `pattern`, where one `*` stands for one or more characters.
+fn glob(pattern: &str, text: &str) -> bool {
+    match pattern.split_once('*') {
+        None => text == pattern,
+        Some((head, tail)) => {
+            text.len() > head.len() + tail.len() && text.starts_with(head) && text.ends_with(tail)
+        }
+    }
+}
+
+/// What an allowed request does to the data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Effect {
+    /// Nothing, in any cell.
+    Reads,
+    /// Something when allowed; nothing when refused.
+    Writes,
+    /// Something or nothing (marking no notifications read); nothing when refused.
+    MayWrite,
+}
+
+// ---------------------------------------------------------------------------------------------
+// What a cell acts on
+// ---------------------------------------------------------------------------------------------
+
+/// What a row's cells act on; made by `ann` (an admin) or `ula` (the owner) through the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// Made once, by `ula` unless said otherwise: a contact, a snapshot of it, a trash job and
+    /// its deletion batch (of another contact), and a saved selection; the user `ula`.
+    Shared,
+    /// `ann`'s finished trash job.
+    AdminsJob,
+    /// A purge that ran at once (an urgent erasure), with its erasure receipt.
+    DonePurge,
+    /// A pending purge, requested by `ann` with the default grace, of a batch `ula` trashed.
+    PendingPurge,
+    /// A snapshot `ula` made of one new contact of hers.
+    SnapshotOfOne,
+    /// A snapshot `ula` made of two new contacts of hers: a mass operation (SPEC §7).
+    SnapshotOfTwo,
+    /// A deletion batch of one new contact of `ula`'s, trashed by `ula`.
+    TrashedByOwner,
+    /// A deletion batch of one new contact of `ula`'s, trashed by `ann`.
+    OwnersTrashedByAdmin,
+    /// A deletion batch of one new contact of `ann`'s, trashed by `ann`.
+    AdminsTrashedByAdmin,
+    /// A new saved selection of `ula`'s.
+    OwnersSelection,
+    /// A new API token of `ula`'s (not one she signs in with: pages use sessions).
+    OwnersToken,
+    /// A second sign-in session of `ula`'s (another browser).
+    OwnersSession,
+    /// A new plain user with a password, who is the row's owner.
+    NewUser,
+    /// Ids and a user name that do not exist.
+    Unknown,
+}
+
+/// The things a cell's address and form refer to.
+#[derive(Debug, Clone, Default)]
+struct Ids {
+    /// A contact (for a batch: its member).
+    record: i64,
+    snapshot: i64,
+    /// A job: a trash job, or a purge for `/purges/{job}`.
+    job: i64,
+    batch: i64,
+    selection: String,
+    /// Whom a `/users/{name}` page is about.
+    user: String,
+    token: i64,
+    session: i64,
+    /// The name of the [`Caller::Owner`].
+    owner: String,
+    /// Different in every cell, for names that must be new.
+    unique: usize,
+}
+
+/// The route with its parameters filled in from `ids`.
+fn concrete(route: &str, ids: &Ids) -> String {
+    let id = [
+        ("/records/", ids.record),
+        ("/snapshots/", ids.snapshot),
+        ("/jobs/", ids.job),
+        ("/batches/", ids.batch),
+        ("/account/sessions/", ids.session),
+        ("/account/tokens/", ids.token),
+    ]
+    .into_iter()
+    .find(|(prefix, _)| route.starts_with(prefix))
+    .map_or(0, |(_, id)| id);
+    let name = if route.starts_with("/users/") {
+        &ids.user
+    } else {
+        &ids.selection
+    };
+    route
+        .replace("{entity}", "contact")
+        .replace("{id}", &id.to_string())
+        .replace("{job}", &ids.job.to_string())
+        .replace("{token}", &ids.token.to_string())
+        .replace("{name}", name)
+        .replace("{file}", "lethe.css")
+}
+
+// ---------------------------------------------------------------------------------------------
+// The matrix as data
+// ---------------------------------------------------------------------------------------------
+
+/// A form's fields (the runner adds the caller's `form_token`), from the cell's ids and the
+/// caller's name.
+type Form = fn(&Ids, &str) -> Vec<(&'static str, String)>;
+
+/// Text an allowed page must or must not show, per caller.
+type Shows = (fn(&Ids) -> String, [bool; 3]);
+
+#[derive(Debug, Clone)]
+struct Row {
+    method: &'static str,
+    /// The route exactly as `routes()` declares it.
+    route: &'static str,
+    target: Target,
+    form: Form,
+    effect: Effect,
+    /// Admin, owner, other.
+    expect: [Outcome; 3],
+    /// What this row tries, when a route has several rows.
+    note: &'static str,
+    shows: Option<Shows>,
+    /// A known bug: what the page answers today where it differs from `expect` (which is
+    /// the policy), and why. Such cells are reported rather than failed; once every cell
+    /// answers as the policy says, the row fails until the mark is removed.
+    bug: Option<([Outcome; 3], &'static str)>,
+}
+
+fn get(route: &'static str, target: Target, expect: [Outcome; 3]) -> Row {
+    Row {
+        method: "GET",
+        route,
+        target,
+        form: no_fields,
+        effect: Effect::Reads,
+        expect,
+        note: "",
+        shows: None,
+        bug: None,
+    }
+}
+
+fn post(
+    route: &'static str,
+    target: Target,
+    form: Form,
+    effect: Effect,
+    expect: [Outcome; 3],
+) -> Row {
+    Row {
+        method: "POST",
+        form,
+        effect,
+        ..get(route, target, expect)
+    }
+}
+
+impl Row {
+    fn note(mut self, note: &'static str) -> Row {
+        self.note = note;
+        self
+    }
+
+    fn shows(mut self, text: fn(&Ids) -> String, per_caller: [bool; 3]) -> Row {
+        self.shows = Some((text, per_caller));
+        self
+    }
+
+    fn bug(mut self, today: [Outcome; 3], why: &'static str) -> Row {
+        self.bug = Some((today, why));
+        self
+    }
+}
+
+/// Why two rows are marked as bugs: the user is looked up before the policy is asked, so a
+/// plain user hears 404 for a name that does not exist and 403 for one that does, and may find
+/// out user names one by one, which only admins may list (policy::manage_users, `List`).
+/// `GET /users/{name}`, the role and the removal ask the policy first.
+const NAMES_LEAK: &str = "a plain user tells existing user names from others by 403 and 404";
+
+/// The policy at a glance. Columns: admin, owner, other.
+#[rustfmt::skip]
+fn rows() -> Vec<Row> {
+    use Effect::{MayWrite, Writes};
+    use Outcome::{Busy, Go, Missing, No, Page};
+    use Target::*;
+    vec![
+        // Signing in and one's own account: everyone's, for themself.
+        get("/",                                   Shared,               [Page, Page, Page]),
+        get("/assets/{file}",                      Shared,               [Page, Page, Page]),
+        get("/sign-in",                            Shared,               [Go("/"), Go("/"), Go("/")]).note("already signed in: on to the home page"),
+        post("/sign-in",                           Shared,               sign_in_as_oneself, Writes,   [Go("/"), Go("/"), Go("/")]).note("signing in again, as oneself"),
+        post("/sign-out",                          Shared,               no_fields,          Writes,   [Go("/sign-in?signed_out=1"); 3]),
+        get("/account",                            Shared,               [Page, Page, Page]),
+        post("/account/password",                  Shared,               own_password,       Writes,   [Go("/sign-in?next=%2Faccount"); 3]),
+        post("/account/sessions/end-all",          Shared,               no_fields,          Writes,   [Go("/sign-in?signed_out=1"); 3]),
+        // Another browser's session, an API token: their user's or an admin's to end (policy:
+        // handle_sessions, revoke_token), also from the admin's own account page.
+        post("/account/sessions/{id}/end",         OwnersSession,        no_fields,          Writes,   [Go("/account?done=session-ended"), Go("/account?done=session-ended"), No]),
+        post("/account/tokens/{id}/revoke",        OwnersToken,          no_fields,          Writes,   [Go("/account?done=token-revoked"), Go("/account?done=token-revoked"), No]),
+        // Notifications: everyone has their own.
+        get("/notifications",                      Shared,               [Page, Page, Page]),
+        post("/notifications/read",                Shared,               read_all,           MayWrite, [Go("/notifications"); 3]),
+        // Records: everyone reads them, and freezes what they tick into a snapshot of their own.
+        get("/records/{entity}",                   Shared,               [Page, Page, Page]),
+        get("/records/{entity}/count",             Shared,               [Page, Page, Page]),
+        get("/records/{entity}/{id}",              Shared,               [Page, Page, Page]),
+        get("/records/{entity}/{id}",              TrashedByOwner,       [Page, Page, Page]).note("a record in the trash")
+            .shows(|_| "is in the trash".to_owned(), [true, true, true]),
+        post("/records/{entity}/bulk",             Shared,               tick_the_record,    Writes,   [Go("/snapshots/*/trash"); 3]),
+        // Restoring (SPEC §3, policy::restore): an admin, who trashed the batch, or the creator
+        // of every record restored.
+        post("/records/{entity}/{id}/restore",     TrashedByOwner,       the_batch,          Writes,   [Go("/jobs/*"), Go("/jobs/*"), No]).note("she trashed it"),
+        post("/records/{entity}/{id}/restore",     OwnersTrashedByAdmin, the_batch,          Writes,   [Go("/jobs/*"), Go("/jobs/*"), No]).note("an admin trashed her record"),
+        post("/records/{entity}/{id}/restore",     AdminsTrashedByAdmin, the_batch,          Writes,   [Go("/jobs/*"), No, No]).note("an admin trashed his own record"),
+        post("/batches/{id}/restore",              TrashedByOwner,       no_fields,          Writes,   [Go("/jobs/*"), Go("/jobs/*"), No]).note("she trashed it"),
+        post("/batches/{id}/restore",              OwnersTrashedByAdmin, no_fields,          Writes,   [Go("/jobs/*"), Go("/jobs/*"), No]).note("an admin trashed her record"),
+        post("/batches/{id}/restore",              AdminsTrashedByAdmin, no_fields,          Writes,   [Go("/jobs/*"), No, No]).note("an admin trashed his own record"),
+        // A snapshot and what an operation on it would do: its maker's and admins' (policy::
+        // see_snapshot); trashing, updating or anonymising more than one record is for admins
+        // (policy::bulk), and the preview says so to the maker.
+        get("/snapshots/{id}/trash",               SnapshotOfOne,        [Page, Page, No]),
+        get("/snapshots/{id}/trash",               SnapshotOfTwo,        [Page, Page, No]).note("two records: the maker is told she cannot go on")
+            .shows(|_| "You cannot go on".to_owned(), [false, true, false]),
+        get("/snapshots/{id}/trash/confirm",       SnapshotOfOne,        [Page, Page, No]),
+        post("/snapshots/{id}/trash",              SnapshotOfOne,        type_one,           Writes,   [Go("/jobs/*"), Go("/jobs/*"), No]).note("one record"),
+        post("/snapshots/{id}/trash",              SnapshotOfTwo,        type_two,           Writes,   [Go("/jobs/*"), No, No]).note("two records: a mass delete"),
+        get("/snapshots/{id}/update",              SnapshotOfOne,        [Page, Page, No]),
+        post("/snapshots/{id}/update",             SnapshotOfOne,        update_one,         Writes,   [Go("/jobs/*"), Go("/jobs/*"), No]).note("one record"),
+        post("/snapshots/{id}/update",             SnapshotOfTwo,        update_two,         Writes,   [Go("/jobs/*"), No, No]).note("two records"),
+        get("/snapshots/{id}/anonymize",           SnapshotOfOne,        [Page, Page, No]),
+        post("/snapshots/{id}/anonymize",          SnapshotOfOne,        type_one,           Writes,   [Go("/jobs/*"), Go("/jobs/*"), No]).note("one record"),
+        post("/snapshots/{id}/anonymize",          SnapshotOfTwo,        type_two,           Writes,   [Go("/jobs/*"), No, No]).note("two records"),
+        // A job: who started it and admins (policy::see_job). Its existence is not hidden.
+        get("/jobs/{id}",                          Shared,               [Page, Page, No]),
+        get("/jobs/{id}",                          AdminsJob,            [Page, No, No]).note("an admin's job"),
+        get("/jobs/{id}",                          Unknown,              [Missing; 3]).note("no such job"),
+        get("/jobs/{id}/status",                   Shared,               [Page, Page, No]),
+        get("/jobs/{id}/status",                   AdminsJob,            [Page, No, No]).note("an admin's job"),
+        // The recycle bin: everyone's own batches, every batch to an admin (policy::
+        // see_deletion_batch).
+        get("/recycle-bin",                        Shared,               [Page, Page, Page])
+            .shows(|ids| format!("id=\"batch-{}\"", ids.batch), [true, true, false]),
+        // Purging: admins only (policy::preview_purge, request_purge, cancel_purge), asked
+        // before anything about the batch, so a user hears no more than that.
+        get("/batches/{id}/purge",                 Shared,               [Page, No, No]),
+        get("/batches/{id}/purge",                 Unknown,              [Missing, No, No]).note("no such batch"),
+        get("/batches/{id}/purge/confirm",         Shared,               [Page, No, No]),
+        post("/batches/{id}/purge",                TrashedByOwner,       type_purge,         Writes,   [Go("/jobs/*"), No, No]),
+        // The permanent deletion console and its receipts: admins only (policy::
+        // open_deletion_console); any admin cancels any pending purge.
+        get("/deletions",                          Shared,               [Page, No, No]),
+        post("/purges/{job}/cancel",               PendingPurge,         no_fields,          Writes,   [Go("/deletions?cancelled=*"), No, No]).note("ann requested it"),
+        get("/purges/{job}/receipt",               DonePurge,            [Page, No, No]),
+        get("/purges/{job}/receipt",               Shared,               [Missing, No, No]).note("a trash job has no receipt"),
+        get("/purges/{job}/receipt.json",          DonePurge,            [Page, No, No]),
+        get("/purges/{job}/receipt.json",          PendingPurge,         [Busy, No, No]).note("no receipt before the purge runs"),
+        // The deletion history: admins only (policy::read_history).
+        get("/history",                            Shared,               [Page, No, No]),
+        // Saved selections: everyone saves, reads and acts on them; an admin or the author
+        // changes or deletes one (policy::change_selection).
+        get("/selections",                         Shared,               [Page, Page, Page]),
+        post("/selections",                        Shared,               new_selection,      Writes,   [Go("/selections/*"); 3]),
+        get("/selections/{name}",                  Shared,               [Page, Page, Page]),
+        post("/selections/{name}/edit",            OwnersSelection,      edited_selection,   Writes,   [Go("/selections/*"), Go("/selections/*"), No]),
+        post("/selections/{name}/delete",          OwnersSelection,      no_fields,          Writes,   [Go("/selections"), Go("/selections"), No]),
+        post("/selections/{name}/trash",           Shared,               no_fields,          Writes,   [Go("/snapshots/*/trash"); 3]).note("a snapshot of the caller's own"),
+        // Users: admins only (policy::manage_users), the user themself included — except what
+        // the policy lets a user do to themself: their password, sessions and tokens
+        // (policy::set_password, handle_sessions, revoke_token).
+        get("/users",                              Shared,               [Page, No, No]),
+        post("/users",                             Shared,               new_user,           Writes,   [Page, No, No]).note("the new user's first token is shown"),
+        get("/users/{name}",                       Shared,               [Page, No, No]).note("ula's page, to ula too"),
+        get("/users/{name}",                       Unknown,              [Missing, No, No]).note("no such user"),
+        post("/users/{name}/role",                 NewUser,              make_admin,         Writes,   [Go("/users/*?done=role"), No, No]).note("promoting a new user, by themself too"),
+        // Worth a look: `ula` sets her own password here without the current one, which
+        // /account/password asks for; the policy allows it (set_password), the page never
+        // shows her this form (it is an admin's page) but takes it.
+        post("/users/{name}/password",             Shared,               same_password,      Writes,   [Go("/users/ula?done=password"), Go("/users/ula?done=password"), No]),
+        post("/users/{name}/password",             Unknown,              same_password,      Writes,   [Missing, No, No]).note("no such user")
+            .bug([Missing; 3], NAMES_LEAK),
+        post("/users/{name}/sessions/end",         Shared,               no_fields,          Writes,   [Go("/users/ula?done=sessions"), Go("/users/ula?done=sessions"), No]),
+        post("/users/{name}/sessions/end",         Unknown,              no_fields,          Writes,   [Missing, No, No]).note("no such user")
+            .bug([Missing; 3], NAMES_LEAK),
+        post("/users/{name}/tokens/{token}/revoke", OwnersToken,         no_fields,          Writes,   [Go("/users/ula?done=token"), Go("/users/ula?done=token"), No]),
+        post("/users/{name}/remove",               NewUser,              type_user_name,     Writes,   [Go("/users"), No, No]).note("removing a new user, by themself too"),
+    ]
+}
+
+// The forms of the table.
+
+fn no_fields(_: &Ids, _: &str) -> Vec<(&'static str, String)> {
+    Vec::new()
+}
+
+fn sign_in_as_oneself(_: &Ids, caller: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("name", caller.to_owned()),
+        ("password", PASSWORD.to_owned()),
+    ]
+}
+
+fn own_password(_: &Ids, _: &str) -> Vec<(&'static str, String)> {
+    ["current", "new", "repeat"]
+        .map(|field| (field, PASSWORD.to_owned()))
+        .to_vec()
+}
+
+fn read_all(_: &Ids, _: &str) -> Vec<(&'static str, String)> {
+    vec![("up_to", "1000000000".to_owned())]
+}
+
+fn tick_the_record(ids: &Ids, _: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("filter", String::new()),
+        ("id", ids.record.to_string()),
+        ("action", "trash".to_owned()),
+    ]
+}
+
+fn the_batch(ids: &Ids, _: &str) -> Vec<(&'static str, String)> {
+    vec![("batch", ids.batch.to_string())]
+}
+
+fn type_one(_: &Ids, _: &str) -> Vec<(&'static str, String)> {
+    vec![("typed", "1".to_owned()), ("reason", "matrix".to_owned())]
+}
+
+fn type_two(_: &Ids, _: &str) -> Vec<(&'static str, String)> {
+    vec![("typed", "2".to_owned()), ("reason", "matrix".to_owned())]
+}
+
+fn update_one(_: &Ids, _: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("field", "job_title".to_owned()),
+        ("value", "Matrix".to_owned()),
+        ("typed", "1".to_owned()),
+    ]
+}
+
+fn update_two(ids: &Ids, caller: &str) -> Vec<(&'static str, String)> {
+    let mut form = update_one(ids, caller);
+    form[2].1 = "2".to_owned();
+    form
+}
+
+fn type_purge(_: &Ids, _: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("typed", "purge".to_owned()),
+        ("grace_days", String::new()),
+        ("reason", "matrix".to_owned()),
+    ]
+}
+
+fn new_selection(ids: &Ids, _: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("name", format!("made_{}", ids.unique)),
+        ("entity", "contact".to_owned()),
+        ("kind", "dynamic".to_owned()),
+        ("filter", "last_name = \"Nobody\"".to_owned()),
+    ]
+}
+
+fn edited_selection(_: &Ids, _: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("entity", "contact".to_owned()),
+        ("kind", "dynamic".to_owned()),
+        ("filter", "last_name = \"Edited\"".to_owned()),
+        ("description", "edited".to_owned()),
+    ]
+}
+
+fn new_user(ids: &Ids, _: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("name", format!("added_{}", ids.unique)),
+        ("role", "user".to_owned()),
+        ("password", PASSWORD.to_owned()),
+        ("repeat", PASSWORD.to_owned()),
+    ]
+}
+
+fn make_admin(_: &Ids, _: &str) -> Vec<(&'static str, String)> {
+    vec![("role", "admin".to_owned())]
+}
+
+fn same_password(_: &Ids, _: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("password", PASSWORD.to_owned()),
+        ("repeat", PASSWORD.to_owned()),
+    ]
+}
+
+fn type_user_name(ids: &Ids, _: &str) -> Vec<(&'static str, String)> {
+    vec![("typed", ids.user.clone())]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures
+// ---------------------------------------------------------------------------------------------
+
+/// The API tokens fixtures are made with.
+struct Tokens {
+    ann: String,
+    ula: String,
+}
+
+struct Fixtures<'a> {
+    database: &'a TestDatabase,
+    server: &'a TestServer,
+    tokens: &'a Tokens,
+    ula: i64,
+    shared: Ids,
+    admins_job: i64,
+    done_purge: i64,
+    made: usize,
+}
+
+impl Fixtures<'_> {
+    /// A new contact, made by whoever `token` is.
+    async fn contact(&mut self, token: &str) -> i64 {
+        self.made += 1;
+        let body = json!({
+            "first_name": "Fixture",
+            "last_name": format!("Fixture {}", self.made),
+            "email": format!("fixture{}@example.test", self.made),
+        });
+        self.server.create(token, "contact", body).await
+    }
+
+    /// A new contact made by `maker`, trashed by `trasher`: (contact, batch, job).
+    async fn trashed(&mut self, maker: &str, trasher: &str) -> (i64, i64, i64) {
+        let contact = self.contact(maker).await;
+        let snapshot = self
+            .server
+            .snapshot(trasher, json!({"entity": "contact", "include": [contact]}))
+            .await;
+        let job = self
+            .server
+            .accepted(trasher, "/api/v1/trash", &json!({"snapshot_id": snapshot}))
+            .await;
+        let job = self
+            .server
+            .wait_for_job(trasher, job["id"].as_i64().unwrap())
+            .await;
+        (
+            contact,
+            job["batch_id"].as_i64().expect("a trash job has a batch"),
+            job["id"].as_i64().unwrap(),
+        )
+    }
+
+    /// `ann`'s purge of `batch`: pending for the default grace, or run at once.
+    async fn purge(&self, batch: i64, at_once: bool) -> i64 {
+        let body = if at_once {
+            json!({"grace_seconds": 0, "reason": "matrix"})
+        } else {
+            json!({"reason": "matrix"})
+        };
+        let path = format!("/api/v1/batches/{batch}/purge");
+        let job = self.server.accepted(&self.tokens.ann, &path, &body).await;
+        let id = job["id"].as_i64().unwrap();
+        if at_once {
+            self.server.wait_for_job(&self.tokens.ann, id).await;
+        } else {
+            assert_eq!(job["state"], "pending", "{job}");
+        }
+        id
+    }
+
+    async fn selection(&mut self) -> String {
+        self.made += 1;
+        let name = format!("ulas_{}", self.made);
+        let (status, body) = self
+            .server
+            .post(
+                Some(&self.tokens.ula),
+                "/api/v1/selections",
+                &json!({"name": name, "entity": "contact", "filter": "last_name = \"Shared\""}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        name
+    }
+
+    async fn prepare(&mut self, target: Target) -> Ids {
+        let tokens = self.tokens;
+        let mut ids = self.shared.clone();
+        match target {
+            Target::Shared => {}
+            Target::AdminsJob => ids.job = self.admins_job,
+            Target::DonePurge => ids.job = self.done_purge,
+            Target::PendingPurge => {
+                (ids.record, ids.batch, _) = self.trashed(&tokens.ula, &tokens.ula).await;
+                ids.job = self.purge(ids.batch, false).await;
+            }
+            Target::SnapshotOfOne | Target::SnapshotOfTwo => {
+                let mut members = vec![self.contact(&tokens.ula).await];
+                if target == Target::SnapshotOfTwo {
+                    members.push(self.contact(&tokens.ula).await);
+                }
+                ids.record = members[0];
+                ids.snapshot = self
+                    .server
+                    .snapshot(
+                        &tokens.ula,
+                        json!({"entity": "contact", "include": members}),
+                    )
+                    .await;
+            }
+            Target::TrashedByOwner => {
+                (ids.record, ids.batch, ids.job) = self.trashed(&tokens.ula, &tokens.ula).await;
+            }
+            Target::OwnersTrashedByAdmin => {
+                (ids.record, ids.batch, ids.job) = self.trashed(&tokens.ula, &tokens.ann).await;
+            }
+            Target::AdminsTrashedByAdmin => {
+                (ids.record, ids.batch, ids.job) = self.trashed(&tokens.ann, &tokens.ann).await;
+            }
+            Target::OwnersSelection => ids.selection = self.selection().await,
+            Target::OwnersToken => {
+                let run = lethe(self.database, &["user", "token", "ula", "--json"]);
+                assert_eq!(run.status, 0, "{}", run.stderr);
+                ids.token = self
+                    .database
+                    .scalar(&format!(
+                        "SELECT MAX(id) FROM lethe_token WHERE user_id = {}",
+                        self.ula
+                    ))
+                    .await;
+            }
+            Target::OwnersSession => {
+                let mut browser = PageClient::new(self.server);
+                let (status, _) = browser.sign_in("ula", PASSWORD).await;
+                assert_eq!(status, 303);
+                ids.session = self
+                    .database
+                    .scalar(&format!(
+                        "SELECT MAX(id) FROM lethe_session WHERE user_id = {}",
+                        self.ula
+                    ))
+                    .await;
+            }
+            Target::NewUser => {
+                self.made += 1;
+                ids.user = format!("newbie_{}", self.made);
+                ids.owner = ids.user.clone();
+                add_user_with_password(self.database, &ids.user, "user", PASSWORD);
+            }
+            Target::Unknown => {
+                (ids.record, ids.snapshot, ids.job, ids.batch) = (0, 0, 999_999, 999_999);
+                (ids.token, ids.session) = (999_999, 999_999);
+                ids.user = "nobody".to_owned();
+            }
+        }
+        ids
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The runner
+// ---------------------------------------------------------------------------------------------
+
+/// Lethe's tables (with the column to order each by) and the contacts: a cell that changes
+/// none of them changed nothing. Sessions are read through a view without `last_seen_at`,
+/// which any page request may move on.
+const TABLES: [(&str, &str); 18] = [
+    ("lethe_user", "id"),
+    ("lethe_token", "id"),
+    ("matrix_session", "id"),
+    ("lethe_sign_in_failure", "name"),
+    ("lethe_deletion_batch", "id"),
+    ("lethe_job", "id"),
+    ("lethe_job_skip", "job_id, record_id, kind"),
+    ("lethe_claim", "subject"),
+    ("lethe_erased_file", "id"),
+    ("lethe_history", "id"),
+    ("lethe_history_seal", "id"),
+    ("lethe_notification", "id"),
+    ("lethe_selection", "id"),
+    ("lethe_selection_member", "selection_id, record_id"),
+    ("lethe_selection_part", "selection_id, position"),
+    ("lethe_snapshot", "id"),
+    ("lethe_snapshot_member", "snapshot_id, record_id"),
+    ("contact", "id"),
+];
+
+async fn dump(database: &TestDatabase) -> BTreeMap<&'static str, Vec<String>> {
+    let mut all = BTreeMap::new();
+    for (table, order) in TABLES {
+        all.insert(table, database.dump(table, order).await);
+    }
+    all
+}
+
+/// Waits until no job is queued or running (an allowed form may have started one), so that
+/// the next dump is not taken mid-job.
+async fn settle(database: &TestDatabase) {
+    let started = Instant::now();
+    let busy = "SELECT COUNT(*) FROM lethe_job WHERE state IN ('queued', 'running')";
+    while database.scalar(busy).await > 0 {
+        assert!(started.elapsed() < JOB_DEADLINE, "a job still runs");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The state of job `id`.
+async fn job_state(database: &TestDatabase, id: i64) -> String {
+    for state in [
+        "done",
+        "pending",
+        "failed",
+        "cancelled",
+        "queued",
+        "running",
+    ] {
+        let sql = format!("SELECT COUNT(*) FROM lethe_job WHERE id = {id} AND state = '{state}'");
+        if database.scalar(&sql).await == 1 {
+            return state.to_owned();
+        }
+    }
+    panic!("job {id} has no known state")
+}
+
+/// A page's title, to say what a page was in a failure.
+fn title(page: &str) -> &str {
+    page.split_once("<title>")
+        .and_then(|(_, rest)| rest.split_once("</title>"))
+        .map_or(page, |(title, _)| title)
+}
+
+/// The callers' browsers, each signed in (again, if a cell ended its session).
+struct Browsers<'a> {
+    server: &'a TestServer,
+    by_name: BTreeMap<String, PageClient>,
+}
+
+impl Browsers<'_> {
+    /// `name`'s browser, signed in, and the form token of its session.
+    async fn signed_in(&mut self, name: &str) -> (&mut PageClient, String) {
+        let server = self.server;
+        let browser = self
+            .by_name
+            .entry(name.to_owned())
+            .or_insert_with(|| PageClient::new(server));
+        let (mut status, _, mut page) = browser.get("/account").await;
+        if status != 200 {
+            let (signed, _) = browser.sign_in(name, PASSWORD).await;
+            assert_eq!(signed, 303, "{name} signs in");
+            (status, _, page) = browser.get("/account").await;
+        }
+        assert_eq!(status, 200, "{name}'s account page");
+        (browser, PageClient::form_token(&page))
+    }
+}
+
+both_backends!(
+    every_page_answers_every_caller_as_the_policy_says_and_refusals_change_nothing,
+    |database: TestDatabase| async move {
+        let (_, ann) = add_user_with_password(&database, "ann", "admin", PASSWORD);
+        add_user_with_password(&database, "bob", "admin", PASSWORD);
+        let (ula, ula_token) = add_user_with_password(&database, "ula", "user", PASSWORD);
+        add_user_with_password(&database, "olaf", "user", PASSWORD);
+        database
+            .execute(
+                "CREATE VIEW matrix_session AS \
+                 SELECT id, user_id, created_at, ended_at, ended_by FROM lethe_session",
+            )
+            .await;
+        // Urgent erasures are allowed, for a purge that has run and left its receipt; the
+        // default grace stays 7 days, so a purge asked for without one stays pending.
+        let server = TestServer::start_with_env(&database, &[("LETHE_PURGE_MIN_GRACE", "0s")]);
+        let tokens = Tokens {
+            ann,
+            ula: ula_token,
+        };
+
+        // The shared fixture.
+        let mut fixtures = Fixtures {
+            database: &database,
+            server: &server,
+            tokens: &tokens,
+            ula,
+            shared: Ids::default(),
+            admins_job: 0,
+            done_purge: 0,
+            made: 0,
+        };
+        let record = server
+            .create(
+                &tokens.ula,
+                "contact",
+                json!({"last_name": "Shared", "email": "shared@example.test"}),
+            )
+            .await;
+        let snapshot = server
+            .snapshot(
+                &tokens.ula,
+                json!({"entity": "contact", "include": [record]}),
+            )
+            .await;
+        let selection = fixtures.selection().await;
+        let (_, batch, job) = fixtures.trashed(&tokens.ula, &tokens.ula).await;
+        (_, _, fixtures.admins_job) = fixtures.trashed(&tokens.ann, &tokens.ann).await;
+        let (_, erased, _) = fixtures.trashed(&tokens.ula, &tokens.ula).await;
+        fixtures.done_purge = fixtures.purge(erased, true).await;
+        fixtures.shared = Ids {
+            record,
+            snapshot,
+            job,
+            batch,
+            selection,
+            user: "ula".to_owned(),
+            owner: "ula".to_owned(),
+            ..Ids::default()
+        };
+
+        // The table covers the router, and only its routes.
+        let rows = rows();
+        let declared = page_routes();
+        assert!(
+            declared.len() >= 40,
+            "the router was not read: {declared:?}"
+        );
+        let in_table: BTreeSet<(String, String)> = rows
+            .iter()
+            .map(|row| (row.method.to_owned(), row.route.to_owned()))
+            .collect();
+        assert_eq!(
+            in_table.symmetric_difference(&declared).collect::<Vec<_>>(),
+            Vec::<&(String, String)>::new(),
+            "the table and routes() list different routes: every route needs a row"
+        );
+
+        let mut browsers = Browsers {
+            server: &server,
+            by_name: BTreeMap::new(),
+        };
+        let mut failures = Vec::new();
+        let mut known = Vec::new();
+        let mut table = Vec::new();
+        let mut cells = 0;
+        for row in &rows {
+            let mut observed = Vec::new();
+            let mut still_a_bug = false;
+            // What a cell left as it was serves the next cell too.
+            let mut unchanged: Option<Ids> = None;
+            for (column, caller) in CALLERS.into_iter().enumerate() {
+                cells += 1;
+                let mut ids = match unchanged.take() {
+                    Some(ids) => ids,
+                    None => fixtures.prepare(row.target).await,
+                };
+                ids.unique = cells;
+                let name = caller.name(&ids);
+                let path = concrete(row.route, &ids);
+                let (browser, session_token) = browsers.signed_in(&name).await;
+                // The sign-in form carries the token of its own cookie, not a session's.
+                let form_token = if row.route == "/sign-in" {
+                    browser.cookies["lethe_sign_in"].clone()
+                } else {
+                    session_token
+                };
+                let mut form = vec![("form_token", form_token)];
+                form.extend((row.form)(&ids, &name));
+                let form: Vec<(&str, &str)> = form
+                    .iter()
+                    .map(|(field, value)| (*field, value.as_str()))
+                    .collect();
+
+                let before = dump(&database).await;
+                let (status, headers, body) = if row.method == "GET" {
+                    browser.get(&path).await
+                } else {
+                    browser.post(&path, &form).await
+                };
+                settle(&database).await;
+                let after = dump(&database).await;
+
+                let status = status.as_u16();
+                let location = headers
+                    .get("location")
+                    .map_or("", |value| value.to_str().unwrap());
+                observed.push(if location.is_empty() {
+                    status.to_string()
+                } else {
+                    format!("{status} {location}")
+                });
+                let expected = row.expect[column];
+                let cell = format!("{} {path} ({}) as {name}", row.method, row.note);
+                let allowed = expected.allowed() && status < 400;
+                if !expected.matches(status, location, &body) {
+                    let message = format!(
+                        "{cell}: expected {expected:?}, got {status} {location} ({})",
+                        title(&body)
+                    );
+                    match row.bug {
+                        Some((today, _)) if today[column].matches(status, location, &body) => {
+                            still_a_bug = true;
+                            known.push(message);
+                        }
+                        _ => failures.push(message),
+                    }
+                }
+                let changed: Vec<&str> = TABLES
+                    .iter()
+                    .map(|(table, _)| *table)
+                    .filter(|table| before[table] != after[table])
+                    .collect();
+                if changed.is_empty() {
+                    unchanged = Some(ids.clone());
+                }
+                // A job started is one that runs to its end (or waits, for a purge).
+                if let Some(job) = location.strip_prefix("/jobs/") {
+                    let state = job_state(&database, job.parse().unwrap()).await;
+                    if !["done", "pending"].contains(&state.as_str()) {
+                        failures.push(format!("{cell}: its job ended {state}"));
+                    }
+                }
+                if (!allowed || row.effect == Effect::Reads) && !changed.is_empty() {
+                    failures.push(format!("{cell}: answered {status} yet changed {changed:?}"));
+                }
+                if allowed && row.effect == Effect::Writes && changed.is_empty() {
+                    failures.push(format!("{cell}: answered {status} yet changed nothing"));
+                }
+                if let Some((text, per_caller)) = row.shows
+                    && status == 200
+                {
+                    let text = text(&ids);
+                    if body.contains(&text) != per_caller[column] {
+                        failures.push(format!(
+                            "{cell}: the page should {}show {text:?}",
+                            if per_caller[column] { "" } else { "not " }
+                        ));
+                    }
+                }
+            }
+            if let Some((_, why)) = row.bug
+                && !still_a_bug
+            {
+                failures.push(format!(
+                    "{} {} ({}) answers as the policy says now: remove its bug mark ({why})",
+                    row.method, row.route, row.note
+                ));
+            }
+            table.push(format!(
+                "{:<5}{:<38}{:<50}{observed:?}",
+                row.method, row.route, row.note
+            ));
+        }
+        println!(
+            "{cells} cells ({} rows × {} callers: admin, owner, other):\n{}",
+            rows.len(),
+            CALLERS.len(),
+            table.join("\n")
+        );
+        if !known.is_empty() {
+            println!(
+                "{} cells answer otherwise than the policy (known bugs):\n{}",
+                known.len(),
+                known.join("\n")
+            );
+        }
+        assert!(
+            failures.is_empty(),
+            "{} of {cells} cells differ from the table:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+    }
+);
