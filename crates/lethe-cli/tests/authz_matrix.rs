@@ -184,7 +184,8 @@ impl Row {
 /// policies as admin-only and is silent on the rest, so these cells are worth a second look
 /// by whoever owns the policy:
 /// - any signed-in user may change (`PATCH`) any record, and trash, anonymise or update any
-///   *single* record — including one someone else made (anonymising cannot be undone);
+///   *single* record — including one someone else made (anonymising cannot be undone) —
+///   through a snapshot of their own: acting on another's snapshot needs seeing it;
 /// - a user reads the jobs they started and the snapshots they made (and previews of them);
 ///   an admin reads all of them; purge previews are for admins, as purges are; any
 ///   signed-in user may read deletion batches, while the deletion history is for admins;
@@ -231,7 +232,7 @@ fn routes() -> Vec<Row> {
         row("GET",    "/api/v1/snapshots/{id}/records",     None,                    Shared,           Reads,    [401, 401, 403, 200, 200]),
         // Trash: one record is anyone's; more than one is a mass delete, for admins (SPEC §7).
         row("POST",   "/api/v1/trash/preview",              Some(snapshot),          SnapshotOfTwo,    Reads,    [401, 401, 403, 200, 200]),
-        row("POST",   "/api/v1/trash",                      Some(trash),             SnapshotOfOne,    Writes,   [401, 401, 202, 202, 202]).note("one record"),
+        row("POST",   "/api/v1/trash",                      Some(trash),             SnapshotOfOne,    Writes,   [401, 401, 403, 202, 202]).note("one record"),
         row("POST",   "/api/v1/trash",                      Some(trash),             SnapshotOfTwo,    Writes,   [401, 401, 403, 202, 403]).note("two records: a mass delete"),
         // Deletion batches: restore is for an admin, who trashed it, or the records' creator (SPEC §3).
         row("GET",    "/api/v1/batches/{id}",               None,                    Shared,           Reads,    [401, 401, 200, 200, 200]),
@@ -244,10 +245,10 @@ fn routes() -> Vec<Row> {
         row("GET",    "/api/v1/purges",                     None,                    Shared,           Reads,    [401, 401, 200, 200, 200]),
         row("POST",   "/api/v1/purges/{id}/cancel",         None,                    PendingPurge,     Writes,   [401, 401, 403, 200, 403]),
         // Anonymise and bulk update: one record is anyone's; more than one is for admins.
-        row("POST",   "/api/v1/anonymize",                  Some(snapshot),          SnapshotOfOne,    Writes,   [401, 401, 202, 202, 202]).note("one record"),
+        row("POST",   "/api/v1/anonymize",                  Some(snapshot),          SnapshotOfOne,    Writes,   [401, 401, 403, 202, 202]).note("one record"),
         row("POST",   "/api/v1/anonymize",                  Some(snapshot),          SnapshotOfTwo,    Writes,   [401, 401, 403, 202, 403]).note("two records"),
         row("POST",   "/api/v1/update/preview",             Some(update),            SnapshotOfTwo,    Reads,    [401, 401, 403, 200, 200]),
-        row("POST",   "/api/v1/update",                     Some(update),            SnapshotOfOne,    Writes,   [401, 401, 202, 202, 202]).note("one record"),
+        row("POST",   "/api/v1/update",                     Some(update),            SnapshotOfOne,    Writes,   [401, 401, 403, 202, 202]).note("one record"),
         row("POST",   "/api/v1/update",                     Some(update),            SnapshotOfTwo,    Writes,   [401, 401, 403, 202, 403]).note("two records"),
         // Jobs: anyone may follow them.
         row("GET",    "/api/v1/jobs",                       None,                    Shared,           Reads,    [401, 401, 200, 200, 200]),

@@ -220,10 +220,6 @@ struct Row {
     /// What this row tries, when a route has several rows.
     note: &'static str,
     shows: Option<Shows>,
-    /// A known bug: what the page answers today where it differs from `expect` (which is
-    /// the policy), and why. Such cells are reported rather than failed; once every cell
-    /// answers as the policy says, the row fails until the mark is removed.
-    bug: Option<([Outcome; 3], &'static str)>,
 }
 
 fn get(route: &'static str, target: Target, expect: [Outcome; 3]) -> Row {
@@ -236,7 +232,6 @@ fn get(route: &'static str, target: Target, expect: [Outcome; 3]) -> Row {
         expect,
         note: "",
         shows: None,
-        bug: None,
     }
 }
 
@@ -265,18 +260,7 @@ impl Row {
         self.shows = Some((text, per_caller));
         self
     }
-
-    fn bug(mut self, today: [Outcome; 3], why: &'static str) -> Row {
-        self.bug = Some((today, why));
-        self
-    }
 }
-
-/// Why two rows are marked as bugs: the user is looked up before the policy is asked, so a
-/// plain user hears 404 for a name that does not exist and 403 for one that does, and may find
-/// out user names one by one, which only admins may list (policy::manage_users, `List`).
-/// `GET /users/{name}`, the role and the removal ask the policy first.
-const NAMES_LEAK: &str = "a plain user tells existing user names from others by 403 and 404";
 
 /// The policy at a glance. Columns: admin, owner, other.
 #[rustfmt::skip]
@@ -373,15 +357,13 @@ fn rows() -> Vec<Row> {
         get("/users/{name}",                       Shared,               [Page, No, No]).note("ula's page, to ula too"),
         get("/users/{name}",                       Unknown,              [Missing, No, No]).note("no such user"),
         post("/users/{name}/role",                 NewUser,              make_admin,         Writes,   [Go("/users/*?done=role"), No, No]).note("promoting a new user, by themself too"),
-        // Worth a look: `ula` sets her own password here without the current one, which
-        // /account/password asks for; the policy allows it (set_password), the page never
-        // shows her this form (it is an admin's page) but takes it.
-        post("/users/{name}/password",             Shared,               same_password,      Writes,   [Go("/users/ula?done=password"), Go("/users/ula?done=password"), No]),
-        post("/users/{name}/password",             Unknown,              same_password,      Writes,   [Missing, No, No]).note("no such user")
-            .bug([Missing; 3], NAMES_LEAK),
+        // A password is reset here by an admin only; people change their own on /account,
+        // where the current one is asked. A plain user naming a user that does not exist is
+        // refused as for one that does: only admins may learn which names exist.
+        post("/users/{name}/password",             Shared,               same_password,      Writes,   [Go("/users/ula?done=password"), No, No]),
+        post("/users/{name}/password",             Unknown,              same_password,      Writes,   [Missing, No, No]).note("no such user"),
         post("/users/{name}/sessions/end",         Shared,               no_fields,          Writes,   [Go("/users/ula?done=sessions"), Go("/users/ula?done=sessions"), No]),
-        post("/users/{name}/sessions/end",         Unknown,              no_fields,          Writes,   [Missing, No, No]).note("no such user")
-            .bug([Missing; 3], NAMES_LEAK),
+        post("/users/{name}/sessions/end",         Unknown,              no_fields,          Writes,   [Missing, No, No]).note("no such user"),
         post("/users/{name}/tokens/{token}/revoke", OwnersToken,         no_fields,          Writes,   [Go("/users/ula?done=token"), Go("/users/ula?done=token"), No]),
         post("/users/{name}/remove",               NewUser,              type_user_name,     Writes,   [Go("/users"), No, No]).note("removing a new user, by themself too"),
     ]
@@ -836,12 +818,10 @@ both_backends!(
             by_name: BTreeMap::new(),
         };
         let mut failures = Vec::new();
-        let mut known = Vec::new();
         let mut table = Vec::new();
         let mut cells = 0;
         for row in &rows {
             let mut observed = Vec::new();
-            let mut still_a_bug = false;
             // What a cell left as it was serves the next cell too.
             let mut unchanged: Option<Ids> = None;
             for (column, caller) in CALLERS.into_iter().enumerate() {
@@ -893,13 +873,7 @@ both_backends!(
                         "{cell}: expected {expected:?}, got {status} {location} ({})",
                         title(&body)
                     );
-                    match row.bug {
-                        Some((today, _)) if today[column].matches(status, location, &body) => {
-                            still_a_bug = true;
-                            known.push(message);
-                        }
-                        _ => failures.push(message),
-                    }
+                    failures.push(message);
                 }
                 let changed: Vec<&str> = TABLES
                     .iter()
@@ -934,14 +908,6 @@ both_backends!(
                     }
                 }
             }
-            if let Some((_, why)) = row.bug
-                && !still_a_bug
-            {
-                failures.push(format!(
-                    "{} {} ({}) answers as the policy says now: remove its bug mark ({why})",
-                    row.method, row.route, row.note
-                ));
-            }
             table.push(format!(
                 "{:<5}{:<38}{:<50}{observed:?}",
                 row.method, row.route, row.note
@@ -953,13 +919,6 @@ both_backends!(
             CALLERS.len(),
             table.join("\n")
         );
-        if !known.is_empty() {
-            println!(
-                "{} cells answer otherwise than the policy (known bugs):\n{}",
-                known.len(),
-                known.join("\n")
-            );
-        }
         assert!(
             failures.is_empty(),
             "{} of {cells} cells differ from the table:\n{}",

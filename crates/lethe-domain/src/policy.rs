@@ -214,6 +214,9 @@ pub enum UserAction {
     IssueToken,
     /// Making a user an admin, or an admin a user.
     ChangeRole,
+    /// Giving someone a new password without their current one (people change their own
+    /// where the current one is asked).
+    ResetPassword,
 }
 
 impl UserAction {
@@ -224,6 +227,9 @@ impl UserAction {
             UserAction::Remove => "removing users",
             UserAction::IssueToken => "issuing an API token",
             UserAction::ChangeRole => "changing a user's role",
+            UserAction::ResetPassword => {
+                "resetting a password without the current one (change your own on your account page)"
+            }
         }
     }
 }
@@ -315,7 +321,7 @@ mod tests {
         type Question = (&'static str, fn(&Actor) -> bool);
         // Columns: operator, admin, plain user, owner.
         #[rustfmt::skip]
-        let table: [(Question, [bool; 4]); 35] = [
+        let table: [(Question, [bool; 4]); 36] = [
             (("see the owner's job or snapshot",    |a| may_see(a, Some(OWNER))),                           [true, true, false, true]),
             (("see what the operator started",      |a| may_see(a, None)),                                  [true, true, false, false]),
             (("list everyone's jobs",               sees_everyones),                                        [true, true, false, false]),
@@ -327,6 +333,7 @@ mod tests {
             (("remove a user",                      |a| manage_users(a, UserAction::Remove).is_ok()),       [true, true, false, false]),
             (("list users",                         |a| manage_users(a, UserAction::List).is_ok()),         [true, true, false, false]),
             (("change a user's role",               |a| manage_users(a, UserAction::ChangeRole).is_ok()),   [true, true, false, false]),
+            (("reset a password",                   |a| manage_users(a, UserAction::ResetPassword).is_ok()), [true, true, false, false]),
             (("revoke the owner's token",           |a| handle_tokens(a, OWNER, "owner").is_ok()),          [true, true, false, true]),
             (("preview a purge",                    |a| preview_purge(a).is_ok()),                          [true, true, false, false]),
             (("trash one record",                   |a| bulk(a, 1, "trashing", "a mass delete").is_ok()),   [true, true, true, true]),

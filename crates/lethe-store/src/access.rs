@@ -255,8 +255,11 @@ async fn remove<DB: Dialect>(
 impl Store {
     /// The API tokens of the user `name` (never their secrets): theirs to see, or an admin's.
     pub async fn tokens_of(&self, name: &str, actor: &Actor) -> Result<Vec<TokenInfo>, StoreError> {
-        let user = self.existing_user(name).await?;
-        lethe_domain::policy::handle_tokens(actor, user.id, name)?;
+        let user = self
+            .user_for(name, actor, |id| {
+                lethe_domain::policy::handle_tokens(actor, id, name)
+            })
+            .await?;
         dispatch!(self, pool => list_tokens::<_>(pool, user.id).await)
     }
 
@@ -294,6 +297,23 @@ impl Store {
         let now = self.now();
         dispatch!(self, pool => change_role::<_>(pool, &key, &user, role, actor, now).await)?;
         Ok(User { role, ..user })
+    }
+
+    /// The user `name`, for `actor` to act on under the rule `ask` (given the user's id). A
+    /// plain user naming someone else is asked first, with no one's id, so that the refusal
+    /// does not tell whether the name exists: only admins may list users.
+    pub(crate) async fn user_for(
+        &self,
+        name: &str,
+        actor: &Actor,
+        ask: impl Fn(i64) -> lethe_domain::policy::Verdict,
+    ) -> Result<User, StoreError> {
+        if !actor.admin && actor.name != name {
+            ask(i64::MIN)?;
+        }
+        let user = self.existing_user(name).await?;
+        ask(user.id)?;
+        Ok(user)
     }
 
     pub(crate) async fn existing_user(&self, name: &str) -> Result<User, StoreError> {

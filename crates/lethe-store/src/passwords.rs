@@ -150,10 +150,11 @@ impl Store {
         password: &str,
         actor: &Actor,
     ) -> Result<User, StoreError> {
-        let user = self.find_user(name).await?.ok_or_else(|| {
-            StoreError::NamedNotFound(format!("there is no user `{name}`; see `lethe user list`"))
-        })?;
-        lethe_domain::policy::set_password(actor, user.id, &user.name)?;
+        let user = self
+            .user_for(name, actor, |id| {
+                lethe_domain::policy::set_password(actor, id, name)
+            })
+            .await?;
         check_strength(password)?;
         let hashed = hash(password)?;
         let now = self.now();

@@ -119,8 +119,11 @@ impl Store {
         name: &str,
         actor: &Actor,
     ) -> Result<Vec<SessionInfo>, StoreError> {
-        let user = self.existing_user(name).await?;
-        lethe_domain::policy::handle_sessions(actor, user.id, name)?;
+        let user = self
+            .user_for(name, actor, |id| {
+                lethe_domain::policy::handle_sessions(actor, id, name)
+            })
+            .await?;
         let now = self.now();
         dispatch!(self, pool => live_sessions::<_>(pool, user.id, now).await)
     }
@@ -135,8 +138,11 @@ impl Store {
     /// Ends every session of the user `name` (they must sign in again): theirs to do, or an
     /// admin's; written to the history. Returns how many had not ended.
     pub async fn end_sessions_of(&self, name: &str, actor: &Actor) -> Result<u64, StoreError> {
-        let user = self.existing_user(name).await?;
-        lethe_domain::policy::handle_sessions(actor, user.id, name)?;
+        let user = self
+            .user_for(name, actor, |id| {
+                lethe_domain::policy::handle_sessions(actor, id, name)
+            })
+            .await?;
         let key = self.history_key();
         let now = self.now();
         dispatch!(self, pool => end_all::<_>(pool, &key, &user, actor, now).await)

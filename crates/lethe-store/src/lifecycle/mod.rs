@@ -240,7 +240,8 @@ impl Store {
         doing: &str,
         what: &str,
     ) -> Result<crate::Snapshot, StoreError> {
-        let snapshot = self.get_snapshot(snapshot_id).await?;
+        // Acting on a snapshot needs seeing it: its maker's or an admin's.
+        let snapshot = self.snapshot_for(snapshot_id, actor).await?;
         self.entity(&snapshot.entity)?;
         lethe_domain::policy::bulk(actor, snapshot.member_count, doing, what)?;
         Ok(snapshot)

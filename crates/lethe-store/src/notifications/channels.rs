@@ -299,7 +299,11 @@ async fn add_webhook<DB: Dialect>(
     let (sql, values) = DB::build(&query);
     let added = match DB::fetch_optional(&mut transaction, sql, values).await? {
         Some(row) => webhook::<DB>(&row)?,
-        None => return Err(StoreError::Internal("the webhook just added is gone".to_owned())),
+        None => {
+            return Err(StoreError::Internal(
+                "the webhook just added is gone".to_owned(),
+            ));
+        }
     };
     transaction.commit().await?;
     Ok(added)
@@ -370,8 +374,9 @@ impl Store {
         name: &str,
         actor: &Actor,
     ) -> Result<DeliverySettings, StoreError> {
-        let user = self.existing_user(name).await?;
-        policy::set_delivery(actor, user.id, name)?;
+        let user = self
+            .user_for(name, actor, |id| policy::set_delivery(actor, id, name))
+            .await?;
         dispatch!(self, pool => settings::<_>(pool, &user).await)
     }
 
@@ -384,8 +389,9 @@ impl Store {
         delivery: &DeliveryChange,
         actor: &Actor,
     ) -> Result<DeliverySettings, StoreError> {
-        let user = self.existing_user(name).await?;
-        policy::set_delivery(actor, user.id, name)?;
+        let user = self
+            .user_for(name, actor, |id| policy::set_delivery(actor, id, name))
+            .await?;
         if let Some(Some(email)) = &delivery.email {
             check_email(email)?;
         }

@@ -261,6 +261,9 @@ pub async fn set_password(
     Path(name): Path<String>,
     SignedForm { signed_in, form }: SignedForm<PasswordFields>,
 ) -> Result<Response, Rejection> {
+    if let Some(refused) = refused_unless_admin(&signed_in, UserAction::ResetPassword) {
+        return Ok(refused);
+    }
     let error = if form.password != form.repeat {
         "The two passwords differ.".to_owned()
     } else {
