@@ -101,7 +101,9 @@ impl FromStr for NotificationKind {
             .ok_or_else(|| {
                 format!(
                     "`{text}` is not a kind of notification; the kinds are {}",
-                    NotificationKind::ALL.map(NotificationKind::as_str).join(", ")
+                    NotificationKind::ALL
+                        .map(NotificationKind::as_str)
+                        .join(", ")
                 )
             })
     }

@@ -29,7 +29,7 @@ CREATE TABLE lethe_outbox (
     body TEXT NOT NULL,
     job_id BIGINT,
     created_at TIMESTAMPTZ NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
+    attempts BIGINT NOT NULL DEFAULT 0,
     next_try_at TIMESTAMPTZ NOT NULL,
     lease_owner TEXT,
     lease_expires_at TIMESTAMPTZ,

@@ -120,7 +120,10 @@ pub enum Channel {
 pub enum TryResult {
     Delivered,
     /// Failed; `permanent` when trying again cannot help (an address refused for good).
-    Failed { error: String, permanent: bool },
+    Failed {
+        error: String,
+        permanent: bool,
+    },
 }
 
 /// Writes the outbox's messages for one event, inside the event's transaction: an e-mail for
@@ -293,7 +296,10 @@ async fn claim<DB: Dialect>(
             .expr(outbox("body"))
             .expr(outbox("job_id"))
             .expr(outbox("attempts"))
-            .expr(Expr::col((Alias::new("lethe_webhook"), Alias::new("secret"))))
+            .expr(Expr::col((
+                Alias::new("lethe_webhook"),
+                Alias::new("secret"),
+            )))
             .from(Alias::new("lethe_outbox"))
             .left_join(
                 Alias::new("lethe_webhook"),
@@ -358,12 +364,10 @@ async fn report<DB: Dialect>(
     let at = Expr::val(rows::bind_time::<DB>(now));
     match result {
         TryResult::Delivered => {
-            update
-                .value(Alias::new("delivered_at"), at)
-                .value(
-                    Alias::new("last_error"),
-                    Expr::val(rows::bind_opt_text::<DB>(None)),
-                );
+            update.value(Alias::new("delivered_at"), at).value(
+                Alias::new("last_error"),
+                Expr::val(rows::bind_opt_text::<DB>(None)),
+            );
         }
         TryResult::Failed { error, permanent } => {
             update.value(

@@ -22,15 +22,15 @@ use sqlx::Pool;
 use time::OffsetDateTime;
 
 use crate::dialect::{Dialect, begin_write};
-use crate::notifications::{Recipients, notify};
-use lethe_domain::notification::NotificationKind;
 use crate::error::StoreError;
 use crate::lifecycle::jobs::{JobRow, NewJob};
 use crate::lifecycle::paths::{col, qualified};
 use crate::lifecycle::{BatchState, JobKind, JobPayload, JobState, Work};
+use crate::notifications::{Recipients, notify};
 use crate::rows;
 use crate::users::Actor;
 use crate::value::format_timestamp;
+use lethe_domain::notification::NotificationKind;
 
 /// After the last batch: the batch is purged (or back to trashed when blocked members stay);
 /// every admin hears about it.
@@ -67,7 +67,15 @@ pub(in crate::lifecycle) async fn finish<DB: Dialect>(
         job.totals.blocked,
         job.totals.skipped
     );
-    notify::<DB>(connection, Recipients::Admins, NotificationKind::PurgeExecuted, &message, Some(job.id), now).await?;
+    notify::<DB>(
+        connection,
+        Recipients::Admins,
+        NotificationKind::PurgeExecuted,
+        &message,
+        Some(job.id),
+        now,
+    )
+    .await?;
     if state == BatchState::Held
         && let Some(requester) = job.payload.actor.user_id
     {
@@ -75,7 +83,15 @@ pub(in crate::lifecycle) async fn finish<DB: Dialect>(
             "{} member(s) of deletion batch {deletion_batch} are held in the trash: a rule keeps them (see `lethe job show {}` for which and why). They stay restorable and are not purged again by the retention window; an admin may request their purge once the rule no longer holds.",
             job.totals.blocked, job.id
         );
-notify::<DB>(connection, Recipients::User(requester), NotificationKind::PurgeHeld, &message, Some(job.id), now).await?;
+        notify::<DB>(
+            connection,
+            Recipients::User(requester),
+            NotificationKind::PurgeHeld,
+            &message,
+            Some(job.id),
+            now,
+        )
+        .await?;
     }
     Ok(())
 }
@@ -176,7 +192,15 @@ pub(in crate::lifecycle) async fn request<DB: Dialect>(
         },
         format_timestamp(due)
     );
-    notify::<DB>(&mut transaction, Recipients::Admins, NotificationKind::PurgeRequested, &message, Some(job), now).await?;
+    notify::<DB>(
+        &mut transaction,
+        Recipients::Admins,
+        NotificationKind::PurgeRequested,
+        &message,
+        Some(job),
+        now,
+    )
+    .await?;
     transaction.commit().await?;
     crate::statistics::after_write(pool, "lethe_snapshot_member", snapshot.member_count).await;
     Ok(job)
@@ -247,7 +271,15 @@ pub(in crate::lifecycle) async fn cancel<DB: Dialect>(
         actor.name,
         job.payload.deletion_batch().unwrap_or(0)
     );
-    notify::<DB>(&mut transaction, Recipients::Admins, NotificationKind::PurgeCancelled, &message, Some(job_id), now).await?;
+    notify::<DB>(
+        &mut transaction,
+        Recipients::Admins,
+        NotificationKind::PurgeCancelled,
+        &message,
+        Some(job_id),
+        now,
+    )
+    .await?;
     transaction.commit().await?;
     Ok(())
 }
