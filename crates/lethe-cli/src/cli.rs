@@ -128,6 +128,54 @@ pub struct Settings {
         hide_env_values = true
     )]
     pub hash_key: Option<String>,
+    /// The SMTP server e-mails go out through (host name); none: e-mails are not sent, and
+    /// wait in the outbox as given up until one is set and they are sent again.
+    #[arg(long, global = true, env = "LETHE_SMTP_HOST", value_name = "HOST")]
+    pub smtp_host: Option<String>,
+    /// Its port (default: 587 with starttls, 465 with tls, 25 with none).
+    #[arg(long, global = true, env = "LETHE_SMTP_PORT", value_name = "PORT")]
+    pub smtp_port: Option<String>,
+    /// How the connection is protected: starttls (default), tls, or none.
+    #[arg(long, global = true, env = "LETHE_SMTP_TLS", value_name = "MODE")]
+    pub smtp_tls: Option<String>,
+    /// The user name to log in to the SMTP server with, if it asks for one.
+    #[arg(long, global = true, env = "LETHE_SMTP_USERNAME", value_name = "NAME")]
+    pub smtp_username: Option<String>,
+    /// Its password. Prefer the environment: a command line is visible to other users.
+    #[arg(
+        long,
+        global = true,
+        env = "LETHE_SMTP_PASSWORD",
+        value_name = "PASSWORD",
+        hide_env_values = true
+    )]
+    pub smtp_password: Option<String>,
+    /// Who e-mails come from, e.g. "Lethe <lethe@example.org>".
+    #[arg(long, global = true, env = "LETHE_SMTP_FROM", value_name = "MAILBOX")]
+    pub smtp_from: Option<String>,
+    /// The address people open Lethe's pages at, e.g. https://lethe.example.org; e-mails
+    /// link to the job they tell of.
+    #[arg(long, global = true, env = "LETHE_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// How many times a notification is tried before it is given up (default 8).
+    #[arg(long, global = true, env = "LETHE_DELIVERY_TRIES", value_name = "N")]
+    pub delivery_tries: Option<String>,
+    /// The wait after the first failed try, doubled after each (default 30s).
+    #[arg(
+        long,
+        global = true,
+        env = "LETHE_DELIVERY_FIRST_WAIT",
+        value_name = "DURATION"
+    )]
+    pub delivery_first_wait: Option<String>,
+    /// How long an SMTP server or a webhook receiver has to answer (default 10s).
+    #[arg(
+        long,
+        global = true,
+        env = "LETHE_DELIVERY_TIMEOUT",
+        value_name = "DURATION"
+    )]
+    pub delivery_timeout: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -179,6 +227,46 @@ pub enum Command {
     /// The consolidated table: per entity type, records and attached-file volume that are
     /// active, trashed and pending purge.
     Stats(StatsArgs),
+    /// Send the notifications that are due (e-mail, webhooks) once, then stop (`lethe serve`
+    /// does this all the time).
+    Deliver,
+    /// The outbox of notifications: list it, send a given-up one again (admins).
+    #[command(subcommand)]
+    Deliveries(DeliveriesCommand),
+    /// Webhook endpoints told of events (admins): add, list, remove.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeliveriesCommand {
+    /// The newest messages first.
+    List {
+        /// Only these: waiting, delivered or given_up.
+        #[arg(long)]
+        state: Option<String>,
+        /// How many (default 50).
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+    },
+    /// Send a message that was given up on again: due now, its tries start over.
+    Retry { id: i64 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// Add an endpoint; its signing secret is printed this once.
+    Add {
+        /// Where events are POSTed (https:// or http://).
+        url: String,
+        /// `*` for every event, or kinds comma-separated, e.g. purge_requested,purge_failed.
+        #[arg(long, default_value = "*")]
+        events: String,
+    },
+    /// The endpoints, without their secrets.
+    List,
+    /// Remove an endpoint; what still waited for it is given up.
+    Remove { id: i64 },
 }
 
 impl Command {
@@ -587,6 +675,23 @@ pub enum UserCommand {
     Sessions { name: String },
     /// Sign a user out of the web pages everywhere (yours, or anyone's for an admin).
     EndSessions { name: String },
+    /// Where a user's notifications go: show it, or set the e-mail address and which kinds
+    /// come by e-mail (yours, or anyone's for an admin).
+    Delivery {
+        name: String,
+        /// The address e-mails go to.
+        #[arg(long, conflicts_with = "no_email")]
+        email: Option<String>,
+        /// Send this user no e-mail at all.
+        #[arg(long)]
+        no_email: bool,
+        /// Kinds to get by e-mail again (repeat), e.g. --on purge_requested.
+        #[arg(long = "on", value_name = "KIND")]
+        on: Vec<String>,
+        /// Kinds not to get by e-mail (repeat); the in-app feed still has them.
+        #[arg(long = "off", value_name = "KIND")]
+        off: Vec<String>,
+    },
     /// Make a user an admin or a plain user (admin only; the last admin stays one).
     Role {
         name: String,

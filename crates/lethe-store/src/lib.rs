@@ -40,6 +40,7 @@ pub use lethe_db::DatabaseUrl;
 pub(crate) use lethe_db::Pools;
 pub(crate) use lethe_db::{ddl, dialect, error, placeholder, rows, statistics, system};
 pub use lethe_domain::Clock;
+pub use lethe_domain::notification;
 pub use lethe_domain::policy;
 pub(crate) use lethe_domain::value;
 pub use lethe_filter::Filter;

@@ -49,6 +49,7 @@ pub fn routes(store: Store, options: WebOptions) -> Router {
         .route("/sign-out", post(pages::sign_in::sign_out))
         .route("/account", get(pages::account::show))
         .route("/account/password", post(pages::account::change_password))
+        .route("/account/delivery", post(pages::account::change_delivery))
         .route(
             "/account/sessions/{id}/end",
             post(pages::account::end_session),

@@ -1,5 +1,6 @@
 //! One module per command group. Each opens the store it needs through [`Context`].
 
+mod deliver;
 mod demo;
 mod lifecycle;
 mod record;
@@ -74,6 +75,9 @@ async fn dispatch(context: &Context, command: Command) -> anyhow::Result<()> {
         Command::Anonymize(args) => lifecycle::anonymize(context, args).await,
         Command::Update(args) => lifecycle::update(context, args).await,
         Command::Stats(args) => stats::run(context, args).await,
+        Command::Deliver => deliver::deliver_once(context).await,
+        Command::Deliveries(command) => deliver::deliveries(context, command).await,
+        Command::Webhook(command) => deliver::webhook(context, command).await,
     }
 }
 

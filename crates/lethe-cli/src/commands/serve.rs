@@ -35,6 +35,8 @@ pub async fn serve(
     web: WebOptions,
     admin: Option<DemoAdmin>,
 ) -> anyhow::Result<()> {
+    // Bad delivery settings stop the start, before anything listens.
+    let deliverer = super::deliver::Deliverer::from_settings(context)?;
     let admin_token = admin.as_ref().map(|admin| admin.token.clone());
     let admin_password = admin.as_ref().and_then(|admin| admin.password.clone());
     let (listener, address) = match lethe_http::bind(listen).await {
@@ -81,10 +83,12 @@ pub async fn serve(
         println!("Stop with Ctrl-C.");
     }
     let worker = tokio::spawn(work_jobs(store.clone()));
+    let messenger = tokio::spawn(super::deliver::work_deliveries(store.clone(), deliverer));
     let served = lethe_http::serve(listener, store.clone(), web, shutdown_signal())
         .await
         .context("serving HTTP");
     worker.abort();
+    messenger.abort();
     served?;
     store.close().await;
     Ok(())

@@ -1,4 +1,4 @@
-//! `lethe user add|passwd|token|list|tokens|revoke-token|remove`.
+//! `lethe user add|passwd|token|list|tokens|revoke-token|sessions|end-sessions|delivery|role|remove`.
 
 use lethe_store::policy::{self, UserAction};
 use lethe_store::{Role, StoreError};
@@ -135,6 +135,50 @@ pub async fn run(context: &Context, command: UserCommand) -> anyhow::Result<()> 
                 print_json(&json!({"user": name, "sessions_ended": ended}));
             } else {
                 println!("`{name}` is signed out everywhere ({ended} session(s) ended).");
+            }
+        }
+        UserCommand::Delivery {
+            name,
+            email,
+            no_email,
+            on,
+            off,
+        } => {
+            let actor = context.acting(&store).await?;
+            let mut email_kinds = Vec::new();
+            for (kinds, wanted) in [(&on, true), (&off, false)] {
+                for kind in kinds {
+                    let kind = kind.parse().map_err(crate::output::UsageError)?;
+                    email_kinds.push((kind, wanted));
+                }
+            }
+            let change = lethe_store::DeliveryChange {
+                email: if no_email { Some(None) } else { email.map(Some) },
+                email_kinds,
+            };
+            let settings = if change == lethe_store::DeliveryChange::default() {
+                store.delivery_settings(&name, &actor).await?
+            } else {
+                store.change_delivery(&name, &change, &actor).await?
+            };
+            if context.json() {
+                print_json(&json!({"delivery": settings}));
+            } else {
+                match &settings.email {
+                    Some(address) => println!("E-mails for `{name}` go to {address}."),
+                    None => println!(
+                        "`{name}` has no e-mail address (set one with --email); notifications stay in the in-app feed."
+                    ),
+                }
+                println!("{:<17}  {:<6}  heard by", "kind", "e-mail");
+                for kind in &settings.kinds {
+                    println!(
+                        "{:<17}  {:<6}  {}",
+                        kind.kind,
+                        if kind.email { "yes" } else { "no" },
+                        kind.heard_by
+                    );
+                }
             }
         }
         UserCommand::Role { name, role } => {

@@ -1,12 +1,15 @@
 //! The signed-in person's own access: their password, the browsers signed in as them
-//! (sessions) and their API tokens, each of which they can end (SPEC §7). What an admin sees
-//! and does for other users lives on the users' pages.
+//! (sessions) and their API tokens, each of which they can end, and where their
+//! notifications go (an e-mail address, and which kinds come by e-mail) (SPEC §7). What an
+//! admin sees and does for other users lives on the users' pages.
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use lethe_store::{MIN_PASSWORD_CHARS, SessionInfo, TokenInfo};
+use lethe_store::{
+    DeliveryChange, DeliverySettings, MIN_PASSWORD_CHARS, SessionInfo, StoreError, TokenInfo,
+};
 use serde::Deserialize;
 
 use crate::WebState;
@@ -26,6 +29,10 @@ struct AccountPage {
     note: Option<String>,
     password: PasswordForm,
     min_password_chars: usize,
+    delivery: DeliverySettings,
+    /// The address as typed, and what is wrong with it.
+    email: String,
+    email_error: Option<String>,
 }
 
 /// The change-password form's errors, each shown next to its field.
@@ -53,6 +60,7 @@ fn note_for(done: &str) -> Option<String> {
         match done {
             "session-ended" => "The session was ended: that browser must sign in again.",
             "token-revoked" => "The token was revoked: it no longer works.",
+            "delivery" => "Where your notifications go was saved.",
             _ => return None,
         }
         .to_owned(),
@@ -77,8 +85,16 @@ async fn page(
         .tokens_of(name, &actor)
         .await
         .map_err(Rejection::Store)?;
+    let delivery = state
+        .store
+        .delivery_settings(name, &actor)
+        .await
+        .map_err(Rejection::Store)?;
     Ok(AccountPage {
         frame: Frame::of(state, signed_in, Section::Account).await,
+        email: delivery.email.clone().unwrap_or_default(),
+        email_error: None,
+        delivery,
         role: signed_in.user.role.as_str(),
         this_session: signed_in.session.id,
         sessions,
@@ -197,6 +213,52 @@ pub async fn revoke_token(
 ) -> Result<Response, Rejection> {
     match state.store.revoke_token(id, &signed_in.actor()).await {
         Ok(_) => Ok(Redirect::to("/account?done=token-revoked").into_response()),
+        Err(error) => Ok(store_problem(error)),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DeliveryFields {
+    #[serde(default)]
+    email: String,
+    /// The kinds ticked to come by e-mail.
+    #[serde(default)]
+    email_kind: Vec<String>,
+}
+
+/// Saves where the person's notifications go: the address (empty: none) and, for every kind,
+/// whether it comes by e-mail. A wrong address is shown next to its field, as typed, and
+/// nothing is saved.
+pub async fn change_delivery(
+    State(state): State<WebState>,
+    SignedForm { signed_in, form }: SignedForm<DeliveryFields>,
+) -> Result<Response, Rejection> {
+    let email = form.email.trim();
+    let change = DeliveryChange {
+        email: Some((!email.is_empty()).then(|| email.to_owned())),
+        email_kinds: lethe_store::notification::NotificationKind::ALL
+            .into_iter()
+            .map(|kind| {
+                let ticked = form.email_kind.iter().any(|name| name == kind.as_str());
+                (kind, ticked)
+            })
+            .collect(),
+    };
+    match state
+        .store
+        .change_delivery(&signed_in.user.name, &change, &signed_in.actor())
+        .await
+    {
+        Ok(_) => Ok(Redirect::to("/account?done=delivery").into_response()),
+        Err(StoreError::BadRequest(message)) => {
+            let mut page = page(&state, &signed_in, None, PasswordForm::default()).await?;
+            page.email = form.email.clone();
+            page.email_error = Some(super::capitalised(&message));
+            for choice in &mut page.delivery.kinds {
+                choice.email = form.email_kind.contains(&choice.kind);
+            }
+            Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
+        }
         Err(error) => Ok(store_problem(error)),
     }
 }

@@ -248,3 +248,12 @@ pub fn not_found_page() -> Response {
         "There is no page at this address.".to_owned(),
     ))
 }
+
+/// A store message as the start of a sentence on a page.
+pub(crate) fn capitalised(message: &str) -> String {
+    let mut characters = message.chars();
+    match characters.next() {
+        Some(first) => first.to_uppercase().chain(characters).collect::<String>() + ".",
+        None => String::new(),
+    }
+}

@@ -114,9 +114,9 @@ pub async fn add(
             Err(StoreError::InvalidOption {
                 option: "password",
                 message,
-            }) => typed.password_error = Some(capitalised(&message)),
+            }) => typed.password_error = Some(super::capitalised(&message)),
             Err(error @ (StoreError::BadRequest(_) | StoreError::Conflict(_))) => {
-                typed.name_error = Some(capitalised(&error.to_string()));
+                typed.name_error = Some(super::capitalised(&error.to_string()));
             }
             Err(error) => return Ok(store_problem(error)),
         }
@@ -125,14 +125,6 @@ pub async fn add(
     Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
 }
 
-/// A store message as the start of a sentence on a page.
-fn capitalised(message: &str) -> String {
-    let mut characters = message.chars();
-    match characters.next() {
-        Some(first) => first.to_uppercase().chain(characters).collect::<String>() + ".",
-        None => String::new(),
-    }
-}
 
 #[derive(Template)]
 #[template(path = "user.html")]
@@ -273,7 +265,7 @@ pub async fn set_password(
             .await
         {
             Ok(_) => return Ok(back_to(&name, "password")),
-            Err(StoreError::InvalidOption { message, .. }) => capitalised(&message),
+            Err(StoreError::InvalidOption { message, .. }) => super::capitalised(&message),
             Err(error) => return Ok(store_problem(error)),
         }
     };
@@ -329,7 +321,7 @@ pub async fn remove(
     } else {
         match state.store.remove_user(&name, &signed_in.actor()).await {
             Ok(_) => return Ok(Redirect::to("/users").into_response()),
-            Err(error @ StoreError::Conflict(_)) => capitalised(&error.to_string()),
+            Err(error @ StoreError::Conflict(_)) => super::capitalised(&error.to_string()),
             Err(error) => return Ok(store_problem(error)),
         }
     };
