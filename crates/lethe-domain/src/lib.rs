@@ -5,6 +5,8 @@
 //! - [`state`]: where a deletion batch and a job are in their lives, and the allowed moves;
 //! - [`job`]: what each kind of job needs to run;
 //! - [`session`]: how long a sign-in lasts, and how wrong passwords slow the next tries;
+//! - [`mac`]: HMAC-SHA-256, the one keyed hash (history seals, the `hash` anonymisation,
+//!   webhook signatures);
 //! - who performs an operation ([`Actor`]) and what each actor may do ([`policy`]). Every
 //!   door — the command line (with and without `--as`), the HTTP API, and later the web
 //!   pages — asks [`policy`]; no other code decides permissions.
@@ -14,6 +16,7 @@
 
 mod clock;
 pub mod job;
+pub mod mac;
 pub mod policy;
 pub mod session;
 pub mod state;
