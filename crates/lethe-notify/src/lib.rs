@@ -1,4 +1,4 @@
-//! Lethe's outgoing notifications: one e-mail over SMTP (`Mailer`) or one webhook POST
+//! Lethe's outgoing notifications: one e-mail over SMTP ([`Mailer`]) or one webhook POST
 //! (`WebhookSender`) at a time, each answering precisely how it went.
 //!
 //! A send either succeeds or fails with a [`SendError`] that says whether trying again later
@@ -15,8 +15,10 @@
 //! the answer. It never reads the environment: every setting is passed in.
 
 mod signature;
+mod smtp;
 
 pub use signature::{SignatureError, signature_header, verify_signature};
+pub use smtp::{Mailer, SmtpSettings, SmtpTls, UnknownSmtpTls};
 
 /// Why a notification was not delivered. The text says, for an admin, which server or URL
 /// and what happened.
@@ -48,9 +50,80 @@ impl SendError {
     }
 }
 
+/// The texts of `error` and of every error under it, joined with ": ", leaving out a cause
+/// whose text the error's own text already includes (many libraries repeat it).
+pub(crate) fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// The text of the error deepest under `error`: the cause itself, without the layers of
+/// "Connection error: …" around it (nor, from reqwest, the full URL with its query).
+pub(crate) fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut deepest = error;
+    while let Some(cause) = deepest.source() {
+        deepest = cause;
+    }
+    deepest.to_string()
+}
+
+/// Whether an I/O error of `kind` is somewhere under `error`, also one wrapped in another
+/// I/O error (whose `source` skips it).
+pub(crate) fn has_io_error(
+    error: &(dyn std::error::Error + 'static),
+    kind: std::io::ErrorKind,
+) -> bool {
+    fn is_or_wraps(io: &std::io::Error, kind: std::io::ErrorKind) -> bool {
+        io.kind() == kind
+            || io
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<std::io::Error>())
+                .is_some_and(|inner| is_or_wraps(inner, kind))
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>()
+            && is_or_wraps(io, kind)
+        {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
+/// A duration as an admin reads it in a message: "10 s", "1.5 s", "250 ms".
+pub(crate) fn describe_duration(duration: std::time::Duration) -> String {
+    let millis = duration.as_millis();
+    if millis < 1000 {
+        format!("{millis} ms")
+    } else if millis.is_multiple_of(1000) {
+        format!("{} s", millis / 1000)
+    } else {
+        format!("{:.1} s", duration.as_secs_f64())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_read_as_seconds_or_milliseconds() {
+        assert_eq!(describe_duration(Duration::from_secs(10)), "10 s");
+        assert_eq!(describe_duration(Duration::from_millis(1500)), "1.5 s");
+        assert_eq!(describe_duration(Duration::from_millis(250)), "250 ms");
+    }
 
     #[test]
     fn only_transient_errors_are_worth_another_try() {
