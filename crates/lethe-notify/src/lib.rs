@@ -1,5 +1,5 @@
 //! Lethe's outgoing notifications: one e-mail over SMTP ([`Mailer`]) or one webhook POST
-//! (`WebhookSender`) at a time, each answering precisely how it went.
+//! ([`WebhookSender`]) at a time, each answering precisely how it went.
 //!
 //! A send either succeeds or fails with a [`SendError`] that says whether trying again later
 //! can help ([`SendError::Transient`]: the server was down, slow, busy, or turned the message
@@ -16,9 +16,11 @@
 
 mod signature;
 mod smtp;
+mod webhook;
 
 pub use signature::{SignatureError, signature_header, verify_signature};
 pub use smtp::{Mailer, SmtpSettings, SmtpTls, UnknownSmtpTls};
+pub use webhook::WebhookSender;
 
 /// Why a notification was not delivered. The text says, for an admin, which server or URL
 /// and what happened.
