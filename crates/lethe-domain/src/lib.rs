@@ -7,6 +7,8 @@
 //! - [`session`]: how long a sign-in lasts, and how wrong passwords slow the next tries;
 //! - [`notification`]: the kinds of event that notify people, who hears of each, and how an
 //!   undelivered message is tried again;
+//! - [`mac`]: HMAC-SHA-256, the one keyed hash (history seals, the `hash` anonymisation,
+//!   webhook signatures);
 //! - who performs an operation ([`Actor`]) and what each actor may do ([`policy`]). Every
 //!   door — the command line (with and without `--as`), the HTTP API, and later the web
 //!   pages — asks [`policy`]; no other code decides permissions.
@@ -16,6 +18,7 @@
 
 mod clock;
 pub mod job;
+pub mod mac;
 pub mod notification;
 pub mod policy;
 pub mod session;

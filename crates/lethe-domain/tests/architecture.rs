@@ -145,6 +145,24 @@ fn crates_depend_only_downwards() {
         &["lethe-store", "lethe-query", "lethe-evidence"],
         "the queue knows the kinds of job only through its trait",
     );
+    // Notifications know nothing of the database or the outbox: the delivery loop hands them
+    // one message at a time. Among Lethe's crates only the domain is theirs to use.
+    for dependency in &all["lethe-notify"] {
+        assert!(
+            !dependency.starts_with("lethe-") || dependency == "lethe-domain",
+            "lethe-notify depends on {dependency}; ARCHITECTURE.md allows it only lethe-domain among Lethe's crates"
+        );
+    }
+    assert_none_of(
+        "lethe-notify",
+        &all["lethe-notify"],
+        &storage_and_http
+            .iter()
+            .copied()
+            .filter(|name| *name != "tokio")
+            .collect::<Vec<_>>(),
+        "notifications send one message and know nothing of the database or of Lethe's doors",
+    );
     assert_none_of(
         "lethe-http",
         &all["lethe-http"],

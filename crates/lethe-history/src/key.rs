@@ -1,8 +1,11 @@
 //! The key that seals the history and where it comes from (given, a key file made once, the
-//! user's configuration folder), HMAC-SHA-256, and the anchor file the head is written to.
+//! user's configuration folder), HMAC-SHA-256 (the domain's, re-exported), and the anchor file the head is written to.
 
 use lethe_db::{DatabaseUrl, StoreError};
-use sha2::Sha256;
+/// HMAC-SHA-256 lives in the domain, the one home of Lethe's keyed hash; re-exported here for
+/// the code that has always found it in the history.
+pub use lethe_domain::mac::hmac_sha256;
+
 /// The key that seals the history: HMAC-SHA-256 under it. It never enters the database;
 /// only a fingerprint does, so that an instance with another key refuses to write rather
 /// than break the chain.
@@ -35,19 +38,6 @@ impl KeySource {
 
 /// The shortest history key accepted, in bytes.
 pub const MIN_HISTORY_KEY_BYTES: usize = 16;
-
-/// HMAC-SHA-256 (RFC 2104) of `message` under `key`: the history's seals and the `hash`
-/// anonymisation both use it.
-pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    use hmac::{KeyInit, Mac};
-    let mut mac = match hmac::Hmac::<Sha256>::new_from_slice(key) {
-        Ok(mac) => mac,
-        // HMAC takes keys of any length; this branch is never taken.
-        Err(_) => return [0; 32],
-    };
-    mac.update(message);
-    mac.finalize().into_bytes().into()
-}
 
 impl HistoryKey {
     /// A key from its bytes (at least [`MIN_HISTORY_KEY_BYTES`]).

@@ -7,12 +7,14 @@
 //! failure.
 //!
 //! [`openapi`] checks served values against the server's OpenAPI document; [`browser`] drives
-//! a headless Chromium for tests of the web pages, with accessibility checks.
+//! a headless Chromium for tests of the web pages, with accessibility checks; [`smtp`] runs a
+//! real SMTP server that keeps what it receives, for tests of e-mail.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod browser;
 pub mod openapi;
+pub mod smtp;
 
 use std::path::PathBuf;
 use std::str::FromStr;
