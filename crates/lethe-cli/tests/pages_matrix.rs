@@ -277,6 +277,7 @@ fn rows() -> Vec<Row> {
         post("/sign-out",                          Shared,               no_fields,          Writes,   [Go("/sign-in?signed_out=1"); 3]),
         get("/account",                            Shared,               [Page, Page, Page]),
         post("/account/password",                  Shared,               own_password,       Writes,   [Go("/sign-in?next=%2Faccount"); 3]),
+        post("/account/delivery",                  Shared,               own_delivery,       Writes,   [Go("/account?done=delivery"); 3]),
         post("/account/sessions/end-all",          Shared,               no_fields,          Writes,   [Go("/sign-in?signed_out=1"); 3]),
         // Another browser's session, an API token: their user's or an admin's to end (policy:
         // handle_sessions, revoke_token), also from the admin's own account page.
@@ -465,6 +466,13 @@ fn make_admin(_: &Ids, _: &str) -> Vec<(&'static str, String)> {
     vec![("role", "admin".to_owned())]
 }
 
+fn own_delivery(_: &Ids, caller: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("email", format!("{caller}@lethe.example")),
+        ("email_kind", "purge_requested".to_owned()),
+    ]
+}
+
 fn same_password(_: &Ids, _: &str) -> Vec<(&'static str, String)> {
     vec![
         ("password", PASSWORD.to_owned()),
@@ -645,8 +653,11 @@ impl Fixtures<'_> {
 /// Lethe's tables (with the column to order each by) and the contacts: a cell that changes
 /// none of them changed nothing. Sessions are read through a view without `last_seen_at`,
 /// which any page request may move on.
-const TABLES: [(&str, &str); 18] = [
+const TABLES: [(&str, &str); 21] = [
     ("lethe_user", "id"),
+    ("lethe_channel_choice", "user_id, kind, channel"),
+    ("lethe_webhook", "id"),
+    ("lethe_outbox", "id"),
     ("lethe_token", "id"),
     ("matrix_session", "id"),
     ("lethe_sign_in_failure", "name"),

@@ -69,9 +69,17 @@ pub struct SmtpSinkBuilder {
     defer: Vec<String>,
     login: Option<(String, String)>,
     slow: Option<Duration>,
+    port: Option<u16>,
 }
 
 impl SmtpSinkBuilder {
+    /// Listen on this port (to start again where a stopped sink listened) instead of a free
+    /// one.
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
+    }
+
     /// Answer RCPT TO for `address` with `550 5.1.1 … User unknown`.
     pub fn refuse(mut self, address: &str) -> Self {
         self.refuse.push(address.to_owned());
@@ -128,6 +136,9 @@ impl SmtpSinkBuilder {
         }
         if let Some(delay) = self.slow {
             command.arg("--slow").arg(delay.as_secs_f64().to_string());
+        }
+        if let Some(port) = self.port {
+            command.arg("--port").arg(port.to_string());
         }
         let mut child = command
             .spawn()

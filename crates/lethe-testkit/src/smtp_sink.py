@@ -89,6 +89,7 @@ async def main():
     parser.add_argument("--defer", action="append", default=[])
     parser.add_argument("--login")
     parser.add_argument("--slow", type=float, default=0.0)
+    parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
 
     handler = Sink(args.folder, args.refuse, args.defer, args.slow)
@@ -106,7 +107,7 @@ async def main():
 
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
-        lambda: SMTP(handler, **options), host="127.0.0.1", port=0
+        lambda: SMTP(handler, **options), host="127.0.0.1", port=args.port
     )
     port = server.sockets[0].getsockname()[1]
     print(f"listening on 127.0.0.1:{port}", flush=True)

@@ -9,8 +9,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lethe_domain::notification::Retries;
 use lethe_notify::{Mailer, SendError, SmtpSettings, SmtpTls, WebhookSender};
+use lethe_store::notification::Retries;
 use lethe_store::{Channel, DeliveryState, Outgoing, Store, TryResult};
 use serde_json::json;
 
@@ -81,9 +81,16 @@ impl Deliverer {
                     None => SmtpTls::StartTls,
                 };
                 let port = match given(&settings.smtp_port) {
-                    Some(raw) => raw.trim().parse::<u16>().ok().filter(|port| *port > 0).ok_or_else(
-                        || UsageError(format!("LETHE_SMTP_PORT: `{raw}` is not a port (1 to 65535)")),
-                    )?,
+                    Some(raw) => raw
+                        .trim()
+                        .parse::<u16>()
+                        .ok()
+                        .filter(|port| *port > 0)
+                        .ok_or_else(|| {
+                            UsageError(format!(
+                                "LETHE_SMTP_PORT: `{raw}` is not a port (1 to 65535)"
+                            ))
+                        })?,
                     None => tls.default_port(),
                 };
                 let smtp = SmtpSettings {
@@ -296,10 +303,11 @@ pub async fn webhook(context: &Context, command: WebhookCommand) -> anyhow::Resu
             if context.json() {
                 print_json(&json!({"webhook": hook, "secret": secret}));
             } else {
-                println!("Added webhook {} ({}) for {}.", hook.id, hook.url, hook.events);
                 println!(
-                    "Its signing secret (shown only now; give it to the receiver):\n{secret}"
+                    "Added webhook {} ({}) for {}.",
+                    hook.id, hook.url, hook.events
                 );
+                println!("Its signing secret (shown only now; give it to the receiver):\n{secret}");
             }
         }
         WebhookCommand::List => {

@@ -153,7 +153,11 @@ pub async fn run(context: &Context, command: UserCommand) -> anyhow::Result<()> 
                 }
             }
             let change = lethe_store::DeliveryChange {
-                email: if no_email { Some(None) } else { email.map(Some) },
+                email: if no_email {
+                    Some(None)
+                } else {
+                    email.map(Some)
+                },
                 email_kinds,
             };
             let settings = if change == lethe_store::DeliveryChange::default() {

@@ -125,7 +125,6 @@ pub async fn add(
     Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
 }
 
-
 #[derive(Template)]
 #[template(path = "user.html")]
 struct UserPage {
