@@ -14,6 +14,9 @@ pub(super) fn delivery_paths(paths: &mut Map<String, Value>) {
     let path_id = |what: &str| json!({"name": "id", "in": "path", "required": true, "description": what, "schema": {"type": "integer", "format": "int64"}});
     let kinds = NotificationKind::ALL.map(NotificationKind::as_str);
     let kinds_in_words = kinds.join(", ");
+    let one_of_the_kinds = format!("({})", kinds.join("|"));
+    let events_pattern =
+        format!("^\\s*(\\*|{one_of_the_kinds}(\\s*,\\s*{one_of_the_kinds})*)\\s*$");
     let email_kinds: Map<String, Value> = kinds
         .iter()
         .map(|kind| ((*kind).to_owned(), json!({"type": "boolean"})))
@@ -33,7 +36,7 @@ pub(super) fn delivery_paths(paths: &mut Map<String, Value>) {
                 "summary": "Change where a user's notifications go (the user themself, or an admin); what the body leaves out stays as it is. Written to the history, without the address",
                 "operationId": "change_delivery",
                 "requestBody": json_body(json!({"type": "object", "properties": {
-                    "email": {"type": ["string", "null"], "maxLength": 254, "description": "the address e-mails go to; null removes it (no e-mail), leave out to keep it"},
+                    "email": {"type": ["string", "null"], "format": "email", "maxLength": 254, "description": "the address e-mails go to; null removes it (no e-mail), leave out to keep it"},
                     "email_kinds": {
                         "type": "object",
                         "description": format!("per kind of event, whether it comes by e-mail (the in-app feed always has it); kinds left out stay as they are. The kinds: {kinds_in_words}"),
@@ -57,8 +60,8 @@ pub(super) fn delivery_paths(paths: &mut Map<String, Value>) {
                 "summary": "Add a webhook endpoint (admin): every event it listens to is POSTed to it as JSON, signed with its secret, which this answer shows once",
                 "operationId": "add_webhook",
                 "requestBody": json_body(json!({"type": "object", "properties": {
-                    "url": {"type": "string", "description": "https:// (or http://) and a host, e.g. https://hooks.example.org/lethe"},
-                    "events": {"type": "string", "description": format!("`*` for every event, or the kinds it listens to, comma-separated: {kinds_in_words}")}
+                    "url": {"type": "string", "pattern": "^https?://[^/?#\\s]+\\S*$", "description": "https:// (or http://) and a host, e.g. https://hooks.example.org/lethe"},
+                    "events": {"type": "string", "pattern": events_pattern, "description": format!("`*` for every event, or the kinds it listens to, comma-separated: {kinds_in_words}")}
                 }, "required": ["url", "events"], "additionalProperties": false})),
                 "responses": with_errors(success("201", "the webhook and its signing secret, shown only this once", json!({"type": "object", "properties": {
                     "webhook": schema_ref("Webhook"),
