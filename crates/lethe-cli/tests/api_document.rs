@@ -3,8 +3,9 @@
 //! A real `lethe serve` (with a short purge grace period) goes through a small life of
 //! records: users and tokens, records, saved selections and snapshots, a trash, a second
 //! trash that skips a member, a partial restore, a purge that runs and one that is
-//! cancelled, a bulk update preview, the history and its verification, notifications, the
-//! consolidated table, and error answers. Every JSON answer is checked against the schema the
+//! cancelled, a bulk update preview, the history and its verification, notifications and
+//! where they go (an address, a webhook, the outbox, a message sent again), the consolidated
+//! table, and error answers. Every JSON answer is checked against the schema the
 //! served document gives that operation and status, with every object schema closed
 //! (`lethe_testkit::openapi::strict`), so a field the document does not declare fails as
 //! surely as a missing or mistyped one. lethe-http's unit tests check the derived components
@@ -153,6 +154,45 @@ both_backends!(
             )
             .await;
         let bea_token = id(&tokens["tokens"][0]);
+
+        // Where notifications go: an address and a kind turned off, and a webhook that hears
+        // of purges, before anything happens.
+        api.get(
+            token,
+            "/api/v1/users/{user}/delivery",
+            "/api/v1/users/admin/delivery",
+        )
+        .await;
+        api.send(
+            Some(token),
+            "put",
+            "/api/v1/users/{user}/delivery",
+            "/api/v1/users/admin/delivery",
+            Some(json!({"email": "dpo@example.org", "email_kinds": {"purge_cancelled": false}})),
+            200,
+        )
+        .await;
+        api.send(
+            Some(token),
+            "put",
+            "/api/v1/users/{user}/delivery",
+            "/api/v1/users/bea/delivery",
+            Some(json!({"email": null})),
+            200,
+        )
+        .await;
+        let webhook = api
+            .send(
+                Some(token),
+                "post",
+                "/api/v1/webhooks",
+                "/api/v1/webhooks",
+                Some(json!({"url": "https://hooks.example.org/lethe", "events": "purge_requested,purge_executed"})),
+                201,
+            )
+            .await;
+        let webhook = id(&webhook["webhook"]);
+        api.get(token, "/api/v1/webhooks", "/api/v1/webhooks").await;
 
         // Records: a contact with children, so that operations cascade and rewrite.
         let contact = |last_name: &str| json!({"first_name": "Ann", "last_name": last_name, "email": format!("{last_name}@example.com")});
@@ -430,6 +470,59 @@ both_backends!(
         api.get(token, "/api/v1/jobs", "/api/v1/jobs?limit=100")
             .await;
 
+        // The outbox holds the e-mails and webhook messages of those purges; removing the
+        // webhook gives up what waited for it, and a given-up message is sent again.
+        let page = api
+            .get(token, "/api/v1/deliveries", "/api/v1/deliveries?limit=1")
+            .await;
+        let before = page["next_before"].as_i64().expect("more than one message");
+        api.get(
+            token,
+            "/api/v1/deliveries",
+            &format!("/api/v1/deliveries?state=waiting&before={before}"),
+        )
+        .await;
+        let removed = api
+            .send(
+                Some(token),
+                "delete",
+                "/api/v1/webhooks/{id}",
+                &format!("/api/v1/webhooks/{webhook}"),
+                None,
+                200,
+            )
+            .await;
+        assert!(
+            removed["undelivered_given_up"].as_u64() > Some(0),
+            "{removed}"
+        );
+        let given_up = api
+            .get(
+                token,
+                "/api/v1/deliveries",
+                "/api/v1/deliveries?state=given_up",
+            )
+            .await;
+        let message = id(&given_up["deliveries"][0]);
+        api.send(
+            Some(token),
+            "post",
+            "/api/v1/deliveries/{id}/retry",
+            &format!("/api/v1/deliveries/{message}/retry"),
+            None,
+            200,
+        )
+        .await;
+        api.send(
+            Some(token),
+            "post",
+            "/api/v1/deliveries/{id}/retry",
+            &format!("/api/v1/deliveries/{message}/retry"),
+            None,
+            409,
+        )
+        .await;
+
         // A bulk update preview and an anonymisation.
         let kept_snapshot = api
             .snapshot(token, json!({"entity": "contact", "include": [kept]}))
@@ -505,6 +598,72 @@ both_backends!(
             404,
         )
         .await;
+        for (method, template, path, body, expected) in [
+            (
+                "put",
+                "/api/v1/users/{user}/delivery",
+                "/api/v1/users/admin/delivery",
+                Some(json!({"email_kinds": {"purge_done": false}})),
+                422,
+            ),
+            (
+                "put",
+                "/api/v1/users/{user}/delivery",
+                "/api/v1/users/admin/delivery",
+                Some(json!({"email": "dpo"})),
+                422,
+            ),
+            (
+                "put",
+                "/api/v1/users/{user}/delivery",
+                "/api/v1/users/admin/delivery",
+                Some(json!({"emial": "dpo@example.org"})),
+                400,
+            ),
+            (
+                "post",
+                "/api/v1/webhooks",
+                "/api/v1/webhooks",
+                Some(json!({"url": "hooks.example.org", "events": "*"})),
+                422,
+            ),
+            (
+                "delete",
+                "/api/v1/webhooks/{id}",
+                "/api/v1/webhooks/999999",
+                None,
+                404,
+            ),
+            (
+                "get",
+                "/api/v1/deliveries",
+                "/api/v1/deliveries?state=lost",
+                None,
+                422,
+            ),
+            (
+                "post",
+                "/api/v1/deliveries/{id}/retry",
+                "/api/v1/deliveries/999999/retry",
+                None,
+                404,
+            ),
+        ] {
+            api.send(Some(token), method, template, path, body, expected)
+                .await;
+        }
+        for (method, template, path) in [
+            (
+                "get",
+                "/api/v1/users/{user}/delivery",
+                "/api/v1/users/admin/delivery",
+            ),
+            ("get", "/api/v1/webhooks", "/api/v1/webhooks"),
+            ("get", "/api/v1/deliveries", "/api/v1/deliveries"),
+        ] {
+            api.send(Some(&bea), method, template, path, None, 403)
+                .await;
+        }
         api.send(
             Some(token),
             "post",

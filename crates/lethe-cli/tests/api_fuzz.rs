@@ -77,10 +77,10 @@ const SCHEMATHESIS_EXAMPLES: &str = "5";
 /// The seed, fixed so that a failure can be reproduced with the same command.
 const SCHEMATHESIS_SEED: &str = "20261123";
 
-/// Realistic values schemathesis puts in half of the ids, snapshot ids and selection names it
-/// generates, so that the lifecycle routes get past "not found" to their real work: the
-/// setup of [`fuzz_target`] makes ids 1 to 3 exist (records, snapshots, a deletion batch,
-/// jobs) and a selection `fuzz`.
+/// Realistic values schemathesis puts in half of the ids, snapshot ids, selection names and
+/// user names it generates, so that the lifecycle routes get past "not found" to their real
+/// work: the setup of [`fuzz_target`] makes ids 1 to 3 exist (records, snapshots, a deletion
+/// batch, jobs), a selection `fuzz`, and the fuzzer's own user `fuzzer`.
 const SCHEMATHESIS_CONFIG: &str = r#"
 [dictionaries.ids]
 values = [1, 2, 3]
@@ -88,9 +88,13 @@ values = [1, 2, 3]
 [dictionaries.selections]
 values = ["fuzz"]
 
+[dictionaries.users]
+values = ["fuzzer"]
+
 [parameters]
 "path.id" = { dictionary = "ids", probability = 0.5 }
 "path.name" = { dictionary = "selections", probability = 0.5 }
+"path.user" = { dictionary = "users", probability = 0.5 }
 "body.snapshot_id" = { dictionary = "ids", probability = 0.5 }
 "body.up_to" = { dictionary = "ids", probability = 0.5 }
 "#;
@@ -140,6 +144,8 @@ async fn schemathesis_run(database: TestDatabase, phases: &str) {
         // anonymise and update run as background jobs on whatever snapshot they are given,
         // and a purge request stays pending (the API refuses grace periods under the
         // configured minimum of seven days), so no request makes a later answer undocumented.
+        // Adding and removing webhooks, changing the fuzzer's own address and sending a
+        // given-up message again touch only where notifications go, never its access.
         .output()
         .expect("run schemathesis");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -588,6 +594,9 @@ fn fill_path(template: &str, parameter: &str) -> String {
     template
         .replace("{id}", parameter)
         .replace("{name}", parameter)
+        // The fuzzer's own name, so that a body reaches the store (where its notifications
+        // go); any other name is a 404 whatever the body.
+        .replace("{user}", "fuzzer")
 }
 
 /// Every byte percent-encoded, so that any bytes (invalid UTF-8 too) reach the server.
@@ -618,7 +627,8 @@ async fn send_text(
 /// A server on a small demo with an admin token and something for every lifecycle route to
 /// work on, so that small ids and the name `fuzz` in generated requests find something: a
 /// saved selection `fuzz`; snapshot 1 trashed as deletion batch 1 (trash job 1) with a
-/// pending purge (job 2); snapshots 2 and 3 left for previews and jobs.
+/// pending purge (job 2); snapshots 2 and 3 left for previews and jobs; an address for the
+/// fuzzer and webhook 1, so that the purge request leaves messages 1 and 2 in the outbox.
 async fn fuzz_target(database: &TestDatabase) -> (TestServer, String) {
     small_demo(database);
     let (_, admin) = add_user(database, "fuzzer", "admin");
@@ -631,6 +641,23 @@ async fn fuzz_target(database: &TestDatabase) -> (TestServer, String) {
         )
         .await;
     assert_eq!(status, 201, "{body}");
+    let (status, body) = server
+        .post(
+            Some(&admin),
+            "/api/v1/webhooks",
+            &json!({"url": "https://hooks.example.test/fuzz", "events": "*"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = respond(
+        server
+            .client
+            .put(server.endpoint("/api/v1/users/fuzzer/delivery"))
+            .bearer_auth(&admin)
+            .json(&json!({"email": "fuzzer@example.test"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
     let trashed = server
         .snapshot(
             &admin,

@@ -115,6 +115,13 @@ enum Target {
     CreatorsToken,
     /// A new plain user, who made nothing.
     NewUser,
+    /// A user name that belongs to nobody.
+    NoSuchUser,
+    /// A webhook endpoint an admin added.
+    NewWebhook,
+    /// A webhook message given up on: an admin added a webhook, requested a purge (which it
+    /// hears of) and removed the webhook before the message was sent.
+    GivenUpDelivery,
 }
 
 /// What a successful request does to the data.
@@ -211,6 +218,19 @@ fn routes() -> Vec<Row> {
         row("GET",    "/api/v1/users/{user}/tokens",        None,                    Shared,           Reads,    [401, 401, 403, 200, 200]),
         row("POST",   "/api/v1/tokens/{id}/revoke",         None,                    CreatorsToken,    Writes,   [401, 401, 403, 200, 200]),
         row("DELETE", "/api/v1/users/{user}",               None,                    NewUser,          Writes,   [401, 401, 403, 200, 403]),
+        // Where a user's notifications go: theirs or an admin's to see and change; a plain
+        // user naming a user who does not exist is refused as for one who does.
+        row("GET",    "/api/v1/users/{user}/delivery",      None,                    Shared,           Reads,    [401, 401, 403, 200, 200]),
+        row("GET",    "/api/v1/users/{user}/delivery",      None,                    NoSuchUser,       Reads,    [401, 401, 403, 404, 403]).note("a user name that does not exist"),
+        row("PUT",    "/api/v1/users/{user}/delivery",      Some(delivery),          Shared,           Writes,   [401, 401, 403, 200, 200]),
+        row("PUT",    "/api/v1/users/{user}/delivery",      Some(delivery),          NoSuchUser,       Reads,    [401, 401, 403, 404, 403]).note("a user name that does not exist"),
+        // Webhooks and the outbox: admins only (a webhook hears of every event, whoever it
+        // concerns; the outbox holds everyone's addresses).
+        row("GET",    "/api/v1/webhooks",                   None,                    Shared,           Reads,    [401, 401, 403, 200, 403]),
+        row("POST",   "/api/v1/webhooks",                   Some(new_webhook),       Shared,           Writes,   [401, 401, 403, 201, 403]),
+        row("DELETE", "/api/v1/webhooks/{id}",              None,                    NewWebhook,       Writes,   [401, 401, 403, 200, 403]),
+        row("GET",    "/api/v1/deliveries",                 None,                    Shared,           Reads,    [401, 401, 403, 200, 403]),
+        row("POST",   "/api/v1/deliveries/{id}/retry",      None,                    GivenUpDelivery,  Writes,   [401, 401, 403, 200, 403]),
         // Records: every signed-in user reads and writes them (SPEC §7).
         row("GET",    "/api/v1/records/{entity}",           None,                    Shared,           Reads,    [401, 401, 200, 200, 200]),
         row("POST",   "/api/v1/records/{entity}",           Some(new_contact),       Shared,           Writes,   [401, 401, 201, 201, 201]),
@@ -330,6 +350,14 @@ fn read_all(_: &Ids) -> Value {
     json!({"up_to": 1_000_000_000})
 }
 
+fn delivery(ids: &Ids) -> Value {
+    json!({"email": format!("matrix{}@example.test", ids.unique), "email_kinds": {"purge_requested": false}})
+}
+
+fn new_webhook(ids: &Ids) -> Value {
+    json!({"url": format!("https://hooks.example.test/matrix/{}", ids.unique), "events": "*"})
+}
+
 // ---------------------------------------------------------------------------------------------
 // Fixtures
 // ---------------------------------------------------------------------------------------------
@@ -353,6 +381,10 @@ struct Ids {
     user: String,
     /// An API token (of the creator's).
     token: i64,
+    /// A webhook endpoint.
+    webhook: i64,
+    /// A message of the outbox.
+    delivery: i64,
     /// Different in every cell, for names that must be unique.
     unique: usize,
 }
@@ -371,6 +403,10 @@ fn concrete_path(route: &str, ids: &Ids) -> String {
         ids.purge
     } else if route.starts_with("/api/v1/tokens/") {
         ids.token
+    } else if route.starts_with("/api/v1/webhooks/") {
+        ids.webhook
+    } else if route.starts_with("/api/v1/deliveries/") {
+        ids.delivery
     } else {
         0
     };
@@ -445,6 +481,64 @@ impl Fixtures<'_> {
         name
     }
 
+    /// Adds a webhook endpoint as the admin, listening to `events`; returns its id.
+    async fn webhook(&mut self, events: &str) -> i64 {
+        self.made += 1;
+        let (status, added) = self
+            .server
+            .post(
+                Some(&self.tokens.admin),
+                "/api/v1/webhooks",
+                &json!({"url": format!("https://hooks.example.test/fixture/{}", self.made), "events": events}),
+            )
+            .await;
+        assert_eq!(status, 201, "{added}");
+        added["webhook"]["id"].as_i64().expect("a webhook id")
+    }
+
+    /// A webhook message given up on: a webhook hears of a purge request and is removed
+    /// before the message is sent. Returns the message's id.
+    async fn given_up_delivery(&mut self) -> i64 {
+        let webhook = self.webhook("purge_requested").await;
+        let creator = self.tokens.creator.clone();
+        let (_, batch, _) = self.trashed(&creator).await;
+        let job = self
+            .server
+            .accepted(
+                &self.tokens.admin,
+                &format!("/api/v1/batches/{batch}/purge"),
+                &json!({}),
+            )
+            .await;
+        assert_eq!(job["state"], "pending", "{job}");
+        let (status, removed) = self
+            .server
+            .delete(
+                Some(&self.tokens.admin),
+                &format!("/api/v1/webhooks/{webhook}"),
+            )
+            .await;
+        assert_eq!(status, 200, "{removed}");
+        assert_eq!(removed["undelivered_given_up"], 1, "{removed}");
+        let (status, listed) = self
+            .server
+            .get(
+                Some(&self.tokens.admin),
+                "/api/v1/deliveries?state=given_up&limit=1000",
+            )
+            .await;
+        assert_eq!(status, 200, "{listed}");
+        listed["deliveries"]
+            .as_array()
+            .and_then(|deliveries| {
+                deliveries
+                    .iter()
+                    .find(|delivery| delivery["webhook_id"] == webhook)
+            })
+            .and_then(|delivery| delivery["id"].as_i64())
+            .unwrap_or_else(|| panic!("no given-up message for webhook {webhook}: {listed}"))
+    }
+
     async fn prepare(&mut self, target: Target) -> Ids {
         let mut ids = self.shared.clone();
         match target {
@@ -469,6 +563,9 @@ impl Fixtures<'_> {
                 ids.user = format!("leaver{}", self.made);
                 add_user(self.database, &ids.user, "user");
             }
+            Target::NoSuchUser => ids.user = "nobody_by_this_name".to_owned(),
+            Target::NewWebhook => ids.webhook = self.webhook("*").await,
+            Target::GivenUpDelivery => ids.delivery = self.given_up_delivery().await,
             Target::NewSelection => ids.selection = self.selection().await,
             Target::SnapshotOfOne => {
                 ids.contact = self.contact().await;
@@ -760,6 +857,8 @@ async fn every_route_answers_every_caller_as_the_policy_says_and_refusals_change
         purge: 0,
         user: "owner".to_owned(),
         token: 0,
+        webhook: 0,
+        delivery: 0,
         unique: 0,
     };
 
@@ -1282,6 +1381,26 @@ async fn the_server_log_holds_no_token_and_no_personal_data() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
+    // The same address as a person's, for their e-mails; a webhook and its secret.
+    let (status, body) = server
+        .send(
+            "PUT",
+            "/api/v1/users/boss/delivery",
+            &admin,
+            Some(json!({"email": email})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = server
+        .send(
+            "POST",
+            "/api/v1/webhooks",
+            &admin,
+            Some(json!({"url": "https://hooks.example.test/in", "events": "*"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let webhook_secret = body["secret"].as_str().expect("a secret").to_owned();
     // A wrong token; a new user's token on a route it may not use.
     let wrong = format!("lethe_Quartzfield{}", "Z".repeat(26));
     let (status, _) = server.send("GET", "/api/v1/me", &wrong, None).await;
@@ -1348,6 +1467,10 @@ async fn the_server_log_holds_no_token_and_no_personal_data() {
             "part of a token is in the log:\n{log}"
         );
     }
+    assert!(
+        !log.contains(&webhook_secret["whsec_".len()..][..16]),
+        "a webhook's secret is in the log:\n{log}"
+    );
     for part in secret_parts {
         assert!(
             !log.contains(part),

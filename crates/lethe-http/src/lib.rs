@@ -6,6 +6,7 @@
 //! store and renders the result.
 
 mod auth;
+mod deliveries;
 mod error;
 mod extract;
 mod files;
@@ -61,6 +62,23 @@ pub fn app(store: Store, web: WebOptions) -> Router {
         .route("/api/v1/users", get(users::list).post(users::create))
         .route("/api/v1/users/{user}", axum::routing::delete(users::remove))
         .route("/api/v1/users/{user}/tokens", get(users::tokens))
+        .route(
+            "/api/v1/users/{user}/delivery",
+            get(deliveries::show).put(deliveries::change),
+        )
+        .route(
+            "/api/v1/webhooks",
+            get(deliveries::webhooks).post(deliveries::add_webhook),
+        )
+        .route(
+            "/api/v1/webhooks/{id}",
+            axum::routing::delete(deliveries::remove_webhook),
+        )
+        .route("/api/v1/deliveries", get(deliveries::list))
+        .route(
+            "/api/v1/deliveries/{id}/retry",
+            axum::routing::post(deliveries::retry),
+        )
         .route(
             "/api/v1/tokens/{id}/revoke",
             axum::routing::post(users::revoke_token),

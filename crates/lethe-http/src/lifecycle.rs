@@ -24,7 +24,7 @@ use crate::{ApiError, AppState, CurrentUser};
 
 /// Reads an optional `limit` query parameter: `default` when absent, refused outside
 /// `1..=max` instead of being silently clamped.
-fn limit(raw: Option<u64>, default: u64, max: u64) -> Result<u64, ApiError> {
+pub(crate) fn limit(raw: Option<u64>, default: u64, max: u64) -> Result<u64, ApiError> {
     match raw {
         None => Ok(default),
         Some(limit) if (1..=max).contains(&limit) => Ok(limit),

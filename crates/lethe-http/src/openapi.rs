@@ -43,6 +43,9 @@ pub(crate) fn derived_components() -> Map<String, Value> {
     generator.subschema_for::<VerificationAnswer>();
     generator.subschema_for::<lethe_store::Notification>();
     generator.subschema_for::<lethe_store::Stats>();
+    generator.subschema_for::<lethe_store::DeliverySettings>();
+    generator.subschema_for::<lethe_store::Webhook>();
+    generator.subschema_for::<lethe_store::Delivery>();
     generator.take_definitions(true)
 }
 
@@ -133,8 +136,12 @@ fn error_responses(codes: &[&str]) -> Map<String, Value> {
             "400" => "malformed request",
             "401" => "missing or invalid token",
             "403" => "the user's role may not do this",
-            "404" => "no such entity, record, saved selection, snapshot, job or deletion batch",
-            "409" => "conflicts with existing data (a unique value, the trash)",
+            "404" => {
+                "no such entity, record, user, saved selection, snapshot, job, deletion batch, webhook or message"
+            }
+            "409" => {
+                "conflicts with existing data or its state (a unique value, the trash, a finished job, a message not given up on)"
+            }
             "413" => "the body is larger than 2 MiB, the most one request may send",
             "422" => {
                 "the values do not fit the schema, or a filter ran longer than the query time limit (filter_too_expensive)"
@@ -473,6 +480,7 @@ pub fn document(schema: &Schema) -> Value {
         json!({"get": {"summary": "A page of a snapshot's members as they are now", "operationId": "snapshot_records", "parameters": snapshot_page_parameters, "responses": with_errors(success("200", "a page of the members", records_page), &["400", "401", "403", "404", "422"])}}),
     );
     lifecycle::lifecycle_paths(&mut paths);
+    deliveries::delivery_paths(&mut paths);
     stats_paths(&mut paths);
     paths.insert(
         "/api/v1/health".into(),
@@ -540,6 +548,7 @@ fn json_body(schema: Value) -> Value {
     json!({"required": true, "content": {"application/json": {"schema": schema}}})
 }
 
+mod deliveries;
 mod lifecycle;
 
 #[cfg(test)]

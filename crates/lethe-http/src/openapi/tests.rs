@@ -13,10 +13,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use axum::response::IntoResponse;
 use lethe_schema::Schema;
 use lethe_store::{
-    BatchState, DeletionBatch, EntityCount, EntityStats, FileStats, HeldBatch, HeldReason,
-    HistoryEntry, HistoryProblem, HistoryVerification, Job, JobKind, JobState, Notification,
-    Preview, Role, SavedSelection, Scope, SetOperator, Skip, Snapshot, StateCounts, Stats,
-    StatsTotals, StoreError, TokenInfo, User,
+    BatchState, DeletionBatch, Delivery, DeliverySettings, EntityCount, EntityStats, FileStats,
+    HeldBatch, HeldReason, HistoryEntry, HistoryProblem, HistoryVerification, Job, JobKind,
+    JobState, KindChoice, Notification, Preview, Role, SavedSelection, Scope, SetOperator, Skip,
+    Snapshot, StateCounts, Stats, StatsTotals, StoreError, TokenInfo, User, Webhook,
 };
 use lethe_testkit::openapi::{check_component, strict};
 use serde::Serialize;
@@ -424,6 +424,86 @@ async fn samples() -> BTreeMap<&'static str, Vec<Value>> {
                 totals: StatsTotals::default(),
                 held: Vec::new(),
                 held_batches: 0,
+            },
+        ]),
+    );
+    let choices = [true, false].map(|email| KindChoice {
+        kind: "purge_requested".to_owned(),
+        title: "a permanent deletion was requested".to_owned(),
+        heard_by: "every admin".to_owned(),
+        email,
+    });
+    samples.insert("KindChoice", to_values(&choices));
+    samples.insert(
+        "DeliverySettings",
+        to_values([
+            DeliverySettings {
+                user: "ann".to_owned(),
+                email: Some("dpo@example.org".to_owned()),
+                kinds: choices.to_vec(),
+            },
+            DeliverySettings {
+                user: "bob".to_owned(),
+                email: None,
+                kinds: Vec::new(),
+            },
+        ]),
+    );
+    samples.insert(
+        "Webhook",
+        to_values([
+            Webhook {
+                id: 1,
+                url: "https://hooks.example.org/lethe".to_owned(),
+                events: "*".to_owned(),
+                created_by: Some("ann".to_owned()),
+                created_at: at(0),
+            },
+            Webhook {
+                id: 2,
+                url: "http://127.0.0.1:8080/in".to_owned(),
+                events: "purge_failed,purge_requested".to_owned(),
+                created_by: None,
+                created_at: at(1),
+            },
+        ]),
+    );
+    samples.insert(
+        "Delivery",
+        to_values([
+            Delivery {
+                id: 3,
+                channel: "email".to_owned(),
+                kind: "purge_requested".to_owned(),
+                to: "dpo@example.org".to_owned(),
+                user: Some("ann".to_owned()),
+                webhook_id: None,
+                subject: "Lethe: a permanent deletion was requested".to_owned(),
+                job_id: Some(5),
+                created_at: at(0),
+                attempts: 0,
+                state: "waiting".to_owned(),
+                next_try_at: Some(at(30)),
+                last_error: None,
+                delivered_at: None,
+                given_up_at: None,
+            },
+            Delivery {
+                id: 4,
+                channel: "webhook".to_owned(),
+                kind: "purge_failed".to_owned(),
+                to: "https://hooks.example.org/lethe".to_owned(),
+                user: None,
+                webhook_id: Some(1),
+                subject: "Lethe: a permanent deletion failed".to_owned(),
+                job_id: None,
+                created_at: at(0),
+                attempts: 8,
+                state: "given_up".to_owned(),
+                next_try_at: None,
+                last_error: Some("connection refused".to_owned()),
+                delivered_at: Some(at(60)),
+                given_up_at: Some(at(90)),
             },
         ]),
     );
