@@ -336,6 +336,15 @@ both_backends!(
                 .unwrap()
                 .is_empty()
         );
+        // Even sent again, nothing goes to a removed webhook.
+        store.retry_delivery(hook.id, &operator).await.unwrap();
+        assert!(
+            store
+                .claim_deliveries("worker-1", 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
         let hooks = store.webhooks(&operator).await.unwrap();
         assert_eq!(hooks.len(), 2);
         assert_eq!(hooks[0].id, everything.id);

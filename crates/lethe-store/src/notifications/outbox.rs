@@ -259,6 +259,24 @@ async fn claim<DB: Dialect>(
                 .is_null()
                 .or(col("lease_expires_at").lt(Expr::val(rows::bind_time::<DB>(wall)))),
         )
+        // Never to a removed webhook, even a message an admin sent again.
+        .and_where(
+            Expr::exists(
+                Query::select()
+                    .expr(Expr::val(1))
+                    .from(Alias::new("lethe_webhook"))
+                    .and_where(
+                        Expr::col((Alias::new("lethe_webhook"), Alias::new("id")))
+                            .equals((Alias::new("lethe_outbox"), Alias::new("webhook_id"))),
+                    )
+                    .and_where(
+                        Expr::col((Alias::new("lethe_webhook"), Alias::new("removed_at")))
+                            .is_not_null(),
+                    )
+                    .to_owned(),
+            )
+            .not(),
+        )
         .order_by(Alias::new("id"), Order::Asc)
         .limit(limit);
     if DB::BACKEND == Backend::Postgres {
