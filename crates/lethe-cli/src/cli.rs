@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+mod upkeep;
+pub use upkeep::{DeliveriesCommand, PolicyCommand, WebhookCommand};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "lethe",
@@ -236,37 +239,9 @@ pub enum Command {
     /// Webhook endpoints told of events (admins): add, list, remove.
     #[command(subcommand)]
     Webhook(WebhookCommand),
-}
-
-#[derive(Debug, Subcommand)]
-pub enum DeliveriesCommand {
-    /// The newest messages first.
-    List {
-        /// Only these: waiting, delivered or given_up.
-        #[arg(long)]
-        state: Option<String>,
-        /// How many (default 50).
-        #[arg(long, default_value_t = 50)]
-        limit: u64,
-    },
-    /// Send a message that was given up on again: due now, its tries start over.
-    Retry { id: i64 },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum WebhookCommand {
-    /// Add an endpoint; its signing secret is printed this once.
-    Add {
-        /// Where events are POSTed (https:// or http://).
-        url: String,
-        /// `*` for every event, or kinds comma-separated, e.g. purge_requested,purge_failed.
-        #[arg(long, default_value = "*")]
-        events: String,
-    },
-    /// The endpoints, without their secrets.
-    List,
-    /// Remove an endpoint; what still waited for it is given up.
-    Remove { id: i64 },
+    /// Retention policies (admins): what to do with which records, on a schedule.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
 }
 
 impl Command {

@@ -85,6 +85,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0011_deliveries.sql"),
         include_str!("../migrations/postgres/0011_deliveries.sql"),
     ),
+    (
+        12,
+        "retention policies and their runs",
+        include_str!("../migrations/sqlite/0012_retention_policies.sql"),
+        include_str!("../migrations/postgres/0012_retention_policies.sql"),
+    ),
 ];
 
 /// The table the migrator records applied versions in.

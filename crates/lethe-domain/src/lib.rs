@@ -7,6 +7,8 @@
 //! - [`session`]: how long a sign-in lasts, and how wrong passwords slow the next tries;
 //! - [`notification`]: the kinds of event that notify people, who hears of each, and how an
 //!   undelivered message is tried again;
+//! - [`retention`]: retention policies' actions, their schedules (cron in a time zone) and the
+//!   policies Lethe ships;
 //! - [`mac`]: HMAC-SHA-256, the one keyed hash (history seals, the `hash` anonymisation,
 //!   webhook signatures);
 //! - who performs an operation ([`Actor`]) and what each actor may do ([`policy`]). Every
@@ -21,6 +23,7 @@ pub mod job;
 pub mod mac;
 pub mod notification;
 pub mod policy;
+pub mod retention;
 pub mod session;
 pub mod state;
 pub mod value;

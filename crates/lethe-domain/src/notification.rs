@@ -30,11 +30,13 @@ pub enum NotificationKind {
     /// A trash, restore, anonymise or update job stopped with an error: the one who started
     /// it.
     JobFailed,
+    /// A retention policy that notifies found records due for review: its owner.
+    PolicyReview,
 }
 
 impl NotificationKind {
     /// Every kind, in the order pages list them.
-    pub const ALL: [NotificationKind; 7] = [
+    pub const ALL: [NotificationKind; 8] = [
         NotificationKind::PurgeRequested,
         NotificationKind::PurgeCancelled,
         NotificationKind::PurgeExecuted,
@@ -42,6 +44,7 @@ impl NotificationKind {
         NotificationKind::PurgeHeld,
         NotificationKind::RecordsBlocked,
         NotificationKind::JobFailed,
+        NotificationKind::PolicyReview,
     ];
 
     /// The name kept in the database and sent to webhooks.
@@ -54,6 +57,7 @@ impl NotificationKind {
             NotificationKind::PurgeHeld => "purge_held",
             NotificationKind::RecordsBlocked => "records_blocked",
             NotificationKind::JobFailed => "job_failed",
+            NotificationKind::PolicyReview => "policy_review",
         }
     }
 
@@ -67,6 +71,7 @@ impl NotificationKind {
             NotificationKind::PurgeHeld => "records were kept in the trash by a rule",
             NotificationKind::RecordsBlocked => "records were skipped because a rule blocks them",
             NotificationKind::JobFailed => "a job stopped with an error",
+            NotificationKind::PolicyReview => "a retention policy found records to review",
         }
     }
 
@@ -81,6 +86,7 @@ impl NotificationKind {
             NotificationKind::RecordsBlocked | NotificationKind::JobFailed => {
                 "the person who started the job"
             }
+            NotificationKind::PolicyReview => "the policy's owner",
         }
     }
 }

@@ -298,6 +298,24 @@ pub fn handle_deliveries(actor: &Actor) -> Verdict {
     admins_only(actor, "seeing and retrying deliveries")
 }
 
+/// Creating, changing, enabling, disabling and running retention policies: an admin.
+pub fn manage_retention(actor: &Actor) -> Verdict {
+    admins_only(actor, "managing retention policies")
+}
+
+/// Approving a destructive retention policy (four eyes): an admin other than the one who
+/// last changed it (`changed_by`).
+pub fn approve_retention(actor: &Actor, policy: &str, changed_by: Option<i64>) -> Verdict {
+    admins_only(actor, "approving retention policies")?;
+    if actor.user_id.is_some() && actor.is(changed_by) {
+        return refuse(format!(
+            "policy `{policy}` was last changed by `{}`: a second admin must approve it",
+            actor.name
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -321,7 +339,7 @@ mod tests {
         type Question = (&'static str, fn(&Actor) -> bool);
         // Columns: operator, admin, plain user, owner.
         #[rustfmt::skip]
-        let table: [(Question, [bool; 4]); 36] = [
+        let table: [(Question, [bool; 4]); 39] = [
             (("see the owner's job or snapshot",    |a| may_see(a, Some(OWNER))),                           [true, true, false, true]),
             (("see what the operator started",      |a| may_see(a, None)),                                  [true, true, false, false]),
             (("list everyone's jobs",               sees_everyones),                                        [true, true, false, false]),
@@ -358,6 +376,9 @@ mod tests {
             (("choose the owner's channels",        |a| set_delivery(a, OWNER, "owner").is_ok()),           [true, true, false, true]),
             (("manage webhooks",                    |a| manage_webhooks(a).is_ok()),                        [true, true, false, false]),
             (("see and retry deliveries",           |a| handle_deliveries(a).is_ok()),                      [true, true, false, false]),
+            (("manage retention policies",          |a| manage_retention(a).is_ok()),                       [true, true, false, false]),
+            (("approve a policy another changed",   |a| approve_retention(a, "p", Some(OWNER)).is_ok()),    [true, true, false, false]),
+            (("approve a policy oneself changed",   |a| approve_retention(a, "p", Some(1)).is_ok()),        [true, false, false, false]),
         ];
         for ((question, ask), expected) in table {
             for ((who, actor), expect) in actors().iter().zip(expected) {

@@ -92,6 +92,11 @@ async fn contact_with_children(
 }
 
 async fn snapshot(store: &Store, entity: &str, filter: &str) -> i64 {
+    snapshot_by(store, entity, filter, None).await
+}
+
+/// A snapshot made by user `maker` (`None`: the operator).
+async fn snapshot_by(store: &Store, entity: &str, filter: &str, maker: Option<i64>) -> i64 {
     let pick = MemberPick {
         entity: entity.to_owned(),
         source: PickSource::Filter(store.parse_filter(entity, filter).unwrap()),
@@ -100,7 +105,7 @@ async fn snapshot(store: &Store, entity: &str, filter: &str) -> i64 {
         exclude: Vec::new(),
         scope: Scope::Active,
     };
-    store.create_snapshot(&pick, "", None).await.unwrap().id
+    store.create_snapshot(&pick, "", maker).await.unwrap().id
 }
 
 async fn run(store: &Store, job: i64) -> lethe_store::Job {
@@ -392,8 +397,21 @@ both_backends!(
         );
         assert_eq!(active(&store, "contact").await, 2, "nothing changed");
 
-        // One record is fine for a user.
-        let one = snapshot(&store, "contact", &format!("id = {mine}")).await;
+        // One record is fine for a user, through a snapshot of their own (another's is
+        // theirs and admins' to see and act on).
+        let others = snapshot(&store, "contact", &format!("id = {mine}")).await;
+        let refused = store.start_trash(others, None, &bob_actor, None).await;
+        assert!(
+            matches!(refused, Err(StoreError::Forbidden(_))),
+            "{refused:?}"
+        );
+        let one = snapshot_by(
+            &store,
+            "contact",
+            &format!("id = {mine}"),
+            bob_actor.user_id,
+        )
+        .await;
         let job = store
             .start_trash(one, None, &bob_actor, None)
             .await
@@ -416,7 +434,13 @@ both_backends!(
         run(&store, allowed.id).await;
         assert!(store.get_record("contact", mine).await.is_ok());
         // … and the whole batch, when she created every record in it.
-        let again = snapshot(&store, "contact", &format!("id = {mine}")).await;
+        let again = snapshot_by(
+            &store,
+            "contact",
+            &format!("id = {mine}"),
+            bob_actor.user_id,
+        )
+        .await;
         let job = store
             .start_trash(again, None, &bob_actor, None)
             .await

@@ -3,6 +3,7 @@
 mod deliver;
 mod demo;
 mod lifecycle;
+mod policy;
 mod record;
 mod schema;
 mod select;
@@ -45,6 +46,8 @@ async fn dispatch(context: &Context, command: Command) -> anyhow::Result<()> {
         Command::Migrate => {
             let store = context.open_without_migrating().await?;
             let report = store.migrate().await.context("migrating the database")?;
+            // The default setup ships the seed's retention policies, disabled.
+            store.add_shipped_policies().await?;
             if context.json() {
                 crate::output::print_json(&serde_json::to_value(&report)?);
             } else if report.created_tables.is_empty() && report.added_columns.is_empty() {
@@ -78,6 +81,7 @@ async fn dispatch(context: &Context, command: Command) -> anyhow::Result<()> {
         Command::Deliver => deliver::deliver_once(context).await,
         Command::Deliveries(command) => deliver::deliveries(context, command).await,
         Command::Webhook(command) => deliver::webhook(context, command).await,
+        Command::Policy(command) => policy::run(context, command).await,
     }
 }
 

@@ -94,8 +94,8 @@ pub async fn serve(
     Ok(())
 }
 
-/// The job worker and scheduler: requests auto-purges of batches past the retention window,
-/// runs due purges, queued jobs and jobs a dead worker left behind (after a crash or
+/// The job worker and scheduler: runs the retention policies whose time has come, requests
+/// auto-purges of batches past the retention window, runs due purges, queued jobs and jobs a dead worker left behind (after a crash or
 /// `kill -9`) from their last committed batch. A batch is one transaction, so
 /// stopping the worker at any moment loses at most the batch in flight.
 async fn work_jobs(store: Store) {
@@ -108,6 +108,16 @@ async fn work_jobs(store: Store) {
             }
             Err(error) => {
                 tracing::warn!(%error, "a job failed; `lethe job show` has the error and `lethe job resume` retries it")
+            }
+        }
+        match store.run_due_policies().await {
+            Ok(runs) => {
+                for run in runs {
+                    tracing::info!(policy = %run.policy, run = run.id, job = ?run.job_id, "a retention policy ran on schedule")
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "a retention policy could not run; `lethe policy show` has its last runs")
             }
         }
         if let Err(error) = store.anchor_history().await {

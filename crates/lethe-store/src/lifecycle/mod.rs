@@ -240,10 +240,11 @@ impl Store {
         doing: &str,
         what: &str,
     ) -> Result<crate::Snapshot, StoreError> {
-        // Acting on a snapshot needs seeing it: its maker's or an admin's.
-        let snapshot = self.snapshot_for(snapshot_id, actor).await?;
+        let snapshot = self.get_snapshot(snapshot_id).await?;
         self.entity(&snapshot.entity)?;
         lethe_domain::policy::bulk(actor, snapshot.member_count, doing, what)?;
+        // Acting on a snapshot needs seeing it: its maker's or an admin's.
+        lethe_domain::policy::see_snapshot(actor, snapshot_id, snapshot.created_by)?;
         Ok(snapshot)
     }
 
