@@ -145,6 +145,12 @@ enum Target {
     OwnersSession,
     /// A new plain user with a password, who is the row's owner.
     NewUser,
+    /// A message of the outbox given up on: the e-mail telling `ann` of a new pending purge,
+    /// given up at its first try as no SMTP server is set.
+    GivenUpDelivery,
+    /// A webhook `ann` added, listening to a kind of event the matrix never makes (so that
+    /// nothing is ever sent to it while the cells run).
+    LiveWebhook,
     /// Ids and a user name that do not exist.
     Unknown,
 }
@@ -163,6 +169,9 @@ struct Ids {
     user: String,
     token: i64,
     session: i64,
+    /// A message of the outbox.
+    delivery: i64,
+    webhook: i64,
     /// The name of the [`Caller::Owner`].
     owner: String,
     /// Different in every cell, for names that must be new.
@@ -178,6 +187,8 @@ fn concrete(route: &str, ids: &Ids) -> String {
         ("/batches/", ids.batch),
         ("/account/sessions/", ids.session),
         ("/account/tokens/", ids.token),
+        ("/deliveries/", ids.delivery),
+        ("/webhooks/", ids.webhook),
     ]
     .into_iter()
     .find(|(prefix, _)| route.starts_with(prefix))
@@ -367,6 +378,15 @@ fn rows() -> Vec<Row> {
         post("/users/{name}/sessions/end",         Unknown,              no_fields,          Writes,   [Missing, No, No]).note("no such user"),
         post("/users/{name}/tokens/{token}/revoke", OwnersToken,         no_fields,          Writes,   [Go("/users/ula?done=token"), Go("/users/ula?done=token"), No]),
         post("/users/{name}/remove",               NewUser,              type_user_name,     Writes,   [Go("/users"), No, No]).note("removing a new user, by themself too"),
+        // The outbox and the webhooks: admins only (policy::handle_deliveries,
+        // manage_webhooks), asked before anything about the message or webhook, or what was
+        // typed.
+        get("/deliveries",                         Shared,               [Page, No, No]),
+        post("/deliveries/{id}/retry",             GivenUpDelivery,      no_fields,          Writes,   [Go("/deliveries?retried=*"), No, No]),
+        post("/deliveries/{id}/retry",             Unknown,              no_fields,          Writes,   [Missing, No, No]).note("no such message"),
+        post("/webhooks",                          Shared,               new_webhook,        Writes,   [Page, No, No]).note("its secret is shown once"),
+        post("/webhooks/{id}/remove",              LiveWebhook,          type_webhook_id,    Writes,   [Go("/deliveries?removed=*"), No, No]),
+        post("/webhooks/{id}/remove",              Unknown,              type_webhook_id,    Writes,   [Missing, No, No]).note("no such webhook"),
     ]
 }
 
@@ -482,6 +502,18 @@ fn same_password(_: &Ids, _: &str) -> Vec<(&'static str, String)> {
 
 fn type_user_name(ids: &Ids, _: &str) -> Vec<(&'static str, String)> {
     vec![("typed", ids.user.clone())]
+}
+
+/// A webhook to a closed port that hears of failed purges only, which no cell makes.
+fn new_webhook(ids: &Ids, _: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("url", format!("http://127.0.0.1:9/matrix-{}", ids.unique)),
+        ("event", "purge_failed".to_owned()),
+    ]
+}
+
+fn type_webhook_id(ids: &Ids, _: &str) -> Vec<(&'static str, String)> {
+    vec![("typed", ids.webhook.to_string())]
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -636,9 +668,38 @@ impl Fixtures<'_> {
                 ids.owner = ids.user.clone();
                 add_user_with_password(self.database, &ids.user, "user", PASSWORD);
             }
+            Target::GivenUpDelivery => {
+                let (_, batch, _) = self.trashed(&tokens.ula, &tokens.ula).await;
+                self.purge(batch, false).await;
+                settle(self.database).await;
+                ids.delivery = self
+                    .database
+                    .scalar(
+                        "SELECT MAX(id) FROM lethe_outbox \
+                         WHERE address = 'ann@lethe.example' AND given_up_at IS NOT NULL",
+                    )
+                    .await;
+            }
+            Target::LiveWebhook => {
+                self.made += 1;
+                let (status, body) = self
+                    .server
+                    .post(
+                        Some(&tokens.ann),
+                        "/api/v1/webhooks",
+                        &json!({
+                            "url": format!("http://127.0.0.1:9/fixture-{}", self.made),
+                            "events": "purge_failed",
+                        }),
+                    )
+                    .await;
+                assert_eq!(status, 201, "{body}");
+                ids.webhook = body["webhook"]["id"].as_i64().unwrap();
+            }
             Target::Unknown => {
                 (ids.record, ids.snapshot, ids.job, ids.batch) = (0, 0, 999_999, 999_999);
                 (ids.token, ids.session) = (999_999, 999_999);
+                (ids.delivery, ids.webhook) = (999_999, 999_999);
                 ids.user = "nobody".to_owned();
             }
         }
@@ -685,13 +746,23 @@ async fn dump(database: &TestDatabase) -> BTreeMap<&'static str, Vec<String>> {
     all
 }
 
-/// Waits until no job is queued or running (an allowed form may have started one), so that
-/// the next dump is not taken mid-job.
+/// Waits until no job is queued or running (an allowed form may have started one) and the
+/// server's delivery worker has nothing left to do (an event may have written e-mails, which
+/// it gives up at once as no SMTP server is set), so that the next dump is not taken mid-job
+/// or mid-delivery. A message for a removed webhook is never sent, so it is not waited for;
+/// the webhooks the cells add hear of nothing the cells make.
 async fn settle(database: &TestDatabase) {
     let started = Instant::now();
     let busy = "SELECT COUNT(*) FROM lethe_job WHERE state IN ('queued', 'running')";
-    while database.scalar(busy).await > 0 {
-        assert!(started.elapsed() < JOB_DEADLINE, "a job still runs");
+    let sending = "SELECT COUNT(*) FROM lethe_outbox o WHERE o.lease_owner IS NOT NULL \
+                   OR (o.delivered_at IS NULL AND o.given_up_at IS NULL AND NOT EXISTS \
+                   (SELECT 1 FROM lethe_webhook w WHERE w.id = o.webhook_id \
+                   AND w.removed_at IS NOT NULL))";
+    while database.scalar(busy).await > 0 || database.scalar(sending).await > 0 {
+        assert!(
+            started.elapsed() < JOB_DEADLINE,
+            "a job still runs, or a message waits to be sent"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -753,6 +824,13 @@ both_backends!(
         add_user_with_password(&database, "bob", "admin", PASSWORD);
         let (ula, ula_token) = add_user_with_password(&database, "ula", "user", PASSWORD);
         add_user_with_password(&database, "olaf", "user", PASSWORD);
+        // Every purge request is also an e-mail to ann, given up at once (no SMTP server):
+        // the outbox always has messages to show and to send again.
+        let run = lethe(
+            &database,
+            &["user", "delivery", "ann", "--email", "ann@lethe.example"],
+        );
+        assert_eq!(run.status, 0, "{}", run.stderr);
         database
             .execute(
                 "CREATE VIEW matrix_session AS \
@@ -858,6 +936,7 @@ both_backends!(
                     .map(|(field, value)| (*field, value.as_str()))
                     .collect();
 
+                settle(&database).await;
                 let before = dump(&database).await;
                 let (status, headers, body) = if row.method == "GET" {
                     browser.get(&path).await

@@ -48,6 +48,28 @@ async fn every_page_opens_on_the_demo_data_with_no_serious_accessibility_problem
     );
     assert_eq!(built.status, 0, "{}", built.stderr);
     let password = built.json()["admin_password"].as_str().unwrap().to_owned();
+    // Somewhere for notifications to go, so that the deliveries page has messages to show:
+    // the admin's address (with no SMTP server set, an e-mail is given up at its first try)
+    // and a webhook at a closed port (a message waits for its next try).
+    for args in [
+        &[
+            "user",
+            "delivery",
+            "admin",
+            "--email",
+            "admin@lethe.example",
+        ][..],
+        &[
+            "webhook",
+            "add",
+            "http://127.0.0.1:9/lethe",
+            "--events",
+            "*",
+        ][..],
+    ] {
+        let run = lethe(&database, args);
+        assert_eq!(run.status, 0, "{}", run.stderr);
+    }
     let server = TestServer::start(&database);
     let Some(browser) = Browser::start().await else {
         return;
@@ -151,6 +173,15 @@ async fn every_page_opens_on_the_demo_data_with_no_serious_accessibility_problem
         "history",
         "/history",
         "Deletion history",
+    )
+    .await;
+    visit(
+        &browser,
+        &server,
+        &folder,
+        "deliveries",
+        "/deliveries",
+        "Deliveries",
     )
     .await;
     visit(

@@ -114,6 +114,11 @@ pub fn routes(store: Store, options: WebOptions) -> Router {
             post(pages::users::revoke_token),
         )
         .route("/users/{name}/remove", post(pages::users::remove))
+        // Where notifications go out: the outbox and the webhooks, for admins.
+        .route("/deliveries", get(pages::deliveries::show))
+        .route("/deliveries/{id}/retry", post(pages::deliveries::retry))
+        .route("/webhooks", post(pages::deliveries::add))
+        .route("/webhooks/{id}/remove", post(pages::deliveries::remove))
         // The recycle bin and the permanent deletion console (issue 16, parts 5 and 6).
         .route("/recycle-bin", get(pages::recycle_bin::show))
         .route(

@@ -5,6 +5,7 @@
 pub mod account;
 pub mod changes;
 pub mod deletions;
+pub mod deliveries;
 pub mod history;
 pub mod home;
 pub mod jobs;
@@ -50,6 +51,7 @@ pub enum Section {
     Deletions,
     History,
     Users,
+    Deliveries,
     Notifications,
     Account,
 }
@@ -64,6 +66,7 @@ impl Section {
             Section::Deletions => "deletions",
             Section::History => "history",
             Section::Users => "users",
+            Section::Deliveries => "deliveries",
             Section::Notifications => "notifications",
             Section::Account => "account",
         }
