@@ -179,6 +179,16 @@ pub struct Settings {
         value_name = "DURATION"
     )]
     pub delivery_timeout: Option<String>,
+    /// How long a worker holds the notifications it claims: another instance takes them over
+    /// when this runs out, e.g. after the first one was killed (default 2m, or twice the
+    /// timeout if that is longer; at least twice the timeout).
+    #[arg(
+        long,
+        global = true,
+        env = "LETHE_DELIVERY_LEASE",
+        value_name = "DURATION"
+    )]
+    pub delivery_lease: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -304,6 +304,9 @@ both_backends!(
             ("LETHE_SMTP_TLS", "ssl", "LETHE_SMTP_TLS"),
             ("LETHE_SMTP_PORT", "0", "LETHE_SMTP_PORT"),
             ("LETHE_DELIVERY_TRIES", "none", "LETHE_DELIVERY_TRIES"),
+            // Shorter than twice the 10 s timeout: a live worker could be overtaken.
+            ("LETHE_DELIVERY_LEASE", "15s", "twice the delivery timeout"),
+            ("LETHE_DELIVERY_LEASE", "soon", "LETHE_DELIVERY_LEASE"),
             ("LETHE_SMTP_FROM", "not an address", "SMTP settings"),
         ] {
             let output = lethe_command(&database)

@@ -21,6 +21,9 @@ use serde_json::json;
 
 const START: &str = "2026-03-01T12:00:00Z";
 
+/// How long the workers of these tests hold what they claim (as `lethe serve` by default).
+const LEASE: Duration = Duration::from_secs(120);
+
 async fn open(database: &TestDatabase) -> (Store, lethe_store::Clock) {
     let clock = lethe_store::Clock::fixed(lethe_store::parse_timestamp(START).unwrap());
     let store = Store::open(
@@ -165,11 +168,11 @@ both_backends!(
         );
 
         // One worker claims them all; another, at the same time, gets none.
-        let claimed = store.claim_deliveries("worker-1", 10).await.unwrap();
+        let claimed = store.claim_deliveries("worker-1", 10, LEASE).await.unwrap();
         assert_eq!(claimed.len(), 3);
         assert!(
             store
-                .claim_deliveries("worker-2", 10)
+                .claim_deliveries("worker-2", 10, LEASE)
                 .await
                 .unwrap()
                 .is_empty()
@@ -279,14 +282,14 @@ both_backends!(
         // Not due until its wait is over; then tried again, and given up after the third.
         assert!(
             store
-                .claim_deliveries("worker-1", 10)
+                .claim_deliveries("worker-1", 10, LEASE)
                 .await
                 .unwrap()
                 .is_empty()
         );
         for (wait, expected) in [(30, "waiting"), (60, "given_up")] {
             clock.set(clock.now() + time::Duration::seconds(wait));
-            let again = store.claim_deliveries("worker-2", 10).await.unwrap();
+            let again = store.claim_deliveries("worker-2", 10, LEASE).await.unwrap();
             assert_eq!(again.len(), 1);
             assert_eq!(again[0].id, hook.id);
             store
@@ -331,7 +334,7 @@ both_backends!(
         assert_eq!(state_of(hook.id).await.state, "given_up");
         assert!(
             store
-                .claim_deliveries("worker-1", 10)
+                .claim_deliveries("worker-1", 10, LEASE)
                 .await
                 .unwrap()
                 .is_empty()
@@ -340,7 +343,7 @@ both_backends!(
         store.retry_delivery(hook.id, &operator).await.unwrap();
         assert!(
             store
-                .claim_deliveries("worker-1", 10)
+                .claim_deliveries("worker-1", 10, LEASE)
                 .await
                 .unwrap()
                 .is_empty()
@@ -350,6 +353,68 @@ both_backends!(
         assert_eq!(hooks[0].id, everything.id);
         assert_eq!(hooks[0].events, "*");
         assert_eq!(hooks[1].events, "job_failed");
+    }
+);
+
+both_backends!(
+    a_message_whose_lease_ran_out_is_taken_over_and_its_first_worker_records_nothing,
+    |database: TestDatabase| async move {
+        let (store, _) = open(&database).await;
+        let (ann, _) = store.add_user("ann", Role::Admin).await.unwrap();
+        set_email(&store, "ann", "ann@lethe.example", &[]).await;
+        let batch = trashed_contact(&store, &ann.actor(), "Erasable").await;
+        store
+            .request_purge(batch, &ann.actor(), None, true, None, None)
+            .await
+            .unwrap();
+
+        // Leases follow the wall clock, not the store's clock: a real short one.
+        let short = Duration::from_millis(300);
+        let first = store.claim_deliveries("worker-1", 10, short).await.unwrap();
+        assert_eq!(first.len(), 1);
+        assert!(
+            store
+                .claim_deliveries("worker-2", 10, LEASE)
+                .await
+                .unwrap()
+                .is_empty(),
+            "taken over before the lease ran out"
+        );
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let taken = store.claim_deliveries("worker-2", 10, LEASE).await.unwrap();
+        assert_eq!(taken.len(), 1);
+        assert_eq!(taken[0].id, first[0].id);
+        assert_eq!(taken[0].attempts, 0);
+
+        // The first worker wakes up late: its report changes nothing; the second's counts.
+        assert!(
+            !store
+                .report_delivery(&first[0], "worker-1", &TryResult::Delivered, &retries())
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .report_delivery(&taken[0], "worker-2", &TryResult::Delivered, &retries())
+                .await
+                .unwrap()
+        );
+        let listed = store
+            .deliveries(None, None, 10, &Actor::operator())
+            .await
+            .unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(
+            (listed[0].state.as_str(), listed[0].attempts),
+            ("delivered", 1)
+        );
+        assert!(
+            store
+                .claim_deliveries("worker-3", 10, short)
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 );
 

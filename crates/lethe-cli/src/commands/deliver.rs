@@ -5,6 +5,10 @@
 //! the same time), sends each e-mail through the SMTP server of the settings and each webhook
 //! message signed with its endpoint's secret, and records how each try went; the outbox's
 //! retry rule decides when the next try is or that the message is given up.
+//!
+//! A claim is held for the lease (`LETHE_DELIVERY_LEASE`); a worker that dies, or is
+//! killed, lets it run out and another instance sends what it held. So that a live worker is
+//! never overtaken, it claims no more than it can send and record within half the lease.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,11 +22,15 @@ use super::{Context, given, parse_duration};
 use crate::cli::{DeliveriesCommand, WebhookCommand};
 use crate::output::{UsageError, print_json};
 
-/// How many messages a worker claims at a time.
+/// The most messages a worker claims at a time.
 const CLAIM: u64 = 50;
 
 /// How many messages of a claim are sent at once.
 const AT_ONCE: usize = 8;
+
+/// How long a worker holds what it claims, unless set otherwise (and at least twice the
+/// timeout).
+const LEASE: Duration = Duration::from_secs(120);
 
 /// What sends the outbox's messages, built once from the settings.
 #[derive(Debug, Clone)]
@@ -32,6 +40,10 @@ pub struct Deliverer {
     retries: Retries,
     public_url: Option<String>,
     owner: String,
+    /// How long a claim is held.
+    lease: Duration,
+    /// How many messages one claim takes (see [`claim_size`]).
+    claim: u64,
 }
 
 /// What one pass delivered.
@@ -51,6 +63,24 @@ impl Deliverer {
                 .try_into()
                 .unwrap_or(Duration::from_secs(10)),
             None => Duration::from_secs(10),
+        };
+        let lease = match given(&settings.delivery_lease) {
+            Some(raw) => {
+                let lease: Duration = parse_duration(raw)
+                    .map_err(|error| UsageError(format!("LETHE_DELIVERY_LEASE: {error}")))?
+                    .try_into()
+                    .unwrap_or(Duration::ZERO);
+                if lease < timeout.saturating_mul(2) {
+                    return Err(UsageError(format!(
+                        "LETHE_DELIVERY_LEASE: `{}` is shorter than twice the delivery timeout ({}s): a worker must be able to send a message and record it before another instance may take it over; set a longer lease or a shorter LETHE_DELIVERY_TIMEOUT",
+                        raw.trim(),
+                        timeout.as_secs()
+                    ))
+                    .into());
+                }
+                lease
+            }
+            None => LEASE.max(timeout.saturating_mul(2)),
         };
         let mut retries = Retries::default();
         if let Some(raw) = given(&settings.delivery_tries) {
@@ -116,6 +146,8 @@ impl Deliverer {
             public_url: given(&settings.public_url)
                 .map(|url| url.trim().trim_end_matches('/').to_owned()),
             owner: lethe_store::lease_owner(),
+            lease,
+            claim: claim_size(lease, timeout),
         })
     }
 
@@ -123,7 +155,9 @@ impl Deliverer {
     pub async fn deliver_due(&self, store: &Store) -> anyhow::Result<Delivered> {
         let mut delivered = Delivered::default();
         loop {
-            let claimed = store.claim_deliveries(&self.owner, CLAIM).await?;
+            let claimed = store
+                .claim_deliveries(&self.owner, self.claim, self.lease)
+                .await?;
             if claimed.is_empty() {
                 return Ok(delivered);
             }
@@ -192,6 +226,20 @@ impl Deliverer {
         );
         text
     }
+}
+
+/// How many messages one claim may take: as many as can all be sent, [`AT_ONCE`] at a time
+/// and each within `timeout`, in half the `lease`, at most [`CLAIM`]. A worker that claimed
+/// more would still be sending the last of them when its lease ran out, and another instance
+/// would send them too. The other half of the lease is room for the database and for clocks
+/// that differ between hosts.
+fn claim_size(lease: Duration, timeout: Duration) -> u64 {
+    let rounds = (lease / 2).as_nanos() / timeout.as_nanos().max(1);
+    let at_once = u64::try_from(AT_ONCE).unwrap_or(1);
+    u64::try_from(rounds)
+        .unwrap_or(u64::MAX)
+        .saturating_mul(at_once)
+        .clamp(1, CLAIM)
 }
 
 fn count(
@@ -333,4 +381,29 @@ pub async fn webhook(context: &Context, command: WebhookCommand) -> anyhow::Resu
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_claim_is_no_more_than_can_be_sent_in_half_the_lease() {
+        let seconds = Duration::from_secs;
+        // The defaults: six rounds of eight in a minute.
+        assert_eq!(claim_size(LEASE, seconds(10)), 48);
+        // A long lease is capped; a slow receiver's timeout makes claims small.
+        assert_eq!(claim_size(seconds(3_600), seconds(10)), CLAIM);
+        assert_eq!(claim_size(seconds(120), seconds(30)), 16);
+        assert_eq!(claim_size(seconds(120), seconds(60)), 8);
+        assert_eq!(claim_size(seconds(8), seconds(4)), 8);
+        for (lease, timeout) in [(120, 10), (120, 30), (120, 60), (8, 4), (7, 3), (600, 1)] {
+            let claim = claim_size(seconds(lease), seconds(timeout));
+            let rounds = claim.div_ceil(8);
+            assert!(
+                rounds * timeout <= lease / 2,
+                "{lease}s, {timeout}s: {claim}"
+            );
+        }
+    }
 }

@@ -25,9 +25,6 @@ use crate::value::format_timestamp;
 use crate::{HistoryKey, Pools, Store, dispatch, rows};
 use lethe_db::col;
 
-/// How long a worker holds a claimed message before another may take it over.
-const LEASE: time::Duration = time::Duration::seconds(120);
-
 /// One message of the outbox, as an admin sees it (never a webhook's secret).
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Delivery {
@@ -239,13 +236,15 @@ async fn insert_select<DB: Dialect>(
     Ok(())
 }
 
-/// Claims up to `limit` messages that are due, for `owner`, oldest first.
+/// Claims up to `limit` messages that are due, for `owner`, oldest first, held until
+/// `lease_expires` (wall clock).
 async fn claim<DB: Dialect>(
     pool: &Pool<DB>,
     owner: &str,
     limit: u64,
     now: OffsetDateTime,
     wall: OffsetDateTime,
+    lease_expires: OffsetDateTime,
 ) -> Result<Vec<Outgoing>, StoreError> {
     let mut transaction = begin_write(pool).await?;
     let mut due = Query::select();
@@ -298,7 +297,7 @@ async fn claim<DB: Dialect>(
             .value(Alias::new("lease_owner"), owner)
             .value(
                 Alias::new("lease_expires_at"),
-                Expr::val(rows::bind_time::<DB>(wall + LEASE)),
+                Expr::val(rows::bind_time::<DB>(lease_expires)),
             )
             .and_where(col("id").is_in(ids.iter().copied())),
     );
@@ -575,17 +574,25 @@ async fn retry<DB: Dialect>(
 }
 
 impl Store {
-    /// Claims up to `limit` messages that are due, for the worker `owner` (held for two
-    /// minutes). Each must then be reported with [`Store::report_delivery`].
+    /// Claims up to `limit` messages that are due, for the worker `owner`, held for `lease`
+    /// (real time): until then no other worker takes them, after it any may. Each must be
+    /// reported with [`Store::report_delivery`] before the lease runs out, or it may be sent
+    /// twice; the worker sizes its claims so that it can.
     pub async fn claim_deliveries(
         &self,
         owner: &str,
         limit: u64,
+        lease: std::time::Duration,
     ) -> Result<Vec<Outgoing>, StoreError> {
         let now = self.now();
         let wall = lethe_jobs::lease::wall_clock();
+        let lease = time::Duration::try_from(lease)
+            .map_err(|_| StoreError::BadRequest(format!("a lease of {lease:?} is too long")))?;
+        let lease_expires = wall
+            .checked_add(lease)
+            .ok_or_else(|| StoreError::BadRequest(format!("a lease of {lease} is too long")))?;
         let limit = limit.clamp(1, 1_000);
-        dispatch!(self, pool => claim::<_>(pool, owner, limit, now, wall).await)
+        dispatch!(self, pool => claim::<_>(pool, owner, limit, now, wall, lease_expires).await)
     }
 
     /// Records how a try of a claimed message went. False when the lease was lost meanwhile.
