@@ -109,7 +109,11 @@ both_backends!(
         assert_eq!(status, 200, "{settings}");
         assert_eq!(settings["user"], "ann", "{settings}");
         assert_eq!(settings["email"], "ann@lethe.example", "{settings}");
-        assert_eq!(settings["kinds"].as_array().unwrap().len(), 7, "{settings}");
+        assert_eq!(
+            settings["kinds"].as_array().unwrap().len(),
+            lethe_store::notification::NotificationKind::ALL.len(),
+            "{settings}"
+        );
         assert!(!by_email(&settings, "purge_cancelled"), "{settings}");
         assert!(by_email(&settings, "purge_requested"), "{settings}");
         let (status, settings) = put(
