@@ -11,60 +11,15 @@
 
 mod support;
 
-use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
 use lethe_testkit::browser::Browser;
+use support::receiver::Receiver;
 use support::{TestDatabase, TestServer, add_user_with_password, both_backends, lethe, sign_in};
 
 const BOSS_PASSWORD: &str = "the boss's passphrase";
 const CLERK_PASSWORD: &str = "the clerk's passphrase";
-
-/// A webhook receiver on 127.0.0.1 answering with the status it is told to give, and keeping
-/// what it was sent.
-struct Receiver {
-    url: String,
-    status: Arc<AtomicU16>,
-    received: Arc<Mutex<Vec<(HeaderMap, Bytes, u16)>>>,
-}
-
-impl Receiver {
-    async fn start(status: u16) -> Receiver {
-        let answer = Arc::new(AtomicU16::new(status));
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let app = Router::new().route(
-            "/hook",
-            post({
-                let answer = Arc::clone(&answer);
-                let received = Arc::clone(&received);
-                move |headers: HeaderMap, body: Bytes| async move {
-                    let status = answer.load(Ordering::SeqCst);
-                    received.lock().unwrap().push((headers, body, status));
-                    StatusCode::from_u16(status).unwrap()
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
-        Receiver {
-            url,
-            status: answer,
-            received,
-        }
-    }
-
-    fn received(&self) -> Vec<(HeaderMap, Bytes, u16)> {
-        self.received.lock().unwrap().clone()
-    }
-}
 
 /// Waits up to 30 s until `sql` counts `expected`.
 async fn wait_for_count(database: &TestDatabase, what: &str, sql: &str, expected: i64) {

@@ -9,6 +9,8 @@ use std::process::{Child, Command, Output, Stdio};
 pub use lethe_testkit::{TestDatabase, both_backends};
 use serde_json::Value;
 
+pub mod receiver;
+
 /// The result of one `lethe` run.
 #[derive(Debug)]
 pub struct Run {
