@@ -32,11 +32,19 @@ pub enum NotificationKind {
     JobFailed,
     /// A retention policy that notifies found records due for review: its owner.
     PolicyReview,
+    /// A destructive retention policy was added or changed and waits for a second admin's
+    /// approval: every admin.
+    PolicyApproval,
+    /// Records entered (or left) a monitored selection: the monitor's subscribers.
+    MonitorHit,
+    /// An erasure or access request nears its legal deadline (its assignee) or passed it
+    /// (every admin).
+    RequestDeadline,
 }
 
 impl NotificationKind {
     /// Every kind, in the order pages list them.
-    pub const ALL: [NotificationKind; 8] = [
+    pub const ALL: [NotificationKind; 11] = [
         NotificationKind::PurgeRequested,
         NotificationKind::PurgeCancelled,
         NotificationKind::PurgeExecuted,
@@ -45,6 +53,9 @@ impl NotificationKind {
         NotificationKind::RecordsBlocked,
         NotificationKind::JobFailed,
         NotificationKind::PolicyReview,
+        NotificationKind::PolicyApproval,
+        NotificationKind::MonitorHit,
+        NotificationKind::RequestDeadline,
     ];
 
     /// The name kept in the database and sent to webhooks.
@@ -58,6 +69,9 @@ impl NotificationKind {
             NotificationKind::RecordsBlocked => "records_blocked",
             NotificationKind::JobFailed => "job_failed",
             NotificationKind::PolicyReview => "policy_review",
+            NotificationKind::PolicyApproval => "policy_approval",
+            NotificationKind::MonitorHit => "monitor_hit",
+            NotificationKind::RequestDeadline => "request_deadline",
         }
     }
 
@@ -72,6 +86,9 @@ impl NotificationKind {
             NotificationKind::RecordsBlocked => "records were skipped because a rule blocks them",
             NotificationKind::JobFailed => "a job stopped with an error",
             NotificationKind::PolicyReview => "a retention policy found records to review",
+            NotificationKind::PolicyApproval => "a retention policy waits for your approval",
+            NotificationKind::MonitorHit => "records entered a monitored selection",
+            NotificationKind::RequestDeadline => "a data subject's request nears its deadline",
         }
     }
 
@@ -87,6 +104,11 @@ impl NotificationKind {
                 "the person who started the job"
             }
             NotificationKind::PolicyReview => "the policy's owner",
+            NotificationKind::PolicyApproval => "every admin",
+            NotificationKind::MonitorHit => "the monitor's subscribers",
+            NotificationKind::RequestDeadline => {
+                "the request's assignee before the deadline; every admin after it"
+            }
         }
     }
 }
