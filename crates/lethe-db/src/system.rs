@@ -91,6 +91,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0012_retention_policies.sql"),
         include_str!("../migrations/postgres/0012_retention_policies.sql"),
     ),
+    (
+        14,
+        "erasure and access requests, and what fulfilled them",
+        include_str!("../migrations/sqlite/0014_requests.sql"),
+        include_str!("../migrations/postgres/0014_requests.sql"),
+    ),
 ];
 
 /// The table the migrator records applied versions in.

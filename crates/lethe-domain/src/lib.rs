@@ -9,6 +9,8 @@
 //!   undelivered message is tried again;
 //! - [`retention`]: retention policies' actions, their schedules (cron in a time zone) and the
 //!   policies Lethe ships;
+//! - [`request`]: people's erasure and access requests: their statuses and moves, the legal
+//!   deadline (one calendar month, extendable by two) and when reminders are due;
 //! - [`mac`]: HMAC-SHA-256, the one keyed hash (history seals, the `hash` anonymisation,
 //!   webhook signatures);
 //! - who performs an operation ([`Actor`]) and what each actor may do ([`policy`]). Every
@@ -23,6 +25,7 @@ pub mod job;
 pub mod mac;
 pub mod notification;
 pub mod policy;
+pub mod request;
 pub mod retention;
 pub mod session;
 pub mod state;

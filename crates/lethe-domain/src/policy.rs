@@ -6,7 +6,7 @@
 //! selections, mass operations, restoring, previewing, requesting and cancelling purges, the
 //! history, resuming a job, managing users and their API tokens, seeing a deletion batch in
 //! the recycle bin, the permanent deletion console, and where notifications go (a user's
-//! channels, webhooks, the outbox).
+//! channels, webhooks, the outbox), and people's erasure and access requests.
 
 use crate::Actor;
 
@@ -316,6 +316,38 @@ pub fn approve_retention(actor: &Actor, policy: &str, changed_by: Option<i64>) -
     Ok(())
 }
 
+/// Registering, assigning, extending and refusing a person's erasure or access request: an
+/// admin. Extending and refusing are legal decisions the person is told of (Art. 12(3),
+/// 12(4)); registering and assigning decide who works on whose personal data.
+pub fn manage_requests(actor: &Actor, doing: &str) -> Verdict {
+    admins_only(actor, doing)
+}
+
+/// Seeing request `request`, assigned to the user `assignee`: an admin, or its assignee. A
+/// request names a person, so a plain user sees only the requests they work on.
+pub fn see_request(actor: &Actor, request: i64, assignee: Option<i64>) -> Verdict {
+    if may_see(actor, assignee) {
+        Ok(())
+    } else {
+        refuse(format!(
+            "request {request} is assigned to someone else: only its assignee and admins can see it"
+        ))
+    }
+}
+
+/// Moving request `request` along (starting it, marking it done, linking the deletion
+/// batches and purges that fulfil it), assigned to the user `assignee`: an admin, or its
+/// assignee, whose work it is.
+pub fn work_on_request(actor: &Actor, request: i64, assignee: Option<i64>) -> Verdict {
+    if may_see(actor, assignee) {
+        Ok(())
+    } else {
+        refuse(format!(
+            "only the assignee of request {request} or an admin may move it along"
+        ))
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -339,7 +371,7 @@ mod tests {
         type Question = (&'static str, fn(&Actor) -> bool);
         // Columns: operator, admin, plain user, owner.
         #[rustfmt::skip]
-        let table: [(Question, [bool; 4]); 39] = [
+        let table: [(Question, [bool; 4]); 46] = [
             (("see the owner's job or snapshot",    |a| may_see(a, Some(OWNER))),                           [true, true, false, true]),
             (("see what the operator started",      |a| may_see(a, None)),                                  [true, true, false, false]),
             (("list everyone's jobs",               sees_everyones),                                        [true, true, false, false]),
@@ -379,6 +411,13 @@ mod tests {
             (("manage retention policies",          |a| manage_retention(a).is_ok()),                       [true, true, false, false]),
             (("approve a policy another changed",   |a| approve_retention(a, "p", Some(OWNER)).is_ok()),    [true, true, false, false]),
             (("approve a policy oneself changed",   |a| approve_retention(a, "p", Some(1)).is_ok()),        [true, false, false, false]),
+            (("register a request",                 |a| manage_requests(a, "registering").is_ok()),         [true, true, false, false]),
+            (("see the owner's request",            |a| see_request(a, 8, Some(OWNER)).is_ok()),            [true, true, false, true]),
+            (("see an unassigned request",          |a| see_request(a, 8, None).is_ok()),                   [true, true, false, false]),
+            (("see another's request",              |a| see_request(a, 8, Some(1)).is_ok()),                [true, true, false, false]),
+            (("move the owner's request along",     |a| work_on_request(a, 8, Some(OWNER)).is_ok()),        [true, true, false, true]),
+            (("move an unassigned request along",   |a| work_on_request(a, 8, None).is_ok()),               [true, true, false, false]),
+            (("extend or refuse the owner's request", |a| manage_requests(a, "extending").is_ok()),         [true, true, false, false]),
         ];
         for ((question, ask), expected) in table {
             for ((who, actor), expect) in actors().iter().zip(expected) {

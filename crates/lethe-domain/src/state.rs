@@ -23,7 +23,11 @@ pub struct IllegalTransition {
 }
 
 impl IllegalTransition {
-    fn new(from: &'static str, action: &'static str, message: String) -> IllegalTransition {
+    pub(crate) fn new(
+        from: &'static str,
+        action: &'static str,
+        message: String,
+    ) -> IllegalTransition {
         IllegalTransition {
             from,
             action,

@@ -19,6 +19,7 @@ mod passwords;
 mod records;
 mod recycle_bin;
 mod redact;
+mod requests;
 mod retention;
 mod select;
 mod selections;
@@ -66,6 +67,9 @@ pub use passwords::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
 pub use placeholder::PLACEHOLDER_ID;
 pub use records::{ListQuery, Page, Record, SortOrder};
 pub use recycle_bin::{MAX_RECYCLE_BIN_PAGE, PendingPurge, RecycleBinEntry, RecycleBinPage};
+pub use requests::{
+    NewSubjectRequest, RemindersSent, RequestChange, RequestLink, RequestListing, SubjectRequest,
+};
 pub use retention::{NewPolicy, PolicyEdit, PolicyRun, RetentionPolicy};
 pub use selections::{MAX_LISTED_IDS, SavedSelection, SelectionDefinition, SetOperator};
 pub use sessions::{Session, SessionInfo, SignIn};
