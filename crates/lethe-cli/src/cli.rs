@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+mod request;
 mod upkeep;
+pub use request::RequestCommand;
 pub use upkeep::{DeliveriesCommand, PolicyCommand, WebhookCommand};
 
 #[derive(Debug, Parser)]
@@ -252,6 +254,9 @@ pub enum Command {
     /// Retention policies (admins): what to do with which records, on a schedule.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// People's erasure and access requests, with their legal deadlines.
+    #[command(subcommand)]
+    Request(RequestCommand),
 }
 
 impl Command {

@@ -5,6 +5,7 @@ mod demo;
 mod lifecycle;
 mod policy;
 mod record;
+mod request;
 mod schema;
 mod select;
 mod selection;
@@ -82,6 +83,7 @@ async fn dispatch(context: &Context, command: Command) -> anyhow::Result<()> {
         Command::Deliveries(command) => deliver::deliveries(context, command).await,
         Command::Webhook(command) => deliver::webhook(context, command).await,
         Command::Policy(command) => policy::run(context, command).await,
+        Command::Request(command) => request::run(context, command).await,
     }
 }
 

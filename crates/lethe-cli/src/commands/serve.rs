@@ -94,7 +94,8 @@ pub async fn serve(
     Ok(())
 }
 
-/// The job worker and scheduler: runs the retention policies whose time has come, requests
+/// The job worker and scheduler: runs the retention policies whose time has come, sends the
+/// reminders of requests' deadlines (each once, whatever the number of instances), requests
 /// auto-purges of batches past the retention window, runs due purges, queued jobs and jobs a dead worker left behind (after a crash or
 /// `kill -9`) from their last committed batch. A batch is one transaction, so
 /// stopping the worker at any moment loses at most the batch in flight.
@@ -118,6 +119,19 @@ async fn work_jobs(store: Store) {
             }
             Err(error) => {
                 tracing::warn!(%error, "a retention policy could not run; `lethe policy show` has its last runs")
+            }
+        }
+        match store.send_request_reminders().await {
+            Ok(sent) if sent.reminded + sent.overdue > 0 => {
+                tracing::info!(
+                    reminded = sent.reminded,
+                    overdue = sent.overdue,
+                    "request deadline reminders sent"
+                )
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(%error, "request deadline reminders could not be sent; they are tried again")
             }
         }
         if let Err(error) = store.anchor_history().await {
