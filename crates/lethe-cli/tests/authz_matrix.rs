@@ -122,6 +122,8 @@ enum Target {
     /// A webhook message given up on: an admin added a webhook, requested a purge (which it
     /// hears of) and removed the webhook before the message was sent.
     GivenUpDelivery,
+    /// A person's erasure request an admin registered and assigned to the creator.
+    RequestOfCreator,
 }
 
 /// What a successful request does to the data.
@@ -231,6 +233,14 @@ fn routes() -> Vec<Row> {
         row("DELETE", "/api/v1/webhooks/{id}",              None,                    NewWebhook,       Writes,   [401, 401, 403, 200, 403]),
         row("GET",    "/api/v1/deliveries",                 None,                    Shared,           Reads,    [401, 401, 403, 200, 403]),
         row("POST",   "/api/v1/deliveries/{id}/retry",      None,                    GivenUpDelivery,  Writes,   [401, 401, 403, 200, 403]),
+        // People's requests: admins register, assign, extend and refuse; the assignee (here
+        // the creator) sees and moves their own along; a plain user lists only their own.
+        row("GET",    "/api/v1/requests",                   None,                    Shared,           Reads,    [401, 401, 200, 200, 200]),
+        row("POST",   "/api/v1/requests",                   Some(new_request),       Shared,           Writes,   [401, 401, 403, 201, 403]),
+        row("GET",    "/api/v1/requests/{id}",              None,                    RequestOfCreator, Reads,    [401, 401, 403, 200, 200]),
+        row("PATCH",  "/api/v1/requests/{id}",              Some(start_request),     RequestOfCreator, Writes,   [401, 401, 403, 200, 200]),
+        row("PATCH",  "/api/v1/requests/{id}",              Some(extend_request),    RequestOfCreator, Reads,    [401, 401, 403, 422, 403]).note("an extension past two months: refused, for the assignee as an admin's decision"),
+        row("POST",   "/api/v1/requests/{id}/links",        Some(link_batch),        RequestOfCreator, Writes,   [401, 401, 403, 201, 201]),
         // Records: every signed-in user reads and writes them (SPEC §7).
         row("GET",    "/api/v1/records/{entity}",           None,                    Shared,           Reads,    [401, 401, 200, 200, 200]),
         row("POST",   "/api/v1/records/{entity}",           Some(new_contact),       Shared,           Writes,   [401, 401, 201, 201, 201]),
@@ -354,6 +364,22 @@ fn delivery(ids: &Ids) -> Value {
     json!({"email": format!("matrix{}@example.test", ids.unique), "email_kinds": {"purge_requested": false}})
 }
 
+fn new_request(ids: &Ids) -> Value {
+    json!({"kind": "erasure", "email": format!("subject{}@example.test", ids.unique)})
+}
+
+fn start_request(_: &Ids) -> Value {
+    json!({"status": "in_progress"})
+}
+
+fn extend_request(_: &Ids) -> Value {
+    json!({"extended_until": "9999-01-01", "reason": "matrix"})
+}
+
+fn link_batch(ids: &Ids) -> Value {
+    json!({"batch_id": ids.batch})
+}
+
 fn new_webhook(ids: &Ids) -> Value {
     json!({"url": format!("https://hooks.example.test/matrix/{}", ids.unique), "events": "*"})
 }
@@ -385,6 +411,8 @@ struct Ids {
     webhook: i64,
     /// A message of the outbox.
     delivery: i64,
+    /// A person's request.
+    request: i64,
     /// Different in every cell, for names that must be unique.
     unique: usize,
 }
@@ -407,6 +435,8 @@ fn concrete_path(route: &str, ids: &Ids) -> String {
         ids.webhook
     } else if route.starts_with("/api/v1/deliveries/") {
         ids.delivery
+    } else if route.starts_with("/api/v1/requests/") {
+        ids.request
     } else {
         0
     };
@@ -566,6 +596,19 @@ impl Fixtures<'_> {
             Target::NoSuchUser => ids.user = "nobody_by_this_name".to_owned(),
             Target::NewWebhook => ids.webhook = self.webhook("*").await,
             Target::GivenUpDelivery => ids.delivery = self.given_up_delivery().await,
+            Target::RequestOfCreator => {
+                self.made += 1;
+                let (status, added) = self
+                    .server
+                    .post(
+                        Some(&self.tokens.admin),
+                        "/api/v1/requests",
+                        &json!({"kind": "erasure", "email": format!("fixture{}@example.test", self.made), "assignee": "owner"}),
+                    )
+                    .await;
+                assert_eq!(status, 201, "{added}");
+                ids.request = added["request"]["id"].as_i64().expect("a request id");
+            }
             Target::NewSelection => ids.selection = self.selection().await,
             Target::SnapshotOfOne => {
                 ids.contact = self.contact().await;
@@ -876,6 +919,7 @@ async fn every_route_answers_every_caller_as_the_policy_says_and_refusals_change
         token: 0,
         webhook: 0,
         delivery: 0,
+        request: 0,
         unique: 0,
     };
 

@@ -13,6 +13,7 @@ mod files;
 mod gate;
 mod lifecycle;
 mod openapi;
+mod requests;
 mod selections;
 mod stats;
 mod users;
@@ -78,6 +79,18 @@ pub fn app(store: Store, web: WebOptions) -> Router {
         .route(
             "/api/v1/deliveries/{id}/retry",
             axum::routing::post(deliveries::retry),
+        )
+        .route(
+            "/api/v1/requests",
+            get(requests::list).post(requests::create),
+        )
+        .route(
+            "/api/v1/requests/{id}",
+            get(requests::show).patch(requests::change),
+        )
+        .route(
+            "/api/v1/requests/{id}/links",
+            axum::routing::post(requests::link),
         )
         .route(
             "/api/v1/tokens/{id}/revoke",

@@ -507,6 +507,64 @@ async fn samples() -> BTreeMap<&'static str, Vec<Value>> {
             },
         ]),
     );
+    let links = [
+        lethe_store::RequestLink {
+            batch_id: Some(4),
+            job_id: None,
+            state: "purged".to_owned(),
+            receipt: None,
+            linked_at: at(0),
+        },
+        lethe_store::RequestLink {
+            batch_id: None,
+            job_id: Some(9),
+            state: "done".to_owned(),
+            receipt: Some("/purges/9/receipt".to_owned()),
+            linked_at: at(1),
+        },
+    ];
+    samples.insert("RequestLink", to_values(&links));
+    let open = lethe_store::SubjectRequest {
+        id: 1,
+        kind: "erasure".to_owned(),
+        subject_email: Some("ann@example.org".to_owned()),
+        subject_contact_id: None,
+        subject_tag: "hash:0123456789abcdef0123456789abcdef".to_owned(),
+        received_at: at(0),
+        due_at: at(1),
+        extended_until: Some(at(2)),
+        extension_reason: Some("three systems".to_owned()),
+        deadline: at(2),
+        days_left: -3,
+        overdue: true,
+        status: "in_progress".to_owned(),
+        refusal_reason: None,
+        assignee: Some("ula".to_owned()),
+        created_by: None,
+        created_at: at(0),
+        closed_at: None,
+        reminded_at: Some(at(1)),
+        overdue_notified_at: Some(at(2)),
+        links: links.to_vec(),
+        ready_to_close: true,
+    };
+    let closed = lethe_store::SubjectRequest {
+        subject_email: None,
+        extended_until: None,
+        extension_reason: None,
+        status: "refused".to_owned(),
+        refusal_reason: Some("manifestly unfounded".to_owned()),
+        assignee: None,
+        created_by: Some("ann".to_owned()),
+        closed_at: Some(at(3)),
+        reminded_at: None,
+        overdue_notified_at: None,
+        links: Vec::new(),
+        overdue: false,
+        ready_to_close: false,
+        ..open.clone()
+    };
+    samples.insert("SubjectRequest", to_values([open, closed]));
     samples
 }
 
