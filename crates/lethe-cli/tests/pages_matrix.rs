@@ -151,6 +151,8 @@ enum Target {
     /// A webhook `ann` added, listening to a kind of event the matrix never makes (so that
     /// nothing is ever sent to it while the cells run).
     LiveWebhook,
+    /// A person's erasure request `ann` registered and assigned to `ula`.
+    OwnersRequest,
     /// Ids and a user name that do not exist.
     Unknown,
 }
@@ -172,6 +174,8 @@ struct Ids {
     /// A message of the outbox.
     delivery: i64,
     webhook: i64,
+    /// A person's request.
+    request: i64,
     /// The name of the [`Caller::Owner`].
     owner: String,
     /// Different in every cell, for names that must be new.
@@ -189,6 +193,7 @@ fn concrete(route: &str, ids: &Ids) -> String {
         ("/account/tokens/", ids.token),
         ("/deliveries/", ids.delivery),
         ("/webhooks/", ids.webhook),
+        ("/requests/", ids.request),
     ]
     .into_iter()
     .find(|(prefix, _)| route.starts_with(prefix))
@@ -387,6 +392,15 @@ fn rows() -> Vec<Row> {
         post("/webhooks",                          Shared,               new_webhook,        Writes,   [Page, No, No]).note("its secret is shown once"),
         post("/webhooks/{id}/remove",              LiveWebhook,          type_webhook_id,    Writes,   [Go("/deliveries?removed=*"), No, No]),
         post("/webhooks/{id}/remove",              Unknown,              type_webhook_id,    Writes,   [Missing, No, No]).note("no such webhook"),
+        // People's requests: admins register, assign, extend and refuse (policy::
+        // manage_requests); the assignee and admins see one and move it along (see_request,
+        // work_on_request); a plain user lists only those assigned to her.
+        get("/requests",                           Shared,               [Page, Page, Page]),
+        post("/requests",                          Shared,               new_request,        Writes,   [Go("/requests/*?done=added"), No, No]),
+        get("/requests/{id}",                      OwnersRequest,        [Page, Page, No]),
+        post("/requests/{id}/change",              OwnersRequest,        start_request,      Writes,   [Go("/requests/*?done=start"), Go("/requests/*?done=start"), No]),
+        post("/requests/{id}/change",              OwnersRequest,        extend_request,     Writes,   [Go("/requests/*?done=extend"), No, No]).note("extending: an admin's decision"),
+        post("/requests/{id}/link",                OwnersRequest,        link_the_batch,     Writes,   [Go("/requests/*?done=linked"), Go("/requests/*?done=linked"), No]),
     ]
 }
 
@@ -510,6 +524,30 @@ fn new_webhook(ids: &Ids, _: &str) -> Vec<(&'static str, String)> {
         ("url", format!("http://127.0.0.1:9/matrix-{}", ids.unique)),
         ("event", "purge_failed".to_owned()),
     ]
+}
+
+fn new_request(ids: &Ids, _: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("kind", "erasure".to_owned()),
+        ("email", format!("subject-{}@example.test", ids.unique)),
+    ]
+}
+
+fn start_request(_: &Ids, _: &str) -> Vec<(&'static str, String)> {
+    vec![("action", "start".to_owned())]
+}
+
+fn extend_request(_: &Ids, _: &str) -> Vec<(&'static str, String)> {
+    let until = (time::OffsetDateTime::now_utc() + time::Duration::days(45)).date();
+    vec![
+        ("action", "extend".to_owned()),
+        ("until", until.to_string()),
+        ("reason", "three systems to search".to_owned()),
+    ]
+}
+
+fn link_the_batch(ids: &Ids, _: &str) -> Vec<(&'static str, String)> {
+    vec![("batch", ids.batch.to_string())]
 }
 
 fn type_webhook_id(ids: &Ids, _: &str) -> Vec<(&'static str, String)> {
@@ -679,6 +717,23 @@ impl Fixtures<'_> {
                          WHERE address = 'ann@lethe.example' AND given_up_at IS NOT NULL",
                     )
                     .await;
+            }
+            Target::OwnersRequest => {
+                self.made += 1;
+                let (status, body) = self
+                    .server
+                    .post(
+                        Some(&tokens.ann),
+                        "/api/v1/requests",
+                        &json!({
+                            "kind": "erasure",
+                            "email": format!("fixture-{}@example.test", self.made),
+                            "assignee": "ula",
+                        }),
+                    )
+                    .await;
+                assert_eq!(status, 201, "{body}");
+                ids.request = body["request"]["id"].as_i64().unwrap();
             }
             Target::LiveWebhook => {
                 self.made += 1;

@@ -115,6 +115,13 @@ pub fn routes(store: Store, options: WebOptions) -> Router {
         )
         .route("/users/{name}/remove", post(pages::users::remove))
         // Where notifications go out: the outbox and the webhooks, for admins.
+        .route(
+            "/requests",
+            get(pages::requests::list).post(pages::requests::register),
+        )
+        .route("/requests/{id}", get(pages::requests::show))
+        .route("/requests/{id}/change", post(pages::requests::change))
+        .route("/requests/{id}/link", post(pages::requests::link))
         .route("/deliveries", get(pages::deliveries::show))
         .route("/deliveries/{id}/retry", post(pages::deliveries::retry))
         .route("/webhooks", post(pages::deliveries::add))

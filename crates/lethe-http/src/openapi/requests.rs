@@ -21,7 +21,7 @@ pub(super) fn request_paths(paths: &mut Map<String, Value>) {
                     {"name": "status", "in": "query", "description": "which requests", "schema": {"type": "string", "enum": ["all", "open", "overdue"], "default": "all"}},
                     {"name": "email", "in": "query", "description": "only those about this address, closed ones too (matched by a keyed hash)", "schema": {"type": "string", "format": "email"}}
                 ],
-                "responses": with_errors(success("200", "the requests", json!({"type": "object", "properties": {"requests": {"type": "array", "items": schema_ref("SubjectRequest")}}, "required": ["requests"]})), &["401", "404", "422"])
+                "responses": with_errors(success("200", "the requests", json!({"type": "object", "properties": {"requests": {"type": "array", "items": schema_ref("SubjectRequest")}}, "required": ["requests"]})), &["400", "401", "404", "422"])
             },
             "post": {
                 "summary": "Register a request (admin), due one calendar month after receipt (GDPR Art. 12(3)); by the person's address or their contact id. Written to the history with a keyed hash of the subject, never the address",

@@ -13,6 +13,7 @@ pub mod notifications;
 pub mod record;
 pub mod records;
 pub mod recycle_bin;
+pub mod requests;
 pub mod selections;
 pub mod sign_in;
 pub mod trash;
@@ -52,6 +53,7 @@ pub enum Section {
     History,
     Users,
     Deliveries,
+    Requests,
     Notifications,
     Account,
 }
@@ -67,6 +69,7 @@ impl Section {
             Section::History => "history",
             Section::Users => "users",
             Section::Deliveries => "deliveries",
+            Section::Requests => "requests",
             Section::Notifications => "notifications",
             Section::Account => "account",
         }
