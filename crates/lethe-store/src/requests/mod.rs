@@ -511,7 +511,7 @@ impl Store {
                 self.deletion_batch(batch).await.map_err(|_| {
                     StoreError::invalid_option(
                         "batch",
-                        format!("deletion batch {batch} does not exist; see `lethe trash list` or the recycle bin"),
+                        format!("deletion batch {batch} does not exist; the recycle bin lists the batches in the trash, `lethe history` every one"),
                     )
                 })?;
                 serde_json::json!({"request": id, "subject": row.request.subject_tag, "batch": batch})
