@@ -359,6 +359,7 @@ pub(super) async fn change<DB: Dialect>(
 
 /// Links a deletion batch or a job to request `id`, which must still be open; a link made
 /// already is not made twice.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn link<DB: Dialect>(
     pool: &Pool<DB>,
     key: &HistoryKey,
