@@ -1106,7 +1106,8 @@ const CLI_CALLERS: [Option<&str>; 5] = [
 
 /// One command of the CLI matrix; `{a}`, `{b}` (two contacts the creator made), `{batch}`
 /// (a batch the creator trashed), `{purge}` (a pending purge of it), `{selection}` (a
-/// selection the creator saved) and `{n}` are filled in per cell. Exit codes per caller:
+/// selection the creator saved), `{request}` (a person's request assigned to the creator) and
+/// `{n}` are filled in per cell. Exit codes per caller:
 /// operator, `--as` admin, user, creator, unknown name (0 done, 2 refused).
 struct CliRow {
     args: &'static str,
@@ -1116,7 +1117,8 @@ struct CliRow {
 
 /// The command line is the operator's, with full rights (SPEC §8): without `--as` everything
 /// is allowed. `--as USER` makes every command that changes or reveals what is not everyone's
-/// (trash, restore, purge, anonymise, update, history, saved selections, users) ask the
+/// (trash, restore, purge, anonymise, update, history, saved selections, users, people's
+/// requests) ask the
 /// policy (`lethe_domain::policy`) with that user's rights, as the API does.
 #[rustfmt::skip]
 fn cli_rows() -> Vec<CliRow> {
@@ -1141,6 +1143,13 @@ fn cli_rows() -> Vec<CliRow> {
         // Users are managed by admins (and the operator), as over HTTP.
         row("user add cli_user_{n} --role admin",                               Writes, [0, 0, 2, 2, 2]),
         row("user list",                                                        Reads,  [0, 0, 2, 2, 2]),
+        // People's requests (`{request}` is one assigned to the creator): admins register and
+        // refuse; the assignee sees and starts hers; a plain user lists only her own.
+        row("request add --erasure --email cli_{n}@example.test",               Writes, [0, 0, 2, 2, 2]),
+        row("request list",                                                     Reads,  [0, 0, 0, 0, 2]),
+        row("request show {request}",                                           Reads,  [0, 0, 2, 0, 2]),
+        row("request start {request}",                                          Writes, [0, 0, 2, 0, 2]),
+        row("request refuse {request} --reason duplicate",                      Writes, [0, 0, 2, 2, 2]),
     ]
 }
 
@@ -1196,6 +1205,24 @@ async fn the_command_line_acts_with_the_operators_rights_or_those_of_the_user_na
             if filled.contains(placeholder) {
                 filled = filled.replace(placeholder, &contact(n));
             }
+        }
+        if filled.contains("{request}") {
+            let run = lethe(
+                &database,
+                &[
+                    "--json",
+                    "request",
+                    "add",
+                    "--erasure",
+                    "--email",
+                    &format!("cli_request_{cell}@example.test"),
+                    "--assignee",
+                    "owner",
+                ],
+            );
+            assert_eq!(run.status, 0, "{}", run.stderr);
+            let request = run.json()["request"]["id"].as_i64().expect("a request id");
+            filled = filled.replace("{request}", &request.to_string());
         }
         if filled.contains("{selection}") {
             let name = format!("cli_selection_{cell}");
