@@ -293,6 +293,10 @@ pub enum PurgeCommand {
         /// write lock longer per batch: readers never wait, other writes do).
         #[arg(long)]
         batch_size: Option<u64>,
+        /// The person's erasure request this purge fulfils: the batch and the purge are
+        /// linked to it (`lethe request show ID`).
+        #[arg(long)]
+        request: Option<i64>,
     },
     /// Cancel a pending purge before it starts; its records stay in the trash.
     Cancel {

@@ -3,7 +3,7 @@
 //! is refused with the part named and writes nothing; an extension beyond two months or
 //! without a reason is refused; the assignee moves their request along; a closed request
 //! shows only its keyed tag; `lethe request remind` sends each reminder once; a batch that
-//! does not exist cannot be linked.
+//! does not exist cannot be linked; `lethe purge request --request` links its batch and purge.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -254,7 +254,7 @@ both_backends!(
             &[
                 "request",
                 "add",
-                "--access",
+                "--erasure",
                 "--email",
                 "b@example.org",
                 "--assignee",
@@ -295,5 +295,78 @@ both_backends!(
         refused(&missing, "batch", "deletion batch 77 does not exist");
         let shown = lethe(&database, &["request", "show", &id, "--json"]).json();
         assert!(shown["request"]["links"].as_array().unwrap().is_empty());
+
+        // `lethe purge request --request` links the batch and the purge; an unknown
+        // request is refused before anything is written.
+        let contact = lethe(
+            &database,
+            &["record", "create", "contact", "last_name=Subject", "--json"],
+        )
+        .json();
+        let contact = contact["id"].as_i64().unwrap();
+        let trashed = lethe(
+            &database,
+            &[
+                "trash",
+                "contact",
+                &format!("id = {contact}"),
+                "--yes",
+                "--json",
+            ],
+        )
+        .json();
+        let batch = trashed["job"]["batch_id"].as_i64().unwrap().to_string();
+        let unknown = lethe(
+            &database,
+            &[
+                "purge",
+                "request",
+                "--batch",
+                &batch,
+                "--grace",
+                "0",
+                "--yes",
+                "--request",
+                "999",
+                "--json",
+            ],
+        );
+        assert_eq!(unknown.status, 2, "{}", unknown.stderr);
+        assert!(
+            unknown.error_json()["error"]
+                .as_str()
+                .unwrap()
+                .contains("no request 999")
+        );
+        assert_eq!(
+            database
+                .scalar("SELECT COUNT(*) FROM lethe_job WHERE kind = 'purge'")
+                .await,
+            0
+        );
+        let purged = lethe(
+            &database,
+            &[
+                "purge",
+                "request",
+                "--batch",
+                &batch,
+                "--grace",
+                "0",
+                "--yes",
+                "--request",
+                &id,
+                "--json",
+            ],
+        );
+        assert_eq!(purged.status, 0, "{}", purged.stderr);
+        let shown = lethe(&database, &["request", "show", &id, "--json"]).json();
+        let links = shown["request"]["links"].as_array().unwrap();
+        assert_eq!(links.len(), 2, "{shown}");
+        assert_eq!(links[0]["state"], "purged");
+        assert_eq!(links[1]["state"], "done");
+        assert_eq!(shown["request"]["ready_to_close"], true);
+        let text = lethe(&database, &["request", "show", &id]).stdout;
+        assert!(text.contains("Every linked purge has run"), "{text}");
     }
 );

@@ -36,7 +36,20 @@ pub async fn purge(context: &Context, command: PurgeCommand) -> anyhow::Result<(
             reason,
             yes,
             batch_size,
+            request,
         } => {
+            if let Some(id) = request {
+                // Checked before anything is written: the request exists, this actor sees
+                // it, and it is open (purging is an admin's, who may link to any request).
+                let shown = store.subject_request(id, &actor).await?;
+                if shown.closed_at.is_some() {
+                    return Err(lethe_store::StoreError::Conflict(format!(
+                        "request {id} is {} and is closed: links are made while a request is open",
+                        shown.status
+                    ))
+                    .into());
+                }
+            }
             let grace = grace
                 .as_deref()
                 .map(crate::commands::parse_duration)
@@ -90,6 +103,10 @@ pub async fn purge(context: &Context, command: PurgeCommand) -> anyhow::Result<(
             let job = store
                 .request_purge(batch, &actor, grace, false, reason.as_deref(), batch_size)
                 .await?;
+            if let Some(id) = request {
+                store.link_request(id, Some(batch), None, &actor).await?;
+                store.link_request(id, None, Some(job.id), &actor).await?;
+            }
             let job = if urgent {
                 run_with_progress(context, &store, &job).await?
             } else {
