@@ -46,6 +46,8 @@ pub(crate) fn derived_components() -> Map<String, Value> {
     generator.subschema_for::<lethe_store::DeliverySettings>();
     generator.subschema_for::<lethe_store::Webhook>();
     generator.subschema_for::<lethe_store::Delivery>();
+    generator.subschema_for::<lethe_store::RetentionPolicy>();
+    generator.subschema_for::<lethe_store::PolicyRun>();
     generator.take_definitions(true)
 }
 
@@ -481,6 +483,7 @@ pub fn document(schema: &Schema) -> Value {
     );
     lifecycle::lifecycle_paths(&mut paths);
     deliveries::delivery_paths(&mut paths);
+    policies::policy_paths(&mut paths);
     stats_paths(&mut paths);
     paths.insert(
         "/api/v1/health".into(),
@@ -550,6 +553,7 @@ fn json_body(schema: Value) -> Value {
 
 mod deliveries;
 mod lifecycle;
+mod policies;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic)]
