@@ -183,7 +183,7 @@ pub async fn run(
         .store
         .run_policy(&name, body.from_dry_run, &user.0.actor())
         .await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({"run": run}))))
+    Ok((StatusCode::CREATED, Json(json!({"run": run}))))
 }
 
 #[derive(Debug, Deserialize)]

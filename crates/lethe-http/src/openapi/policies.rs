@@ -112,7 +112,7 @@ pub(super) fn policy_paths(paths: &mut Map<String, Value>) {
             "requestBody": json_body(json!({"type": "object", "properties": {
                 "from_dry_run": {"type": "integer", "format": "int64", "description": "the dry run whose snapshot to act on"}
             }, "additionalProperties": false})),
-            "responses": with_errors(success("202", "the run, with the job it started", run_answer), &["400", "401", "403", "404", "409", "422"])
+            "responses": with_errors(success("201", "the run, with the job it started (null when its action starts none)", run_answer), &["400", "401", "403", "404", "409", "422"])
         }}),
     );
     paths.insert(

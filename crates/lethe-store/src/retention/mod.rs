@@ -159,7 +159,11 @@ impl Store {
                 ));
             }
             None => {
-                self.parse_filter(&new.entity, &new.filter)?;
+                // The entity is known (checked above): what is wrong is in the filter.
+                self.parse_filter(&new.entity, &new.filter)
+                    .map_err(|error| {
+                        StoreError::invalid_option("filter", format!("the filter: {error}"))
+                    })?;
             }
         }
         let action: RetentionAction = new
