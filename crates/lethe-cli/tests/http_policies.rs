@@ -64,7 +64,11 @@ both_backends!(
                 422,
                 "is not a time zone",
             ),
-            (json!({"filter": "last_name starts_with"}), 422, "the filter: 1:22"),
+            (
+                json!({"filter": "last_name starts_with"}),
+                422,
+                "the filter: 1:22",
+            ),
             (json!({"entity": "planet"}), 404, "planet"),
             (json!({"action": "shred"}), 422, "is not a policy action"),
             (json!({"legal_basis": ""}), 422, "legal basis"),

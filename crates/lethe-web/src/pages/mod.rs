@@ -10,6 +10,7 @@ pub mod history;
 pub mod home;
 pub mod jobs;
 pub mod notifications;
+pub mod policies;
 pub mod record;
 pub mod records;
 pub mod recycle_bin;
@@ -52,6 +53,7 @@ pub enum Section {
     History,
     Users,
     Deliveries,
+    Policies,
     Notifications,
     Account,
 }
@@ -67,6 +69,7 @@ impl Section {
             Section::History => "history",
             Section::Users => "users",
             Section::Deliveries => "deliveries",
+            Section::Policies => "policies",
             Section::Notifications => "notifications",
             Section::Account => "account",
         }
