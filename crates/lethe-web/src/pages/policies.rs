@@ -140,13 +140,15 @@ fn run_view(run: PolicyRun) -> RunView {
     let acted_on = counts["acted_on"]
         .as_array()
         .map(|list| {
+            // Entity types it would not touch are left out.
             list.iter()
-                .map(|count| {
-                    format!(
+                .filter_map(|count| {
+                    let records = count["records"].as_u64().filter(|records| *records > 0)?;
+                    Some(format!(
                         "{} {}",
-                        grouped(count["count"].as_u64().unwrap_or(0)),
+                        grouped(records),
                         count["entity"].as_str().unwrap_or("?")
-                    )
+                    ))
                 })
                 .collect()
         })
@@ -652,7 +654,7 @@ mod tests {
     #[test]
     fn a_runs_counts_are_said_per_entity_with_the_blocked_and_their_reasons() {
         let counts = serde_json::json!({
-            "acted_on": [{"entity": "contact", "count": 1200}, {"entity": "note", "count": 3}],
+            "acted_on": [{"entity": "contact", "records": 1200}, {"entity": "deal", "records": 0}, {"entity": "note", "records": 3}],
             "blocked": 2,
             "blocked_sample": [{"record_id": 9, "kind": "blocked", "entity": "deal", "count": 1, "reason": "an open deal holds it"}],
         });
