@@ -251,6 +251,14 @@ impl TestServer {
         }
         respond(request).await
     }
+
+    pub async fn put(&self, token: Option<&str>, path: &str, body: &Value) -> (u16, Value) {
+        let mut request = self.client.put(self.endpoint(path)).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        respond(request).await
+    }
 }
 
 impl TestServer {
