@@ -608,25 +608,12 @@ impl Fixtures<'_> {
             Target::NewPolicy => {
                 self.made += 1;
                 ids.policy = format!("fixture-{}", self.made);
-                let run = lethe(
+                add_policy(
                     self.database,
-                    &[
-                        "policy",
-                        "add",
-                        &ids.policy,
-                        "--entity",
-                        "contact",
-                        "--filter",
-                        "last_name = \"Shared\"",
-                        "--action",
-                        "notify",
-                        "--schedule",
-                        "0 3 * * *",
-                        "--legal-basis",
-                        "kept while the matrix runs",
-                    ],
+                    &ids.policy,
+                    "last_name = \"Shared\"",
+                    "notify",
                 );
-                assert_eq!(run.status, 0, "{}", run.stderr);
             }
             Target::GivenUpDelivery => ids.delivery = self.given_up_delivery().await,
             Target::NewSelection => ids.selection = self.selection().await,

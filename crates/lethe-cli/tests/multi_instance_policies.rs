@@ -10,9 +10,9 @@
 mod support;
 
 use std::process::Output;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use support::{TestDatabase, TestServer, add_user, lethe, lethe_command};
+use support::{TestDatabase, TestServer, add_user, lethe, lethe_command, wait_for_count};
 
 /// When the policies are set up: the evening before their first due time (00:30 UTC).
 const BEFORE: &str = "2026-03-01T23:00:00Z";
@@ -36,22 +36,6 @@ fn lethe_at(database: &TestDatabase, now: &str, args: &[&str]) {
 
 fn args(list: &[String]) -> Vec<&str> {
     list.iter().map(String::as_str).collect()
-}
-
-/// Waits up to 60 s until `sql` counts `expected`.
-async fn wait_for_count(database: &TestDatabase, what: &str, sql: &str, expected: i64) {
-    let started = Instant::now();
-    loop {
-        let found = database.scalar(sql).await;
-        if found == expected {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "{what}: {sql} counts {found}, not {expected}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

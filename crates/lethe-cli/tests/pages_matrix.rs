@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::{
-    JOB_DEADLINE, PageClient, TestDatabase, TestServer, add_user_with_password, both_backends,
-    lethe, page_routes,
+    JOB_DEADLINE, PageClient, TestDatabase, TestServer, add_policy, add_user_with_password,
+    both_backends, lethe, page_routes,
 };
 
 /// Everyone's password: the matrix signs its callers in again whenever a cell ended their
@@ -768,25 +768,12 @@ impl Fixtures<'_> {
             Target::NotifyPolicy => {
                 self.made += 1;
                 ids.policy = format!("fixture-{}", self.made);
-                let run = lethe(
+                add_policy(
                     self.database,
-                    &[
-                        "policy",
-                        "add",
-                        &ids.policy,
-                        "--entity",
-                        "contact",
-                        "--filter",
-                        "last_name = \"Matrix\"",
-                        "--action",
-                        "notify",
-                        "--schedule",
-                        "0 3 * * *",
-                        "--legal-basis",
-                        "kept while the matrix runs",
-                    ],
+                    &ids.policy,
+                    "last_name = \"Matrix\"",
+                    "notify",
                 );
-                assert_eq!(run.status, 0, "{}", run.stderr);
                 let run = lethe(self.database, &["policy", "dry-run", &ids.policy, "--json"]);
                 assert_eq!(run.status, 0, "{}", run.stderr);
                 ids.dry_run = run.json()["run"]["id"].as_i64().unwrap();

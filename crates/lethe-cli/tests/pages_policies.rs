@@ -9,29 +9,13 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
-
 use lethe_testkit::browser::Browser;
-use support::{TestDatabase, TestServer, add_user_with_password, both_backends, lethe, sign_in};
+use support::{
+    TestDatabase, TestServer, add_user_with_password, both_backends, lethe, sign_in, wait_for_count,
+};
 
 const ANN_PASSWORD: &str = "ann's long passphrase";
 const BOB_PASSWORD: &str = "bob's long passphrase";
-
-/// Waits up to 30 s until `sql` counts `expected`.
-async fn wait_for_count(database: &TestDatabase, what: &str, sql: &str, expected: i64) {
-    let started = Instant::now();
-    loop {
-        let found = database.scalar(sql).await;
-        if found == expected {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{what}: {sql} counts {found}, not {expected}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 both_backends!(
     an_admin_adds_dry_runs_and_runs_a_policy_and_a_second_admin_approves_it,
