@@ -119,8 +119,11 @@ enum Target {
     NoSuchUser,
     /// A webhook endpoint an admin added.
     NewWebhook,
-    /// A webhook message given up on: an admin added a webhook, requested a purge (which it
-    /// hears of) and removed the webhook before the message was sent.
+    /// A retention policy that notifies, added by the operator on the command line (so that
+    /// the admin may approve it: four eyes).
+    NewPolicy,
+    /// An e-mail given up on: the admin, who has an address, was told of a purge request and
+    /// no SMTP server is set.
     GivenUpDelivery,
     /// A person's erasure request an admin registered and assigned to the creator.
     RequestOfCreator,
@@ -241,6 +244,18 @@ fn routes() -> Vec<Row> {
         row("PATCH",  "/api/v1/requests/{id}",              Some(start_request),     RequestOfCreator, Writes,   [401, 401, 403, 200, 200]),
         row("PATCH",  "/api/v1/requests/{id}",              Some(extend_request),    RequestOfCreator, Reads,    [401, 401, 403, 422, 403]).note("an extension past two months: refused, for the assignee as an admin's decision"),
         row("POST",   "/api/v1/requests/{id}/links",        Some(link_batch),        RequestOfCreator, Writes,   [401, 401, 403, 201, 201]),
+        // Retention policies: admins only (SPEC §7); a dry run freezes a snapshot and is
+        // recorded, so it writes.
+        row("GET",    "/api/v1/policies",                   None,                    Shared,           Reads,    [401, 401, 403, 200, 403]),
+        row("POST",   "/api/v1/policies",                   Some(new_policy),        Shared,           Writes,   [401, 401, 403, 201, 403]),
+        row("GET",    "/api/v1/policies/{name}",            None,                    NewPolicy,        Reads,    [401, 401, 403, 200, 403]),
+        row("PATCH",  "/api/v1/policies/{name}",            Some(changed_policy),    NewPolicy,        Writes,   [401, 401, 403, 200, 403]),
+        row("POST",   "/api/v1/policies/{name}/approve",    None,                    NewPolicy,        Writes,   [401, 401, 403, 200, 403]),
+        row("POST",   "/api/v1/policies/{name}/enable",     None,                    NewPolicy,        Writes,   [401, 401, 403, 200, 403]),
+        row("POST",   "/api/v1/policies/{name}/disable",    None,                    NewPolicy,        Writes,   [401, 401, 403, 200, 403]),
+        row("POST",   "/api/v1/policies/{name}/dry-run",    None,                    NewPolicy,        Writes,   [401, 401, 403, 201, 403]),
+        row("POST",   "/api/v1/policies/{name}/run",        Some(empty),             NewPolicy,        Writes,   [401, 401, 403, 201, 403]),
+        row("GET",    "/api/v1/policies/{name}/runs",       None,                    NewPolicy,        Reads,    [401, 401, 403, 200, 403]),
         // Records: every signed-in user reads and writes them (SPEC §7).
         row("GET",    "/api/v1/records/{entity}",           None,                    Shared,           Reads,    [401, 401, 200, 200, 200]),
         row("POST",   "/api/v1/records/{entity}",           Some(new_contact),       Shared,           Writes,   [401, 401, 201, 201, 201]),
@@ -380,6 +395,22 @@ fn link_batch(ids: &Ids) -> Value {
     json!({"batch_id": ids.batch})
 }
 
+fn new_policy(ids: &Ids) -> Value {
+    json!({
+        "name": format!("matrix-{}", ids.unique), "entity": "contact", "filter": "last_name = \"Shared\"",
+        "action": "trash", "schedule": "0 3 * * *", "time_zone": "Europe/Oslo",
+        "legal_basis": "kept while the matrix runs",
+    })
+}
+
+fn changed_policy(_: &Ids) -> Value {
+    json!({"legal_basis": "kept a little longer", "schedule": "@weekly"})
+}
+
+fn empty(_: &Ids) -> Value {
+    json!({})
+}
+
 fn new_webhook(ids: &Ids) -> Value {
     json!({"url": format!("https://hooks.example.test/matrix/{}", ids.unique), "events": "*"})
 }
@@ -413,6 +444,8 @@ struct Ids {
     delivery: i64,
     /// A person's request.
     request: i64,
+    /// A retention policy's name.
+    policy: String,
     /// Different in every cell, for names that must be unique.
     unique: usize,
 }
@@ -440,9 +473,14 @@ fn concrete_path(route: &str, ids: &Ids) -> String {
     } else {
         0
     };
+    let name = if route.starts_with("/api/v1/policies/") {
+        &ids.policy
+    } else {
+        &ids.selection
+    };
     route
         .replace("{entity}", "contact")
-        .replace("{name}", &ids.selection)
+        .replace("{name}", name)
         .replace("{user}", &ids.user)
         .replace("{id}", &id.to_string())
 }
@@ -526,10 +564,10 @@ impl Fixtures<'_> {
         added["webhook"]["id"].as_i64().expect("a webhook id")
     }
 
-    /// A webhook message given up on: a webhook hears of a purge request and is removed
-    /// before the message is sent. Returns the message's id.
+    /// An e-mail given up on: the admin has an address and no SMTP server is set, so the
+    /// e-mail telling them of a new purge request is given up at its first try. Returns the
+    /// message's id.
     async fn given_up_delivery(&mut self) -> i64 {
-        let webhook = self.webhook("purge_requested").await;
         let creator = self.tokens.creator.clone();
         let (_, batch, _) = self.trashed(&creator).await;
         let job = self
@@ -541,32 +579,34 @@ impl Fixtures<'_> {
             )
             .await;
         assert_eq!(job["state"], "pending", "{job}");
-        let (status, removed) = self
-            .server
-            .delete(
-                Some(&self.tokens.admin),
-                &format!("/api/v1/webhooks/{webhook}"),
-            )
-            .await;
-        assert_eq!(status, 200, "{removed}");
-        assert_eq!(removed["undelivered_given_up"], 1, "{removed}");
-        let (status, listed) = self
-            .server
-            .get(
-                Some(&self.tokens.admin),
-                "/api/v1/deliveries?state=given_up&limit=1000",
-            )
-            .await;
-        assert_eq!(status, 200, "{listed}");
-        listed["deliveries"]
-            .as_array()
-            .and_then(|deliveries| {
+        let started = std::time::Instant::now();
+        loop {
+            let (status, listed) = self
+                .server
+                .get(
+                    Some(&self.tokens.admin),
+                    "/api/v1/deliveries?state=given_up&limit=1000",
+                )
+                .await;
+            assert_eq!(status, 200, "{listed}");
+            let found = listed["deliveries"].as_array().and_then(|deliveries| {
                 deliveries
                     .iter()
-                    .find(|delivery| delivery["webhook_id"] == webhook)
-            })
-            .and_then(|delivery| delivery["id"].as_i64())
-            .unwrap_or_else(|| panic!("no given-up message for webhook {webhook}: {listed}"))
+                    .find(|delivery| {
+                        delivery["job_id"] == job["id"] && delivery["channel"] == "email"
+                    })
+                    .and_then(|delivery| delivery["id"].as_i64())
+            });
+            if let Some(id) = found {
+                return id;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "the e-mail of purge {} was not given up: {listed}",
+                job["id"]
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
     }
 
     async fn prepare(&mut self, target: Target) -> Ids {
@@ -595,6 +635,16 @@ impl Fixtures<'_> {
             }
             Target::NoSuchUser => ids.user = "nobody_by_this_name".to_owned(),
             Target::NewWebhook => ids.webhook = self.webhook("*").await,
+            Target::NewPolicy => {
+                self.made += 1;
+                ids.policy = format!("fixture-{}", self.made);
+                add_policy(
+                    self.database,
+                    &ids.policy,
+                    "last_name = \"Shared\"",
+                    "notify",
+                );
+            }
             Target::GivenUpDelivery => ids.delivery = self.given_up_delivery().await,
             Target::RequestOfCreator => {
                 self.made += 1;
@@ -888,6 +938,16 @@ async fn every_route_answers_every_caller_as_the_policy_says_and_refusals_change
         creator,
     };
     let server = TestServer::start(&database);
+    // The admin's address: the e-mails of the purge requests go to it (and, as no SMTP server
+    // is set, are given up).
+    let (status, set) = server
+        .put(
+            Some(&tokens.admin),
+            "/api/v1/users/boss/delivery",
+            &json!({"email": "boss@lethe.example"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{set}");
 
     // The shared fixture: everything made by the creator.
     let mut fixtures = Fixtures {
@@ -920,6 +980,7 @@ async fn every_route_answers_every_caller_as_the_policy_says_and_refusals_change
         webhook: 0,
         delivery: 0,
         request: 0,
+        policy: String::new(),
         unique: 0,
     };
 
@@ -1150,6 +1211,9 @@ fn cli_rows() -> Vec<CliRow> {
         row("request show {request}",                                           Reads,  [0, 0, 2, 0, 2]),
         row("request start {request}",                                          Writes, [0, 0, 2, 0, 2]),
         row("request refuse {request} --reason duplicate",                      Writes, [0, 0, 2, 2, 2]),
+        // Retention policies are for admins (and the operator), as over HTTP.
+        row("policy list",                                                      Reads,  [0, 0, 2, 2, 2]),
+        row("policy add cli_policy_{n} --entity contact --filter id>0 --action notify --schedule @daily --legal-basis matrix", Writes, [0, 0, 2, 2, 2]),
     ]
 }
 

@@ -13,6 +13,7 @@ mod files;
 mod gate;
 mod lifecycle;
 mod openapi;
+mod policies;
 mod requests;
 mod selections;
 mod stats;
@@ -80,6 +81,32 @@ pub fn app(store: Store, web: WebOptions) -> Router {
             "/api/v1/deliveries/{id}/retry",
             axum::routing::post(deliveries::retry),
         )
+        .route("/api/v1/policies", get(policies::list).post(policies::add))
+        .route(
+            "/api/v1/policies/{name}",
+            get(policies::show).patch(policies::edit),
+        )
+        .route(
+            "/api/v1/policies/{name}/approve",
+            axum::routing::post(policies::approve),
+        )
+        .route(
+            "/api/v1/policies/{name}/enable",
+            axum::routing::post(policies::enable),
+        )
+        .route(
+            "/api/v1/policies/{name}/disable",
+            axum::routing::post(policies::disable),
+        )
+        .route(
+            "/api/v1/policies/{name}/dry-run",
+            axum::routing::post(policies::dry_run),
+        )
+        .route(
+            "/api/v1/policies/{name}/run",
+            axum::routing::post(policies::run),
+        )
+        .route("/api/v1/policies/{name}/runs", get(policies::runs))
         .route(
             "/api/v1/requests",
             get(requests::list).post(requests::create),

@@ -47,6 +47,8 @@ pub(crate) fn derived_components() -> Map<String, Value> {
     generator.subschema_for::<lethe_store::Webhook>();
     generator.subschema_for::<lethe_store::Delivery>();
     generator.subschema_for::<lethe_store::SubjectRequest>();
+    generator.subschema_for::<lethe_store::RetentionPolicy>();
+    generator.subschema_for::<lethe_store::PolicyRun>();
     generator.take_definitions(true)
 }
 
@@ -483,6 +485,7 @@ pub fn document(schema: &Schema) -> Value {
     lifecycle::lifecycle_paths(&mut paths);
     deliveries::delivery_paths(&mut paths);
     requests::request_paths(&mut paths);
+    policies::policy_paths(&mut paths);
     stats_paths(&mut paths);
     paths.insert(
         "/api/v1/health".into(),
@@ -552,6 +555,7 @@ fn json_body(schema: Value) -> Value {
 
 mod deliveries;
 mod lifecycle;
+mod policies;
 mod requests;
 
 #[cfg(test)]
