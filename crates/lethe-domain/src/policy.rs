@@ -6,7 +6,7 @@
 //! selections, mass operations, restoring, previewing, requesting and cancelling purges, the
 //! history, resuming a job, managing users and their API tokens, seeing a deletion batch in
 //! the recycle bin, the permanent deletion console, and where notifications go (a user's
-//! channels, webhooks, the outbox).
+//! channels, webhooks, the outbox), and who adds, changes and subscribes to monitors.
 
 use crate::Actor;
 
@@ -316,6 +316,49 @@ pub fn approve_retention(actor: &Actor, policy: &str, changed_by: Option<i64>) -
     Ok(())
 }
 
+/// Adding a monitor on the saved selection `selection` (SuperOffice SAINT): an admin
+/// monitors anything; a user monitors a selection they may see (`sees_selection`, which the
+/// store answers: saved selections are shared by every user, SPEC §4).
+pub fn add_monitor(actor: &Actor, selection: &str, sees_selection: bool) -> Verdict {
+    if actor.admin || sees_selection {
+        Ok(())
+    } else {
+        refuse(format!(
+            "user `{}` may not see the saved selection `{selection}`, so may not monitor it",
+            actor.name
+        ))
+    }
+}
+
+/// Changing, enabling, disabling, running or removing monitor `monitor`, which the user
+/// `owner` owns: an admin or its owner.
+pub fn change_monitor(actor: &Actor, monitor: &str, owner: Option<i64>) -> Verdict {
+    if may_see(actor, owner) {
+        Ok(())
+    } else {
+        refuse(format!(
+            "only an admin or the owner of monitor `{monitor}` may change, run or remove it"
+        ))
+    }
+}
+
+/// Subscribing the user `subscriber` to monitor `monitor` (owned by `owner`), or
+/// unsubscribing them: anyone for themselves; the owner or an admin for others.
+pub fn subscribe_to_monitor(
+    actor: &Actor,
+    monitor: &str,
+    owner: Option<i64>,
+    subscriber: i64,
+) -> Verdict {
+    if may_see(actor, owner) || actor.is(Some(subscriber)) {
+        Ok(())
+    } else {
+        refuse(format!(
+            "only an admin or the owner of monitor `{monitor}` may subscribe or unsubscribe others; you may subscribe yourself"
+        ))
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -339,7 +382,7 @@ mod tests {
         type Question = (&'static str, fn(&Actor) -> bool);
         // Columns: operator, admin, plain user, owner.
         #[rustfmt::skip]
-        let table: [(Question, [bool; 4]); 39] = [
+        let table: [(Question, [bool; 4]); 46] = [
             (("see the owner's job or snapshot",    |a| may_see(a, Some(OWNER))),                           [true, true, false, true]),
             (("see what the operator started",      |a| may_see(a, None)),                                  [true, true, false, false]),
             (("list everyone's jobs",               sees_everyones),                                        [true, true, false, false]),
@@ -379,6 +422,13 @@ mod tests {
             (("manage retention policies",          |a| manage_retention(a).is_ok()),                       [true, true, false, false]),
             (("approve a policy another changed",   |a| approve_retention(a, "p", Some(OWNER)).is_ok()),    [true, true, false, false]),
             (("approve a policy oneself changed",   |a| approve_retention(a, "p", Some(1)).is_ok()),        [true, false, false, false]),
+            (("monitor a visible selection",        |a| add_monitor(a, "s", true).is_ok()),                 [true, true, true, true]),
+            (("monitor a hidden selection",         |a| add_monitor(a, "s", false).is_ok()),                [true, true, false, false]),
+            (("change the owner's monitor",         |a| change_monitor(a, "m", Some(OWNER)).is_ok()),       [true, true, false, true]),
+            (("change the operator's monitor",      |a| change_monitor(a, "m", None).is_ok()),              [true, true, false, false]),
+            (("subscribe oneself (user 2)",         |a| subscribe_to_monitor(a, "m", Some(OWNER), 2).is_ok()), [true, true, true, true]),
+            (("subscribe another (user 3)",         |a| subscribe_to_monitor(a, "m", Some(OWNER), 3).is_ok()), [true, true, false, true]),
+            (("subscribe to the operator's monitor", |a| subscribe_to_monitor(a, "m", None, 3).is_ok()),    [true, true, false, false]),
         ];
         for ((question, ask), expected) in table {
             for ((who, actor), expect) in actors().iter().zip(expected) {

@@ -713,6 +713,13 @@ async fn delete_selection<DB: Dialect>(pool: &Pool<DB>, name: &str) -> Result<()
             users.join(", ")
         )));
     }
+    let monitors = crate::monitors::watching::<DB>(&mut transaction, selection.id).await?;
+    if !monitors.is_empty() {
+        return Err(StoreError::BadRequest(format!(
+            "`{name}` is watched by monitor {}; remove those (`lethe monitor remove`) or point them at another selection first",
+            monitors.join(", ")
+        )));
+    }
     for table in ["lethe_selection_member", "lethe_selection_part"] {
         let (sql, values) = DB::build(
             Query::delete()
