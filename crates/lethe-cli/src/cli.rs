@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+mod monitor;
 mod upkeep;
+pub use monitor::MonitorCommand;
 pub use upkeep::{DeliveriesCommand, PolicyCommand, WebhookCommand};
 
 #[derive(Debug, Parser)]
@@ -252,6 +254,9 @@ pub enum Command {
     /// Retention policies (admins): what to do with which records, on a schedule.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Monitors: saved selections watched on a schedule; subscribers hear what entered.
+    #[command(subcommand)]
+    Monitor(MonitorCommand),
 }
 
 impl Command {

@@ -138,7 +138,10 @@ both_backends!(
             .unwrap();
         assert_eq!(added.owner.as_deref(), Some("ann"));
         assert!(added.enabled);
-        assert_eq!(added.next_run_at.as_deref(), Some("2026-03-02T03:00:00.000000Z"));
+        assert_eq!(
+            added.next_run_at.as_deref(),
+            Some("2026-03-02T03:00:00.000000Z")
+        );
         let twice = store
             .add_monitor(&new_monitor(&[]), &ann)
             .await
@@ -351,7 +354,10 @@ both_backends!(
         let runs: Vec<_> = here.unwrap().into_iter().chain(there.unwrap()).collect();
         assert_eq!(runs.len(), 1, "{runs:?}");
         assert_eq!(runs[0].kind, "scheduled");
-        assert_eq!(runs[0].due_at.as_deref(), Some("2026-03-02T03:00:00.000000Z"));
+        assert_eq!(
+            runs[0].due_at.as_deref(),
+            Some("2026-03-02T03:00:00.000000Z")
+        );
         assert_eq!(runs[0].entered, 1);
         assert!(store.run_due_monitors().await.unwrap().is_empty());
         let feed = store.notifications(ann.id, true, 10).await.unwrap();
@@ -398,7 +404,10 @@ both_backends!(
             .enable_monitor("watch", true, &ann.actor())
             .await
             .unwrap();
-        assert_eq!(enabled.next_run_at.as_deref(), Some("2026-03-06T03:00:00.000000Z"));
+        assert_eq!(
+            enabled.next_run_at.as_deref(),
+            Some("2026-03-06T03:00:00.000000Z")
+        );
     }
 );
 

@@ -3,6 +3,7 @@
 mod deliver;
 mod demo;
 mod lifecycle;
+mod monitor;
 mod policy;
 mod record;
 mod schema;
@@ -82,6 +83,7 @@ async fn dispatch(context: &Context, command: Command) -> anyhow::Result<()> {
         Command::Deliveries(command) => deliver::deliveries(context, command).await,
         Command::Webhook(command) => deliver::webhook(context, command).await,
         Command::Policy(command) => policy::run(context, command).await,
+        Command::Monitor(command) => monitor::run(context, command).await,
     }
 }
 

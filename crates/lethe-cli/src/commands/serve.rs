@@ -94,7 +94,8 @@ pub async fn serve(
     Ok(())
 }
 
-/// The job worker and scheduler: runs the retention policies whose time has come, requests
+/// The job worker and scheduler: runs the retention policies and evaluates the monitors
+/// whose time has come (and monitor runs another instance left unfinished), requests
 /// auto-purges of batches past the retention window, runs due purges, queued jobs and jobs a dead worker left behind (after a crash or
 /// `kill -9`) from their last committed batch. A batch is one transaction, so
 /// stopping the worker at any moment loses at most the batch in flight.
@@ -118,6 +119,16 @@ async fn work_jobs(store: Store) {
             }
             Err(error) => {
                 tracing::warn!(%error, "a retention policy could not run; `lethe policy show` has its last runs")
+            }
+        }
+        match store.run_due_monitors().await {
+            Ok(runs) => {
+                for run in runs {
+                    tracing::info!(monitor = %run.monitor, run = run.id, entered = run.entered, left = run.left, "a monitor was evaluated on schedule")
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "a monitor could not be evaluated; it is tried again on the next pass, `lethe monitor history` has its runs")
             }
         }
         if let Err(error) = store.anchor_history().await {
