@@ -122,6 +122,8 @@ enum Target {
     /// A webhook message given up on: an admin added a webhook, requested a purge (which it
     /// hears of) and removed the webhook before the message was sent.
     GivenUpDelivery,
+    /// A new monitor the creator added (on the shared selection).
+    NewMonitor,
 }
 
 /// What a successful request does to the data.
@@ -231,6 +233,15 @@ fn routes() -> Vec<Row> {
         row("DELETE", "/api/v1/webhooks/{id}",              None,                    NewWebhook,       Writes,   [401, 401, 403, 200, 403]),
         row("GET",    "/api/v1/deliveries",                 None,                    Shared,           Reads,    [401, 401, 403, 200, 403]),
         row("POST",   "/api/v1/deliveries/{id}/retry",      None,                    GivenUpDelivery,  Writes,   [401, 401, 403, 200, 403]),
+        // Monitors: anyone adds and reads them (saved selections are shared); an admin or the
+        // owner changes, runs and removes one.
+        row("GET",    "/api/v1/monitors",                   None,                    Shared,           Reads,    [401, 401, 200, 200, 200]),
+        row("POST",   "/api/v1/monitors",                   Some(new_monitor),       Shared,           Writes,   [401, 401, 201, 201, 201]),
+        row("GET",    "/api/v1/monitors/{name}",            None,                    Shared,           Reads,    [401, 401, 200, 200, 200]),
+        row("PATCH",  "/api/v1/monitors/{name}",            Some(changed_monitor),   NewMonitor,       Writes,   [401, 401, 403, 200, 200]),
+        row("DELETE", "/api/v1/monitors/{name}",            None,                    NewMonitor,       Writes,   [401, 401, 403, 200, 200]),
+        row("POST",   "/api/v1/monitors/{name}/run",        None,                    NewMonitor,       Writes,   [401, 401, 403, 200, 200]),
+        row("GET",    "/api/v1/monitors/{name}/hits",       None,                    Shared,           Reads,    [401, 401, 200, 200, 200]),
         // Records: every signed-in user reads and writes them (SPEC §7).
         row("GET",    "/api/v1/records/{entity}",           None,                    Shared,           Reads,    [401, 401, 200, 200, 200]),
         row("POST",   "/api/v1/records/{entity}",           Some(new_contact),       Shared,           Writes,   [401, 401, 201, 201, 201]),
@@ -354,6 +365,14 @@ fn delivery(ids: &Ids) -> Value {
     json!({"email": format!("matrix{}@example.test", ids.unique), "email_kinds": {"purge_requested": false}})
 }
 
+fn new_monitor(ids: &Ids) -> Value {
+    json!({"name": format!("matrix_{}", ids.unique), "selection": ids.selection, "schedule": "0 3 * * *", "subscribers": ["owner"]})
+}
+
+fn changed_monitor(_: &Ids) -> Value {
+    json!({"schedule": "0 4 * * *", "notify_on_leave": true})
+}
+
 fn new_webhook(ids: &Ids) -> Value {
     json!({"url": format!("https://hooks.example.test/matrix/{}", ids.unique), "events": "*"})
 }
@@ -385,6 +404,8 @@ struct Ids {
     webhook: i64,
     /// A message of the outbox.
     delivery: i64,
+    /// A monitor the creator added.
+    monitor: String,
     /// Different in every cell, for names that must be unique.
     unique: usize,
 }
@@ -410,9 +431,14 @@ fn concrete_path(route: &str, ids: &Ids) -> String {
     } else {
         0
     };
+    let name = if route.starts_with("/api/v1/monitors/") {
+        &ids.monitor
+    } else {
+        &ids.selection
+    };
     route
         .replace("{entity}", "contact")
-        .replace("{name}", &ids.selection)
+        .replace("{name}", name)
         .replace("{user}", &ids.user)
         .replace("{id}", &id.to_string())
 }
@@ -475,6 +501,22 @@ impl Fixtures<'_> {
                 Some(&self.tokens.creator),
                 "/api/v1/selections",
                 &json!({"name": name, "entity": "contact", "filter": "last_name = \"Shared\""}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        name
+    }
+
+    /// Adds a monitor of the shared selection as the creator; returns its name.
+    async fn monitor(&mut self) -> String {
+        self.made += 1;
+        let name = format!("creators_monitor_{}", self.made);
+        let (status, body) = self
+            .server
+            .post(
+                Some(&self.tokens.creator),
+                "/api/v1/monitors",
+                &json!({"name": name, "selection": self.shared.selection, "schedule": "0 3 * * *"}),
             )
             .await;
         assert_eq!(status, 201, "{body}");
@@ -566,6 +608,7 @@ impl Fixtures<'_> {
             Target::NoSuchUser => ids.user = "nobody_by_this_name".to_owned(),
             Target::NewWebhook => ids.webhook = self.webhook("*").await,
             Target::GivenUpDelivery => ids.delivery = self.given_up_delivery().await,
+            Target::NewMonitor => ids.monitor = self.monitor().await,
             Target::NewSelection => ids.selection = self.selection().await,
             Target::SnapshotOfOne => {
                 ids.contact = self.contact().await;
@@ -876,8 +919,10 @@ async fn every_route_answers_every_caller_as_the_policy_says_and_refusals_change
         token: 0,
         webhook: 0,
         delivery: 0,
+        monitor: String::new(),
         unique: 0,
     };
+    fixtures.shared.monitor = fixtures.monitor().await;
 
     // The table covers the router, and the router the OpenAPI document.
     let rows = routes();

@@ -46,6 +46,9 @@ pub(crate) fn derived_components() -> Map<String, Value> {
     generator.subschema_for::<lethe_store::DeliverySettings>();
     generator.subschema_for::<lethe_store::Webhook>();
     generator.subschema_for::<lethe_store::Delivery>();
+    generator.subschema_for::<lethe_store::Monitor>();
+    generator.subschema_for::<lethe_store::MonitorRun>();
+    generator.subschema_for::<lethe_store::MonitorHits>();
     generator.take_definitions(true)
 }
 
@@ -481,6 +484,7 @@ pub fn document(schema: &Schema) -> Value {
     );
     lifecycle::lifecycle_paths(&mut paths);
     deliveries::delivery_paths(&mut paths);
+    monitors::monitor_paths(&mut paths);
     stats_paths(&mut paths);
     paths.insert(
         "/api/v1/health".into(),
@@ -550,6 +554,7 @@ fn json_body(schema: Value) -> Value {
 
 mod deliveries;
 mod lifecycle;
+mod monitors;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic)]

@@ -420,7 +420,8 @@ impl Store {
     }
 
     /// The records that entered or left in run `run` of a monitor — by default its latest
-    /// run that found any — by record id, after `after`, at most `limit`. Records purged
+    /// run that found any, or else its latest run (the baseline, which lists none) — by
+    /// record id, after `after`, at most `limit`. Records purged
     /// since are no longer listed.
     pub async fn monitor_hits(
         &self,
@@ -436,19 +437,27 @@ impl Store {
                 if run.monitor != monitor.name {
                     return Err(StoreError::invalid_option(
                         "run",
-                        format!("run {id} is not a run of monitor `{name}`; see `lethe monitor history {name}`"),
+                        format!(
+                            "run {id} is not a run of monitor `{name}`; see `lethe monitor history {name}`"
+                        ),
                     ));
                 }
                 run
             }
-            None => dispatch!(self, pool => runs::<_>(pool, Some(monitor.id), None, true, 1).await)?
-                .into_iter()
-                .next()
-                .ok_or_else(|| {
-                    StoreError::NamedNotFound(format!(
-                        "no run of monitor `{name}` has found a record yet; see `lethe monitor history {name}`"
+            None => {
+                let found = dispatch!(self, pool => runs::<_>(pool, Some(monitor.id), None, true, 1).await)?;
+                let latest = match found.into_iter().next() {
+                    Some(run) => Some(run),
+                    None => dispatch!(self, pool => runs::<_>(pool, Some(monitor.id), None, false, 1).await)?
+                        .into_iter()
+                        .next(),
+                };
+                latest.ok_or_else(|| {
+                    StoreError::Internal(format!(
+                        "monitor `{name}` has no run, not even its baseline"
                     ))
-                })?,
+                })?
+            }
         };
         let limit = limit.clamp(1, MAX_HITS_PAGE);
         let hits = dispatch!(self, pool => hits::<_>(pool, run.id, after, limit).await)?;
