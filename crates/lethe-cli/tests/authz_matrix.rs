@@ -119,6 +119,9 @@ enum Target {
     NoSuchUser,
     /// A webhook endpoint an admin added.
     NewWebhook,
+    /// A retention policy that notifies, added by the operator on the command line (so that
+    /// the admin may approve it: four eyes).
+    NewPolicy,
     /// A webhook message given up on: an admin added a webhook, requested a purge (which it
     /// hears of) and removed the webhook before the message was sent.
     GivenUpDelivery,
@@ -242,6 +245,18 @@ fn routes() -> Vec<Row> {
         row("DELETE", "/api/v1/monitors/{name}",            None,                    NewMonitor,       Writes,   [401, 401, 403, 200, 200]),
         row("POST",   "/api/v1/monitors/{name}/run",        None,                    NewMonitor,       Writes,   [401, 401, 403, 200, 200]),
         row("GET",    "/api/v1/monitors/{name}/hits",       None,                    Shared,           Reads,    [401, 401, 200, 200, 200]),
+        // Retention policies: admins only (SPEC §7); a dry run freezes a snapshot and is
+        // recorded, so it writes.
+        row("GET",    "/api/v1/policies",                   None,                    Shared,           Reads,    [401, 401, 403, 200, 403]),
+        row("POST",   "/api/v1/policies",                   Some(new_policy),        Shared,           Writes,   [401, 401, 403, 201, 403]),
+        row("GET",    "/api/v1/policies/{name}",            None,                    NewPolicy,        Reads,    [401, 401, 403, 200, 403]),
+        row("PATCH",  "/api/v1/policies/{name}",            Some(changed_policy),    NewPolicy,        Writes,   [401, 401, 403, 200, 403]),
+        row("POST",   "/api/v1/policies/{name}/approve",    None,                    NewPolicy,        Writes,   [401, 401, 403, 200, 403]),
+        row("POST",   "/api/v1/policies/{name}/enable",     None,                    NewPolicy,        Writes,   [401, 401, 403, 200, 403]),
+        row("POST",   "/api/v1/policies/{name}/disable",    None,                    NewPolicy,        Writes,   [401, 401, 403, 200, 403]),
+        row("POST",   "/api/v1/policies/{name}/dry-run",    None,                    NewPolicy,        Writes,   [401, 401, 403, 201, 403]),
+        row("POST",   "/api/v1/policies/{name}/run",        Some(empty),             NewPolicy,        Writes,   [401, 401, 403, 201, 403]),
+        row("GET",    "/api/v1/policies/{name}/runs",       None,                    NewPolicy,        Reads,    [401, 401, 403, 200, 403]),
         // Records: every signed-in user reads and writes them (SPEC §7).
         row("GET",    "/api/v1/records/{entity}",           None,                    Shared,           Reads,    [401, 401, 200, 200, 200]),
         row("POST",   "/api/v1/records/{entity}",           Some(new_contact),       Shared,           Writes,   [401, 401, 201, 201, 201]),
@@ -373,6 +388,22 @@ fn changed_monitor(_: &Ids) -> Value {
     json!({"schedule": "0 4 * * *", "notify_on_leave": true})
 }
 
+fn new_policy(ids: &Ids) -> Value {
+    json!({
+        "name": format!("matrix-{}", ids.unique), "entity": "contact", "filter": "last_name = \"Shared\"",
+        "action": "trash", "schedule": "0 3 * * *", "time_zone": "Europe/Oslo",
+        "legal_basis": "kept while the matrix runs",
+    })
+}
+
+fn changed_policy(_: &Ids) -> Value {
+    json!({"legal_basis": "kept a little longer", "schedule": "@weekly"})
+}
+
+fn empty(_: &Ids) -> Value {
+    json!({})
+}
+
 fn new_webhook(ids: &Ids) -> Value {
     json!({"url": format!("https://hooks.example.test/matrix/{}", ids.unique), "events": "*"})
 }
@@ -406,6 +437,8 @@ struct Ids {
     delivery: i64,
     /// A monitor the creator added.
     monitor: String,
+    /// A retention policy's name.
+    policy: String,
     /// Different in every cell, for names that must be unique.
     unique: usize,
 }
@@ -433,6 +466,8 @@ fn concrete_path(route: &str, ids: &Ids) -> String {
     };
     let name = if route.starts_with("/api/v1/monitors/") {
         &ids.monitor
+    } else if route.starts_with("/api/v1/policies/") {
+        &ids.policy
     } else {
         &ids.selection
     };
@@ -607,6 +642,29 @@ impl Fixtures<'_> {
             }
             Target::NoSuchUser => ids.user = "nobody_by_this_name".to_owned(),
             Target::NewWebhook => ids.webhook = self.webhook("*").await,
+            Target::NewPolicy => {
+                self.made += 1;
+                ids.policy = format!("fixture-{}", self.made);
+                let run = lethe(
+                    self.database,
+                    &[
+                        "policy",
+                        "add",
+                        &ids.policy,
+                        "--entity",
+                        "contact",
+                        "--filter",
+                        "last_name = \"Shared\"",
+                        "--action",
+                        "notify",
+                        "--schedule",
+                        "0 3 * * *",
+                        "--legal-basis",
+                        "kept while the matrix runs",
+                    ],
+                );
+                assert_eq!(run.status, 0, "{}", run.stderr);
+            }
             Target::GivenUpDelivery => ids.delivery = self.given_up_delivery().await,
             Target::NewMonitor => ids.monitor = self.monitor().await,
             Target::NewSelection => ids.selection = self.selection().await,
@@ -920,6 +978,7 @@ async fn every_route_answers_every_caller_as_the_policy_says_and_refusals_change
         webhook: 0,
         delivery: 0,
         monitor: String::new(),
+        policy: String::new(),
         unique: 0,
     };
     fixtures.shared.monitor = fixtures.monitor().await;
@@ -1142,6 +1201,9 @@ fn cli_rows() -> Vec<CliRow> {
         // Users are managed by admins (and the operator), as over HTTP.
         row("user add cli_user_{n} --role admin",                               Writes, [0, 0, 2, 2, 2]),
         row("user list",                                                        Reads,  [0, 0, 2, 2, 2]),
+        // Retention policies are for admins (and the operator), as over HTTP.
+        row("policy list",                                                      Reads,  [0, 0, 2, 2, 2]),
+        row("policy add cli_policy_{n} --entity contact --filter id>0 --action notify --schedule @daily --legal-basis matrix", Writes, [0, 0, 2, 2, 2]),
     ]
 }
 

@@ -97,6 +97,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0013_monitors.sql"),
         include_str!("../migrations/postgres/0013_monitors.sql"),
     ),
+    (
+        15,
+        "retention policies: a saved selection as source; scheduled runs claimed, then finished",
+        include_str!("../migrations/sqlite/0015_policy_claims.sql"),
+        include_str!("../migrations/postgres/0015_policy_claims.sql"),
+    ),
 ];
 
 /// The table the migrator records applied versions in.

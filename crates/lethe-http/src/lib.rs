@@ -14,6 +14,7 @@ mod gate;
 mod lifecycle;
 mod monitors;
 mod openapi;
+mod policies;
 mod selections;
 mod stats;
 mod users;
@@ -95,6 +96,32 @@ pub fn app(store: Store, web: WebOptions) -> Router {
             "/api/v1/deliveries/{id}/retry",
             axum::routing::post(deliveries::retry),
         )
+        .route("/api/v1/policies", get(policies::list).post(policies::add))
+        .route(
+            "/api/v1/policies/{name}",
+            get(policies::show).patch(policies::edit),
+        )
+        .route(
+            "/api/v1/policies/{name}/approve",
+            axum::routing::post(policies::approve),
+        )
+        .route(
+            "/api/v1/policies/{name}/enable",
+            axum::routing::post(policies::enable),
+        )
+        .route(
+            "/api/v1/policies/{name}/disable",
+            axum::routing::post(policies::disable),
+        )
+        .route(
+            "/api/v1/policies/{name}/dry-run",
+            axum::routing::post(policies::dry_run),
+        )
+        .route(
+            "/api/v1/policies/{name}/run",
+            axum::routing::post(policies::run),
+        )
+        .route("/api/v1/policies/{name}/runs", get(policies::runs))
         .route(
             "/api/v1/tokens/{id}/revoke",
             axum::routing::post(users::revoke_token),

@@ -49,6 +49,8 @@ pub(crate) fn derived_components() -> Map<String, Value> {
     generator.subschema_for::<lethe_store::Monitor>();
     generator.subschema_for::<lethe_store::MonitorRun>();
     generator.subschema_for::<lethe_store::MonitorHits>();
+    generator.subschema_for::<lethe_store::RetentionPolicy>();
+    generator.subschema_for::<lethe_store::PolicyRun>();
     generator.take_definitions(true)
 }
 
@@ -485,6 +487,7 @@ pub fn document(schema: &Schema) -> Value {
     lifecycle::lifecycle_paths(&mut paths);
     deliveries::delivery_paths(&mut paths);
     monitors::monitor_paths(&mut paths);
+    policies::policy_paths(&mut paths);
     stats_paths(&mut paths);
     paths.insert(
         "/api/v1/health".into(),
@@ -555,6 +558,7 @@ fn json_body(schema: Value) -> Value {
 mod deliveries;
 mod lifecycle;
 mod monitors;
+mod policies;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic)]

@@ -368,7 +368,8 @@ impl Store {
         })
     }
 
-    /// Deletes a saved selection; refused while a combined selection uses it.
+    /// Deletes a saved selection; refused while a combined selection or a retention policy
+    /// uses it.
     /// Deletes a saved selection: an admin or its author (the policy).
     pub async fn delete_selection(&self, name: &str, actor: &Actor) -> Result<(), StoreError> {
         let current = self.get_selection(name).await?;
@@ -715,9 +716,27 @@ async fn delete_selection<DB: Dialect>(pool: &Pool<DB>, name: &str) -> Result<()
     }
     let monitors = crate::monitors::watching::<DB>(&mut transaction, selection.id).await?;
     if !monitors.is_empty() {
-        return Err(StoreError::BadRequest(format!(
+        return Err(StoreError::Conflict(format!(
             "`{name}` is watched by monitor {}; remove those (`lethe monitor remove`) or point them at another selection first",
             monitors.join(", ")
+        )));
+    }
+    let (sql, values) = DB::build(
+        Query::select()
+            .column(Alias::new("name"))
+            .from(Alias::new("lethe_retention_policy"))
+            .and_where(col("selection").eq(name))
+            .order_by(Alias::new("name"), sea_query::Order::Asc),
+    );
+    let policies = DB::fetch_all(&mut transaction, sql, values)
+        .await?
+        .iter()
+        .map(|row| crate::rows::text::<DB>(row, 0).map(Option::unwrap_or_default))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !policies.is_empty() {
+        return Err(StoreError::Conflict(format!(
+            "`{name}` finds the records of retention policy {}; give the policy another selection or a filter first (`lethe policy edit`)",
+            policies.join(", ")
         )));
     }
     for table in ["lethe_selection_member", "lethe_selection_part"] {

@@ -481,3 +481,147 @@ both_backends!(
         let _ = kept;
     }
 );
+
+/// After any sequence of changes to the data and evaluations, the stored members are the
+/// selection's matches at the last evaluation, and each run's entered and left are exactly
+/// the set differences between the matches and the members before it.
+mod members_follow_the_selection {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        /// A new contact, matching or not.
+        Create(bool),
+        /// The contact at this index (modulo their number) comes to match, or not.
+        Rename(usize, bool),
+        /// The contact at this index goes to the trash (and leaves every normal view).
+        Trash(usize),
+        /// The monitor is run.
+        Evaluate,
+    }
+
+    fn steps() -> impl Strategy<Value = Vec<Step>> {
+        let step = prop_oneof![
+            any::<bool>().prop_map(Step::Create),
+            (any::<usize>(), any::<bool>()).prop_map(|(index, on)| Step::Rename(index, on)),
+            any::<usize>().prop_map(Step::Trash),
+            Just(Step::Evaluate),
+            Just(Step::Evaluate),
+        ];
+        prop::collection::vec(step, 1..14)
+    }
+
+    fn name(matches: bool, index: usize) -> String {
+        if matches {
+            format!("Watch-{index}")
+        } else {
+            format!("Other-{index}")
+        }
+    }
+
+    fn check(steps: Vec<Step>, postgres: bool) {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let backend = if postgres {
+                lethe_testkit::TestBackend::Postgres
+            } else {
+                lethe_testkit::TestBackend::Sqlite
+            };
+            let Some(database) = TestDatabase::new(backend).await else {
+                return;
+            };
+            let clock = clock_at("2026-03-01T12:00:00Z");
+            let store = open(&database, &clock).await;
+            watched_selection(&store).await;
+            let operator = Actor::operator();
+            store.add_monitor(&new_monitor(&[]), &operator).await.unwrap();
+            // The model: every contact (id, matching, trashed), and the members.
+            let mut contacts: Vec<(i64, bool, bool)> = Vec::new();
+            let mut members: BTreeSet<i64> = BTreeSet::new();
+            for step in steps {
+                match step {
+                    Step::Create(matches) => {
+                        let id = contact(&store, &name(matches, contacts.len())).await;
+                        contacts.push((id, matches, false));
+                    }
+                    Step::Rename(index, matches) if !contacts.is_empty() => {
+                        let index = index % contacts.len();
+                        let (id, _, trashed) = contacts[index];
+                        if !trashed {
+                            rename(&store, id, &name(matches, index)).await;
+                            contacts[index].1 = matches;
+                        }
+                    }
+                    Step::Trash(index) if !contacts.is_empty() => {
+                        let index = index % contacts.len();
+                        let (id, _, trashed) = contacts[index];
+                        if !trashed {
+                            let pick = MemberPick {
+                                entity: "contact".to_owned(),
+                                source: PickSource::Filter(store.parse_filter("contact", &format!("id = {id}")).unwrap()),
+                                all_matching: true,
+                                include: Vec::new(),
+                                exclude: Vec::new(),
+                                scope: Scope::Active,
+                            };
+                            let snapshot = store.create_snapshot(&pick, "", None).await.unwrap();
+                            let job = store.start_trash(snapshot.id, None, &operator, None).await.unwrap();
+                            store.run_job(job.id, &JobRunner::default(), &mut |_| {}).await.unwrap();
+                            contacts[index].2 = true;
+                        }
+                    }
+                    Step::Evaluate => {
+                        let matching: BTreeSet<i64> = contacts
+                            .iter()
+                            .filter(|(_, matches, trashed)| *matches && !*trashed)
+                            .map(|(id, _, _)| *id)
+                            .collect();
+                        let entered: BTreeSet<i64> = matching.difference(&members).copied().collect();
+                        let left: BTreeSet<i64> = members.difference(&matching).copied().collect();
+                        let run = store.run_monitor("watch", &operator).await.unwrap();
+                        assert_eq!((run.entered, run.left), (entered.len() as u64, left.len() as u64));
+                        let hits = store.monitor_hits("watch", Some(run.id), None, 1_000).await.unwrap();
+                        let listed = |change: &str| -> BTreeSet<i64> {
+                            hits.hits.iter().filter(|hit| hit.change == change).map(|hit| hit.record_id).collect()
+                        };
+                        assert_eq!(listed("entered"), entered);
+                        assert_eq!(listed("left"), left);
+                        members = matching;
+                        let stored = database.scalar("SELECT COUNT(*) FROM lethe_monitor_member").await;
+                        assert_eq!(stored, members.len() as i64);
+                        if !members.is_empty() {
+                            let ids = members.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+                            let among = database
+                                .scalar(&format!("SELECT COUNT(*) FROM lethe_monitor_member WHERE record_id IN ({ids})"))
+                                .await;
+                            assert_eq!(among, members.len() as i64, "the stored members are the matches");
+                        }
+                        assert_eq!(store.monitor("watch").await.unwrap().members, members.len() as u64);
+                    }
+                    _ => {}
+                }
+            }
+            store.close().await;
+        });
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 8, .. ProptestConfig::default() })]
+
+        #[test]
+        fn members_follow_the_selection_on_sqlite(steps in steps()) {
+            check(steps, false);
+        }
+
+        #[test]
+        fn members_follow_the_selection_on_postgres(steps in steps()) {
+            check(steps, true);
+        }
+    }
+}

@@ -34,6 +34,7 @@ fn stale_prospects(name: &str, action: &str) -> NewPolicy {
         name: name.to_owned(),
         entity: "contact".to_owned(),
         filter: "category = \"prospect\" and last_name starts_with \"Stale\"".to_owned(),
+        selection: None,
         action: action.to_owned(),
         schedule: "0 3 * * *".to_owned(),
         time_zone: "Europe/Oslo".to_owned(),
@@ -101,6 +102,16 @@ both_backends!(
         wrong(|p| p.action = "delete".to_owned(), "is not a policy action").await;
         wrong(|p| p.legal_basis = " ".to_owned(), "legal basis").await;
         wrong(|p| p.name = "no spaces".to_owned(), "is not a policy name").await;
+        wrong(|p| p.filter = " ".to_owned(), "give the filter").await;
+        wrong(|p| p.selection = Some("nowhere".to_owned()), "not both").await;
+        wrong(
+            |p| {
+                p.filter = String::new();
+                p.selection = Some("nowhere".to_owned());
+            },
+            "nowhere",
+        )
+        .await;
         assert!(matches!(
             store
                 .add_policy(&stale_prospects("p", "trash"), &ula.actor())
@@ -116,6 +127,21 @@ both_backends!(
             .unwrap();
         assert!(!added.enabled && added.next_run_at.is_none());
         assert_eq!(added.owner.as_deref(), Some("ann"));
+        // Every admin hears that it waits for a second admin's approval; a plain user does not.
+        for (user, expected) in [(&ann, 1), (&bob, 1), (&ula.actor(), 0)] {
+            let feed = store
+                .notifications(user.user_id.unwrap(), false, 10)
+                .await
+                .unwrap();
+            let asked: Vec<_> = feed
+                .iter()
+                .filter(|note| note.kind == "policy_approval")
+                .collect();
+            assert_eq!(asked.len(), expected, "{} {feed:?}", user.name);
+            if let Some(note) = asked.first() {
+                assert!(note.message.contains("policy approve stale"), "{note:?}");
+            }
+        }
         assert!(matches!(
             store
                 .add_policy(&stale_prospects("stale", "trash"), &ann)
@@ -337,5 +363,154 @@ both_backends!(
                 .unwrap();
             assert_eq!(dry.members, 0);
         }
+    }
+);
+
+both_backends!(
+    a_saved_selection_finds_a_policys_records_and_cannot_be_deleted_under_it,
+    |database: TestDatabase| async move {
+        let clock = clock_at("2026-03-01T12:00:00Z");
+        let store = open(&database, &clock).await;
+        let (ann, _) = store.add_user("ann", Role::Admin).await.unwrap();
+        let ann = ann.actor();
+        contacts(&store, "Stale", 4).await;
+        contacts(&store, "Fresh", 2).await;
+        let filter = store
+            .parse_filter("contact", "last_name starts_with \"Stale\"")
+            .unwrap();
+        store
+            .save_selection(
+                "stale-leads",
+                "contact",
+                &lethe_store::SelectionDefinition::Dynamic(filter),
+                "leads gone quiet",
+                ann.user_id,
+            )
+            .await
+            .unwrap();
+        // A selection of another entity is refused, saying which.
+        let mut wrong_entity = stale_prospects("by-company", "notify");
+        wrong_entity.entity = "company".to_owned();
+        wrong_entity.filter = String::new();
+        wrong_entity.selection = Some("stale-leads".to_owned());
+        let refused = store.add_policy(&wrong_entity, &ann).await.unwrap_err();
+        assert!(
+            refused.to_string().contains("holds contact records"),
+            "{refused}"
+        );
+
+        let mut policy = stale_prospects("leads", "notify");
+        policy.filter = String::new();
+        policy.selection = Some("stale-leads".to_owned());
+        let added = store.add_policy(&policy, &ann).await.unwrap();
+        assert_eq!(added.selection.as_deref(), Some("stale-leads"));
+        assert_eq!(
+            store.dry_run_policy("leads", &ann).await.unwrap().members,
+            4
+        );
+
+        // The policy follows the selection as it changes.
+        let narrower = store
+            .parse_filter("contact", "last_name in [\"Stale0\", \"Stale1\"]")
+            .unwrap();
+        store
+            .update_selection(
+                "stale-leads",
+                &lethe_store::SelectionDefinition::Dynamic(narrower),
+                "two",
+                &ann,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store.dry_run_policy("leads", &ann).await.unwrap().members,
+            2
+        );
+
+        // The selection cannot go while the policy uses it; a filter instead frees it.
+        let held = store
+            .delete_selection("stale-leads", &ann)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(held, StoreError::Conflict(_)) && held.to_string().contains("leads"),
+            "{held}"
+        );
+        let edit = PolicyEdit {
+            filter: Some("last_name starts_with \"Fresh\"".to_owned()),
+            ..PolicyEdit::default()
+        };
+        let changed = store.edit_policy("leads", &edit, &ann).await.unwrap();
+        assert_eq!(changed.selection, None);
+        assert_eq!(
+            store.dry_run_policy("leads", &ann).await.unwrap().members,
+            2
+        );
+        store.delete_selection("stale-leads", &ann).await.unwrap();
+    }
+);
+
+both_backends!(
+    a_scheduled_run_whose_instance_died_is_finished_once_by_another,
+    |database: TestDatabase| async move {
+        let clock = clock_at("2026-03-01T23:00:00Z");
+        let store = open(&database, &clock).await;
+        let other = open(&database, &clock).await;
+        let (ann, _) = store.add_user("ann", Role::Admin).await.unwrap();
+        contacts(&store, "Stale", 3).await;
+        let mut policy = stale_prospects("review", "notify");
+        policy.schedule = "30 0 * * *".to_owned();
+        policy.time_zone = "UTC".to_owned();
+        store.add_policy(&policy, &ann.actor()).await.unwrap();
+        store.enable_policy("review", &ann.actor()).await.unwrap();
+
+        // An instance took the run due at 00:30 and died before it ran it: the claim is
+        // recorded, the policy's next run moved on, nothing else done.
+        database
+            .execute(
+                "INSERT INTO lethe_policy_run (policy_id, kind, due_at, members, counts, actor_name, at, claimed_at, finished) \
+                 SELECT id, 'scheduled', next_run_at, 0, '{}', 'ann', next_run_at, next_run_at, (1 = 0) \
+                 FROM lethe_retention_policy WHERE name = 'review'",
+            )
+            .await;
+        database
+            .execute("UPDATE lethe_retention_policy SET next_run_at = NULL WHERE name = 'review'")
+            .await;
+        let listed = store
+            .policy_history("review", 10, &Actor::operator())
+            .await
+            .unwrap();
+        assert_eq!(listed.len(), 1);
+        assert!(!listed[0].finished, "{listed:?}");
+
+        // Not yet stale: nobody takes it over.
+        clock.set(lethe_store::parse_timestamp("2026-03-02T00:35:00Z").unwrap());
+        assert!(store.run_due_policies().await.unwrap().is_empty());
+
+        // Ten minutes after the claim, one of two instances finishes it, once.
+        clock.set(lethe_store::parse_timestamp("2026-03-02T00:41:00Z").unwrap());
+        let (here, there) = tokio::join!(store.run_due_policies(), other.run_due_policies());
+        let (here, there) = (here.unwrap(), there.unwrap());
+        assert_eq!(here.len() + there.len(), 1, "{here:?} {there:?}");
+        let run = here.into_iter().chain(there).next().unwrap();
+        assert_eq!(
+            run.id, listed[0].id,
+            "the claimed run is finished, not a new one"
+        );
+        assert!(run.finished);
+        assert_eq!(run.members, 3);
+        assert_eq!(run.due_at.as_deref(), Some("2026-03-02T00:30:00.000000Z"));
+        assert!(store.run_due_policies().await.unwrap().is_empty());
+        let history = store
+            .policy_history("review", 10, &Actor::operator())
+            .await
+            .unwrap();
+        assert_eq!(history.len(), 1);
+        let feed = store.notifications(ann.id, false, 10).await.unwrap();
+        let reviews = feed
+            .iter()
+            .filter(|note| note.kind == "policy_review")
+            .count();
+        assert_eq!(reviews, 1, "{feed:?}");
     }
 );

@@ -115,6 +115,18 @@ pub fn routes(store: Store, options: WebOptions) -> Router {
         )
         .route("/users/{name}/remove", post(pages::users::remove))
         // Where notifications go out: the outbox and the webhooks, for admins.
+        .route(
+            "/monitors",
+            get(pages::monitors::list).post(pages::monitors::add),
+        )
+        .route("/monitors/{name}", get(pages::monitors::show))
+        .route("/monitors/{name}/run", post(pages::monitors::run))
+        .route("/monitors/{name}/enable", post(pages::monitors::enable))
+        .route("/monitors/{name}/disable", post(pages::monitors::disable))
+        .route(
+            "/monitors/{name}/subscribe",
+            post(pages::monitors::subscribe),
+        )
         .route("/deliveries", get(pages::deliveries::show))
         .route("/deliveries/{id}/retry", post(pages::deliveries::retry))
         .route("/webhooks", post(pages::deliveries::add))

@@ -14,8 +14,16 @@ pub enum PolicyCommand {
         entity: String,
         /// The filter that finds the records; relative dates give the age rule, e.g.
         /// 'category = "prospect" and created_at < now - 3y'.
+        #[arg(
+            long,
+            required_unless_present = "selection",
+            conflicts_with = "selection"
+        )]
+        filter: Option<String>,
+        /// A saved selection of the entity that finds the records, in place of --filter (the
+        /// policy follows the selection as it is changed).
         #[arg(long)]
-        filter: String,
+        selection: Option<String>,
         /// notify (the owner reviews), trash, anonymize, or purge (what its earlier runs
         /// left in the trash).
         #[arg(long)]
@@ -41,8 +49,12 @@ pub enum PolicyCommand {
     /// Change a policy; a destructive one then waits for a new approval.
     Edit {
         name: String,
-        #[arg(long)]
+        /// A new filter (it replaces a saved selection).
+        #[arg(long, conflicts_with = "selection")]
         filter: Option<String>,
+        /// A saved selection in place of the filter.
+        #[arg(long)]
+        selection: Option<String>,
         #[arg(long)]
         action: Option<String>,
         #[arg(long)]

@@ -16,6 +16,7 @@ pub async fn run(context: &Context, command: PolicyCommand) -> anyhow::Result<()
             name,
             entity,
             filter,
+            selection,
             action,
             schedule,
             time_zone,
@@ -25,7 +26,8 @@ pub async fn run(context: &Context, command: PolicyCommand) -> anyhow::Result<()
             let new = NewPolicy {
                 name,
                 entity,
-                filter,
+                filter: filter.unwrap_or_default(),
+                selection,
                 action,
                 schedule,
                 time_zone,
@@ -77,6 +79,7 @@ pub async fn run(context: &Context, command: PolicyCommand) -> anyhow::Result<()
         PolicyCommand::Edit {
             name,
             filter,
+            selection,
             action,
             schedule,
             time_zone,
@@ -85,6 +88,7 @@ pub async fn run(context: &Context, command: PolicyCommand) -> anyhow::Result<()
         } => {
             let edit = PolicyEdit {
                 filter,
+                selection,
                 action,
                 schedule,
                 time_zone,
@@ -211,10 +215,16 @@ fn show(context: &Context, policy: &RetentionPolicy, runs: &[PolicyRun]) {
         return;
     }
     println!("Policy `{}` ({})", policy.name, state(policy));
-    println!(
-        "  {} {} records matching: {}",
-        policy.action, policy.entity, policy.filter
-    );
+    match &policy.selection {
+        Some(selection) => println!(
+            "  {} {} records in saved selection `{selection}`",
+            policy.action, policy.entity
+        ),
+        None => println!(
+            "  {} {} records matching: {}",
+            policy.action, policy.entity, policy.filter
+        ),
+    }
     println!(
         "  schedule:    {} — {}",
         policy.schedule, policy.schedule_words
@@ -234,7 +244,7 @@ fn show(context: &Context, policy: &RetentionPolicy, runs: &[PolicyRun]) {
 
 fn print_run(run: &PolicyRun) {
     println!(
-        "{} {} of `{}` at {} by {}: {} member(s){}{}",
+        "{} {} of `{}` at {} by {}: {} member(s){}{}{}",
         match run.kind.as_str() {
             "dry_run" => "Dry run",
             "scheduled" => "Scheduled run",
@@ -251,6 +261,7 @@ fn print_run(run: &PolicyRun) {
         run.job_id
             .map(|id| format!(", job {id}"))
             .unwrap_or_default(),
+        if run.finished { "" } else { " (running)" },
     );
     if let Some(acted) = run.counts["acted_on"].as_array() {
         for count in acted {

@@ -15,8 +15,9 @@ use lethe_schema::Schema;
 use lethe_store::{
     BatchState, DeletionBatch, Delivery, DeliverySettings, EntityCount, EntityStats, FileStats,
     HeldBatch, HeldReason, HistoryEntry, HistoryProblem, HistoryVerification, Job, JobKind,
-    JobState, KindChoice, Notification, Preview, Role, SavedSelection, Scope, SetOperator, Skip,
-    Snapshot, StateCounts, Stats, StatsTotals, StoreError, TokenInfo, User, Webhook,
+    JobState, KindChoice, Notification, PolicyRun, Preview, RetentionPolicy, Role, SavedSelection,
+    Scope, SetOperator, Skip, Snapshot, StateCounts, Stats, StatsTotals, StoreError, TokenInfo,
+    User, Webhook,
 };
 use lethe_store::{Monitor, MonitorHit, MonitorHits, MonitorRun};
 use lethe_testkit::openapi::{check_component, strict};
@@ -509,6 +510,55 @@ async fn samples() -> BTreeMap<&'static str, Vec<Value>> {
         ]),
     );
     monitor_samples(&mut samples);
+    let policy = |enabled: bool, selection: Option<&str>| RetentionPolicy {
+        id: 1,
+        name: "prospects-3y".to_owned(),
+        entity: "contact".to_owned(),
+        filter: if selection.is_some() {
+            String::new()
+        } else {
+            "created_at < now - 3y".to_owned()
+        },
+        selection: selection.map(str::to_owned),
+        action: "trash".to_owned(),
+        schedule: "0 3 * * *".to_owned(),
+        time_zone: "Europe/Oslo".to_owned(),
+        schedule_words: "at 03:00 every day (Europe/Oslo)".to_owned(),
+        legal_basis: "GDPR Art. 5(1)(e)".to_owned(),
+        owner: enabled.then(|| "ann".to_owned()),
+        enabled,
+        approved_by: enabled.then(|| "bob".to_owned()),
+        approved_at: enabled.then(|| at(10)),
+        changed_by: Some("ann".to_owned()),
+        changed_at: at(0),
+        next_run_at: enabled.then(|| at(3_600)),
+    };
+    samples.insert(
+        "RetentionPolicy",
+        to_values([policy(true, None), policy(false, Some("stale-leads"))]),
+    );
+    let run = |kind: &str, finished: bool| PolicyRun {
+        id: 7,
+        policy: "prospects-3y".to_owned(),
+        kind: kind.to_owned(),
+        due_at: (kind == "scheduled").then(|| at(3_600)),
+        snapshot_id: finished.then_some(12),
+        job_id: (kind != "dry_run" && finished).then_some(40),
+        dry_run_id: (kind == "run").then_some(6),
+        members: 41,
+        counts: serde_json::json!({"acted_on": [{"entity": "contact", "count": 41}]}),
+        actor: "ann".to_owned(),
+        at: at(20),
+        finished,
+    };
+    samples.insert(
+        "PolicyRun",
+        to_values([
+            run("dry_run", true),
+            run("run", true),
+            run("scheduled", false),
+        ]),
+    );
     samples
 }
 

@@ -98,21 +98,6 @@ pub(crate) async fn notify<DB: Dialect>(
     outbox::enqueue::<DB>(connection, recipients, kind, message, job, now).await
 }
 
-/// [`notify`] in a transaction of its own, for an event that has none.
-pub(crate) async fn notify_now<DB: Dialect>(
-    pool: &sqlx::Pool<DB>,
-    recipients: Recipients,
-    kind: NotificationKind,
-    message: &str,
-    job: Option<i64>,
-    now: OffsetDateTime,
-) -> Result<(), StoreError> {
-    let mut transaction = begin_write(pool).await?;
-    notify::<DB>(&mut transaction, recipients, kind, message, job, now).await?;
-    transaction.commit().await?;
-    Ok(())
-}
-
 async fn list<DB: Dialect>(
     pool: &sqlx::Pool<DB>,
     user: i64,

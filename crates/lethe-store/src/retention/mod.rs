@@ -13,10 +13,15 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use self::rows::{Checked, Set, change, insert, list, one, record_run, runs, take_due};
+use self::rows::{
+    Checked, Notice, RunRecord, Set, change, insert, list, one, record_run, runs, take_due,
+    take_over_stale,
+};
 use crate::error::StoreError;
+use crate::notifications::Recipients;
 use crate::value::format_timestamp;
 use crate::{MemberPick, PickSource, Pools, Scope, Store, dispatch};
+use lethe_domain::notification::NotificationKind;
 
 /// A retention policy as people see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
@@ -24,8 +29,12 @@ pub struct RetentionPolicy {
     pub id: i64,
     pub name: String,
     pub entity: String,
-    /// The filter that finds the records (its relative dates are the age rule).
+    /// The filter that finds the records (its relative dates are the age rule); empty when
+    /// a saved selection finds them.
     pub filter: String,
+    /// The saved selection that finds the records, in place of a filter: the policy follows
+    /// the selection as it is changed.
+    pub selection: Option<String>,
     /// `notify`, `trash`, `anonymize` or `purge`.
     pub action: String,
     /// The cron pattern, and the time zone it is read in.
@@ -55,7 +64,10 @@ pub struct RetentionPolicy {
 pub struct NewPolicy {
     pub name: String,
     pub entity: String,
+    /// The filter; empty when `selection` is given.
     pub filter: String,
+    /// A saved selection of `entity` in place of the filter.
+    pub selection: Option<String>,
     pub action: String,
     pub schedule: String,
     pub time_zone: String,
@@ -88,7 +100,14 @@ pub struct PolicyRun {
     pub actor: String,
     #[schemars(extend("format" = "date-time"))]
     pub at: String,
+    /// False while a scheduled run an instance took is still running (or its instance died
+    /// and another one will finish it).
+    pub finished: bool,
 }
+
+/// How long a scheduled run may stay claimed and unfinished before another instance takes
+/// it over: its instance is taken to have died.
+const CLAIM_STALE: time::Duration = time::Duration::minutes(10);
 
 const NAME_LIMIT: usize = 64;
 
@@ -111,10 +130,42 @@ fn check_name(name: &str) -> Result<(), StoreError> {
 }
 
 impl Store {
-    fn check_policy(&self, new: &NewPolicy) -> Result<RetentionAction, StoreError> {
+    async fn check_policy(&self, new: &NewPolicy) -> Result<RetentionAction, StoreError> {
         check_name(&new.name)?;
         self.entity(&new.entity)?;
-        self.parse_filter(&new.entity, &new.filter)?;
+        match &new.selection {
+            Some(name) => {
+                if !new.filter.trim().is_empty() {
+                    return Err(StoreError::invalid_option(
+                        "filter",
+                        "give a filter or a saved selection, not both",
+                    ));
+                }
+                let selection = self.get_selection(name).await?;
+                if selection.entity != new.entity {
+                    return Err(StoreError::invalid_option(
+                        "selection",
+                        format!(
+                            "saved selection `{name}` holds {} records, not {} records",
+                            selection.entity, new.entity
+                        ),
+                    ));
+                }
+            }
+            None if new.filter.trim().is_empty() => {
+                return Err(StoreError::invalid_option(
+                    "filter",
+                    "give the filter that finds the records (e.g. 'created_at < now - 3y'), or a saved selection",
+                ));
+            }
+            None => {
+                // The entity is known (checked above): what is wrong is in the filter.
+                self.parse_filter(&new.entity, &new.filter)
+                    .map_err(|error| {
+                        StoreError::invalid_option("filter", format!("the filter: {error}"))
+                    })?;
+            }
+        }
         let action: RetentionAction = new
             .action
             .parse()
@@ -137,7 +188,7 @@ impl Store {
         actor: &Actor,
     ) -> Result<RetentionPolicy, StoreError> {
         policy::manage_retention(actor)?;
-        let action = self.check_policy(new)?;
+        let action = self.check_policy(new).await?;
         let owner = match &new.owner {
             Some(name) => Some(self.existing_user(name).await?.id),
             None => actor.user_id,
@@ -145,7 +196,8 @@ impl Store {
         let key = self.history_key();
         let now = self.now();
         let checked = Checked { new, action, owner };
-        dispatch!(self, pool => insert::<_>(pool, &key, &checked, actor, now).await)?;
+        let notice = approval_notice(&new.name, action, &actor.name);
+        dispatch!(self, pool => insert::<_>(pool, &key, &checked, notice.as_ref(), actor, now).await)?;
         self.policy(&new.name, actor).await
     }
 
@@ -176,10 +228,16 @@ impl Store {
         let merged = NewPolicy {
             name: current.name.clone(),
             entity: current.entity.clone(),
-            filter: edit
-                .filter
-                .clone()
-                .unwrap_or_else(|| current.filter.clone()),
+            filter: match (&edit.filter, &edit.selection) {
+                (Some(filter), _) => filter.clone(),
+                (None, Some(_)) => String::new(),
+                (None, None) => current.filter.clone(),
+            },
+            selection: match (&edit.filter, &edit.selection) {
+                (_, Some(selection)) => Some(selection.clone()),
+                (Some(_), None) => None,
+                (None, None) => current.selection.clone(),
+            },
             action: edit
                 .action
                 .clone()
@@ -198,7 +256,7 @@ impl Store {
                 .unwrap_or_else(|| current.legal_basis.clone()),
             owner: None,
         };
-        let action = self.check_policy(&merged)?;
+        let action = self.check_policy(&merged).await?;
         let owner = match &edit.owner {
             Some(owner) => Some(self.existing_user(owner).await?.id),
             None => row.owner_id,
@@ -211,6 +269,7 @@ impl Store {
         let next = enabled.then(|| schedule.next_after(now)).flatten();
         let values = vec![
             ("filter", Set::Text(merged.filter.clone())),
+            ("selection", Set::OptText(merged.selection.clone())),
             ("action", Set::Text(action.as_str().to_owned())),
             ("schedule", Set::Text(merged.schedule.trim().to_owned())),
             ("time_zone", Set::Text(merged.time_zone.trim().to_owned())),
@@ -226,10 +285,13 @@ impl Store {
         let key = self.history_key();
         let detail = serde_json::json!({
             "policy": name, "action": action.as_str(), "schedule": merged.schedule.trim(),
-            "time_zone": merged.time_zone.trim(), "filter_changed": edit.filter.is_some(),
+            "time_zone": merged.time_zone.trim(),
+            "filter_changed": edit.filter.is_some() || edit.selection.is_some(),
+            "selection": merged.selection,
             "disabled_until_approved": current.enabled && !enabled,
         });
-        dispatch!(self, pool => change::<_>(pool, &key, row.policy.id, &values, "policy.changed", detail, actor, now).await)?;
+        let notice = approval_notice(name, action, &actor.name);
+        dispatch!(self, pool => change::<_>(pool, &key, row.policy.id, &values, "policy.changed", detail, notice.as_ref(), actor, now).await)?;
         self.policy(name, actor).await
     }
 
@@ -249,7 +311,7 @@ impl Store {
         ];
         let key = self.history_key();
         let detail = serde_json::json!({"policy": name});
-        dispatch!(self, pool => change::<_>(pool, &key, row.policy.id, &values, "policy.approved", detail, actor, now).await)?;
+        dispatch!(self, pool => change::<_>(pool, &key, row.policy.id, &values, "policy.approved", detail, None, actor, now).await)?;
         self.policy(name, actor).await
     }
 
@@ -289,7 +351,7 @@ impl Store {
         ];
         let key = self.history_key();
         let detail = serde_json::json!({"policy": name, "next_run_at": next.map(format_timestamp)});
-        dispatch!(self, pool => change::<_>(pool, &key, row.policy.id, &values, "policy.enabled", detail, actor, now).await)?;
+        dispatch!(self, pool => change::<_>(pool, &key, row.policy.id, &values, "policy.enabled", detail, None, actor, now).await)?;
         self.policy(name, actor).await
     }
 
@@ -308,7 +370,7 @@ impl Store {
         ];
         let key = self.history_key();
         let detail = serde_json::json!({"policy": name});
-        dispatch!(self, pool => change::<_>(pool, &key, row.policy.id, &values, "policy.disabled", detail, actor, now).await)?;
+        dispatch!(self, pool => change::<_>(pool, &key, row.policy.id, &values, "policy.disabled", detail, None, actor, now).await)?;
         self.policy(name, actor).await
     }
 
@@ -328,9 +390,13 @@ impl Store {
             }
             return Ok((None, serde_json::json!({"batches": per_batch})));
         }
+        let source = match &policy.selection {
+            Some(selection) => PickSource::Selection(selection.clone()),
+            None => PickSource::Filter(self.parse_filter(&policy.entity, &policy.filter)?),
+        };
         let pick = MemberPick {
             entity: policy.entity.clone(),
-            source: PickSource::Filter(self.parse_filter(&policy.entity, &policy.filter)?),
+            source,
             all_matching: true,
             include: Vec::new(),
             exclude: Vec::new(),
@@ -380,7 +446,16 @@ impl Store {
         let (snapshot, counts) = self.freeze(&policy, action, actor).await?;
         let key = self.history_key();
         let now = self.now();
-        let id = dispatch!(self, pool => record_run::<_>(pool, &key, &policy, "dry_run", None, snapshot.as_ref(), None, None, counts, actor, now).await)?;
+        let record = RunRecord {
+            kind: "dry_run",
+            due_at: None,
+            claimed: None,
+            snapshot: snapshot.as_ref(),
+            job: None,
+            dry_run: None,
+            counts,
+        };
+        let id = dispatch!(self, pool => record_run::<_>(pool, &key, &policy, record, None, actor, now).await)?;
         self.policy_run(id).await
     }
 
@@ -397,11 +472,12 @@ impl Store {
         self.run(&policy, from_dry_run, None, actor).await
     }
 
+    /// Runs `policy`; `scheduled` is the due time and the claimed run of a scheduled run.
     async fn run(
         &self,
         policy: &RetentionPolicy,
         from_dry_run: Option<i64>,
-        due_at: Option<OffsetDateTime>,
+        scheduled: Option<(OffsetDateTime, i64)>,
         actor: &Actor,
     ) -> Result<PolicyRun, StoreError> {
         let action: RetentionAction = policy.action.parse().map_err(StoreError::Internal)?;
@@ -444,37 +520,46 @@ impl Store {
             }
             _ => None,
         };
-        let kind = if due_at.is_some() { "scheduled" } else { "run" };
+        let notice = match (action, &snapshot) {
+            (RetentionAction::Notify, Some(snapshot)) => Some(Notice {
+                recipients: self.owner_of(policy).await?,
+                kind: NotificationKind::PolicyReview,
+                message: format!(
+                    "Retention policy {} found {} {} record(s) due for review (snapshot {}; `lethe policy show {}`).",
+                    policy.name, snapshot.member_count, policy.entity, snapshot.id, policy.name
+                ),
+            }),
+            _ => None,
+        };
+        let record = RunRecord {
+            kind: if scheduled.is_some() {
+                "scheduled"
+            } else {
+                "run"
+            },
+            due_at: scheduled.map(|(due, _)| due),
+            claimed: scheduled.map(|(_, claimed)| claimed),
+            snapshot: snapshot.as_ref(),
+            job,
+            dry_run: from_dry_run,
+            counts,
+        };
         let key = self.history_key();
         let now = self.now();
-        let id = dispatch!(self, pool => record_run::<_>(pool, &key, policy, kind, due_at, snapshot.as_ref(), job, from_dry_run, counts, actor, now).await)?;
-        if action == RetentionAction::Notify
-            && let Some(snapshot) = &snapshot
-        {
-            let message = format!(
-                "Retention policy {} found {} {} record(s) due for review (snapshot {}; `lethe policy show {}`).",
-                policy.name, snapshot.member_count, policy.entity, snapshot.id, policy.name
-            );
-            self.notify_owner(policy, &message).await?;
-        }
+        let id = dispatch!(self, pool => record_run::<_>(pool, &key, policy, record, notice.as_ref(), actor, now).await)?;
         self.policy_run(id).await
     }
 
-    async fn notify_owner(
-        &self,
-        policy: &RetentionPolicy,
-        message: &str,
-    ) -> Result<(), StoreError> {
+    /// Who hears of a policy's runs: its owner, or every admin when it has none.
+    async fn owner_of(&self, policy: &RetentionPolicy) -> Result<Recipients, StoreError> {
         let owner = match &policy.owner {
             Some(name) => self.find_user(name).await?,
             None => None,
         };
-        let recipients = match owner {
-            Some(user) => crate::notifications::Recipients::User(user.id),
-            None => crate::notifications::Recipients::Admins,
-        };
-        let now = self.now();
-        dispatch!(self, pool => crate::notifications::notify_now::<_>(pool, recipients, lethe_domain::notification::NotificationKind::PolicyReview, message, None, now).await)
+        Ok(match owner {
+            Some(user) => Recipients::User(user.id),
+            None => Recipients::Admins,
+        })
     }
 
     /// One dry run or run.
@@ -502,11 +587,29 @@ impl Store {
     }
 
     /// Runs every enabled policy whose time has come, each once per due time however many
-    /// instances call this at once; returns the runs made here. A run is made as the
-    /// policy's owner (or the operator when it has none).
+    /// instances call this at once, and finishes the scheduled runs whose instance died
+    /// (claimed more than ten minutes ago and never finished); returns the runs made here. A
+    /// run is made as the policy's owner (or the operator when it has none).
+    ///
+    /// An instance takes a due run by moving the policy's next run time on and recording the
+    /// run as claimed, in one transaction; the run is marked finished in the transaction that
+    /// records what it did. Dying in between leaves a claimed run, which is taken over: its
+    /// action may then start twice, which for trash, anonymise and purge requests finds the
+    /// records already done.
     pub async fn run_due_policies(&self) -> Result<Vec<PolicyRun>, StoreError> {
         let now = self.now();
         let mut made = Vec::new();
+        let stale_before = now - CLAIM_STALE;
+        for (claimed, name, due) in
+            dispatch!(self, pool => take_over_stale::<_>(pool, stale_before, now).await)?
+        {
+            let policy = dispatch!(self, pool => one::<_>(pool, &name).await)?.policy;
+            let actor = self.run_as(&policy).await?;
+            made.push(
+                self.run(&policy, None, Some((due, claimed)), &actor)
+                    .await?,
+            );
+        }
         for policy in dispatch!(self, pool => list::<_>(pool).await)? {
             let Some(due) = policy
                 .next_run_at
@@ -521,19 +624,28 @@ impl Store {
             let schedule = Schedule::parse(&policy.schedule, &policy.time_zone)
                 .map_err(|message| StoreError::invalid_option("schedule", message))?;
             let next = schedule.next_after(now);
-            if !dispatch!(self, pool => take_due::<_>(pool, policy.id, due, next).await)? {
+            let actor = self.run_as(&policy).await?;
+            let Some(claimed) = dispatch!(self, pool => take_due::<_>(pool, &policy, due, next, &actor, now).await)?
+            else {
                 continue;
-            }
-            let actor = match &policy.owner {
-                Some(name) => match self.find_user(name).await? {
-                    Some(user) => Actor::user(user.id, &user.name, true),
-                    None => Actor::operator(),
-                },
-                None => Actor::operator(),
             };
-            made.push(self.run(&policy, None, Some(due), &actor).await?);
+            made.push(
+                self.run(&policy, None, Some((due, claimed)), &actor)
+                    .await?,
+            );
         }
         Ok(made)
+    }
+
+    /// Who a scheduled run is made as: the policy's owner, or the operator.
+    async fn run_as(&self, policy: &RetentionPolicy) -> Result<Actor, StoreError> {
+        Ok(match &policy.owner {
+            Some(name) => match self.find_user(name).await? {
+                Some(user) => Actor::user(user.id, &user.name, true),
+                None => Actor::operator(),
+            },
+            None => Actor::operator(),
+        })
     }
 
     /// Adds the policies Lethe ships (disabled) that the schema can hold and that are not
@@ -546,13 +658,14 @@ impl Store {
                 name: shipped.name.to_owned(),
                 entity: shipped.entity.to_owned(),
                 filter: shipped.filter.to_owned(),
+                selection: None,
                 action: shipped.action.as_str().to_owned(),
                 schedule: shipped.schedule.to_owned(),
                 time_zone: shipped.zone.to_owned(),
                 legal_basis: shipped.legal_basis.to_owned(),
                 owner: None,
             };
-            if self.check_policy(&new).is_err() {
+            if self.check_policy(&new).await.is_err() {
                 continue;
             }
             match self.add_policy(&new, &operator).await {
@@ -568,10 +681,25 @@ impl Store {
 /// What an edit changes; `None` leaves a part as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PolicyEdit {
+    /// A new filter; it replaces the saved selection, if the policy had one.
     pub filter: Option<String>,
+    /// A saved selection in place of the filter.
+    pub selection: Option<String>,
     pub action: Option<String>,
     pub schedule: Option<String>,
     pub time_zone: Option<String>,
     pub legal_basis: Option<String>,
     pub owner: Option<String>,
+}
+
+/// The notice to every admin that a destructive policy, added or changed, waits for a second
+/// admin's approval before it can be enabled.
+fn approval_notice(name: &str, action: RetentionAction, by: &str) -> Option<Notice> {
+    action.is_destructive().then(|| Notice {
+        recipients: Recipients::Admins,
+        kind: NotificationKind::PolicyApproval,
+        message: format!(
+            "Retention policy {name} ({action}) was added or changed by {by} and waits for a second admin's approval: `lethe policy dry-run {name}`, then `lethe policy approve {name}`."
+        ),
+    })
 }

@@ -14,6 +14,35 @@ use crate::value::format_timestamp;
 use crate::{HistoryKey, rows};
 use lethe_db::col;
 
+/// A notification written in the same transaction as the change it tells of.
+pub(super) struct Notice {
+    pub(super) recipients: crate::notifications::Recipients,
+    pub(super) kind: lethe_domain::notification::NotificationKind,
+    pub(super) message: String,
+}
+
+async fn tell<DB: Dialect>(
+    connection: &mut DB::Connection,
+    notice: Option<&Notice>,
+    job: Option<i64>,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    match notice {
+        Some(notice) => {
+            crate::notifications::notify::<DB>(
+                connection,
+                notice.recipients,
+                notice.kind,
+                &notice.message,
+                job,
+                now,
+            )
+            .await
+        }
+        None => Ok(()),
+    }
+}
+
 fn select_policies() -> sea_query::SelectStatement {
     let policy = |name: &str| Expr::col((Alias::new("p"), Alias::new(name)));
     let user_name = |alias: &str| Expr::col((Alias::new(alias), Alias::new("name")));
@@ -39,6 +68,7 @@ fn select_policies() -> sea_query::SelectStatement {
         .expr(policy("owner_id"))
         .expr(policy("approved_by"))
         .expr(policy("changed_by"))
+        .expr(policy("selection"))
         .from_as(Alias::new("lethe_retention_policy"), Alias::new("p"));
     for (alias, column) in [("o", "owner_id"), ("a", "approved_by"), ("c", "changed_by")] {
         query.join_as(
@@ -76,6 +106,7 @@ pub(super) fn decode<DB: Dialect>(row: &DB::Row) -> Result<Row, StoreError> {
             name: text(1)?,
             entity: text(2)?,
             filter: text(3)?,
+            selection: rows::text::<DB>(row, 18)?,
             action: text(4)?,
             schedule,
             time_zone,
@@ -138,6 +169,7 @@ pub(super) async fn insert<DB: Dialect>(
     pool: &Pool<DB>,
     key: &HistoryKey,
     checked: &Checked<'_>,
+    notice: Option<&Notice>,
     actor: &Actor,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
@@ -176,6 +208,7 @@ pub(super) async fn insert<DB: Dialect>(
                     "changed_by",
                     "changed_at",
                     "created_at",
+                    "selection",
                 ]
                 .map(Alias::new),
             )
@@ -192,6 +225,7 @@ pub(super) async fn insert<DB: Dialect>(
                 Expr::val(rows::bind_opt_int::<DB>(actor.user_id)),
                 at(),
                 at(),
+                Expr::val(new.selection.clone()),
             ]),
     );
     DB::execute(&mut transaction, sql, values).await?;
@@ -205,9 +239,11 @@ pub(super) async fn insert<DB: Dialect>(
         serde_json::json!({
             "policy": new.name, "entity": new.entity, "action": checked.action.as_str(),
             "schedule": new.schedule.trim(), "time_zone": new.time_zone.trim(),
+            "selection": new.selection,
         }),
     )
     .await?;
+    tell::<DB>(&mut transaction, notice, None, now).await?;
     transaction.commit().await?;
     Ok(())
 }
@@ -215,6 +251,7 @@ pub(super) async fn insert<DB: Dialect>(
 /// A value to set, bound for the backend where the statement is built.
 pub(super) enum Set {
     Text(String),
+    OptText(Option<String>),
     Flag(bool),
     Id(Option<i64>),
     Time(Option<OffsetDateTime>),
@@ -224,6 +261,7 @@ impl Set {
     fn bound<DB: Dialect>(&self) -> sea_query::Expr {
         match self {
             Set::Text(text) => Expr::val(text.as_str()),
+            Set::OptText(text) => Expr::val(text.clone()),
             Set::Flag(flag) => Expr::val(*flag),
             Set::Id(id) => Expr::val(rows::bind_opt_int::<DB>(*id)),
             Set::Time(at) => Expr::val(rows::bind_opt_time::<DB>(*at)),
@@ -240,6 +278,7 @@ pub(super) async fn change<DB: Dialect>(
     values: &[(&'static str, Set)],
     action: &str,
     detail: serde_json::Value,
+    notice: Option<&Notice>,
     actor: &Actor,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
@@ -254,64 +293,93 @@ pub(super) async fn change<DB: Dialect>(
     let (sql, bound) = DB::build(&update);
     DB::execute(&mut transaction, sql, bound).await?;
     crate::history::append::<DB>(&mut transaction, key, now, actor, action, None, detail).await?;
+    tell::<DB>(&mut transaction, notice, None, now).await?;
     transaction.commit().await?;
     Ok(())
 }
 
-/// Records a dry run or a run.
-#[allow(clippy::too_many_arguments)]
+/// What a dry run or run did, to record.
+pub(super) struct RunRecord<'a> {
+    pub(super) kind: &'a str,
+    pub(super) due_at: Option<OffsetDateTime>,
+    /// The scheduled run an instance claimed, finished by this record (it is updated, not
+    /// added).
+    pub(super) claimed: Option<i64>,
+    pub(super) snapshot: Option<&'a crate::Snapshot>,
+    pub(super) job: Option<i64>,
+    pub(super) dry_run: Option<i64>,
+    pub(super) counts: serde_json::Value,
+}
+
+/// Records a dry run or a run, with its history entry and the notification it sends, in one
+/// transaction.
 pub(super) async fn record_run<DB: Dialect>(
     pool: &Pool<DB>,
     key: &HistoryKey,
     policy: &RetentionPolicy,
-    kind: &str,
-    due_at: Option<OffsetDateTime>,
-    snapshot: Option<&crate::Snapshot>,
-    job: Option<i64>,
-    dry_run: Option<i64>,
-    counts: serde_json::Value,
+    run: RunRecord<'_>,
+    notice: Option<&Notice>,
     actor: &Actor,
     now: OffsetDateTime,
 ) -> Result<i64, StoreError> {
     let mut transaction = begin_write(pool).await?;
-    let members = snapshot.map_or(0, |snapshot| snapshot.member_count);
-    let (sql, values) = DB::build(
-        Query::insert()
-            .into_table(Alias::new("lethe_policy_run"))
-            .columns(
-                [
-                    "policy_id",
-                    "kind",
-                    "due_at",
-                    "snapshot_id",
-                    "job_id",
-                    "dry_run_id",
-                    "members",
-                    "counts",
-                    "actor_name",
-                    "at",
-                ]
-                .map(Alias::new),
-            )
-            .values_panic([
-                Expr::val(policy.id),
-                Expr::val(kind),
-                Expr::val(rows::bind_opt_time::<DB>(due_at)),
-                Expr::val(rows::bind_opt_int::<DB>(
-                    snapshot.map(|snapshot| snapshot.id),
-                )),
-                Expr::val(rows::bind_opt_int::<DB>(job)),
-                Expr::val(rows::bind_opt_int::<DB>(dry_run)),
-                Expr::val(i64::try_from(members).unwrap_or(i64::MAX)),
-                Expr::val(counts.to_string()),
-                Expr::val(actor.name.as_str()),
-                Expr::val(rows::bind_time::<DB>(now)),
-            ])
-            .returning_col(Alias::new("id")),
-    );
-    let id = match DB::fetch_optional(&mut transaction, sql, values).await? {
-        Some(row) => rows::int::<DB>(&row, 0)?.unwrap_or_default(),
-        None => return Err(StoreError::Internal("the policy run got no id".to_owned())),
+    let members = run.snapshot.map_or(0, |snapshot| snapshot.member_count);
+    let snapshot_id = run.snapshot.map(|snapshot| snapshot.id);
+    let mut values = vec![
+        (
+            "snapshot_id",
+            Expr::val(rows::bind_opt_int::<DB>(snapshot_id)),
+        ),
+        ("job_id", Expr::val(rows::bind_opt_int::<DB>(run.job))),
+        (
+            "dry_run_id",
+            Expr::val(rows::bind_opt_int::<DB>(run.dry_run)),
+        ),
+        (
+            "members",
+            Expr::val(i64::try_from(members).unwrap_or(i64::MAX)),
+        ),
+        ("counts", Expr::val(run.counts.to_string())),
+        ("actor_name", Expr::val(actor.name.as_str())),
+        ("at", Expr::val(rows::bind_time::<DB>(now))),
+        ("finished", Expr::val(true)),
+    ];
+    let id = match run.claimed {
+        Some(id) => {
+            let mut update = Query::update();
+            update
+                .table(Alias::new("lethe_policy_run"))
+                .and_where(col("id").eq(id))
+                .and_where(col("finished").eq(false));
+            for (column, value) in values {
+                update.value(Alias::new(column), value);
+            }
+            let (sql, bound) = DB::build(&update);
+            if DB::execute(&mut transaction, sql, bound).await? != 1 {
+                return Err(StoreError::Conflict(format!(
+                    "the scheduled run {id} of policy `{}` was finished by another instance",
+                    policy.name
+                )));
+            }
+            id
+        }
+        None => {
+            values.push(("policy_id", Expr::val(policy.id)));
+            values.push(("kind", Expr::val(run.kind)));
+            values.push(("due_at", Expr::val(rows::bind_opt_time::<DB>(run.due_at))));
+            let (columns, exprs): (Vec<_>, Vec<_>) = values.into_iter().unzip();
+            let (sql, bound) = DB::build(
+                Query::insert()
+                    .into_table(Alias::new("lethe_policy_run"))
+                    .columns(columns.into_iter().map(Alias::new))
+                    .values_panic(exprs)
+                    .returning_col(Alias::new("id")),
+            );
+            match DB::fetch_optional(&mut transaction, sql, bound).await? {
+                Some(row) => rows::int::<DB>(&row, 0)?.unwrap_or_default(),
+                None => return Err(StoreError::Internal("the policy run got no id".to_owned())),
+            }
+        }
     };
     // The kept filter (personal values as keyed tags) is the snapshot's, not the typed one.
     crate::history::append::<DB>(
@@ -319,16 +387,18 @@ pub(super) async fn record_run<DB: Dialect>(
         key,
         now,
         actor,
-        &format!("policy.{kind}"),
+        &format!("policy.{}", run.kind),
         Some(policy.entity.as_str()),
         serde_json::json!({
             "policy": policy.name, "run": id, "action": policy.action,
-            "filter": snapshot.map(|snapshot| snapshot.source.clone()),
-            "snapshot": snapshot.map(|snapshot| snapshot.id), "job": job,
-            "dry_run": dry_run, "members": members, "counts": counts,
+            "filter": run.snapshot.map(|snapshot| snapshot.source.clone()),
+            "selection": policy.selection,
+            "snapshot": snapshot_id, "job": run.job, "due_at": run.due_at.map(format_timestamp),
+            "dry_run": run.dry_run, "members": members, "counts": run.counts,
         }),
     )
     .await?;
+    tell::<DB>(&mut transaction, notice, run.job, now).await?;
     transaction.commit().await?;
     Ok(id)
 }
@@ -349,6 +419,7 @@ pub(super) fn decode_run<DB: Dialect>(row: &DB::Row) -> Result<PolicyRun, StoreE
         at: rows::timestamp::<DB>(row, 10)?
             .map(format_timestamp)
             .unwrap_or_default(),
+        finished: rows::int::<DB>(row, 11)? == Some(1),
     })
 }
 
@@ -372,6 +443,9 @@ pub(super) async fn runs<DB: Dialect>(
         .expr(run_col("counts"))
         .expr(run_col("actor_name"))
         .expr(run_col("at"))
+        .expr(Into::<sea_query::Expr>::into(
+            Expr::case(run_col("finished").eq(true), 1_i64).finally(0_i64),
+        ))
         .from_as(Alias::new("lethe_policy_run"), Alias::new("r"))
         .join_as(
             sea_query::JoinType::InnerJoin,
@@ -398,13 +472,16 @@ pub(super) async fn runs<DB: Dialect>(
 }
 
 /// Takes the run due at `due` for this instance: moves the policy's next run on, provided no
-/// other instance did it first. True when this instance is to run it.
+/// other instance did it first, and records the run as claimed, in one transaction. The
+/// claimed run's id when this instance is to run it.
 pub(super) async fn take_due<DB: Dialect>(
     pool: &Pool<DB>,
-    id: i64,
+    policy: &RetentionPolicy,
     due: OffsetDateTime,
     next: Option<OffsetDateTime>,
-) -> Result<bool, StoreError> {
+    actor: &Actor,
+    now: OffsetDateTime,
+) -> Result<Option<i64>, StoreError> {
     let mut transaction = begin_write(pool).await?;
     let (sql, values) = DB::build(
         Query::update()
@@ -413,11 +490,109 @@ pub(super) async fn take_due<DB: Dialect>(
                 Alias::new("next_run_at"),
                 Expr::val(rows::bind_opt_time::<DB>(next)),
             )
-            .and_where(col("id").eq(id))
+            .and_where(col("id").eq(policy.id))
             .and_where(col("enabled").eq(true))
             .and_where(col("next_run_at").eq(Expr::val(rows::bind_time::<DB>(due)))),
     );
-    let taken = DB::execute(&mut transaction, sql, values).await? == 1;
+    if DB::execute(&mut transaction, sql, values).await? != 1 {
+        return Ok(None);
+    }
+    let (sql, values) = DB::build(
+        Query::insert()
+            .into_table(Alias::new("lethe_policy_run"))
+            .columns(
+                [
+                    "policy_id",
+                    "kind",
+                    "due_at",
+                    "members",
+                    "counts",
+                    "actor_name",
+                    "at",
+                    "claimed_at",
+                    "finished",
+                ]
+                .map(Alias::new),
+            )
+            .values_panic([
+                Expr::val(policy.id),
+                Expr::val("scheduled"),
+                Expr::val(rows::bind_time::<DB>(due)),
+                Expr::val(0_i64),
+                Expr::val("{}"),
+                Expr::val(actor.name.as_str()),
+                Expr::val(rows::bind_time::<DB>(now)),
+                Expr::val(rows::bind_time::<DB>(now)),
+                Expr::val(false),
+            ])
+            .returning_col(Alias::new("id")),
+    );
+    let id = match DB::fetch_optional(&mut transaction, sql, values).await? {
+        Some(row) => rows::int::<DB>(&row, 0)?.unwrap_or_default(),
+        None => return Err(StoreError::Internal("the policy run got no id".to_owned())),
+    };
     transaction.commit().await?;
+    Ok(Some(id))
+}
+
+/// Scheduled runs claimed before `stale_before` and never finished (their instance died):
+/// each is taken over by moving its claim to `now`, provided no other instance did first.
+/// The runs taken over here, with their policy's name and due time.
+pub(super) async fn take_over_stale<DB: Dialect>(
+    pool: &Pool<DB>,
+    stale_before: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Result<Vec<(i64, String, OffsetDateTime)>, StoreError> {
+    let run_col = |name: &str| Expr::col((Alias::new("r"), Alias::new(name)));
+    let mut connection = pool.acquire().await?;
+    let (sql, values) = DB::build(
+        Query::select()
+            .expr(run_col("id"))
+            .expr(Expr::col((Alias::new("p"), Alias::new("name"))))
+            .expr(run_col("due_at"))
+            .expr(run_col("claimed_at"))
+            .from_as(Alias::new("lethe_policy_run"), Alias::new("r"))
+            .join_as(
+                sea_query::JoinType::InnerJoin,
+                Alias::new("lethe_retention_policy"),
+                Alias::new("p"),
+                Expr::col((Alias::new("p"), Alias::new("id")))
+                    .equals((Alias::new("r"), Alias::new("policy_id"))),
+            )
+            .and_where(run_col("finished").eq(false))
+            .and_where(run_col("claimed_at").lt(Expr::val(rows::bind_time::<DB>(stale_before))))
+            .order_by((Alias::new("r"), Alias::new("id")), Order::Asc)
+            .limit(100),
+    );
+    let stale = DB::fetch_all(&mut connection, sql, values).await?;
+    drop(connection);
+    let mut taken = Vec::new();
+    for row in &stale {
+        let id = rows::int::<DB>(row, 0)?.unwrap_or_default();
+        let name = rows::text::<DB>(row, 1)?.unwrap_or_default();
+        let (Some(due), Some(claimed)) = (
+            rows::timestamp::<DB>(row, 2)?,
+            rows::timestamp::<DB>(row, 3)?,
+        ) else {
+            continue;
+        };
+        let mut transaction = begin_write(pool).await?;
+        let (sql, values) = DB::build(
+            Query::update()
+                .table(Alias::new("lethe_policy_run"))
+                .value(
+                    Alias::new("claimed_at"),
+                    Expr::val(rows::bind_time::<DB>(now)),
+                )
+                .and_where(col("id").eq(id))
+                .and_where(col("finished").eq(false))
+                .and_where(col("claimed_at").eq(Expr::val(rows::bind_time::<DB>(claimed)))),
+        );
+        let won = DB::execute(&mut transaction, sql, values).await? == 1;
+        transaction.commit().await?;
+        if won {
+            taken.push((id, name, due));
+        }
+    }
     Ok(taken)
 }

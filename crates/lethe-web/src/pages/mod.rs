@@ -9,6 +9,7 @@ pub mod deliveries;
 pub mod history;
 pub mod home;
 pub mod jobs;
+pub mod monitors;
 pub mod notifications;
 pub mod record;
 pub mod records;
@@ -52,6 +53,7 @@ pub enum Section {
     History,
     Users,
     Deliveries,
+    Monitors,
     Notifications,
     Account,
 }
@@ -67,6 +69,7 @@ impl Section {
             Section::History => "history",
             Section::Users => "users",
             Section::Deliveries => "deliveries",
+            Section::Monitors => "monitors",
             Section::Notifications => "notifications",
             Section::Account => "account",
         }
