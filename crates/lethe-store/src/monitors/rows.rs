@@ -415,23 +415,26 @@ pub(super) async fn change<DB: Dialect>(
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
     let mut transaction = begin_write(pool).await?;
-    let mut update = Query::update();
-    update
-        .table(Alias::new("lethe_monitor"))
-        .and_where(col("id").eq(id));
-    for (column, value) in values {
-        update.value(Alias::new(*column), value.bound::<DB>());
+    // A change of the monitor itself records who made it; (un)subscribing someone does not.
+    if !values.is_empty() {
+        let mut update = Query::update();
+        update
+            .table(Alias::new("lethe_monitor"))
+            .and_where(col("id").eq(id));
+        for (column, value) in values {
+            update.value(Alias::new(*column), value.bound::<DB>());
+        }
+        update.value(
+            Alias::new("changed_by"),
+            Expr::val(rows::bind_opt_int::<DB>(actor.user_id)),
+        );
+        update.value(
+            Alias::new("changed_at"),
+            Expr::val(rows::bind_time::<DB>(now)),
+        );
+        let (sql, bound) = DB::build(&update);
+        DB::execute(&mut transaction, sql, bound).await?;
     }
-    update.value(
-        Alias::new("changed_by"),
-        Expr::val(rows::bind_opt_int::<DB>(actor.user_id)),
-    );
-    update.value(
-        Alias::new("changed_at"),
-        Expr::val(rows::bind_time::<DB>(now)),
-    );
-    let (sql, bound) = DB::build(&update);
-    DB::execute(&mut transaction, sql, bound).await?;
     match also {
         Also::Nothing => {}
         Also::Baseline { selection, entity } => {
