@@ -79,6 +79,44 @@ pub(super) async fn claim_due<DB: Dialect>(
     Ok(Some(run))
 }
 
+/// A monitor whose scheduled run is due: its id, schedule, time zone and due time.
+pub(super) struct Due {
+    pub(super) monitor: i64,
+    pub(super) schedule: String,
+    pub(super) time_zone: String,
+    pub(super) at: OffsetDateTime,
+}
+
+/// The enabled monitors whose next run is due at `now` or before, read without their
+/// subscribers (the scheduler asks every second).
+pub(super) async fn due<DB: Dialect>(
+    pool: &Pool<DB>,
+    now: OffsetDateTime,
+) -> Result<Vec<Due>, StoreError> {
+    let mut connection = pool.acquire().await?;
+    let (sql, values) = DB::build(
+        Query::select()
+            .columns(["id", "schedule", "time_zone", "next_run_at"].map(Alias::new))
+            .from(Alias::new("lethe_monitor"))
+            .and_where(col("enabled").eq(true))
+            .and_where(col("next_run_at").lte(Expr::val(rows::bind_time::<DB>(now))))
+            .order_by(Alias::new("id"), Order::Asc),
+    );
+    let mut found = Vec::new();
+    for row in DB::fetch_all(&mut connection, sql, values).await? {
+        let Some(at) = rows::timestamp::<DB>(&row, 3)? else {
+            continue;
+        };
+        found.push(Due {
+            monitor: rows::int::<DB>(&row, 0)?.unwrap_or_default(),
+            schedule: rows::text::<DB>(&row, 1)?.unwrap_or_default(),
+            time_zone: rows::text::<DB>(&row, 2)?.unwrap_or_default(),
+            at,
+        });
+    }
+    Ok(found)
+}
+
 /// The runs recorded but not evaluated yet, oldest first: those just claimed, and those an
 /// instance claimed and did not finish (it was stopped or killed).
 pub(super) async fn pending<DB: Dialect>(pool: &Pool<DB>) -> Result<Vec<i64>, StoreError> {

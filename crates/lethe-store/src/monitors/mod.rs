@@ -23,7 +23,7 @@ use lethe_domain::retention::Schedule;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use self::evaluate::{claim_due, evaluate, pending, request_run};
+use self::evaluate::{claim_due, due, evaluate, pending, request_run};
 use self::rows::{Also, Checked, Set, change, hits, insert, list, one, remove, runs};
 use crate::error::StoreError;
 use crate::value::format_timestamp;
@@ -477,20 +477,10 @@ impl Store {
     pub async fn claim_due_monitors(&self) -> Result<Vec<i64>, StoreError> {
         let now = self.now();
         let mut claimed = Vec::new();
-        for monitor in self.monitors().await? {
-            let Some(due) = monitor
-                .next_run_at
-                .as_deref()
-                .and_then(|at| crate::parse_timestamp(at).ok())
-            else {
-                continue;
-            };
-            if !monitor.enabled || due > now {
-                continue;
-            }
-            let next = schedule(&monitor.schedule, &monitor.time_zone)?.next_after(now);
+        for due in dispatch!(self, pool => due::<_>(pool, now).await)? {
+            let next = schedule(&due.schedule, &due.time_zone)?.next_after(now);
             let actor = Actor::operator();
-            if let Some(run) = dispatch!(self, pool => claim_due::<_>(pool, monitor.id, due, next, &actor, now).await)?
+            if let Some(run) = dispatch!(self, pool => claim_due::<_>(pool, due.monitor, due.at, next, &actor, now).await)?
             {
                 claimed.push(run);
             }
