@@ -491,15 +491,27 @@ impl Store {
     /// Claims what is due ([`Store::claim_due_monitors`]), then evaluates every run still
     /// due — those just claimed, and any that an instance claimed and did not finish because
     /// it stopped or was killed. Each run is evaluated once: one that another instance is
-    /// evaluating now is skipped. Returns the runs evaluated here.
+    /// evaluating now is skipped. Returns the runs evaluated here; a run that fails stays
+    /// due, and its error is returned only when no other run was evaluated.
     pub async fn run_due_monitors(&self) -> Result<Vec<MonitorRun>, StoreError> {
         self.claim_due_monitors().await?;
         let mut done = Vec::new();
+        // One run that cannot be evaluated (its selection no longer parses, the database
+        // refused it) stays due and is tried again; it does not hold the others up.
+        let mut first_error = None;
         for run in dispatch!(self, pool => pending::<_>(pool).await)? {
-            if self.evaluate_run(run).await? {
-                done.push(self.monitor_run(run).await?);
+            match self.evaluate_run(run).await {
+                Ok(true) => done.push(self.monitor_run(run).await?),
+                Ok(false) => {}
+                Err(error) => {
+                    tracing::warn!(run, %error, "a monitor run could not be evaluated; it stays due");
+                    first_error.get_or_insert(error);
+                }
             }
         }
-        Ok(done)
+        match first_error {
+            Some(error) if done.is_empty() => Err(error),
+            _ => Ok(done),
+        }
     }
 }
