@@ -1166,7 +1166,8 @@ const CLI_CALLERS: [Option<&str>; 5] = [
 
 /// One command of the CLI matrix; `{a}`, `{b}` (two contacts the creator made), `{batch}`
 /// (a batch the creator trashed), `{purge}` (a pending purge of it), `{selection}` (a
-/// selection the creator saved) and `{n}` are filled in per cell. Exit codes per caller:
+/// selection the creator saved), `{monitor}` (a monitor the creator added) and `{n}` are
+/// filled in per cell. Exit codes per caller:
 /// operator, `--as` admin, user, creator, unknown name (0 done, 2 refused).
 struct CliRow {
     args: &'static str,
@@ -1204,6 +1205,12 @@ fn cli_rows() -> Vec<CliRow> {
         // Retention policies are for admins (and the operator), as over HTTP.
         row("policy list",                                                      Reads,  [0, 0, 2, 2, 2]),
         row("policy add cli_policy_{n} --entity contact --filter id>0 --action notify --schedule @daily --legal-basis matrix", Writes, [0, 0, 2, 2, 2]),
+        // Monitors: anyone adds and lists them; an admin or the owner runs and disables one,
+        // as over HTTP.
+        row("monitor list",                                                     Reads,  [0, 0, 0, 0, 2]),
+        row("monitor add cli_monitor_{n} --selection {selection} --schedule @daily", Writes, [0, 0, 0, 0, 2]),
+        row("monitor run {monitor}",                                            Writes, [0, 0, 2, 0, 2]),
+        row("monitor disable {monitor}",                                        Writes, [0, 0, 2, 0, 2]),
     ]
 }
 
@@ -1259,6 +1266,28 @@ async fn the_command_line_acts_with_the_operators_rights_or_those_of_the_user_na
             if filled.contains(placeholder) {
                 filled = filled.replace(placeholder, &contact(n));
             }
+        }
+        if filled.contains("{monitor}") {
+            let selection = format!("cli_watched_{cell}");
+            as_creator(&[
+                "selection",
+                "save",
+                &selection,
+                "contact",
+                "--filter",
+                "category = \"lost\"",
+            ]);
+            let name = format!("cli_monitor_of_{cell}");
+            as_creator(&[
+                "monitor",
+                "add",
+                &name,
+                "--selection",
+                &selection,
+                "--schedule",
+                "@daily",
+            ]);
+            filled = filled.replace("{monitor}", &name);
         }
         if filled.contains("{selection}") {
             let name = format!("cli_selection_{cell}");
