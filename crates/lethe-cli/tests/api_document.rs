@@ -496,30 +496,49 @@ both_backends!(
             removed["undelivered_given_up"].as_u64() > Some(0),
             "{removed}"
         );
-        let given_up = api
-            .get(
-                token,
-                "/api/v1/deliveries",
-                "/api/v1/deliveries?state=given_up",
-            )
-            .await;
-        let message = id(&given_up["deliveries"][0]);
+        // The webhook's message cannot be sent again (409); an e-mail given up (no SMTP
+        // server is set) can.
+        let mut tries = 0;
+        let (hook, email) = loop {
+            let given_up = api
+                .get(
+                    token,
+                    "/api/v1/deliveries",
+                    "/api/v1/deliveries?state=given_up&limit=1000",
+                )
+                .await;
+            let first = |channel: &str| {
+                given_up["deliveries"]
+                    .as_array()
+                    .and_then(|list| list.iter().find(|delivery| delivery["channel"] == channel))
+                    .map(id)
+            };
+            if let (Some(hook), Some(email)) = (first("webhook"), first("email")) {
+                break (hook, email);
+            }
+            tries += 1;
+            assert!(
+                tries < 300,
+                "no given-up webhook message and e-mail: {given_up}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        };
         api.send(
             Some(token),
             "post",
             "/api/v1/deliveries/{id}/retry",
-            &format!("/api/v1/deliveries/{message}/retry"),
+            &format!("/api/v1/deliveries/{hook}/retry"),
             None,
-            200,
+            409,
         )
         .await;
         api.send(
             Some(token),
             "post",
             "/api/v1/deliveries/{id}/retry",
-            &format!("/api/v1/deliveries/{message}/retry"),
+            &format!("/api/v1/deliveries/{email}/retry"),
             None,
-            409,
+            200,
         )
         .await;
 

@@ -122,8 +122,8 @@ enum Target {
     /// A retention policy that notifies, added by the operator on the command line (so that
     /// the admin may approve it: four eyes).
     NewPolicy,
-    /// A webhook message given up on: an admin added a webhook, requested a purge (which it
-    /// hears of) and removed the webhook before the message was sent.
+    /// An e-mail given up on: the admin, who has an address, was told of a purge request and
+    /// no SMTP server is set.
     GivenUpDelivery,
     /// A new monitor the creator added (on the shared selection).
     NewMonitor,
@@ -573,10 +573,10 @@ impl Fixtures<'_> {
         added["webhook"]["id"].as_i64().expect("a webhook id")
     }
 
-    /// A webhook message given up on: a webhook hears of a purge request and is removed
-    /// before the message is sent. Returns the message's id.
+    /// An e-mail given up on: the admin has an address and no SMTP server is set, so the
+    /// e-mail telling them of a new purge request is given up at its first try. Returns the
+    /// message's id.
     async fn given_up_delivery(&mut self) -> i64 {
-        let webhook = self.webhook("purge_requested").await;
         let creator = self.tokens.creator.clone();
         let (_, batch, _) = self.trashed(&creator).await;
         let job = self
@@ -588,32 +588,34 @@ impl Fixtures<'_> {
             )
             .await;
         assert_eq!(job["state"], "pending", "{job}");
-        let (status, removed) = self
-            .server
-            .delete(
-                Some(&self.tokens.admin),
-                &format!("/api/v1/webhooks/{webhook}"),
-            )
-            .await;
-        assert_eq!(status, 200, "{removed}");
-        assert_eq!(removed["undelivered_given_up"], 1, "{removed}");
-        let (status, listed) = self
-            .server
-            .get(
-                Some(&self.tokens.admin),
-                "/api/v1/deliveries?state=given_up&limit=1000",
-            )
-            .await;
-        assert_eq!(status, 200, "{listed}");
-        listed["deliveries"]
-            .as_array()
-            .and_then(|deliveries| {
+        let started = std::time::Instant::now();
+        loop {
+            let (status, listed) = self
+                .server
+                .get(
+                    Some(&self.tokens.admin),
+                    "/api/v1/deliveries?state=given_up&limit=1000",
+                )
+                .await;
+            assert_eq!(status, 200, "{listed}");
+            let found = listed["deliveries"].as_array().and_then(|deliveries| {
                 deliveries
                     .iter()
-                    .find(|delivery| delivery["webhook_id"] == webhook)
-            })
-            .and_then(|delivery| delivery["id"].as_i64())
-            .unwrap_or_else(|| panic!("no given-up message for webhook {webhook}: {listed}"))
+                    .find(|delivery| {
+                        delivery["job_id"] == job["id"] && delivery["channel"] == "email"
+                    })
+                    .and_then(|delivery| delivery["id"].as_i64())
+            });
+            if let Some(id) = found {
+                return id;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "the e-mail of purge {} was not given up: {listed}",
+                job["id"]
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
     }
 
     async fn prepare(&mut self, target: Target) -> Ids {
@@ -645,25 +647,12 @@ impl Fixtures<'_> {
             Target::NewPolicy => {
                 self.made += 1;
                 ids.policy = format!("fixture-{}", self.made);
-                let run = lethe(
+                add_policy(
                     self.database,
-                    &[
-                        "policy",
-                        "add",
-                        &ids.policy,
-                        "--entity",
-                        "contact",
-                        "--filter",
-                        "last_name = \"Shared\"",
-                        "--action",
-                        "notify",
-                        "--schedule",
-                        "0 3 * * *",
-                        "--legal-basis",
-                        "kept while the matrix runs",
-                    ],
+                    &ids.policy,
+                    "last_name = \"Shared\"",
+                    "notify",
                 );
-                assert_eq!(run.status, 0, "{}", run.stderr);
             }
             Target::GivenUpDelivery => ids.delivery = self.given_up_delivery().await,
             Target::NewMonitor => ids.monitor = self.monitor().await,
@@ -946,6 +935,16 @@ async fn every_route_answers_every_caller_as_the_policy_says_and_refusals_change
         creator,
     };
     let server = TestServer::start(&database);
+    // The admin's address: the e-mails of the purge requests go to it (and, as no SMTP server
+    // is set, are given up).
+    let (status, set) = server
+        .put(
+            Some(&tokens.admin),
+            "/api/v1/users/boss/delivery",
+            &json!({"email": "boss@lethe.example"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{set}");
 
     // The shared fixture: everything made by the creator.
     let mut fixtures = Fixtures {

@@ -12,30 +12,15 @@
 mod support;
 
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
 
 use lethe_testkit::browser::Browser;
 use support::receiver::Receiver;
-use support::{TestDatabase, TestServer, add_user_with_password, both_backends, lethe, sign_in};
+use support::{
+    TestDatabase, TestServer, add_user_with_password, both_backends, lethe, sign_in, wait_for_count,
+};
 
 const BOSS_PASSWORD: &str = "the boss's passphrase";
 const CLERK_PASSWORD: &str = "the clerk's passphrase";
-
-/// Waits up to 30 s until `sql` counts `expected`.
-async fn wait_for_count(database: &TestDatabase, what: &str, sql: &str, expected: i64) {
-    let started = Instant::now();
-    loop {
-        let found = database.scalar(sql).await;
-        if found == expected {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{what}: {sql} counts {found}, not {expected}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// An event from the command line: a contact made, moved to the trash, and its permanent
 /// deletion requested (which every admin, and every webhook listening, hears of).

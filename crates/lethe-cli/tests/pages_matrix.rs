@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::{
-    JOB_DEADLINE, PageClient, TestDatabase, TestServer, add_user_with_password, both_backends,
-    lethe, page_routes,
+    JOB_DEADLINE, PageClient, TestDatabase, TestServer, add_policy, add_user_with_password,
+    both_backends, lethe, page_routes,
 };
 
 /// Everyone's password: the matrix signs its callers in again whenever a cell ended their
@@ -92,12 +92,33 @@ impl Outcome {
 
 /// Whether `text` is `pattern`, where one `*` stands for one or more characters.
 fn glob(pattern: &str, text: &str) -> bool {
-    match pattern.split_once('*') {
-        None => text == pattern,
-        Some((head, tail)) => {
-            text.len() > head.len() + tail.len() && text.starts_with(head) && text.ends_with(tail)
+    let mut parts = pattern.split('*');
+    let head = parts.next().unwrap_or_default();
+    let Some(mut rest) = text.strip_prefix(head) else {
+        return false;
+    };
+    let mut parts: Vec<&str> = parts.collect();
+    let Some(tail) = parts.pop() else {
+        return rest.is_empty();
+    };
+    // Each star stands for at least one character; the middle parts come in order.
+    for part in parts {
+        match rest.get(1..).and_then(|after| after.find(part)) {
+            Some(at) => rest = &rest[1 + at + part.len()..],
+            None => return false,
         }
     }
+    rest.len() > tail.len() && rest.ends_with(tail)
+}
+
+#[test]
+fn a_star_of_the_expected_address_stands_for_one_character_or_more() {
+    assert!(glob("/deliveries?retried=*", "/deliveries?retried=4"));
+    assert!(!glob("/deliveries?retried=*", "/deliveries?retried="));
+    assert!(glob("/policies/*?dry_run=*", "/policies/p-1?dry_run=11"));
+    assert!(!glob("/policies/*?dry_run=*", "/policies/?dry_run=11"));
+    assert!(!glob("/policies/*?dry_run=*", "/policies/p?ran=11"));
+    assert!(glob("/users", "/users") && !glob("/users", "/users/x"));
 }
 
 /// What an allowed request does to the data.
@@ -153,6 +174,9 @@ enum Target {
     LiveWebhook,
     /// A new monitor of `ula`'s, on the shared selection.
     OwnersMonitor,
+    /// A retention policy that notifies, added by the operator on the command line (so that
+    /// `ann` may approve it: four eyes).
+    NotifyPolicy,
     /// Ids and a user name that do not exist.
     Unknown,
 }
@@ -176,6 +200,10 @@ struct Ids {
     webhook: i64,
     /// A monitor's name.
     monitor: String,
+    /// A retention policy's name.
+    policy: String,
+    /// A dry run of that policy.
+    dry_run: i64,
     /// The name of the [`Caller::Owner`].
     owner: String,
     /// Different in every cell, for names that must be new.
@@ -201,6 +229,8 @@ fn concrete(route: &str, ids: &Ids) -> String {
         &ids.user
     } else if route.starts_with("/monitors/") {
         &ids.monitor
+    } else if route.starts_with("/policies/") {
+        &ids.policy
     } else {
         &ids.selection
     };
@@ -403,6 +433,18 @@ fn rows() -> Vec<Row> {
         post("/monitors/{name}/enable",            OwnersMonitor,        no_fields,          Writes,   [Go("/monitors?*"), Go("/monitors?*"), No]),
         post("/monitors/{name}/disable",           OwnersMonitor,        no_fields,          Writes,   [Go("/monitors?*"), Go("/monitors?*"), No]),
         post("/monitors/{name}/subscribe",         OwnersMonitor,        subscribe_me,       Writes,   [Go("/monitors/*"); 3]).note("subscribing oneself"),
+        // Retention policies: admins only (policy::manage_retention), asked before anything
+        // about the policy or what was typed. A dry run freezes a snapshot and is recorded.
+        get("/policies",                           Shared,               [Page, No, No]),
+        post("/policies",                          Shared,               new_policy,         Writes,   [Go("/policies/*?added=1"), No, No]),
+        get("/policies/{name}",                    NotifyPolicy,         [Page, No, No]),
+        get("/policies/{name}",                    Unknown,              [Missing, No, No]).note("no such policy"),
+        post("/policies/{name}/edit",              NotifyPolicy,         changed_policy,     Writes,   [Go("/policies/*?done=changed"), No, No]),
+        post("/policies/{name}/approve",           NotifyPolicy,         no_fields,          Writes,   [Go("/policies/*?done=approved"), No, No]),
+        post("/policies/{name}/enable",            NotifyPolicy,         no_fields,          Writes,   [Go("/policies/*?done=enabled"), No, No]),
+        post("/policies/{name}/disable",           NotifyPolicy,         no_fields,          Writes,   [Go("/policies/*?done=disabled"), No, No]),
+        post("/policies/{name}/dry-run",           NotifyPolicy,         no_fields,          Writes,   [Go("/policies/*?dry_run=*"), No, No]),
+        post("/policies/{name}/run",               NotifyPolicy,         from_dry_run,       Writes,   [Go("/policies/*?ran=*"), No, No]),
     ]
 }
 
@@ -540,6 +582,33 @@ fn new_webhook(ids: &Ids, _: &str) -> Vec<(&'static str, String)> {
         ("url", format!("http://127.0.0.1:9/matrix-{}", ids.unique)),
         ("event", "purge_failed".to_owned()),
     ]
+}
+
+fn new_policy(ids: &Ids, _: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("name", format!("matrix-{}", ids.unique)),
+        ("entity", "contact".to_owned()),
+        ("filter", "last_name = \"Matrix\"".to_owned()),
+        ("action", "notify".to_owned()),
+        ("schedule", "0 3 * * *".to_owned()),
+        ("time_zone", "Europe/Oslo".to_owned()),
+        ("legal_basis", "kept while the matrix runs".to_owned()),
+        ("owner", "ann".to_owned()),
+    ]
+}
+
+fn changed_policy(_: &Ids, _: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("filter", "last_name = \"Matrix\"".to_owned()),
+        ("action", "notify".to_owned()),
+        ("schedule", "@weekly".to_owned()),
+        ("time_zone", "UTC".to_owned()),
+        ("legal_basis", "kept a little longer".to_owned()),
+    ]
+}
+
+fn from_dry_run(ids: &Ids, _: &str) -> Vec<(&'static str, String)> {
+    vec![("from_dry_run", ids.dry_run.to_string())]
 }
 
 fn type_webhook_id(ids: &Ids, _: &str) -> Vec<(&'static str, String)> {
@@ -743,7 +812,21 @@ impl Fixtures<'_> {
                 assert_eq!(status, 201, "{body}");
                 ids.webhook = body["webhook"]["id"].as_i64().unwrap();
             }
+            Target::NotifyPolicy => {
+                self.made += 1;
+                ids.policy = format!("fixture-{}", self.made);
+                add_policy(
+                    self.database,
+                    &ids.policy,
+                    "last_name = \"Matrix\"",
+                    "notify",
+                );
+                let run = lethe(self.database, &["policy", "dry-run", &ids.policy, "--json"]);
+                assert_eq!(run.status, 0, "{}", run.stderr);
+                ids.dry_run = run.json()["run"]["id"].as_i64().unwrap();
+            }
             Target::Unknown => {
+                ids.policy = "no-such-policy".to_owned();
                 (ids.record, ids.snapshot, ids.job, ids.batch) = (0, 0, 999_999, 999_999);
                 (ids.token, ids.session) = (999_999, 999_999);
                 (ids.delivery, ids.webhook) = (999_999, 999_999);

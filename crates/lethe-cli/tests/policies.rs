@@ -104,6 +104,22 @@ both_backends!(
         assert_eq!(dry_run["members"], 3);
         assert_eq!(dry_run["counts"]["blocked"], 1);
         let id = dry_run["id"].as_i64().unwrap();
+        // In words: the records per entity type it would trash (none of the types it would
+        // not touch), and the blocked one with its reason.
+        let history = lethe(&database, &["policy", "history", "lost"]);
+        assert_eq!(history.status, 0, "{}", history.stderr);
+        let said: Vec<&str> = history.stdout.lines().map(str::trim).collect();
+        assert!(said.contains(&"contact        2"), "{}", history.stdout);
+        assert!(
+            !said.iter().any(|line| line.ends_with(" 0")),
+            "{}",
+            history.stdout
+        );
+        assert!(
+            history.stdout.contains("blocked by a rule: 1"),
+            "{}",
+            history.stdout
+        );
         let ran = lethe(
             &database,
             &[

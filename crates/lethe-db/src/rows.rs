@@ -75,3 +75,17 @@ pub fn bind_opt_text<DB: Dialect>(text: Option<&str>) -> sea_query::Value {
 pub fn bind_json<DB: Dialect>(json: serde_json::Value) -> sea_query::Value {
     DB::bind_value(&ValueType::Json, &Value::Json(json))
 }
+
+/// Runs `insert` (one row) and returns the id the database gave it; `what` names the row in
+/// the error should none come back.
+pub async fn insert_id<DB: Dialect>(
+    connection: &mut DB::Connection,
+    insert: &mut sea_query::InsertStatement,
+    what: &str,
+) -> Result<i64, StoreError> {
+    let (sql, values) = DB::build(insert.returning_col(sea_query::Alias::new("id")));
+    match DB::fetch_optional(connection, sql, values).await? {
+        Some(row) => Ok(int::<DB>(&row, 0)?.unwrap_or_default()),
+        None => Err(StoreError::Internal(format!("the new {what} got no id"))),
+    }
+}

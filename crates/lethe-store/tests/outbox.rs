@@ -339,8 +339,13 @@ both_backends!(
                 .unwrap()
                 .is_empty()
         );
-        // Even sent again, nothing goes to a removed webhook.
-        store.retry_delivery(hook.id, &operator).await.unwrap();
+        // It cannot be sent again: it has nowhere to go, and stays given up.
+        let refused = store.retry_delivery(hook.id, &operator).await.unwrap_err();
+        assert!(
+            matches!(&refused, StoreError::Conflict(message) if message.contains("was removed")),
+            "{refused}"
+        );
+        assert_eq!(state_of(hook.id).await.state, "given_up");
         assert!(
             store
                 .claim_deliveries("worker-1", 10, LEASE)

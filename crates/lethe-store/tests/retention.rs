@@ -514,3 +514,228 @@ both_backends!(
         assert_eq!(reviews, 1, "{feed:?}");
     }
 );
+
+/// For random contacts, policies and changes between a dry run and its run: the run acts on
+/// the dry run's frozen members, exactly — those still active and not held by a rule are
+/// trashed, nothing else is, and a new record that matches is left alone.
+mod property {
+    use super::*;
+    use lethe_store::{MemberPick, PickSource, Scope};
+    use proptest::prelude::*;
+
+    const NAMES: [&str; 3] = ["Ash", "Birch", "Cedar"];
+
+    /// A contact: its name, whether it is a prospect, whether an open deal holds it.
+    type Shape = (usize, bool, bool);
+
+    async fn add(store: &Store, index: usize, (name, prospect, deal): Shape) -> i64 {
+        let category = if prospect { "prospect" } else { "customer" };
+        let contact = store
+            .create_record(
+                "contact",
+                json!({"last_name": format!("{}{index}", NAMES[name]), "category": category})
+                    .as_object()
+                    .unwrap(),
+                None,
+            )
+            .await
+            .unwrap()
+            .id;
+        if deal {
+            store
+                .create_record(
+                    "deal",
+                    json!({"contact_id": contact, "title": "open deal"})
+                        .as_object()
+                        .unwrap(),
+                    None,
+                )
+                .await
+                .unwrap();
+        }
+        contact
+    }
+
+    async fn count(database: &TestDatabase, condition: &str, ids: &[i64]) -> usize {
+        if ids.is_empty() {
+            return 0;
+        }
+        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        database
+            .scalar(&format!(
+                "SELECT COUNT(*) FROM contact WHERE {condition} AND id IN ({list})"
+            ))
+            .await as usize
+    }
+
+    fn check(
+        shape: Vec<Shape>,
+        filter: &'static str,
+        later: Vec<Shape>,
+        trash_first: Option<usize>,
+        postgres: bool,
+    ) {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let backend = if postgres {
+                lethe_testkit::TestBackend::Postgres
+            } else {
+                lethe_testkit::TestBackend::Sqlite
+            };
+            let Some(database) = TestDatabase::new(backend).await else {
+                return;
+            };
+            let clock = clock_at("2026-03-01T12:00:00Z");
+            let store = open(&database, &clock).await;
+            let (ann, _) = store.add_user("ann", Role::Admin).await.unwrap();
+            let ann = ann.actor();
+            let mut contacts = Vec::new();
+            let mut held = Vec::new();
+            for (index, contact) in shape.iter().enumerate() {
+                let id = add(&store, index, *contact).await;
+                contacts.push(id);
+                if contact.2 {
+                    held.push(id);
+                }
+            }
+            let mut policy = stale_prospects("random", "trash");
+            policy.filter = filter.to_owned();
+            store.add_policy(&policy, &ann).await.unwrap();
+            let dry = store.dry_run_policy("random", &ann).await.unwrap();
+            let snapshot = dry.snapshot_id.unwrap();
+            let members: Vec<i64> = store
+                .snapshot_page(
+                    snapshot,
+                    &lethe_store::ListQuery {
+                        limit: Some(1_000),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap()
+                .records
+                .iter()
+                .map(|record| record.id)
+                .collect();
+            assert_eq!(members.len() as u64, dry.members);
+            let held_members = members.iter().filter(|id| held.contains(id)).count();
+            assert_eq!(dry.counts["blocked"], held_members as u64, "{}", dry.counts);
+
+            // Between the dry run and the run: new contacts (matching or not), and perhaps
+            // one contact trashed by hand.
+            for (index, contact) in later.iter().enumerate() {
+                add(&store, shape.len() + index, *contact).await;
+            }
+            let mut trashed_before = Vec::new();
+            if let Some(pick) = trash_first.map(|pick| contacts[pick % contacts.len()]) {
+                let one = MemberPick {
+                    entity: "contact".to_owned(),
+                    source: PickSource::Filter(
+                        store
+                            .parse_filter("contact", &format!("id = {pick}"))
+                            .unwrap(),
+                    ),
+                    all_matching: true,
+                    include: Vec::new(),
+                    exclude: Vec::new(),
+                    scope: Scope::Active,
+                };
+                let frozen = store
+                    .create_snapshot(&one, "by hand", ann.user_id)
+                    .await
+                    .unwrap();
+                let job = store
+                    .start_trash(frozen.id, Some("by hand"), &ann, None)
+                    .await
+                    .unwrap();
+                store
+                    .run_job(job.id, &JobRunner::default(), &mut |_| {})
+                    .await
+                    .unwrap();
+                if count(&database, "trashed_at IS NOT NULL", &[pick]).await == 1 {
+                    trashed_before.push(pick);
+                }
+            }
+            let all_trashed_before = database
+                .scalar("SELECT COUNT(*) FROM contact WHERE trashed_at IS NOT NULL")
+                .await as usize;
+            assert_eq!(all_trashed_before, trashed_before.len());
+
+            let run = store
+                .run_policy("random", Some(dry.id), &ann)
+                .await
+                .unwrap();
+            assert_eq!(
+                (run.snapshot_id, run.members),
+                (dry.snapshot_id, dry.members)
+            );
+            if let Some(job) = run.job_id {
+                store
+                    .run_job(job, &JobRunner::default(), &mut |_| {})
+                    .await
+                    .unwrap();
+            }
+            // Expected: the dry run's members still active and not held.
+            let expected: Vec<i64> = members
+                .iter()
+                .copied()
+                .filter(|id| !held.contains(id) && !trashed_before.contains(id))
+                .collect();
+            let trashed_now = database
+                .scalar("SELECT COUNT(*) FROM contact WHERE trashed_at IS NOT NULL")
+                .await as usize;
+            assert_eq!(
+                trashed_now,
+                trashed_before.len() + expected.len(),
+                "{filter}"
+            );
+            assert_eq!(
+                count(&database, "trashed_at IS NOT NULL", &expected).await,
+                expected.len()
+            );
+            assert_eq!(
+                count(&database, "trashed_at IS NOT NULL", &trashed_before).await,
+                trashed_before.len()
+            );
+            store.close().await;
+        });
+    }
+
+    fn shapes(most: usize) -> impl Strategy<Value = Vec<Shape>> {
+        prop::collection::vec(
+            (0usize..3, any::<bool>(), prop::bool::weighted(0.25)),
+            1..most,
+        )
+    }
+
+    fn filters() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            "category = \"prospect\"",
+            "last_name starts_with \"Ash\" or last_name starts_with \"Cedar\"",
+            "category = \"prospect\" and none deal",
+            "exists deal or last_name starts_with \"Birch\"",
+        ])
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 6, .. ProptestConfig::default() })]
+
+        #[test]
+        fn a_run_from_a_dry_run_acts_on_its_members_on_sqlite(
+            shape in shapes(8), filter in filters(), later in shapes(3), trash_first in prop::option::of(0usize..8),
+        ) {
+            check(shape, filter, later, trash_first, false);
+        }
+
+        #[test]
+        fn a_run_from_a_dry_run_acts_on_its_members_on_postgres(
+            shape in shapes(8), filter in filters(), later in shapes(3), trash_first in prop::option::of(0usize..8),
+        ) {
+            check(shape, filter, later, trash_first, true);
+        }
+    }
+}

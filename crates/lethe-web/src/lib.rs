@@ -131,6 +131,19 @@ pub fn routes(store: Store, options: WebOptions) -> Router {
         .route("/deliveries/{id}/retry", post(pages::deliveries::retry))
         .route("/webhooks", post(pages::deliveries::add))
         .route("/webhooks/{id}/remove", post(pages::deliveries::remove))
+        // Retention policies, for admins: the list and the add form; a policy's page with
+        // its dry runs, runs and the steps of four eyes.
+        .route(
+            "/policies",
+            get(pages::policies::list).post(pages::policies::add),
+        )
+        .route("/policies/{name}", get(pages::policies::show))
+        .route("/policies/{name}/edit", post(pages::policies::edit))
+        .route("/policies/{name}/approve", post(pages::policies::approve))
+        .route("/policies/{name}/enable", post(pages::policies::enable))
+        .route("/policies/{name}/disable", post(pages::policies::disable))
+        .route("/policies/{name}/dry-run", post(pages::policies::dry_run))
+        .route("/policies/{name}/run", post(pages::policies::run))
         // The recycle bin and the permanent deletion console (issue 16, parts 5 and 6).
         .route("/recycle-bin", get(pages::recycle_bin::show))
         .route(

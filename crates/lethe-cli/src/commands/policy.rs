@@ -264,12 +264,14 @@ fn print_run(run: &PolicyRun) {
         if run.finished { "" } else { " (running)" },
     );
     if let Some(acted) = run.counts["acted_on"].as_array() {
+        // Entity types it would not touch are left out.
         for count in acted {
-            println!(
-                "    {:<14} {}",
-                count["entity"].as_str().unwrap_or("?"),
-                count["count"]
-            );
+            if let Some(records) = count["records"].as_u64().filter(|records| *records > 0) {
+                println!(
+                    "    {:<14} {records}",
+                    count["entity"].as_str().unwrap_or("?")
+                );
+            }
         }
     }
     if let Some(blocked) = run.counts["blocked"].as_u64()

@@ -67,6 +67,46 @@ pub fn lethe_command(database: &TestDatabase) -> Command {
     command
 }
 
+/// Waits up to 60 s until `sql` counts `expected`; fails saying `what` did not come about.
+pub async fn wait_for_count(database: &TestDatabase, what: &str, sql: &str, expected: i64) {
+    let started = std::time::Instant::now();
+    loop {
+        let found = database.scalar(sql).await;
+        if found == expected {
+            return;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "{what}: {sql} counts {found}, not {expected}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Adds retention policy `name` from the command line, as the operator: it acts on the
+/// contacts `filter` finds, daily at 03:00.
+pub fn add_policy(database: &TestDatabase, name: &str, filter: &str, action: &str) {
+    let run = lethe(
+        database,
+        &[
+            "policy",
+            "add",
+            name,
+            "--entity",
+            "contact",
+            "--filter",
+            filter,
+            "--action",
+            action,
+            "--schedule",
+            "0 3 * * *",
+            "--legal-basis",
+            "kept while the test runs",
+        ],
+    );
+    assert_eq!(run.status, 0, "{}", run.stderr);
+}
+
 /// Runs `lethe ARGS` against the database and waits for it.
 pub fn lethe(database: &TestDatabase, args: &[&str]) -> Run {
     let Output {
@@ -246,6 +286,14 @@ impl TestServer {
 
     pub async fn patch(&self, token: Option<&str>, path: &str, body: &Value) -> (u16, Value) {
         let mut request = self.client.patch(self.endpoint(path)).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        respond(request).await
+    }
+
+    pub async fn put(&self, token: Option<&str>, path: &str, body: &Value) -> (u16, Value) {
+        let mut request = self.client.put(self.endpoint(path)).json(body);
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }

@@ -101,7 +101,7 @@ pub(super) fn delivery_paths(paths: &mut Map<String, Value>) {
     paths.insert(
         "/api/v1/deliveries/{id}/retry".into(),
         json!({"post": {
-            "summary": "Send a message that was given up on again (admin): its tries start over, due now. Written to the history. A message that waits or was delivered is answered 409",
+            "summary": "Send a message that was given up on again (admin): its tries start over, due now. Written to the history. A message that waits or was delivered, or whose webhook was removed, is answered 409",
             "operationId": "retry_delivery",
             "parameters": [path_id("the message")],
             "responses": with_errors(success("200", "the message, waiting again", json!({"type": "object", "properties": {"delivery": schema_ref("Delivery")}, "required": ["delivery"]})), &["400", "401", "403", "404", "409"])

@@ -546,7 +546,7 @@ async fn samples() -> BTreeMap<&'static str, Vec<Value>> {
         job_id: (kind != "dry_run" && finished).then_some(40),
         dry_run_id: (kind == "run").then_some(6),
         members: 41,
-        counts: serde_json::json!({"acted_on": [{"entity": "contact", "count": 41}]}),
+        counts: serde_json::json!({"acted_on": [{"entity": "contact", "records": 41}]}),
         actor: "ann".to_owned(),
         at: at(20),
         finished,

@@ -267,23 +267,18 @@ async fn add_webhook<DB: Dialect>(
     now: OffsetDateTime,
 ) -> Result<Webhook, StoreError> {
     let mut transaction = begin_write(pool).await?;
-    let (sql, values) = DB::build(
-        Query::insert()
-            .into_table(Alias::new("lethe_webhook"))
-            .columns(["url", "secret", "kinds", "created_by", "created_at"].map(Alias::new))
-            .values_panic([
-                Expr::val(url),
-                Expr::val(secret),
-                Expr::val(listens.stored()),
-                Expr::val(rows::bind_opt_int::<DB>(actor.user_id)),
-                Expr::val(rows::bind_time::<DB>(now)),
-            ])
-            .returning_col(Alias::new("id")),
-    );
-    let id = match DB::fetch_optional(&mut transaction, sql, values).await? {
-        Some(row) => rows::int::<DB>(&row, 0)?.unwrap_or_default(),
-        None => return Err(StoreError::Internal("the webhook got no id".to_owned())),
-    };
+    let mut insert = Query::insert();
+    insert
+        .into_table(Alias::new("lethe_webhook"))
+        .columns(["url", "secret", "kinds", "created_by", "created_at"].map(Alias::new))
+        .values_panic([
+            Expr::val(url),
+            Expr::val(secret),
+            Expr::val(listens.stored()),
+            Expr::val(rows::bind_opt_int::<DB>(actor.user_id)),
+            Expr::val(rows::bind_time::<DB>(now)),
+        ]);
+    let id = rows::insert_id::<DB>(&mut transaction, &mut insert, "webhook").await?;
     crate::history::append::<DB>(
         &mut transaction,
         key,

@@ -527,7 +527,8 @@ async fn one<DB: Dialect>(
     }
 }
 
-/// Sends a given-up message again: its tries start over, due now. Written to the history.
+/// Sends a given-up message again: its tries start over, due now. Written to the history. A
+/// message for a webhook that was removed is refused: it has nowhere to go.
 async fn retry<DB: Dialect>(
     pool: &Pool<DB>,
     key: &HistoryKey,
@@ -542,6 +543,24 @@ async fn retry<DB: Dialect>(
             "delivery {id} is {}; only a message that was given up on can be sent again",
             before.state.replace('_', " ")
         )));
+    }
+    // A message for a removed webhook has nowhere to go: sent again, it would wait forever.
+    if let Some(webhook) = before.webhook_id {
+        let (sql, values) = DB::build(
+            Query::select()
+                .expr(Expr::val(1))
+                .from(Alias::new("lethe_webhook"))
+                .and_where(col("id").eq(webhook))
+                .and_where(col("removed_at").is_null()),
+        );
+        if DB::fetch_optional(&mut transaction, sql, values)
+            .await?
+            .is_none()
+        {
+            return Err(StoreError::Conflict(format!(
+                "delivery {id} was for webhook {webhook}, which was removed: it cannot be sent again; add the endpoint again to hear of new events"
+            )));
+        }
     }
     let (sql, values) = DB::build(
         Query::update()

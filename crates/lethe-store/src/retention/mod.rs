@@ -413,7 +413,7 @@ impl Store {
                 })
             }
             _ => {
-                serde_json::json!({"acted_on": [{"entity": policy.entity, "count": snapshot.member_count}]})
+                serde_json::json!({"acted_on": [{"entity": policy.entity, "records": snapshot.member_count}]})
             }
         };
         Ok((Some(snapshot), counts))

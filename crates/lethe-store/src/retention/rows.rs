@@ -368,17 +368,12 @@ pub(super) async fn record_run<DB: Dialect>(
             values.push(("kind", Expr::val(run.kind)));
             values.push(("due_at", Expr::val(rows::bind_opt_time::<DB>(run.due_at))));
             let (columns, exprs): (Vec<_>, Vec<_>) = values.into_iter().unzip();
-            let (sql, bound) = DB::build(
-                Query::insert()
-                    .into_table(Alias::new("lethe_policy_run"))
-                    .columns(columns.into_iter().map(Alias::new))
-                    .values_panic(exprs)
-                    .returning_col(Alias::new("id")),
-            );
-            match DB::fetch_optional(&mut transaction, sql, bound).await? {
-                Some(row) => rows::int::<DB>(&row, 0)?.unwrap_or_default(),
-                None => return Err(StoreError::Internal("the policy run got no id".to_owned())),
-            }
+            let mut insert = Query::insert();
+            insert
+                .into_table(Alias::new("lethe_policy_run"))
+                .columns(columns.into_iter().map(Alias::new))
+                .values_panic(exprs);
+            rows::insert_id::<DB>(&mut transaction, &mut insert, "policy run").await?
         }
     };
     // The kept filter (personal values as keyed tags) is the snapshot's, not the typed one.
@@ -497,40 +492,35 @@ pub(super) async fn take_due<DB: Dialect>(
     if DB::execute(&mut transaction, sql, values).await? != 1 {
         return Ok(None);
     }
-    let (sql, values) = DB::build(
-        Query::insert()
-            .into_table(Alias::new("lethe_policy_run"))
-            .columns(
-                [
-                    "policy_id",
-                    "kind",
-                    "due_at",
-                    "members",
-                    "counts",
-                    "actor_name",
-                    "at",
-                    "claimed_at",
-                    "finished",
-                ]
-                .map(Alias::new),
-            )
-            .values_panic([
-                Expr::val(policy.id),
-                Expr::val("scheduled"),
-                Expr::val(rows::bind_time::<DB>(due)),
-                Expr::val(0_i64),
-                Expr::val("{}"),
-                Expr::val(actor.name.as_str()),
-                Expr::val(rows::bind_time::<DB>(now)),
-                Expr::val(rows::bind_time::<DB>(now)),
-                Expr::val(false),
-            ])
-            .returning_col(Alias::new("id")),
-    );
-    let id = match DB::fetch_optional(&mut transaction, sql, values).await? {
-        Some(row) => rows::int::<DB>(&row, 0)?.unwrap_or_default(),
-        None => return Err(StoreError::Internal("the policy run got no id".to_owned())),
-    };
+    let mut insert = Query::insert();
+    insert
+        .into_table(Alias::new("lethe_policy_run"))
+        .columns(
+            [
+                "policy_id",
+                "kind",
+                "due_at",
+                "members",
+                "counts",
+                "actor_name",
+                "at",
+                "claimed_at",
+                "finished",
+            ]
+            .map(Alias::new),
+        )
+        .values_panic([
+            Expr::val(policy.id),
+            Expr::val("scheduled"),
+            Expr::val(rows::bind_time::<DB>(due)),
+            Expr::val(0_i64),
+            Expr::val("{}"),
+            Expr::val(actor.name.as_str()),
+            Expr::val(rows::bind_time::<DB>(now)),
+            Expr::val(rows::bind_time::<DB>(now)),
+            Expr::val(false),
+        ]);
+    let id = rows::insert_id::<DB>(&mut transaction, &mut insert, "policy run").await?;
     transaction.commit().await?;
     Ok(Some(id))
 }

@@ -11,6 +11,7 @@ pub mod home;
 pub mod jobs;
 pub mod monitors;
 pub mod notifications;
+pub mod policies;
 pub mod record;
 pub mod records;
 pub mod recycle_bin;
@@ -54,6 +55,7 @@ pub enum Section {
     Users,
     Deliveries,
     Monitors,
+    Policies,
     Notifications,
     Account,
 }
@@ -70,6 +72,7 @@ impl Section {
             Section::Users => "users",
             Section::Deliveries => "deliveries",
             Section::Monitors => "monitors",
+            Section::Policies => "policies",
             Section::Notifications => "notifications",
             Section::Account => "account",
         }
