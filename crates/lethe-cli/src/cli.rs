@@ -5,8 +5,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+mod monitor;
 mod request;
 mod upkeep;
+pub use monitor::MonitorCommand;
 pub use request::RequestCommand;
 pub use upkeep::{DeliveriesCommand, PolicyCommand, WebhookCommand};
 
@@ -257,6 +259,9 @@ pub enum Command {
     /// People's erasure and access requests, with their legal deadlines.
     #[command(subcommand)]
     Request(RequestCommand),
+    /// Monitors: saved selections watched on a schedule; subscribers hear what entered.
+    #[command(subcommand)]
+    Monitor(MonitorCommand),
 }
 
 impl Command {

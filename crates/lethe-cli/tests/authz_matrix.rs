@@ -127,6 +127,8 @@ enum Target {
     GivenUpDelivery,
     /// A person's erasure request an admin registered and assigned to the creator.
     RequestOfCreator,
+    /// A new monitor the creator added (on the shared selection).
+    NewMonitor,
 }
 
 /// What a successful request does to the data.
@@ -244,6 +246,15 @@ fn routes() -> Vec<Row> {
         row("PATCH",  "/api/v1/requests/{id}",              Some(start_request),     RequestOfCreator, Writes,   [401, 401, 403, 200, 200]),
         row("PATCH",  "/api/v1/requests/{id}",              Some(extend_request),    RequestOfCreator, Reads,    [401, 401, 403, 422, 403]).note("an extension past two months: refused, for the assignee as an admin's decision"),
         row("POST",   "/api/v1/requests/{id}/links",        Some(link_batch),        RequestOfCreator, Writes,   [401, 401, 403, 201, 201]),
+        // Monitors: anyone adds and reads them (saved selections are shared); an admin or the
+        // owner changes, runs and removes one.
+        row("GET",    "/api/v1/monitors",                   None,                    Shared,           Reads,    [401, 401, 200, 200, 200]),
+        row("POST",   "/api/v1/monitors",                   Some(new_monitor),       Shared,           Writes,   [401, 401, 201, 201, 201]),
+        row("GET",    "/api/v1/monitors/{name}",            None,                    Shared,           Reads,    [401, 401, 200, 200, 200]),
+        row("PATCH",  "/api/v1/monitors/{name}",            Some(changed_monitor),   NewMonitor,       Writes,   [401, 401, 403, 200, 200]),
+        row("DELETE", "/api/v1/monitors/{name}",            None,                    NewMonitor,       Writes,   [401, 401, 403, 200, 200]),
+        row("POST",   "/api/v1/monitors/{name}/run",        None,                    NewMonitor,       Writes,   [401, 401, 403, 200, 200]),
+        row("GET",    "/api/v1/monitors/{name}/hits",       None,                    Shared,           Reads,    [401, 401, 200, 200, 200]),
         // Retention policies: admins only (SPEC §7); a dry run freezes a snapshot and is
         // recorded, so it writes.
         row("GET",    "/api/v1/policies",                   None,                    Shared,           Reads,    [401, 401, 403, 200, 403]),
@@ -395,6 +406,14 @@ fn link_batch(ids: &Ids) -> Value {
     json!({"batch_id": ids.batch})
 }
 
+fn new_monitor(ids: &Ids) -> Value {
+    json!({"name": format!("matrix_{}", ids.unique), "selection": ids.selection, "schedule": "0 3 * * *", "subscribers": ["owner"]})
+}
+
+fn changed_monitor(_: &Ids) -> Value {
+    json!({"schedule": "0 4 * * *", "notify_on_leave": true})
+}
+
 fn new_policy(ids: &Ids) -> Value {
     json!({
         "name": format!("matrix-{}", ids.unique), "entity": "contact", "filter": "last_name = \"Shared\"",
@@ -444,6 +463,8 @@ struct Ids {
     delivery: i64,
     /// A person's request.
     request: i64,
+    /// A monitor the creator added.
+    monitor: String,
     /// A retention policy's name.
     policy: String,
     /// Different in every cell, for names that must be unique.
@@ -473,7 +494,9 @@ fn concrete_path(route: &str, ids: &Ids) -> String {
     } else {
         0
     };
-    let name = if route.starts_with("/api/v1/policies/") {
+    let name = if route.starts_with("/api/v1/monitors/") {
+        &ids.monitor
+    } else if route.starts_with("/api/v1/policies/") {
         &ids.policy
     } else {
         &ids.selection
@@ -543,6 +566,22 @@ impl Fixtures<'_> {
                 Some(&self.tokens.creator),
                 "/api/v1/selections",
                 &json!({"name": name, "entity": "contact", "filter": "last_name = \"Shared\""}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        name
+    }
+
+    /// Adds a monitor of the shared selection as the creator; returns its name.
+    async fn monitor(&mut self) -> String {
+        self.made += 1;
+        let name = format!("creators_monitor_{}", self.made);
+        let (status, body) = self
+            .server
+            .post(
+                Some(&self.tokens.creator),
+                "/api/v1/monitors",
+                &json!({"name": name, "selection": self.shared.selection, "schedule": "0 3 * * *"}),
             )
             .await;
         assert_eq!(status, 201, "{body}");
@@ -659,6 +698,7 @@ impl Fixtures<'_> {
                 assert_eq!(status, 201, "{added}");
                 ids.request = added["request"]["id"].as_i64().expect("a request id");
             }
+            Target::NewMonitor => ids.monitor = self.monitor().await,
             Target::NewSelection => ids.selection = self.selection().await,
             Target::SnapshotOfOne => {
                 ids.contact = self.contact().await;
@@ -980,9 +1020,11 @@ async fn every_route_answers_every_caller_as_the_policy_says_and_refusals_change
         webhook: 0,
         delivery: 0,
         request: 0,
+        monitor: String::new(),
         policy: String::new(),
         unique: 0,
     };
+    fixtures.shared.monitor = fixtures.monitor().await;
 
     // The table covers the router, and the router the OpenAPI document.
     let rows = routes();
@@ -1167,8 +1209,9 @@ const CLI_CALLERS: [Option<&str>; 5] = [
 
 /// One command of the CLI matrix; `{a}`, `{b}` (two contacts the creator made), `{batch}`
 /// (a batch the creator trashed), `{purge}` (a pending purge of it), `{selection}` (a
-/// selection the creator saved), `{request}` (a person's request assigned to the creator) and
-/// `{n}` are filled in per cell. Exit codes per caller:
+/// selection the creator saved), `{request}` (a person's request assigned to the creator),
+/// `{monitor}` (a monitor the creator added) and `{n}` are filled in per cell. Exit codes
+/// per caller:
 /// operator, `--as` admin, user, creator, unknown name (0 done, 2 refused).
 struct CliRow {
     args: &'static str,
@@ -1214,6 +1257,12 @@ fn cli_rows() -> Vec<CliRow> {
         // Retention policies are for admins (and the operator), as over HTTP.
         row("policy list",                                                      Reads,  [0, 0, 2, 2, 2]),
         row("policy add cli_policy_{n} --entity contact --filter id>0 --action notify --schedule @daily --legal-basis matrix", Writes, [0, 0, 2, 2, 2]),
+        // Monitors: anyone adds and lists them; an admin or the owner runs and disables one,
+        // as over HTTP.
+        row("monitor list",                                                     Reads,  [0, 0, 0, 0, 2]),
+        row("monitor add cli_monitor_{n} --selection {selection} --schedule @daily", Writes, [0, 0, 0, 0, 2]),
+        row("monitor run {monitor}",                                            Writes, [0, 0, 2, 0, 2]),
+        row("monitor disable {monitor}",                                        Writes, [0, 0, 2, 0, 2]),
     ]
 }
 
@@ -1287,6 +1336,28 @@ async fn the_command_line_acts_with_the_operators_rights_or_those_of_the_user_na
             assert_eq!(run.status, 0, "{}", run.stderr);
             let request = run.json()["request"]["id"].as_i64().expect("a request id");
             filled = filled.replace("{request}", &request.to_string());
+        }
+        if filled.contains("{monitor}") {
+            let selection = format!("cli_watched_{cell}");
+            as_creator(&[
+                "selection",
+                "save",
+                &selection,
+                "contact",
+                "--filter",
+                "category = \"lost\"",
+            ]);
+            let name = format!("cli_monitor_of_{cell}");
+            as_creator(&[
+                "monitor",
+                "add",
+                &name,
+                "--selection",
+                &selection,
+                "--schedule",
+                "@daily",
+            ]);
+            filled = filled.replace("{monitor}", &name);
         }
         if filled.contains("{selection}") {
             let name = format!("cli_selection_{cell}");

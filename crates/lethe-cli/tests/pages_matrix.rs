@@ -174,6 +174,8 @@ enum Target {
     LiveWebhook,
     /// A person's erasure request `ann` registered and assigned to `ula`.
     OwnersRequest,
+    /// A new monitor of `ula`'s, on the shared selection.
+    OwnersMonitor,
     /// A retention policy that notifies, added by the operator on the command line (so that
     /// `ann` may approve it: four eyes).
     NotifyPolicy,
@@ -200,6 +202,8 @@ struct Ids {
     webhook: i64,
     /// A person's request.
     request: i64,
+    /// A monitor's name.
+    monitor: String,
     /// A retention policy's name.
     policy: String,
     /// A dry run of that policy.
@@ -228,6 +232,8 @@ fn concrete(route: &str, ids: &Ids) -> String {
     .map_or(0, |(_, id)| id);
     let name = if route.starts_with("/users/") {
         &ids.user
+    } else if route.starts_with("/monitors/") {
+        &ids.monitor
     } else if route.starts_with("/policies/") {
         &ids.policy
     } else {
@@ -431,6 +437,16 @@ fn rows() -> Vec<Row> {
         post("/requests/{id}/change",              OwnersRequest,        start_request,      Writes,   [Go("/requests/*?done=start"), Go("/requests/*?done=start"), No]),
         post("/requests/{id}/change",              OwnersRequest,        extend_request,     Writes,   [Go("/requests/*?done=extend"), No, No]).note("extending: an admin's decision"),
         post("/requests/{id}/link",                OwnersRequest,        link_the_batch,     Writes,   [Go("/requests/*?done=linked"), Go("/requests/*?done=linked"), No]),
+        // Monitors: everyone sees and adds them, and subscribes themself; an admin or the
+        // owner runs, enables and disables one (policy::add_monitor, change_monitor,
+        // subscribe_to_monitor).
+        get("/monitors",                           Shared,               [Page, Page, Page]),
+        post("/monitors",                          Shared,               new_monitor,        Writes,   [Go("/monitors/*?added=1"); 3]),
+        get("/monitors/{name}",                    OwnersMonitor,        [Page, Page, Page]),
+        post("/monitors/{name}/run",               OwnersMonitor,        no_fields,          Writes,   [Go("/monitors/*"), Go("/monitors/*"), No]),
+        post("/monitors/{name}/enable",            OwnersMonitor,        no_fields,          Writes,   [Go("/monitors?*"), Go("/monitors?*"), No]),
+        post("/monitors/{name}/disable",           OwnersMonitor,        no_fields,          Writes,   [Go("/monitors?*"), Go("/monitors?*"), No]),
+        post("/monitors/{name}/subscribe",         OwnersMonitor,        subscribe_me,       Writes,   [Go("/monitors/*"); 3]).note("subscribing oneself"),
         // Retention policies: admins only (policy::manage_retention), asked before anything
         // about the policy or what was typed. A dry run freezes a snapshot and is recorded.
         get("/policies",                           Shared,               [Page, No, No]),
@@ -509,6 +525,20 @@ fn type_purge(_: &Ids, _: &str) -> Vec<(&'static str, String)> {
         ("grace_days", String::new()),
         ("reason", "matrix".to_owned()),
     ]
+}
+
+fn new_monitor(ids: &Ids, caller: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("name", format!("watch_{}", ids.unique)),
+        ("selection", ids.selection.clone()),
+        ("schedule", "0 3 * * *".to_owned()),
+        ("time_zone", "UTC".to_owned()),
+        ("subscribers", caller.to_owned()),
+    ]
+}
+
+fn subscribe_me(_: &Ids, _: &str) -> Vec<(&'static str, String)> {
+    vec![("subscribe", "on".to_owned())]
 }
 
 fn new_selection(ids: &Ids, _: &str) -> Vec<(&'static str, String)> {
@@ -711,6 +741,22 @@ impl Fixtures<'_> {
         name
     }
 
+    /// A monitor of `ula`'s on the shared selection; returns its name.
+    async fn monitor(&mut self) -> String {
+        self.made += 1;
+        let name = format!("ulas_monitor_{}", self.made);
+        let (status, body) = self
+            .server
+            .post(
+                Some(&self.tokens.ula),
+                "/api/v1/monitors",
+                &json!({"name": name, "selection": self.shared.selection, "schedule": "0 3 * * *"}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        name
+    }
+
     async fn prepare(&mut self, target: Target) -> Ids {
         let tokens = self.tokens;
         let mut ids = self.shared.clone();
@@ -746,6 +792,7 @@ impl Fixtures<'_> {
                 (ids.record, ids.batch, ids.job) = self.trashed(&tokens.ann, &tokens.ann).await;
             }
             Target::OwnersSelection => ids.selection = self.selection().await,
+            Target::OwnersMonitor => ids.monitor = self.monitor().await,
             Target::OwnersToken => {
                 let run = lethe(self.database, &["user", "token", "ula", "--json"]);
                 assert_eq!(run.status, 0, "{}", run.stderr);
@@ -852,7 +899,7 @@ impl Fixtures<'_> {
 /// Lethe's tables (with the column to order each by) and the contacts: a cell that changes
 /// none of them changed nothing. Sessions are read through a view without `last_seen_at`,
 /// which any page request may move on.
-const TABLES: [(&str, &str); 21] = [
+const TABLES: [(&str, &str); 26] = [
     ("lethe_user", "id"),
     ("lethe_channel_choice", "user_id, kind, channel"),
     ("lethe_webhook", "id"),
@@ -873,6 +920,11 @@ const TABLES: [(&str, &str); 21] = [
     ("lethe_selection_part", "selection_id, position"),
     ("lethe_snapshot", "id"),
     ("lethe_snapshot_member", "snapshot_id, record_id"),
+    ("lethe_monitor", "id"),
+    ("lethe_monitor_subscriber", "monitor_id, user_id"),
+    ("lethe_monitor_member", "monitor_id, record_id"),
+    ("lethe_monitor_run", "id"),
+    ("lethe_monitor_hit", "run_id, record_id"),
     ("contact", "id"),
 ];
 

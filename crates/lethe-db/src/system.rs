@@ -92,6 +92,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/postgres/0012_retention_policies.sql"),
     ),
     (
+        13,
+        "monitors: their subscribers, members, runs and hits",
+        include_str!("../migrations/sqlite/0013_monitors.sql"),
+        include_str!("../migrations/postgres/0013_monitors.sql"),
+    ),
+    (
         14,
         "erasure and access requests, and what fulfilled them",
         include_str!("../migrations/sqlite/0014_requests.sql"),

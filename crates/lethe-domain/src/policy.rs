@@ -6,7 +6,8 @@
 //! selections, mass operations, restoring, previewing, requesting and cancelling purges, the
 //! history, resuming a job, managing users and their API tokens, seeing a deletion batch in
 //! the recycle bin, the permanent deletion console, and where notifications go (a user's
-//! channels, webhooks, the outbox), and people's erasure and access requests.
+//! channels, webhooks, the outbox), people's erasure and access requests, and who adds,
+//! changes and subscribes to monitors.
 
 use crate::Actor;
 
@@ -335,6 +336,20 @@ pub fn see_request(actor: &Actor, request: i64, assignee: Option<i64>) -> Verdic
     }
 }
 
+/// Adding a monitor on the saved selection `selection` (SuperOffice SAINT): an admin
+/// monitors anything; a user monitors a selection they may see (`sees_selection`, which the
+/// store answers: saved selections are shared by every user, SPEC §4).
+pub fn add_monitor(actor: &Actor, selection: &str, sees_selection: bool) -> Verdict {
+    if actor.admin || sees_selection {
+        Ok(())
+    } else {
+        refuse(format!(
+            "user `{}` may not see the saved selection `{selection}`, so may not monitor it",
+            actor.name
+        ))
+    }
+}
+
 /// Moving request `request` along (starting it, marking it done, linking the deletion
 /// batches and purges that fulfil it), assigned to the user `assignee`: an admin, or its
 /// assignee, whose work it is.
@@ -344,6 +359,35 @@ pub fn work_on_request(actor: &Actor, request: i64, assignee: Option<i64>) -> Ve
     } else {
         refuse(format!(
             "only the assignee of request {request} or an admin may move it along"
+        ))
+    }
+}
+
+/// Changing, enabling, disabling, running or removing monitor `monitor`, which the user
+/// `owner` owns: an admin or its owner.
+pub fn change_monitor(actor: &Actor, monitor: &str, owner: Option<i64>) -> Verdict {
+    if may_see(actor, owner) {
+        Ok(())
+    } else {
+        refuse(format!(
+            "only an admin or the owner of monitor `{monitor}` may change, run or remove it"
+        ))
+    }
+}
+
+/// Subscribing the user `subscriber` to monitor `monitor` (owned by `owner`), or
+/// unsubscribing them: anyone for themselves; the owner or an admin for others.
+pub fn subscribe_to_monitor(
+    actor: &Actor,
+    monitor: &str,
+    owner: Option<i64>,
+    subscriber: i64,
+) -> Verdict {
+    if may_see(actor, owner) || actor.is(Some(subscriber)) {
+        Ok(())
+    } else {
+        refuse(format!(
+            "only an admin or the owner of monitor `{monitor}` may subscribe or unsubscribe others; you may subscribe yourself"
         ))
     }
 }
@@ -371,7 +415,7 @@ mod tests {
         type Question = (&'static str, fn(&Actor) -> bool);
         // Columns: operator, admin, plain user, owner.
         #[rustfmt::skip]
-        let table: [(Question, [bool; 4]); 46] = [
+        let table: [(Question, [bool; 4]); 53] = [
             (("see the owner's job or snapshot",    |a| may_see(a, Some(OWNER))),                           [true, true, false, true]),
             (("see what the operator started",      |a| may_see(a, None)),                                  [true, true, false, false]),
             (("list everyone's jobs",               sees_everyones),                                        [true, true, false, false]),
@@ -418,6 +462,13 @@ mod tests {
             (("move the owner's request along",     |a| work_on_request(a, 8, Some(OWNER)).is_ok()),        [true, true, false, true]),
             (("move an unassigned request along",   |a| work_on_request(a, 8, None).is_ok()),               [true, true, false, false]),
             (("extend or refuse the owner's request", |a| manage_requests(a, "extending").is_ok()),         [true, true, false, false]),
+            (("monitor a visible selection",        |a| add_monitor(a, "s", true).is_ok()),                 [true, true, true, true]),
+            (("monitor a hidden selection",         |a| add_monitor(a, "s", false).is_ok()),                [true, true, false, false]),
+            (("change the owner's monitor",         |a| change_monitor(a, "m", Some(OWNER)).is_ok()),       [true, true, false, true]),
+            (("change the operator's monitor",      |a| change_monitor(a, "m", None).is_ok()),              [true, true, false, false]),
+            (("subscribe oneself (user 2)",         |a| subscribe_to_monitor(a, "m", Some(OWNER), 2).is_ok()), [true, true, true, true]),
+            (("subscribe another (user 3)",         |a| subscribe_to_monitor(a, "m", Some(OWNER), 3).is_ok()), [true, true, false, true]),
+            (("subscribe to the operator's monitor", |a| subscribe_to_monitor(a, "m", None, 3).is_ok()),    [true, true, false, false]),
         ];
         for ((question, ask), expected) in table {
             for ((who, actor), expect) in actors().iter().zip(expected) {

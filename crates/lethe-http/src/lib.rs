@@ -12,6 +12,7 @@ mod extract;
 mod files;
 mod gate;
 mod lifecycle;
+mod monitors;
 mod openapi;
 mod policies;
 mod requests;
@@ -76,6 +77,21 @@ pub fn app(store: Store, web: WebOptions) -> Router {
             "/api/v1/webhooks/{id}",
             axum::routing::delete(deliveries::remove_webhook),
         )
+        .route(
+            "/api/v1/monitors",
+            get(monitors::list).post(monitors::create),
+        )
+        .route(
+            "/api/v1/monitors/{name}",
+            get(monitors::show)
+                .patch(monitors::change)
+                .delete(monitors::remove),
+        )
+        .route(
+            "/api/v1/monitors/{name}/run",
+            axum::routing::post(monitors::run),
+        )
+        .route("/api/v1/monitors/{name}/hits", get(monitors::hits))
         .route("/api/v1/deliveries", get(deliveries::list))
         .route(
             "/api/v1/deliveries/{id}/retry",

@@ -47,6 +47,9 @@ pub(crate) fn derived_components() -> Map<String, Value> {
     generator.subschema_for::<lethe_store::Webhook>();
     generator.subschema_for::<lethe_store::Delivery>();
     generator.subschema_for::<lethe_store::SubjectRequest>();
+    generator.subschema_for::<lethe_store::Monitor>();
+    generator.subschema_for::<lethe_store::MonitorRun>();
+    generator.subschema_for::<lethe_store::MonitorHits>();
     generator.subschema_for::<lethe_store::RetentionPolicy>();
     generator.subschema_for::<lethe_store::PolicyRun>();
     generator.take_definitions(true)
@@ -485,6 +488,7 @@ pub fn document(schema: &Schema) -> Value {
     lifecycle::lifecycle_paths(&mut paths);
     deliveries::delivery_paths(&mut paths);
     requests::request_paths(&mut paths);
+    monitors::monitor_paths(&mut paths);
     policies::policy_paths(&mut paths);
     stats_paths(&mut paths);
     paths.insert(
@@ -555,6 +559,7 @@ fn json_body(schema: Value) -> Value {
 
 mod deliveries;
 mod lifecycle;
+mod monitors;
 mod policies;
 mod requests;
 

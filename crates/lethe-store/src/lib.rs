@@ -13,6 +13,7 @@ mod bulk;
 mod files;
 mod history;
 mod lifecycle;
+mod monitors;
 mod notifications;
 mod options;
 mod passwords;
@@ -56,6 +57,9 @@ pub use lifecycle::{
     DEFAULT_QUERY_TIMEOUT, DeletionBatch, EntityCount, Job, JobKind, JobRunner, JobState,
     LifecycleSettings, MAX_BATCH_SIZE, MAX_GRACE, PREVIEW_SAMPLE, Preview, Rewrite, Skip,
     lease_owner,
+};
+pub use monitors::{
+    MAX_HITS_PAGE, Monitor, MonitorEdit, MonitorHit, MonitorHits, MonitorRun, NewMonitor,
 };
 pub use notifications::Notification;
 pub use notifications::channels::{

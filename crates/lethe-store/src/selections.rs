@@ -714,6 +714,13 @@ async fn delete_selection<DB: Dialect>(pool: &Pool<DB>, name: &str) -> Result<()
             users.join(", ")
         )));
     }
+    let monitors = crate::monitors::watching::<DB>(&mut transaction, selection.id).await?;
+    if !monitors.is_empty() {
+        return Err(StoreError::Conflict(format!(
+            "`{name}` is watched by monitor {}; remove those (`lethe monitor remove`) or point them at another selection first",
+            monitors.join(", ")
+        )));
+    }
     let (sql, values) = DB::build(
         Query::select()
             .column(Alias::new("name"))

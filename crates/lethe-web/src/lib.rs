@@ -122,6 +122,18 @@ pub fn routes(store: Store, options: WebOptions) -> Router {
         .route("/requests/{id}", get(pages::requests::show))
         .route("/requests/{id}/change", post(pages::requests::change))
         .route("/requests/{id}/link", post(pages::requests::link))
+        .route(
+            "/monitors",
+            get(pages::monitors::list).post(pages::monitors::add),
+        )
+        .route("/monitors/{name}", get(pages::monitors::show))
+        .route("/monitors/{name}/run", post(pages::monitors::run))
+        .route("/monitors/{name}/enable", post(pages::monitors::enable))
+        .route("/monitors/{name}/disable", post(pages::monitors::disable))
+        .route(
+            "/monitors/{name}/subscribe",
+            post(pages::monitors::subscribe),
+        )
         .route("/deliveries", get(pages::deliveries::show))
         .route("/deliveries/{id}/retry", post(pages::deliveries::retry))
         .route("/webhooks", post(pages::deliveries::add))

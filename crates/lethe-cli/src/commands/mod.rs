@@ -3,6 +3,7 @@
 mod deliver;
 mod demo;
 mod lifecycle;
+mod monitor;
 mod policy;
 mod record;
 mod request;
@@ -84,6 +85,7 @@ async fn dispatch(context: &Context, command: Command) -> anyhow::Result<()> {
         Command::Webhook(command) => deliver::webhook(context, command).await,
         Command::Policy(command) => policy::run(context, command).await,
         Command::Request(command) => request::run(context, command).await,
+        Command::Monitor(command) => monitor::run(context, command).await,
     }
 }
 

@@ -94,7 +94,8 @@ pub async fn serve(
     Ok(())
 }
 
-/// The job worker and scheduler: runs the retention policies whose time has come, sends the
+/// The job worker and scheduler: runs the retention policies and evaluates the monitors
+/// whose time has come (and monitor runs another instance left unfinished), sends the
 /// reminders of requests' deadlines (each once, whatever the number of instances), requests
 /// auto-purges of batches past the retention window, runs due purges, queued jobs and jobs a dead worker left behind (after a crash or
 /// `kill -9`) from their last committed batch. A batch is one transaction, so
@@ -132,6 +133,16 @@ async fn work_jobs(store: Store) {
             Ok(_) => {}
             Err(error) => {
                 tracing::warn!(%error, "request deadline reminders could not be sent; they are tried again")
+            }
+        }
+        match store.run_due_monitors().await {
+            Ok(runs) => {
+                for run in runs {
+                    tracing::info!(monitor = %run.monitor, run = run.id, entered = run.entered, left = run.left, "a monitor was evaluated on schedule")
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "a monitor could not be evaluated; it is tried again on the next pass, `lethe monitor history` has its runs")
             }
         }
         if let Err(error) = store.anchor_history().await {

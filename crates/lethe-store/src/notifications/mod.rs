@@ -42,6 +42,8 @@ pub(crate) enum Recipients {
     User(i64),
     /// Every admin.
     Admins,
+    /// The subscribers of a monitor.
+    MonitorSubscribers(i64),
 }
 
 impl Recipients {
@@ -50,6 +52,13 @@ impl Recipients {
         let who = match self {
             Recipients::User(user) => Expr::col(Alias::new("id")).eq(user),
             Recipients::Admins => Expr::col(Alias::new("role")).eq("admin"),
+            Recipients::MonitorSubscribers(monitor) => Expr::col(Alias::new("id")).in_subquery(
+                Query::select()
+                    .column(Alias::new("user_id"))
+                    .from(Alias::new("lethe_monitor_subscriber"))
+                    .and_where(Expr::col(Alias::new("monitor_id")).eq(monitor))
+                    .to_owned(),
+            ),
         };
         sea_query::Condition::all()
             .add(who)

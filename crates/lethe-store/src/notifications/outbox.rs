@@ -188,6 +188,7 @@ pub(super) async fn enqueue<DB: Dialect>(
         "for": match recipients {
             Recipients::Admins => "admins".to_owned(),
             Recipients::User(user) => format!("user {user}"),
+            Recipients::MonitorSubscribers(monitor) => format!("subscribers of monitor {monitor}"),
         },
     })
     .to_string();

@@ -9,6 +9,7 @@ pub mod deliveries;
 pub mod history;
 pub mod home;
 pub mod jobs;
+pub mod monitors;
 pub mod notifications;
 pub mod policies;
 pub mod record;
@@ -55,6 +56,7 @@ pub enum Section {
     Users,
     Deliveries,
     Requests,
+    Monitors,
     Policies,
     Notifications,
     Account,
@@ -72,6 +74,7 @@ impl Section {
             Section::Users => "users",
             Section::Deliveries => "deliveries",
             Section::Requests => "requests",
+            Section::Monitors => "monitors",
             Section::Policies => "policies",
             Section::Notifications => "notifications",
             Section::Account => "account",

@@ -375,6 +375,12 @@ pub(in crate::lifecycle) async fn batch<DB: Dialect>(
         let condition = reached_by(reach, eligible.clone(), StepFilter::Any);
         probe_values::<DB>(connection, child, condition.clone(), &mut context.probe).await?;
         record_files::<DB>(connection, child, batch.job, condition.clone()).await?;
+        let erased = Query::select()
+            .column(Alias::new(builtin::ID))
+            .from(Alias::new(child.name.as_str()))
+            .and_where(condition.clone())
+            .to_owned();
+        crate::monitors::forget_records::<DB>(connection, child.name.as_str(), erased).await?;
         let (sql, values) = DB::build(
             Query::delete()
                 .from_table(Alias::new(child.name.as_str()))
@@ -393,6 +399,7 @@ pub(in crate::lifecycle) async fn batch<DB: Dialect>(
         id().in_subquery(eligible.clone()),
     )
     .await?;
+    crate::monitors::forget_records::<DB>(connection, root, eligible.clone()).await?;
     let (sql, values) = DB::build(
         Query::delete()
             .from_table(Alias::new(root))
