@@ -216,7 +216,7 @@ pub fn check_extension(
         return Err(ExtensionRefused {
             field: "reason",
             message: format!(
-                "say why request {id} needs more time (Art. 12(3): the person is told the reason); give --reason"
+                "say why request {id} needs more time (Art. 12(3): the person is told the reason)"
             ),
         });
     }

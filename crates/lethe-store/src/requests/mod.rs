@@ -450,7 +450,7 @@ impl Store {
                             return Err(StoreError::invalid_option(
                                 "reason",
                                 format!(
-                                    "say why request {id} is refused (Art. 12(4): the person is told why); give --reason"
+                                    "say why request {id} is refused (Art. 12(4): the person is told why)"
                                 ),
                             ));
                         }
