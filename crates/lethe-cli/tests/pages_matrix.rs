@@ -447,6 +447,8 @@ fn rows() -> Vec<Row> {
         post("/monitors/{name}/enable",            OwnersMonitor,        no_fields,          Writes,   [Go("/monitors?*"), Go("/monitors?*"), No]),
         post("/monitors/{name}/disable",           OwnersMonitor,        no_fields,          Writes,   [Go("/monitors?*"), Go("/monitors?*"), No]),
         post("/monitors/{name}/subscribe",         OwnersMonitor,        subscribe_me,       Writes,   [Go("/monitors/*"); 3]).note("subscribing oneself"),
+        post("/monitors/{name}/change",            OwnersMonitor,        change_monitor,     Writes,   [Go("/monitors/*?changed=1"), Go("/monitors/*?changed=1"), No]),
+        post("/monitors/{name}/remove",            OwnersMonitor,        type_monitor_name,  Writes,   [Go("/monitors?*"), Go("/monitors?*"), No]),
         // Retention policies: admins only (policy::manage_retention), asked before anything
         // about the policy or what was typed. A dry run freezes a snapshot and is recorded.
         get("/policies",                           Shared,               [Page, No, No]),
@@ -535,6 +537,19 @@ fn new_monitor(ids: &Ids, caller: &str) -> Vec<(&'static str, String)> {
         ("time_zone", "UTC".to_owned()),
         ("subscribers", caller.to_owned()),
     ]
+}
+
+fn change_monitor(ids: &Ids, _: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("selection", ids.selection.clone()),
+        ("schedule", "@weekly".to_owned()),
+        ("time_zone", "Europe/Oslo".to_owned()),
+        ("on_leave", "on".to_owned()),
+    ]
+}
+
+fn type_monitor_name(ids: &Ids, _: &str) -> Vec<(&'static str, String)> {
+    vec![("typed", ids.monitor.clone())]
 }
 
 fn subscribe_me(_: &Ids, _: &str) -> Vec<(&'static str, String)> {

@@ -130,5 +130,59 @@ both_backends!(
             .wait_for_text("#monitor-stale-watch .state", "disabled")
             .await;
         browser.assert_accessible("monitors, one disabled").await;
+
+        // Changed on its page: a wrong schedule is said next to its field, as typed; a right
+        // one is saved.
+        browser
+            .goto(&server.endpoint("/monitors/stale-watch"))
+            .await;
+        browser.click("details.change-monitor summary").await;
+        browser.fill("#change-schedule", "every morning").await;
+        browser.click("#change-monitor button[type=submit]").await;
+        browser
+            .wait_for_text("#change-schedule-error", "every morning")
+            .await;
+        let kept = browser
+            .find("#change-schedule")
+            .await
+            .prop("value")
+            .await
+            .unwrap();
+        assert_eq!(kept.as_deref(), Some("every morning"));
+        browser
+            .assert_accessible("a monitor, a wrong schedule")
+            .await;
+        browser.fill("#change-schedule", "0 7 * * 1-5").await;
+        browser.click("#change-on-leave").await;
+        browser.click("#change-monitor button[type=submit]").await;
+        browser
+            .wait_for_text(".note", "Monitor stale-watch was changed")
+            .await;
+        browser
+            .wait_for_text("dl.facts", "records that enter and records that leave")
+            .await;
+
+        // Removed once its name is typed; a wrong name changes nothing.
+        browser.fill("#remove-typed", "stale").await;
+        browser.click("#remove-monitor button.danger").await;
+        browser
+            .wait_for_text("#remove-error", "Type stale-watch to remove it")
+            .await;
+        assert_eq!(
+            database.scalar("SELECT COUNT(*) FROM lethe_monitor").await,
+            1
+        );
+        browser
+            .assert_accessible("a monitor, a removal not confirmed")
+            .await;
+        browser.fill("#remove-typed", "stale-watch").await;
+        browser.click("#remove-monitor button.danger").await;
+        browser
+            .wait_for_text(".note", "Monitor stale-watch was removed")
+            .await;
+        assert_eq!(
+            database.scalar("SELECT COUNT(*) FROM lethe_monitor").await,
+            0
+        );
     }
 );

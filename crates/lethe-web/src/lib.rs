@@ -128,6 +128,8 @@ pub fn routes(store: Store, options: WebOptions) -> Router {
         )
         .route("/monitors/{name}", get(pages::monitors::show))
         .route("/monitors/{name}/run", post(pages::monitors::run))
+        .route("/monitors/{name}/change", post(pages::monitors::change))
+        .route("/monitors/{name}/remove", post(pages::monitors::remove))
         .route("/monitors/{name}/enable", post(pages::monitors::enable))
         .route("/monitors/{name}/disable", post(pages::monitors::disable))
         .route(

@@ -3,7 +3,9 @@
 //! or disable it — and has the form that adds one, its errors shown next to their fields
 //! and what was typed kept; `/monitors/{name}` shows one: its subscribers (a button
 //! subscribes or unsubscribes the person looking), its recent runs, and the records a run
-//! found, by id, each a link to its record. Anyone signed in sees them and adds monitors;
+//! found, by id, each a link to its record; its owner or an admin changes it there (the
+//! selection, the schedule, whether leaving records are told) or removes it once its name is
+//! typed. Anyone signed in sees them and adds monitors;
 //! the store asks the policy for every change (an admin or the owner changes, runs and
 //! removes one).
 
@@ -11,7 +13,7 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use lethe_store::{Monitor, MonitorHits, MonitorRun, NewMonitor, StoreError};
+use lethe_store::{Monitor, MonitorEdit, MonitorHits, MonitorRun, NewMonitor, StoreError};
 use serde::Deserialize;
 
 use crate::WebState;
@@ -204,7 +206,57 @@ struct MonitorPage {
     hits: MonitorHits,
     /// Whether the person looking is a subscriber.
     subscribed: bool,
+    /// Whether the person looking may change and remove it (an admin or its owner).
+    may_change: bool,
+    /// The saved selections it may watch instead.
+    selections: Vec<String>,
+    change: ChangeForm,
+    /// The name as typed to remove it, and what was wrong.
+    typed: String,
+    remove_error: Option<String>,
     note: Option<String>,
+}
+
+/// The change form as typed, with what is wrong next to its field.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ChangeFields {
+    #[serde(default)]
+    selection: String,
+    #[serde(default)]
+    schedule: String,
+    #[serde(default)]
+    time_zone: String,
+    /// A ticked box sends `on`.
+    #[serde(default)]
+    on_leave: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct ChangeForm {
+    fields: ChangeFields,
+    /// The field a refusal is about (`selection`, `schedule`, `time_zone`), and what it says.
+    error: Option<(&'static str, String)>,
+}
+
+impl ChangeForm {
+    fn of(monitor: &Monitor) -> ChangeForm {
+        ChangeForm {
+            fields: ChangeFields {
+                selection: monitor.selection.clone(),
+                schedule: monitor.schedule.clone(),
+                time_zone: monitor.time_zone.clone(),
+                on_leave: monitor.notify_on_leave.then(|| "on".to_owned()),
+            },
+            error: None,
+        }
+    }
+
+    fn error(&self, field: &str) -> Option<&str> {
+        self.error
+            .as_ref()
+            .filter(|(name, _)| *name == field)
+            .map(|(_, message)| message.as_str())
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -212,6 +264,40 @@ pub struct ShowQuery {
     run: Option<i64>,
     added: Option<u8>,
     ran: Option<i64>,
+    changed: Option<u8>,
+}
+
+/// Gathers a monitor's page (with the change form as it is).
+async fn monitor_page(
+    state: &WebState,
+    signed_in: &SignedIn,
+    name: &str,
+    run: Option<i64>,
+) -> Result<MonitorPage, StoreError> {
+    let store = &state.store;
+    let monitor = store.monitor(name).await?;
+    let runs = store.monitor_history(name, RUNS_SHOWN).await?;
+    let hits = store.monitor_hits(name, run, None, HITS_SHOWN).await?;
+    let selections = store
+        .list_selections()
+        .await?
+        .into_iter()
+        .map(|selection| selection.name)
+        .collect();
+    Ok(MonitorPage {
+        frame: Frame::of(state, signed_in, Section::Monitors).await,
+        subscribed: monitor.subscribers.contains(&signed_in.user.name),
+        may_change: signed_in.user.is_admin()
+            || monitor.owner.as_deref() == Some(signed_in.user.name.as_str()),
+        selections,
+        change: ChangeForm::of(&monitor),
+        typed: String::new(),
+        remove_error: None,
+        monitor,
+        runs,
+        hits,
+        note: None,
+    })
 }
 
 pub async fn show(
@@ -220,41 +306,110 @@ pub async fn show(
     Path(name): Path<String>,
     Query(query): Query<ShowQuery>,
 ) -> Result<Response, Rejection> {
-    let store = &state.store;
-    let gathered = async {
-        let monitor = store.monitor(&name).await?;
-        let runs = store.monitor_history(&name, RUNS_SHOWN).await?;
-        let hits = store
-            .monitor_hits(&name, query.run.or(query.ran), None, HITS_SHOWN)
-            .await?;
-        Ok::<_, StoreError>((monitor, runs, hits))
-    };
-    let (monitor, runs, hits) = match gathered.await {
-        Ok(gathered) => gathered,
+    let mut page = match monitor_page(&state, &signed_in, &name, query.run.or(query.ran)).await {
+        Ok(page) => page,
         Err(error) => return Ok(store_problem(error)),
     };
-    let note = if query.added.is_some() {
+    page.note = if query.added.is_some() {
         Some(format!(
             "Monitor {} was added. Its baseline holds {} record(s), of which nobody is told; its subscribers hear of what enters from the next run on.",
-            monitor.name, monitor.members
+            page.monitor.name, page.monitor.members
         ))
+    } else if query.changed.is_some() {
+        Some(format!("Monitor {} was changed.", page.monitor.name))
     } else {
         query.ran.map(|run| {
             format!(
                 "Run {run}: {} entered, {} left; {} subscriber(s) told.",
-                hits.run.entered, hits.run.left, hits.run.notified
+                page.hits.run.entered, page.hits.run.left, page.hits.run.notified
             )
         })
     };
-    let page = MonitorPage {
-        frame: Frame::of(&state, &signed_in, Section::Monitors).await,
-        subscribed: monitor.subscribers.contains(&signed_in.user.name),
-        monitor,
-        runs,
-        hits,
-        note,
-    };
     Ok(render(StatusCode::OK, &page))
+}
+
+/// Changes a monitor (its owner or an admin): another selection (a new baseline is taken),
+/// the schedule, whether leaving records are told. A refusal is shown next to its field, the
+/// form as typed, and nothing changes.
+pub async fn change(
+    State(state): State<WebState>,
+    Path(name): Path<String>,
+    SignedForm { signed_in, form }: SignedForm<ChangeFields>,
+) -> Result<Response, Rejection> {
+    let edit = MonitorEdit {
+        selection: Some(form.selection.trim().to_owned()),
+        schedule: Some(form.schedule.trim().to_owned()),
+        time_zone: Some(form.time_zone.trim().to_owned()),
+        notify_on_leave: Some(form.on_leave.as_deref() == Some("on")),
+    };
+    let error = match state
+        .store
+        .edit_monitor(&name, &edit, &signed_in.actor())
+        .await
+    {
+        Ok(monitor) => {
+            return Ok(
+                Redirect::to(&format!("/monitors/{}?changed=1", monitor.name)).into_response(),
+            );
+        }
+        Err(error) => error,
+    };
+    let field = match &error {
+        StoreError::InvalidOption { option, .. } if ["schedule", "time_zone"].contains(option) => {
+            *option
+        }
+        StoreError::NamedNotFound(_) | StoreError::BadRequest(_) => "selection",
+        _ => return Ok(store_problem(error)),
+    };
+    let mut page = match monitor_page(&state, &signed_in, &name, None).await {
+        Ok(page) => page,
+        Err(error) => return Ok(store_problem(error)),
+    };
+    page.change = ChangeForm {
+        fields: form,
+        error: Some((field, super::capitalised(&error.to_string()))),
+    };
+    Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RemoveFields {
+    #[serde(default)]
+    typed: String,
+}
+
+/// Removes a monitor (its owner or an admin) once its name is typed: its subscribers hear
+/// nothing more.
+pub async fn remove(
+    State(state): State<WebState>,
+    Path(name): Path<String>,
+    SignedForm { signed_in, form }: SignedForm<RemoveFields>,
+) -> Result<Response, Rejection> {
+    if form.typed.trim() == name {
+        return Ok(
+            match state.store.remove_monitor(&name, &signed_in.actor()).await {
+                Ok(()) => {
+                    let back = format!(
+                        "/monitors?{}",
+                        serde_html_form::to_string([
+                            ("monitor", name.as_str()),
+                            ("done", "removed")
+                        ])
+                        .unwrap_or_default()
+                    );
+                    Redirect::to(&back).into_response()
+                }
+                Err(error) => store_problem(error),
+            },
+        );
+    }
+    let mut page = match monitor_page(&state, &signed_in, &name, None).await {
+        Ok(page) => page,
+        Err(error) => return Ok(store_problem(error)),
+    };
+    page.remove_error = Some(format!("Type {name} to remove it. Nothing was changed."));
+    page.typed = form.typed;
+    Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
 }
 
 #[derive(Debug, Default, Deserialize)]
