@@ -222,5 +222,12 @@ both_backends!(
         }
         let (got, answer) = server.get(Some(&ann), "/api/v1/policies/nothing").await;
         assert_eq!(got, 404, "{answer}");
+        // A NUL in the path (found by the fuzz test): refused, and nothing reaches the
+        // database, which cannot hold one.
+        let (got, answer) = server
+            .post(Some(&ann), "/api/v1/policies/%00/approve", &json!({}))
+            .await;
+        assert_eq!(got, 400, "{answer}");
+        assert!(error_text(got, &answer).contains("NUL"), "{answer}");
     }
 );

@@ -178,6 +178,14 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // A NUL can only come percent-encoded; no name or id in Lethe holds one, and
+        // PostgreSQL refuses it in text, so it is refused here, once for every route.
+        if parts.uri.path().contains("%00") {
+            return Err(ApiError::BadRequest(
+                "the path holds a NUL character (%00), which no name or id in Lethe has; remove it"
+                    .to_owned(),
+            ));
+        }
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(value)| PathParams(value))

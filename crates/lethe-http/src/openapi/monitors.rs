@@ -48,7 +48,7 @@ pub(super) fn monitor_paths(paths: &mut Map<String, Value>) {
                 "responses": with_errors(success("200", "the monitor and its runs", json!({"type": "object", "properties": {
                     "monitor": schema_ref("Monitor"),
                     "runs": {"type": "array", "items": schema_ref("MonitorRun")}
-                }, "required": ["monitor", "runs"]})), &["401", "404"])
+                }, "required": ["monitor", "runs"]})), &["400", "401", "404"])
             },
             "patch": {
                 "summary": "Change a monitor (an admin or its owner): another selection takes a new baseline; anyone may subscribe or unsubscribe themselves. What the body leaves out stays as it is",
@@ -67,7 +67,7 @@ pub(super) fn monitor_paths(paths: &mut Map<String, Value>) {
             "delete": {
                 "summary": "Remove a monitor with its members, runs and hits (an admin or its owner)",
                 "operationId": "remove_monitor",
-                "responses": with_errors(success("200", "the monitor is removed", json!({"type": "object", "properties": {"removed": {"type": "string"}}, "required": ["removed"]})), &["401", "403", "404"])
+                "responses": with_errors(success("200", "the monitor is removed", json!({"type": "object", "properties": {"removed": {"type": "string"}}, "required": ["removed"]})), &["400", "401", "403", "404"])
             }
         }),
     );
@@ -77,7 +77,7 @@ pub(super) fn monitor_paths(paths: &mut Map<String, Value>) {
             "summary": "Evaluate a monitor now (an admin or its owner): its subscribers are told which records entered (and left) since the last evaluation",
             "operationId": "run_monitor",
             "parameters": [name],
-            "responses": with_errors(success("200", "the run", json!({"type": "object", "properties": {"run": schema_ref("MonitorRun")}, "required": ["run"]})), &["401", "403", "404"])
+            "responses": with_errors(success("200", "the run", json!({"type": "object", "properties": {"run": schema_ref("MonitorRun")}, "required": ["run"]})), &["400", "401", "403", "404"])
         }}),
     );
     paths.insert(
