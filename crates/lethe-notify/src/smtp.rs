@@ -204,6 +204,35 @@ impl Mailer {
     /// with a `Date` and a new `Message-ID`. The subject is kept to one line: line breaks and
     /// other control characters in it become spaces.
     pub async fn send(&self, to: &str, subject: &str, text: &str) -> Result<(), SendError> {
+        self.send_with_id(None, to, subject, text).await
+    }
+
+    /// As [`Mailer::send`], with the `Message-ID` `<{message}@{the sender's domain}>`: every
+    /// try of one message carries the same one, so that a receiver that got an earlier try
+    /// (whose answer was lost) can tell the repeat. `message` is made of letters, digits,
+    /// `.` and `-`.
+    pub async fn send_identified(
+        &self,
+        message: &str,
+        to: &str,
+        subject: &str,
+        text: &str,
+    ) -> Result<(), SendError> {
+        let message: String = message
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'))
+            .collect();
+        let id = format!("<{message}@{}>", self.from.email.domain());
+        self.send_with_id(Some(id), to, subject, text).await
+    }
+
+    async fn send_with_id(
+        &self,
+        message_id: Option<String>,
+        to: &str,
+        subject: &str,
+        text: &str,
+    ) -> Result<(), SendError> {
         let recipient = to.trim().parse::<Mailbox>().map_err(|error| {
             SendError::Permanent(format!("`{to}` is not an e-mail address: {error}"))
         })?;
@@ -212,7 +241,7 @@ impl Mailer {
             .to(recipient)
             .subject(one_line(subject))
             .date_now()
-            .message_id(None)
+            .message_id(message_id)
             .header(ContentType::TEXT_PLAIN)
             .body(text.to_owned())
             .map_err(|error| {

@@ -95,6 +95,42 @@ async fn each_email_gets_a_message_id_of_its_own() {
 }
 
 #[tokio::test]
+async fn every_try_of_one_message_carries_its_message_id() {
+    let Some(sink) = SmtpSink::start() else {
+        return;
+    };
+    let mailer = mailer_for(&sink);
+    for _ in 0..2 {
+        mailer
+            .send_identified(
+                "lethe.delivery.7.1765000000000000",
+                "a@example.com",
+                "one",
+                "1",
+            )
+            .await
+            .unwrap();
+    }
+    mailer
+        .send_identified(
+            "lethe.delivery.8.1765000000000000",
+            "a@example.com",
+            "two",
+            "2",
+        )
+        .await
+        .unwrap();
+    let ids: Vec<_> = sink
+        .messages()
+        .into_iter()
+        .map(|mail| mail.message_id.unwrap_or_default())
+        .collect();
+    assert_eq!(ids[0], "<lethe.delivery.7.1765000000000000@example.org>");
+    assert_eq!(ids[0], ids[1]);
+    assert_ne!(ids[1], ids[2]);
+}
+
+#[tokio::test]
 async fn a_line_break_in_the_subject_cannot_add_a_header() {
     let Some(sink) = SmtpSink::start() else {
         return;

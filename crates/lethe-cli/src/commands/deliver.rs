@@ -190,7 +190,16 @@ impl Deliverer {
                 None => Err(SendError::Permanent(
                     "no SMTP server is set: set LETHE_SMTP_HOST (and restart Lethe), then send the message again".to_owned(),
                 )),
-                Some(mailer) => mailer.send(to, &message.subject, &self.email_text(message)).await,
+                Some(mailer) => {
+                    mailer
+                        .send_identified(
+                            &message_name(message),
+                            to,
+                            &message.subject,
+                            &self.email_text(message),
+                        )
+                        .await
+                }
             },
             Channel::Webhook { url, secret } => {
                 let now = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -226,6 +235,17 @@ impl Deliverer {
         );
         text
     }
+}
+
+/// The name every try of a message carries (an e-mail's `Message-ID` before the `@`): its
+/// outbox id and the microsecond it was written, which no other message of this or another
+/// Lethe shares in practice.
+fn message_name(message: &Outgoing) -> String {
+    format!(
+        "lethe.delivery.{}.{}",
+        message.id,
+        message.created_at.unix_timestamp_nanos() / 1_000
+    )
 }
 
 /// How many messages one claim may take: as many as can all be sent, [`AT_ONCE`] at a time

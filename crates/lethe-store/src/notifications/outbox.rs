@@ -103,6 +103,9 @@ pub struct Outgoing {
     pub job_id: Option<i64>,
     /// Tries made before this one.
     pub attempts: u32,
+    /// When it was written to the outbox: with the id, it names the message the same on
+    /// every try and apart from any other Lethe's (an e-mail's `Message-ID`).
+    pub created_at: OffsetDateTime,
 }
 
 /// Where a claimed message goes.
@@ -318,6 +321,7 @@ async fn claim<DB: Dialect>(
                 Alias::new("lethe_webhook"),
                 Alias::new("secret"),
             )))
+            .expr(outbox("created_at"))
             .from(Alias::new("lethe_outbox"))
             .left_join(
                 Alias::new("lethe_webhook"),
@@ -347,6 +351,7 @@ async fn claim<DB: Dialect>(
             body: rows::text::<DB>(row, 5)?.unwrap_or_default(),
             job_id: rows::int::<DB>(row, 6)?,
             attempts: u32::try_from(rows::int::<DB>(row, 7)?.unwrap_or_default()).unwrap_or(0),
+            created_at: rows::timestamp::<DB>(row, 9)?.unwrap_or(OffsetDateTime::UNIX_EPOCH),
         });
     }
     Ok(claimed)
