@@ -136,6 +136,10 @@ both_backends!(
         browser
             .goto(&server.endpoint("/monitors/stale-watch"))
             .await;
+        // The page's title is its name alone (the forms below are in the page, not in it).
+        let title = browser.execute("return document.title;", vec![]).await;
+        assert_eq!(title, "Monitor stale-watch · Lethe");
+        assert_eq!(browser.count("#change-monitor").await, 1);
         browser.click("details.change-monitor summary").await;
         browser.fill("#change-schedule", "every morning").await;
         browser.click("#change-monitor button[type=submit]").await;
