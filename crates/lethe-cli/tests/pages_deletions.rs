@@ -210,6 +210,7 @@ both_backends!(
             .await;
         assert_eq!(told, 2, "every admin is told of the request");
         browser.click("header button[type=submit]").await;
+        browser.wait_for_text(".note", "You signed out").await;
 
         // Bob sees it pending, in red, with its time left, and cancels it.
         sign_in(&browser, &server, "/deletions", "bob", PASSWORD).await;
