@@ -5,10 +5,13 @@
 //! ```sh
 //! cargo run --release -p lethe-bench -- select --db demo.db --repeat 5
 //! cargo run --release -p lethe-bench -- lifecycle --db demo.db --files-dir demo-files
+//! cargo run --release -p lethe-bench -- retention --db demo.db
 //! ```
 
+mod export;
 mod lifecycle;
 mod pages;
+mod retention;
 mod suite;
 
 use std::str::FromStr;
@@ -85,6 +88,15 @@ enum Command {
     /// The pages at scale: `lethe serve`'s answer times against the hand-written SQL for
     /// the same questions.
     Pages(pages::PagesArgs),
+    /// A retention policy's dry run and a monitor's run, as the `lethe` binary runs them,
+    /// against processes running the hand-written SQL for the same work.
+    Retention(retention::RetentionArgs),
+    /// One hand-written side of `retention`, in its own process (started by `retention`).
+    #[command(hide = true)]
+    RetentionHand(retention::HandArgs),
+    /// `lethe export` of a selection, with and without related records, against the
+    /// database's own bulk export of the same rows (`sqlite3 -csv`, `COPY … TO STDOUT`).
+    Export(export::ExportArgs),
 }
 
 /// One question, asked through Lethe's filter language and as hand-written SQL. The hand
@@ -544,5 +556,8 @@ async fn main() -> anyhow::Result<()> {
         Command::LifecycleSide(args) => lifecycle::side(args).await,
         Command::Suite(args) => suite::run_suite(args).await,
         Command::Pages(args) => pages::run(args).await,
+        Command::Retention(args) => retention::run(args).await,
+        Command::RetentionHand(args) => retention::hand_side(args).await,
+        Command::Export(args) => export::run(args).await,
     }
 }

@@ -1,7 +1,7 @@
 //! `lethe-bench suite`: the whole benchmark for one backend in one command. It builds the
 //! demo data set with the real `lethe` binary when it is not there yet (and reuses it when
-//! it is), then runs the selection counts and the lifecycle benchmark against it, each side
-//! in processes of its own, and says which rows have nothing to measure yet.
+//! it is), then runs the selection counts, the lifecycle benchmark and the export benchmark
+//! against it, each side in processes of its own.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -235,9 +235,10 @@ pub async fn run_suite(args: SuiteArgs) -> anyhow::Result<()> {
         "the lifecycle benchmark",
     )?;
     println!("\n## {} — export\n", backend_name(args.backend));
-    println!(
-        "| operation | Lethe | hand SQL | ratio |\n|---|---|---|---|\n| export of the same selection | — | — | — |\n\nNot measured: Lethe has no export yet."
-    );
+    run(
+        Command::new(&me).args(["export", "--db", &db]),
+        "the export benchmark",
+    )?;
     Ok(())
 }
 

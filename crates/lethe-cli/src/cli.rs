@@ -5,10 +5,14 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+mod export;
 mod monitor;
+mod person;
 mod request;
 mod upkeep;
+pub use export::ExportArgs;
 pub use monitor::MonitorCommand;
+pub use person::{PersonCommand, Who};
 pub use request::RequestCommand;
 pub use upkeep::{DeliveriesCommand, PolicyCommand, WebhookCommand};
 
@@ -193,6 +197,15 @@ pub struct Settings {
         value_name = "DURATION"
     )]
     pub delivery_lease: Option<String>,
+    /// How long a delivered notification stays in the outbox for admins to see, e.g. 30d,
+    /// 12h, 0 (default 30d). Waiting and given-up ones stay until sent or sent again.
+    #[arg(
+        long,
+        global = true,
+        env = "LETHE_DELIVERED_KEPT",
+        value_name = "DURATION"
+    )]
+    pub delivered_kept: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -214,6 +227,13 @@ pub enum Command {
     Record(RecordCommand),
     /// Select records with a filter: count them, page through them, or explain the query.
     Select(SelectArgs),
+    /// Export records as CSV or NDJSON: what a filter selects, a snapshot's members, or what
+    /// a deletion batch holds in the trash (export before a purge). Streamed: any number of
+    /// records in the same memory.
+    Export(ExportArgs),
+    /// Everything held about one person, as one zip or counted (an access request).
+    #[command(subcommand)]
+    Person(PersonCommand),
     /// Saved selections: dynamic (a filter), static (fixed ids) or combined.
     #[command(subcommand)]
     Selection(SelectionCommand),
@@ -273,6 +293,16 @@ impl Command {
             Command::Demo(args) => !args.no_serve,
             _ => false,
         }
+    }
+
+    /// Whether the command sees a closed output pipe as an error to handle itself (an export
+    /// records how far it got) rather than ending quietly at once.
+    pub fn handles_closed_pipe(&self) -> bool {
+        self.serves()
+            || matches!(
+                self,
+                Command::Export(_) | Command::Person(PersonCommand::Export { .. })
+            )
     }
 }
 
@@ -610,6 +640,10 @@ pub struct ServeArgs {
     /// cookie is then marked Secure (sent over HTTPS only).
     #[arg(long, env = "LETHE_BEHIND_TLS")]
     pub behind_tls: bool,
+    /// This instance sends no notifications: what waits in the outbox is sent by another
+    /// instance, or by `lethe deliver` run from a schedule.
+    #[arg(long, env = "LETHE_NO_DELIVERIES")]
+    pub no_deliveries: bool,
 }
 
 #[derive(Debug, Args)]

@@ -10,8 +10,9 @@ fn main() -> std::process::ExitCode {
     limit_malloc_arenas();
     let cli = cli::Cli::parse();
     // Like other Unix tools, a command whose output pipe is closed (`lethe job list | head
-    // -1`) ends quietly instead of failing on the next write; a server keeps going.
-    if !cli.command.serves() {
+    // -1`) ends quietly instead of failing on the next write; a server keeps going, and an
+    // export records how far it got before it ends.
+    if !cli.command.handles_closed_pipe() {
         sigpipe::reset();
     }
     output::init_logging(cli.global.verbose);

@@ -271,6 +271,10 @@ fn routes() -> Vec<Row> {
         row("GET",    "/api/v1/records/{entity}",           None,                    Shared,           Reads,    [401, 401, 200, 200, 200]),
         row("POST",   "/api/v1/records/{entity}",           Some(new_contact),       Shared,           Writes,   [401, 401, 201, 201, 201]),
         row("GET",    "/api/v1/records/{entity}/count",     None,                    Shared,           Reads,    [401, 401, 200, 200, 200]),
+        row("GET",    "/api/v1/export/{entity}",            None,                    Shared,           Writes,   [401, 401, 200, 200, 200]).note("an export of active records is anyone's, as reading them is; it is recorded in the history"),
+        // Everything about one person: admins only, asked before who the person is.
+        row("GET",    "/api/v1/person",                     None,                    Shared,           Reads,    [401, 401, 403, 400, 403]).note("without email or contact, an admin hears what to give"),
+        row("GET",    "/api/v1/person/export",              None,                    Shared,           Reads,    [401, 401, 403, 400, 403]).note("without email or contact, an admin hears what to give"),
         row("GET",    "/api/v1/records/{entity}/{id}",      None,                    Shared,           Reads,    [401, 401, 200, 200, 200]),
         row("PATCH",  "/api/v1/records/{entity}/{id}",      Some(changed_contact),   NewContact,       Writes,   [401, 401, 200, 200, 200]),
         row("GET",    "/api/v1/records/{entity}/{id}/file", None,                    NewContact,       Reads,    [401, 401, 422, 422, 422]).note("a contact is not a file: past the token check, everyone hears so (attachments are downloaded here)"),
@@ -930,7 +934,7 @@ fn documented_routes(document: &Value) -> BTreeMap<(String, String), BTreeSet<u1
                 "",
                 "api",
                 "v1",
-                kind @ ("records" | "query"),
+                kind @ ("records" | "query" | "export"),
                 _entity,
                 rest @ ..,
             ] => {

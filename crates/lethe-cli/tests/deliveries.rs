@@ -335,6 +335,99 @@ both_backends!(
     }
 );
 
+/// `lethe ARGS --json` at the business time `now`; its JSON output.
+fn lethe_at(database: &TestDatabase, now: &str, args: &[&str]) -> Value {
+    let output = lethe_command(database)
+        .env("LETHE_NOW", now)
+        .args(args)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{args:?}: {output:?}");
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+both_backends!(
+    a_receiver_that_asks_to_wait_is_left_alone_that_long_and_old_deliveries_leave_the_outbox,
+    |database: TestDatabase| async move {
+        const NOW: &str = "2026-05-04T10:00:00Z";
+        add_user_with_password(&database, "ann", "admin", PASSWORD);
+        let receiver = Receiver::start(503).await;
+        lethe_at(&database, NOW, &["webhook", "add", &receiver.url]);
+        let contact = lethe_at(
+            &database,
+            NOW,
+            &["record", "create", "contact", "last_name=X"],
+        );
+        let id = contact["id"].as_i64().unwrap();
+        let trashed = lethe_at(
+            &database,
+            NOW,
+            &["trash", "contact", &format!("id = {id}"), "--yes"],
+        );
+        let batch = trashed["job"]["batch_id"].as_i64().unwrap().to_string();
+        lethe_at(
+            &database,
+            NOW,
+            &[
+                "purge", "request", "--batch", &batch, "--grace", "7d", "--yes",
+            ],
+        );
+
+        // 503 with `Retry-After: 120`: the next try is two minutes on, not the rule's 30 s.
+        let delivered = lethe_at(&database, NOW, &["deliver"]);
+        assert_eq!(delivered, serde_json::json!({"sent": 0, "failed": 1}));
+        let list = lethe_at(&database, NOW, &["deliveries", "list"]);
+        let row = &list["deliveries"][0];
+        assert_eq!(row["next_try_at"], "2026-05-04T10:02:00.000000Z", "{row}");
+        assert!(
+            row["last_error"]
+                .as_str()
+                .unwrap()
+                .ends_with("answered 503 Service Unavailable and asked to wait 120 s"),
+            "{row}"
+        );
+        assert_eq!(
+            list["counts"],
+            serde_json::json!({"waiting": 1, "delivered": 0, "given_up": 0})
+        );
+        // A minute later it is left alone; after the two minutes it is sent.
+        let early = lethe_at(&database, "2026-05-04T10:01:00Z", &["deliver"]);
+        assert_eq!(early, serde_json::json!({"sent": 0, "failed": 0}));
+        assert_eq!(receiver.received().len(), 1);
+        receiver.status.store(204, Ordering::SeqCst);
+        let later = lethe_at(&database, "2026-05-04T10:02:00Z", &["deliver"]);
+        assert_eq!(later, serde_json::json!({"sent": 1, "failed": 0}));
+        assert_eq!(receiver.received().len(), 2);
+
+        // Delivered messages stay for the period kept (30 days unless set), then leave.
+        let list = lethe_at(&database, "2026-06-02T10:00:00Z", &["deliveries", "list"]);
+        assert_eq!(
+            list["counts"],
+            serde_json::json!({"waiting": 0, "delivered": 1, "given_up": 0})
+        );
+        lethe_at(&database, "2026-06-02T10:00:00Z", &["deliver"]);
+        let list = lethe_at(&database, "2026-06-02T10:00:00Z", &["deliveries", "list"]);
+        assert_eq!(list["deliveries"].as_array().unwrap().len(), 1, "{list}");
+        lethe_at(&database, "2026-06-04T10:00:00Z", &["deliver"]);
+        let list = lethe_at(&database, "2026-06-04T10:00:00Z", &["deliveries", "list"]);
+        assert_eq!(list["deliveries"], serde_json::json!([]), "{list}");
+        assert_eq!(
+            list["counts"],
+            serde_json::json!({"waiting": 0, "delivered": 0, "given_up": 0})
+        );
+        // A period of one's own.
+        let output = lethe_command(&database)
+            .env("LETHE_DELIVERED_KEPT", "a while")
+            .arg("deliver")
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("LETHE_DELIVERED_KEPT"), "{stderr}");
+    }
+);
+
 both_backends!(
     a_person_sets_where_their_notifications_go_on_their_account_page,
     |database: TestDatabase| async move {

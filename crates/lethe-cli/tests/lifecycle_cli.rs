@@ -587,3 +587,52 @@ both_backends!(
         assert!(text.contains("removed from its end"), "{text}");
     }
 );
+
+both_backends!(
+    a_command_follows_its_job_while_another_worker_has_it_and_takes_it_over_after,
+    |database: TestDatabase| async move {
+        demo(&database, 100);
+        ok(&lethe(
+            &database,
+            &["trash", "contact", "category = \"lost\"", "--yes", "--json"],
+        ));
+        let requested = ok(&lethe(
+            &database,
+            &["purge", "request", "--batch", "1", "--yes", "--json"],
+        ));
+        let job = requested["job"]["id"].as_i64().unwrap();
+        // The job failed, and another instance (on another host, so not known to be gone)
+        // holds its lease for two more seconds, as a `lethe serve` that picked it up would.
+        let until = lethe_store::format_timestamp(
+            time::OffsetDateTime::now_utc() + time::Duration::seconds(2),
+        );
+        database
+            .execute(&format!(
+                "UPDATE lethe_job SET state = 'failed', error = 'the worker stopped', \
+                 lease_owner = 'another-host:1:worker', lease_expires_at = '{until}' \
+                 WHERE id = {job}"
+            ))
+            .await;
+        let later = (time::OffsetDateTime::now_utc() + time::Duration::days(8))
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        let resumed = lethe_command(&database)
+            .args(["job", "resume", &job.to_string()])
+            .env("LETHE_NOW", &later)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&resumed.stderr);
+        assert!(resumed.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("is being run by another-host:1:worker")
+                && stderr.contains("following it there"),
+            "{stderr}"
+        );
+        let shown = ok(&lethe(
+            &database,
+            &["job", "show", &job.to_string(), "--json"],
+        ));
+        assert_eq!(shown["job"]["state"], "done", "{shown}");
+        assert!(shown["job"]["counts"]["contact"].as_i64().unwrap() > 0);
+    }
+);

@@ -287,6 +287,14 @@ fn get(route: &'static str, target: Target, expect: [Outcome; 3]) -> Row {
     }
 }
 
+/// A GET whose answer is a download that is recorded in the history.
+fn download(route: &'static str, target: Target, expect: [Outcome; 3]) -> Row {
+    Row {
+        effect: Effect::Writes,
+        ..get(route, target, expect)
+    }
+}
+
 fn post(
     route: &'static str,
     target: Target,
@@ -356,6 +364,11 @@ fn rows() -> Vec<Row> {
         // A snapshot and what an operation on it would do: its maker's and admins' (policy::
         // see_snapshot); trashing, updating or anonymising more than one record is for admins
         // (policy::bulk), and the preview says so to the maker.
+        // Downloads of exports write their history entry: a snapshot's members are its
+        // maker's and admins'; what a batch holds in the trash, admins' (policy::
+        // export_records).
+        download("/snapshots/{id}/export",         SnapshotOfOne,        [Page, Page, No]),
+        download("/batches/{id}/export",           TrashedByOwner,       [Page, No, No]).note("the trash is exported by admins"),
         get("/snapshots/{id}/trash",               SnapshotOfOne,        [Page, Page, No]),
         get("/snapshots/{id}/trash",               SnapshotOfTwo,        [Page, Page, No]).note("two records: the maker is told she cannot go on")
             .shows(|_| "You cannot go on".to_owned(), [false, true, false]),
@@ -437,6 +450,9 @@ fn rows() -> Vec<Row> {
         post("/requests/{id}/change",              OwnersRequest,        start_request,      Writes,   [Go("/requests/*?done=start"), Go("/requests/*?done=start"), No]),
         post("/requests/{id}/change",              OwnersRequest,        extend_request,     Writes,   [Go("/requests/*?done=extend"), No, No]).note("extending: an admin's decision"),
         post("/requests/{id}/link",                OwnersRequest,        link_the_batch,     Writes,   [Go("/requests/*?done=linked"), Go("/requests/*?done=linked"), No]),
+        // Everything held about the request's person: admins only (policy::export_person),
+        // and only while the request is open.
+        download("/requests/{id}/export",          OwnersRequest,        [Missing, No, No]).note("the fixture's address is no contact's"),
         // Monitors: everyone sees and adds them, and subscribes themself; an admin or the
         // owner runs, enables and disables one (policy::add_monitor, change_monitor,
         // subscribe_to_monitor).

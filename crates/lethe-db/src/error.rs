@@ -210,6 +210,20 @@ impl From<lethe_domain::policy::Refusal> for StoreError {
 }
 
 impl StoreError {
+    /// Whether the error is a lost or refused connection to the database (rather than a full
+    /// disk or a wrong statement): the kind of trouble that passes when the server is back.
+    pub fn connection_lost(&self) -> bool {
+        match self {
+            StoreError::Database(
+                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed,
+            ) => true,
+            StoreError::Database(sqlx::Error::Database(inner)) => inner
+                .code()
+                .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+            _ => false,
+        }
+    }
+
     /// An [`StoreError::InvalidOption`] about `option`.
     pub fn invalid_option(option: &'static str, message: impl Into<String>) -> StoreError {
         StoreError::InvalidOption {
@@ -292,5 +306,28 @@ impl StoreError {
             StoreError::InvalidOption { option, .. } => Some(option),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_error_says_lethes_words_and_keeps_the_databases_text_underneath() {
+        let error = StoreError::Database(sqlx::Error::Protocol(
+            "duplicate key: (email)=(jane@example.org)".to_owned(),
+        ));
+        assert_eq!(error.to_string(), "database error");
+        let lost = StoreError::Database(sqlx::Error::PoolTimedOut);
+        assert!(
+            lost.to_string()
+                .starts_with("the database cannot be reached")
+        );
+        assert!(lost.connection_lost());
+        assert!(!error.connection_lost());
+        // The database's text is the error's source, for the job's page and the log.
+        let source = std::error::Error::source(&error).map(ToString::to_string);
+        assert!(source.is_some_and(|text| text.contains("jane@example.org")));
     }
 }

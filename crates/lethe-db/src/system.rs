@@ -109,6 +109,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0015_policy_claims.sql"),
         include_str!("../migrations/postgres/0015_policy_claims.sql"),
     ),
+    (
+        16,
+        "the outbox: delivered messages found by when",
+        include_str!("../migrations/sqlite/0016_outbox_delivered.sql"),
+        include_str!("../migrations/postgres/0016_outbox_delivered.sql"),
+    ),
 ];
 
 /// The table the migrator records applied versions in.

@@ -225,10 +225,21 @@ pub enum AfterFailure {
     GiveUp,
 }
 
+/// The longest wait a receiver may ask for (HTTP `Retry-After`) that Lethe keeps to: a
+/// receiver asking for more is tried again after this long.
+pub const LONGEST_ASKED_WAIT: Duration = Duration::from_secs(24 * 3_600);
+
 impl Retries {
     /// After the `tries_made`-th failed try (1 for the first), or a failure that no retry
-    /// can mend (`permanent`).
-    pub fn after_failure(&self, tries_made: u32, permanent: bool) -> AfterFailure {
+    /// can mend (`permanent`). A receiver that asked to be left alone for a while (`asked`,
+    /// from its `Retry-After`) is: the wait is the longer of the rule's and the one asked
+    /// for, the latter at most [`LONGEST_ASKED_WAIT`].
+    pub fn after_failure(
+        &self,
+        tries_made: u32,
+        permanent: bool,
+        asked: Option<Duration>,
+    ) -> AfterFailure {
         if permanent || tries_made >= self.tries {
             return AfterFailure::GiveUp;
         }
@@ -237,7 +248,8 @@ impl Retries {
             .first_wait
             .saturating_mul(1_u32 << doublings)
             .min(self.longest_wait);
-        AfterFailure::TryAgainIn(wait)
+        let asked = asked.unwrap_or_default().min(LONGEST_ASKED_WAIT);
+        AfterFailure::TryAgainIn(wait.max(asked))
     }
 }
 
@@ -280,7 +292,7 @@ mod tests {
             longest_wait: Duration::from_secs(50),
         };
         let waits: Vec<AfterFailure> = (1..=5)
-            .map(|tries| retries.after_failure(tries, false))
+            .map(|tries| retries.after_failure(tries, false, None))
             .collect();
         assert_eq!(
             waits,
@@ -292,9 +304,9 @@ mod tests {
                 AfterFailure::GiveUp,
             ]
         );
-        assert_eq!(retries.after_failure(1, true), AfterFailure::GiveUp);
+        assert_eq!(retries.after_failure(1, true, None), AfterFailure::GiveUp);
         assert!(matches!(
-            Retries::default().after_failure(u32::MAX - 1, false),
+            Retries::default().after_failure(u32::MAX - 1, false, None),
             AfterFailure::GiveUp
         ));
         let huge = Retries {
@@ -302,8 +314,35 @@ mod tests {
             ..Retries::default()
         };
         assert_eq!(
-            huge.after_failure(1_000, false),
+            huge.after_failure(1_000, false, None),
             AfterFailure::TryAgainIn(Duration::from_secs(3_600))
         );
+    }
+
+    #[test]
+    fn a_wait_the_receiver_asks_for_is_kept_to_up_to_a_day() {
+        let retries = Retries {
+            tries: 5,
+            first_wait: Duration::from_secs(10),
+            longest_wait: Duration::from_secs(50),
+        };
+        let after = |tries, asked| retries.after_failure(tries, false, Some(asked));
+        // Longer than the rule's wait: the receiver's.
+        assert_eq!(
+            after(1, Duration::from_secs(120)),
+            AfterFailure::TryAgainIn(Duration::from_secs(120))
+        );
+        // Shorter: the rule's, which is never cut short.
+        assert_eq!(
+            after(3, Duration::from_secs(5)),
+            AfterFailure::TryAgainIn(Duration::from_secs(40))
+        );
+        // A week: a day.
+        assert_eq!(
+            after(1, Duration::from_secs(7 * 86_400)),
+            AfterFailure::TryAgainIn(LONGEST_ASKED_WAIT)
+        );
+        // Asking does not buy tries beyond the last.
+        assert_eq!(after(5, Duration::from_secs(60)), AfterFailure::GiveUp);
     }
 }

@@ -160,6 +160,23 @@ pub fn bulk(actor: &Actor, members: u64, doing: &str, what: &str) -> Verdict {
     }
 }
 
+/// Exporting records, a copy of personal data that leaves Lethe: an admin exports anything;
+/// a user the active records a filter or their snapshot finds (what the records API shows
+/// them), not what is in the trash, which only the recycle bin shows.
+pub fn export_records(actor: &Actor, trashed_too: bool) -> Verdict {
+    if trashed_too {
+        admins_only(actor, "exporting records in the trash")
+    } else {
+        Ok(())
+    }
+}
+
+/// Gathering everything held about one person (an access request): an admin, since it
+/// reads the trash and every entity.
+pub fn export_person(actor: &Actor) -> Verdict {
+    admins_only(actor, "exporting everything held about a person")
+}
+
 /// Reading or verifying the deletion history: an admin.
 pub fn read_history(actor: &Actor) -> Verdict {
     admins_only(actor, "reading the deletion history")

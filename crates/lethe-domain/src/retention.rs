@@ -133,6 +133,14 @@ impl Schedule {
         OffsetDateTime::from_unix_timestamp(next.timestamp()).ok()
     }
 
+    /// The words of a stored schedule: what [`Schedule::describe`] says, or, for one that
+    /// no longer parses (a time zone this build does not know), why not.
+    pub fn words_of(pattern: &str, zone: &str) -> String {
+        Schedule::parse(pattern, zone)
+            .map(|parsed| parsed.describe())
+            .unwrap_or_else(|error| error)
+    }
+
     /// The schedule in words, e.g. "At 03:00 (Europe/Oslo)".
     pub fn describe(&self) -> String {
         format!("{} ({})", self.cron.describe(), self.zone.name())

@@ -163,6 +163,20 @@ fn crates_depend_only_downwards() {
             .collect::<Vec<_>>(),
         "notifications send one message and know nothing of the database or of Lethe's doors",
     );
+    // File formats turn values into bytes for any writer: the domain's values, nothing of
+    // the database or of Lethe's doors.
+    for dependency in &all["lethe-formats"] {
+        assert!(
+            !dependency.starts_with("lethe-") || dependency == "lethe-domain",
+            "lethe-formats depends on {dependency}; ARCHITECTURE.md allows it only lethe-domain among Lethe's crates"
+        );
+    }
+    assert_none_of(
+        "lethe-formats",
+        &all["lethe-formats"],
+        &storage_and_http,
+        "file formats write values and know nothing of the database or of Lethe's doors",
+    );
     assert_none_of(
         "lethe-http",
         &all["lethe-http"],

@@ -32,6 +32,16 @@ const ROWS_PER_READ: u64 = 10_000;
 /// The most residue places a receipt lists.
 const MAX_LISTED_PLACES: usize = 100;
 
+/// A value Lethe keeps on purpose outside the records, and why: the address an open erasure
+/// or access request was registered with, kept until the request is closed. An erased value
+/// equal to it, or inside it, is explained by it rather than reported as residue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptOnPurpose {
+    pub value: String,
+    /// Where and why, for the receipt: `lethe_request.subject_email (open request 4, …)`.
+    pub why: String,
+}
+
 /// What was not looked for, and why.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NotChecked {
@@ -162,7 +172,8 @@ fn wal_path(database: &Path) -> PathBuf {
 
 /// Which of `values` a record that was not erased holds, in any text column of any entity
 /// (the "Deleted User" placeholder aside): equal to the value, or containing it. Returns, by
-/// index, `entity.column` of one holder.
+/// index, `entity.column` of one holder; a value Lethe keeps on purpose (`kept`) is explained
+/// by its reason first.
 ///
 /// Every text column of every entity is read once, in pages of [`ROWS_PER_READ`] rows in id
 /// order, and every cell is looked up among the values (equality) and searched for them (the
@@ -172,6 +183,7 @@ async fn held_by_kept_records<DB: Dialect>(
     connection: &mut DB::Connection,
     schema: &Schema,
     values: &[(usize, &str)],
+    kept: &[KeptOnPurpose],
 ) -> Result<HashMap<usize, String>, StoreError> {
     let mut held = HashMap::new();
     if values.is_empty() {
@@ -189,6 +201,20 @@ async fn held_by_kept_records<DB: Dialect>(
         .collect();
     let mut holder: Vec<Option<String>> = vec![None; texts.len()];
     let mut left = texts.len();
+    for kept in kept {
+        let mut mark = |position: usize| {
+            if let Some(slot) = holder.get_mut(position)
+                && slot.is_none()
+            {
+                *slot = Some(kept.why.clone());
+                left -= 1;
+            }
+        };
+        if let Some(&position) = equal.get(kept.value.as_str()) {
+            mark(position);
+        }
+        needles.each_in(kept.value.as_bytes(), |position, _| mark(position));
+    }
     for entity in schema.entities() {
         let columns: Vec<&str> = entity
             .columns
@@ -369,6 +395,7 @@ pub async fn sqlite_receipt<DB: Dialect>(
     mut values: Vec<String>,
     not_checked: NotChecked,
     touched: &[String],
+    kept: &[KeptOnPurpose],
 ) -> Result<serde_json::Value, StoreError> {
     let started = std::time::Instant::now();
     let mut connection = pool.acquire().await?;
@@ -410,7 +437,7 @@ pub async fn sqlite_receipt<DB: Dialect>(
         .iter()
         .map(|index| (*index, values[*index].as_str()))
         .collect();
-    let held = held_by_kept_records::<DB>(&mut connection, schema, &candidates).await?;
+    let held = held_by_kept_records::<DB>(&mut connection, schema, &candidates, kept).await?;
     let residue: Vec<usize> = found
         .iter()
         .copied()
@@ -523,7 +550,7 @@ pub async fn sqlite_receipt<DB: Dialect>(
             "values_found": found.len(),
             "explained": {
                 "values": held.len(),
-                "how": "a query found a record that was not erased holding the value (equal to it, or containing it)",
+                "how": "a query found a record that was not erased holding the value (equal to it, or containing it), or Lethe keeps it on purpose (an open request's address, until the request is closed)",
                 "by_field": holders,
                 "of_them_also_in_free_space": held_in_free_space,
             },
@@ -551,6 +578,7 @@ pub async fn postgres_statistics<DB: Dialect>(
     schema: &Schema,
     tables: &[String],
     values: &[String],
+    kept: &[KeptOnPurpose],
 ) -> Result<serde_json::Value, StoreError> {
     if tables.is_empty() {
         return Ok(serde_json::json!({"skipped": "the purge touched no table"}));
@@ -597,7 +625,7 @@ pub async fn postgres_statistics<DB: Dialect>(
         .enumerate()
         .map(|(index, value)| (index, value.as_str()))
         .collect();
-    let held = held_by_kept_records::<DB>(&mut connection, schema, &candidates).await?;
+    let held = held_by_kept_records::<DB>(&mut connection, schema, &candidates, kept).await?;
     let found = i64::try_from(sampled.len() - held.len()).unwrap_or(i64::MAX);
     Ok(serde_json::json!({
         "analyzed": tables,

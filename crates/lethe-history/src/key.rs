@@ -56,6 +56,13 @@ impl HistoryKey {
         hex(&hmac_sha256(&self.0, message))
     }
 
+    /// A key of its own for `purpose` (e.g. sealing stored secrets), derived from this one
+    /// (HMAC-SHA-256 of the purpose's name): a key that differs from the history's and from
+    /// every other purpose's, without a second key to keep.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        hmac_sha256(&self.0, format!("lethe derived key: {purpose}").as_bytes())
+    }
+
     /// A short name for the key that reveals nothing about it.
     pub fn fingerprint(&self) -> String {
         let mut fingerprint = self.mac(b"lethe history key fingerprint");

@@ -143,7 +143,8 @@ pub struct DeliveryParams {
     limit: Option<u64>,
 }
 
-/// A page of the outbox, newest first; page on with `before=next_before`.
+/// A page of the outbox, newest first, and how many messages are in each state; page on
+/// with `before=next_before`.
 pub async fn list(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -163,8 +164,9 @@ pub async fn list(
         Some(last) if deliveries.len() as u64 == limit => Some(last.id),
         _ => None,
     };
+    let counts = state.store.delivery_counts(&user.0.actor()).await?;
     Ok(Json(
-        json!({"deliveries": deliveries, "next_before": next_before}),
+        json!({"deliveries": deliveries, "next_before": next_before, "counts": counts}),
     ))
 }
 

@@ -8,12 +8,14 @@
 mod auth;
 mod deliveries;
 mod error;
+mod export;
 mod extract;
 mod files;
 mod gate;
 mod lifecycle;
 mod monitors;
 mod openapi;
+mod person;
 mod policies;
 mod requests;
 mod selections;
@@ -140,6 +142,9 @@ pub fn app(store: Store, web: WebOptions) -> Router {
             axum::routing::post(users::revoke_token),
         )
         .route("/api/v1/records/{entity}/count", get(count_records))
+        .route("/api/v1/export/{entity}", get(export::export))
+        .route("/api/v1/person", get(person::show))
+        .route("/api/v1/person/export", get(person::export))
         .route(
             "/api/v1/selections",
             get(selections::list).post(selections::create),
@@ -372,7 +377,11 @@ pub(crate) fn parse_scope(raw: Option<&str>) -> Result<Scope, ApiError> {
     Ok(raw.map(Scope::parse).transpose()?.unwrap_or_default())
 }
 
-fn text_filter(store: &Store, entity: &str, text: Option<&str>) -> Result<Filter, ApiError> {
+pub(crate) fn text_filter(
+    store: &Store,
+    entity: &str,
+    text: Option<&str>,
+) -> Result<Filter, ApiError> {
     Ok(store.parse_filter(entity, text.unwrap_or(""))?)
 }
 

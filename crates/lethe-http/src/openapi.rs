@@ -46,6 +46,7 @@ pub(crate) fn derived_components() -> Map<String, Value> {
     generator.subschema_for::<lethe_store::DeliverySettings>();
     generator.subschema_for::<lethe_store::Webhook>();
     generator.subschema_for::<lethe_store::Delivery>();
+    generator.subschema_for::<lethe_store::DeliveryCounts>();
     generator.subschema_for::<lethe_store::SubjectRequest>();
     generator.subschema_for::<lethe_store::Monitor>();
     generator.subschema_for::<lethe_store::MonitorRun>();
@@ -266,6 +267,31 @@ pub fn document(schema: &Schema) -> Value {
                 }),
             );
         }
+        let mut export_ok = Map::new();
+        export_ok.insert("200".into(), json!({
+            "description": "the records, streamed: CSV (RFC 4180, a header line; text cells a spreadsheet would run as a formula get a ' in front, as the Lethe-Formula-Guard header says) or NDJSON (one record a line, as the records API writes them). With related=true, NDJSON lines name their entity under `_entity`, and CSV is a zip of one file per entity",
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/zip": {"schema": {"type": "string", "format": "binary"}},
+                "application/x-ndjson": {"schema": {"type": "string"}}
+            }
+        }));
+        paths.insert(
+            format!("/api/v1/export/{name}"),
+            json!({"get": {
+                "summary": format!("Export {name} records: what a filter selects, a snapshot's members, or what a deletion batch holds in the trash (admins for the trash); recorded in the history"),
+                "operationId": format!("export_{name}"),
+                "parameters": [
+                    {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["csv", "ndjson"], "default": "csv"}},
+                    {"name": "filter", "in": "query", "schema": {"type": "string"}},
+                    {"name": "scope", "in": "query", "schema": {"type": "string", "enum": ["active", "trashed", "all"]}},
+                    {"name": "snapshot", "in": "query", "description": "export this snapshot's members instead", "schema": {"type": "integer", "format": "int64"}},
+                    {"name": "batch", "in": "query", "description": "export what this deletion batch holds in the trash instead", "schema": {"type": "integer", "format": "int64"}},
+                    {"name": "related", "in": "query", "description": "also export every record that points at these through the schema's relations, directly or through others", "schema": {"type": "boolean", "default": false}}
+                ],
+                "responses": with_errors(export_ok, &["400", "401", "403", "404", "422", "429"])
+            }}),
+        );
         let mut count_ok = Map::new();
         count_ok.insert("200".into(), json!({"description": "how many records match", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Count"}}}}));
         paths.insert(

@@ -3,6 +3,7 @@
 //! or fail it, and resume a failed one. What a batch does is the kind's ([`JobKinds`]).
 
 use std::future::Future;
+use std::time::Duration;
 
 use lethe_db::dialect::{Dialect, begin_write};
 use lethe_db::{StoreError, col, rows};
@@ -70,12 +71,15 @@ pub trait JobKinds<DB: Dialect>: Sync {
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send + 'a;
 
-    /// Inside the transaction that marks the job failed (a purge tells every admin).
+    /// Inside the transaction that marks the job failed (a purge tells every admin):
+    /// `message` is the whole error, `said` Lethe's own words for it, without a database's
+    /// text (for notifications, which leave Lethe).
     fn failed<'a>(
         &'a self,
         connection: &'a mut DB::Connection,
         job: &'a JobRow,
         message: &'a str,
+        said: &'a str,
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send + 'a;
 
@@ -326,40 +330,73 @@ async fn fail<DB: Dialect, K: JobKinds<DB>>(
         // Another worker has the job, or its state moved on: it is not failed.
         return;
     }
+    // A database error's own text (which can quote a value) follows Lethe's words in the
+    // job's error only; notifications say Lethe's words.
+    let said = error.to_string();
     let message = match error {
-        StoreError::Database(inner) => format!("{error}: {inner}"),
-        other => other.to_string(),
+        StoreError::Database(inner) => format!("{said}: {inner}"),
+        _ => said.clone(),
     };
-    let result: Result<(), StoreError> = async {
-        let mut transaction = begin_write(pool).await?;
-        let (sql, values) = DB::build(
-            Query::update()
-                .table(Alias::new("lethe_job"))
-                .value(Alias::new("state"), JobState::Failed.as_str())
-                .value(Alias::new("error"), message.as_str())
-                .values(released_lease::<DB>())
-                .and_where(col("id").eq(job.id))
-                .and_where(col("lease_owner").eq(with.owner)),
-        );
-        DB::execute(&mut transaction, sql, values).await?;
-        job_event::<DB>(
-            &mut transaction,
-            with.history_key,
-            now,
-            &job.payload.actor,
-            job,
-            "failed",
-            serde_json::json!({"job": job.id, "batch": job.payload.deletion_batch(), "error": message}),
-        )
+    // The error that stopped the job may be the database going away; recording the failure
+    // then waits for it to come back a little while, so that the job reads as failed (and can
+    // be resumed) rather than as running under this worker's lease until the lease runs out.
+    let mut wait = Duration::from_millis(50);
+    let started = std::time::Instant::now();
+    loop {
+        match record_failure(pool, kinds, with, job, &message, &said, now).await {
+            Ok(()) => return,
+            Err(inner) if inner.connection_lost() && started.elapsed() < FAILURE_PATIENCE => {
+                tracing::warn!(job = job.id, error = %inner, "recording a job's failure; trying again");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(2));
+            }
+            Err(inner) => {
+                tracing::error!(job = job.id, error = %inner, "could not record a job's failure");
+                return;
+            }
+        }
+    }
+}
+
+/// How long a worker keeps trying to record a job's failure while its connections to the
+/// database are lost: well under [`LEASE`], after which another worker takes the job over.
+const FAILURE_PATIENCE: Duration = Duration::from_secs(15);
+
+async fn record_failure<DB: Dialect, K: JobKinds<DB>>(
+    pool: &Pool<DB>,
+    kinds: &K,
+    with: RunWith<'_>,
+    job: &JobRow,
+    message: &str,
+    said: &str,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let mut transaction = begin_write(pool).await?;
+    let (sql, values) = DB::build(
+        Query::update()
+            .table(Alias::new("lethe_job"))
+            .value(Alias::new("state"), JobState::Failed.as_str())
+            .value(Alias::new("error"), message)
+            .values(released_lease::<DB>())
+            .and_where(col("id").eq(job.id))
+            .and_where(col("lease_owner").eq(with.owner)),
+    );
+    DB::execute(&mut transaction, sql, values).await?;
+    job_event::<DB>(
+        &mut transaction,
+        with.history_key,
+        now,
+        &job.payload.actor,
+        job,
+        "failed",
+        serde_json::json!({"job": job.id, "batch": job.payload.deletion_batch(), "error": message}),
+    )
+    .await?;
+    kinds
+        .failed(&mut transaction, job, message, said, now)
         .await?;
-        kinds.failed(&mut transaction, job, &message, now).await?;
-        transaction.commit().await?;
-        Ok(())
-    }
-    .await;
-    if let Err(inner) = result {
-        tracing::error!(job = job.id, error = %inner, "could not record a job's failure");
-    }
+    transaction.commit().await?;
+    Ok(())
 }
 
 /// Makes a failed job runnable again: it continues after its last committed batch, and the

@@ -22,6 +22,8 @@ pub use signature::{SignatureError, signature_header, verify_signature};
 pub use smtp::{Mailer, SmtpSettings, SmtpTls, UnknownSmtpTls};
 pub use webhook::WebhookSender;
 
+use std::time::Duration;
+
 /// Why a notification was not delivered. The text says, for an admin, which server or URL
 /// and what happened.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,18 +38,32 @@ pub enum SendError {
     /// redirected.
     #[error("{0}")]
     Permanent(String),
+    /// Trying again later may work, and the receiver said when: it answered 429 or 503 (or
+    /// another "not now") with a `Retry-After` of `wait`.
+    #[error("{message}")]
+    Busy { message: String, wait: Duration },
 }
 
 impl SendError {
     /// Whether trying again later may deliver the message.
     pub fn is_transient(&self) -> bool {
-        matches!(self, SendError::Transient(_))
+        matches!(self, SendError::Transient(_) | SendError::Busy { .. })
     }
 
     /// What happened, for an admin.
     pub fn message(&self) -> &str {
         match self {
-            SendError::Transient(message) | SendError::Permanent(message) => message,
+            SendError::Transient(message)
+            | SendError::Permanent(message)
+            | SendError::Busy { message, .. } => message,
+        }
+    }
+
+    /// How long the receiver asked to be left alone, when it did.
+    pub fn asked_wait(&self) -> Option<Duration> {
+        match self {
+            SendError::Busy { wait, .. } => Some(*wait),
+            _ => None,
         }
     }
 }
@@ -104,7 +120,7 @@ pub(crate) fn has_io_error(
 }
 
 /// A duration as an admin reads it in a message: "10 s", "1.5 s", "250 ms".
-pub(crate) fn describe_duration(duration: std::time::Duration) -> String {
+pub(crate) fn describe_duration(duration: Duration) -> String {
     let millis = duration.as_millis();
     if millis < 1000 {
         format!("{millis} ms")
@@ -118,7 +134,6 @@ pub(crate) fn describe_duration(duration: std::time::Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn durations_read_as_seconds_or_milliseconds() {

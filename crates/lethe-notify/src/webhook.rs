@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use reqwest::header::{CONTENT_TYPE, HeaderValue, LOCATION};
+use reqwest::header::{CONTENT_TYPE, HeaderValue, LOCATION, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
 
 use crate::{SendError, causes, describe_duration, has_io_error, innermost, signature_header};
@@ -83,7 +83,16 @@ impl WebhookSender {
             Ok(answer) => answer,
             Err(error) => return Err(self.unreachable(&shown, &error)),
         };
-        judge(&shown, answer.status(), answer.headers().get(LOCATION))
+        let headers = answer.headers();
+        judge(&shown, answer.status(), headers.get(LOCATION)).map_err(|error| {
+            match (error, headers.get(RETRY_AFTER).and_then(asked_wait)) {
+                (SendError::Transient(message), Some(wait)) => SendError::Busy {
+                    message: format!("{message} and asked to wait {}", describe_duration(wait)),
+                    wait,
+                },
+                (error, _) => error,
+            }
+        })
     }
 
     /// Why no answer came.
@@ -148,6 +157,20 @@ fn judge(shown: &str, status: StatusCode, location: Option<&HeaderValue>) -> Res
     Err(SendError::Transient(answered))
 }
 
+/// The wait a `Retry-After` header asks for: a number of seconds, or an HTTP date (a date
+/// already past asks for no wait). None when it is neither.
+fn asked_wait(header: &HeaderValue) -> Option<Duration> {
+    let text = header.to_str().ok()?.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(text).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
+}
+
 /// The URL without user name, password, query and fragment.
 fn shown(url: &Url) -> String {
     let mut shown = url.clone();
@@ -167,7 +190,7 @@ mod tests {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::IM_A_TEAPOT);
         match judge("http://h/", status, None) {
             Ok(()) => "delivered",
-            Err(SendError::Transient(_)) => "transient",
+            Err(SendError::Transient(_) | SendError::Busy { .. }) => "transient",
             Err(SendError::Permanent(_)) => "permanent",
         }
     }
@@ -203,6 +226,26 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn retry_after_is_seconds_or_a_date() {
+        let wait = |text: &'static str| asked_wait(&HeaderValue::from_static(text));
+        assert_eq!(wait("120"), Some(Duration::from_secs(120)));
+        assert_eq!(wait(" 0 "), Some(Duration::ZERO));
+        assert_eq!(wait("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        let later =
+            httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(3_600));
+        let asked =
+            asked_wait(&HeaderValue::from_str(&later).unwrap_or(HeaderValue::from_static("x")));
+        assert!(
+            asked
+                .is_some_and(|asked| asked > Duration::from_secs(3_500)
+                    && asked <= Duration::from_secs(3_600)),
+            "{later}: {asked:?}"
+        );
+        assert_eq!(wait("soon"), None);
+        assert_eq!(wait("-5"), None);
     }
 
     #[test]

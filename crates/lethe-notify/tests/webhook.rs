@@ -36,7 +36,8 @@ impl Received {
 }
 
 /// An HTTP receiver on 127.0.0.1: `/hook` takes deliveries (204), `/fail` answers 500,
-/// `/busy` 429, `/late` 408, `/gone` 410, `/slow` takes 5 s, `/moved` redirects to `/hook`
+/// `/busy` 429, `/late` 408, `/gone` 410, `/throttled` 503 with `Retry-After: 90`, `/paused`
+/// 429 with a `Retry-After` that is not a wait, `/slow` takes 5 s, `/moved` redirects to `/hook`
 /// with 308 (which a client that followed would POST again); any other path is 404.
 struct Receiver {
     base: String,
@@ -68,6 +69,26 @@ impl Receiver {
             .route("/busy", post(record(StatusCode::TOO_MANY_REQUESTS)))
             .route("/late", post(record(StatusCode::REQUEST_TIMEOUT)))
             .route("/gone", post(record(StatusCode::GONE)))
+            .route(
+                "/throttled",
+                post(|| async {
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        [(header::RETRY_AFTER, "90")],
+                    )
+                        .into_response()
+                }),
+            )
+            .route(
+                "/paused",
+                post(|| async {
+                    (
+                        StatusCode::TOO_MANY_REQUESTS,
+                        [(header::RETRY_AFTER, "whenever")],
+                    )
+                        .into_response()
+                }),
+            )
             .route(
                 "/slow",
                 post(|| async {
@@ -223,6 +244,22 @@ async fn too_many_requests_and_request_timeout_are_transient() {
     assert!(text.ends_with("answered 429 Too Many Requests"), "{text}");
     let text = transient(deliver(&sender(), &receiver.url("/late")).await);
     assert!(text.ends_with("answered 408 Request Timeout"), "{text}");
+}
+
+#[tokio::test]
+async fn a_receiver_that_asks_to_wait_is_told_apart_and_a_wait_that_is_no_wait_is_ignored() {
+    let receiver = Receiver::start().await;
+    let url = receiver.url("/throttled");
+    let error = deliver(&sender(), &url).await.unwrap_err();
+    assert!(error.is_transient());
+    assert_eq!(error.asked_wait(), Some(Duration::from_secs(90)));
+    assert_eq!(
+        error.to_string(),
+        format!("the webhook at {url} answered 503 Service Unavailable and asked to wait 90 s")
+    );
+    // A header that names no wait leaves a plain transient failure.
+    let text = transient(deliver(&sender(), &receiver.url("/paused")).await);
+    assert!(text.ends_with("answered 429 Too Many Requests"), "{text}");
 }
 
 #[tokio::test]

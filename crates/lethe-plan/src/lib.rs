@@ -248,5 +248,63 @@ pub fn plan(schema: &Schema, root: &str, operation: Operation) -> Result<Plan, P
     })
 }
 
+/// The records of one entity that point at the members, directly or through other records:
+/// every path that reaches them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Related {
+    pub entity: EntityName,
+    pub paths: Vec<Reach>,
+}
+
+/// Every entity whose records point at members of `root` through any relation, whatever
+/// its rule, and through the records that point at those, and so on: what an export "with
+/// related records" or a person's access request gathers. Each entity comes once with every
+/// path that reaches it, and after every entity it refers to among them, so that a file
+/// read in this order can be loaded parents first. The members themselves are not in it.
+pub fn related(schema: &Schema, root: &str) -> Result<Vec<Related>, PlanError> {
+    let entity = schema
+        .entity(root)
+        .ok_or_else(|| PlanError::UnknownEntity(root.to_owned()))?;
+    let root = entity.name.clone();
+    let mut found: Vec<Related> = Vec::new();
+    let mut paths = 0_usize;
+    let mut frontier = vec![Reach::members(&root)];
+    while !frontier.is_empty() {
+        let mut next = Vec::new();
+        for reach in &frontier {
+            for relation in schema.relations_to(&reach.entity) {
+                next.push(reach.then(relation, &reach.entity));
+            }
+        }
+        paths += next.len();
+        if paths > MAX_PATHS {
+            return Err(PlanError::TooManyPaths {
+                root: root.to_string(),
+            });
+        }
+        for reach in &next {
+            match found
+                .iter_mut()
+                .find(|related| related.entity == reach.entity)
+            {
+                Some(related) => related.paths.push(reach.clone()),
+                None => found.push(Related {
+                    entity: reach.entity.clone(),
+                    paths: vec![reach.clone()],
+                }),
+            }
+        }
+        frontier = next;
+    }
+    // The schema lists its entities parents first.
+    let place = |name: &EntityName| {
+        schema
+            .entity_names()
+            .position(|entity| entity == name.as_str())
+    };
+    found.sort_by_key(|related| place(&related.entity));
+    Ok(found)
+}
+
 #[cfg(test)]
 mod tests;

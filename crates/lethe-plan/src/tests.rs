@@ -196,3 +196,68 @@ fields.org_id = { type = "reference", to = "org", on_delete = "cascade", require
     let contact = plan(&default_schema(), "contact", Operation::Purge).expect("plans");
     assert_eq!(contact.touched_entities(), contact.entities());
 }
+
+#[test]
+fn related_records_follow_every_relation_and_come_parents_first() {
+    let schema = default_schema();
+    let related = crate::related(&schema, "contact").expect("plans");
+    let entities: Vec<&str> = related.iter().map(|r| r.entity.as_str()).collect();
+    // Every relation, whatever its rule: restrict (deal, project, invoice), anonymize
+    // (ticket_comment, survey_rating) and cascade alike, and through them.
+    for expected in [
+        "consent",
+        "deal",
+        "project",
+        "activity",
+        "note",
+        "message",
+        "ticket",
+        "ticket_comment",
+        "survey_rating",
+        "invoice",
+        "time_entry",
+        "campaign_membership",
+        "attachment",
+    ] {
+        assert!(entities.contains(&expected), "{expected} in {entities:?}");
+    }
+    assert!(
+        !entities.contains(&"contact"),
+        "the members are not related to themselves"
+    );
+    assert!(
+        !entities.contains(&"company"),
+        "parents are not related records"
+    );
+    // Each entity once, with every path to it.
+    let comment = related
+        .iter()
+        .find(|r| r.entity == "ticket_comment")
+        .expect("ticket_comment");
+    let root = lethe_schema::EntityName::parse("contact").expect("name");
+    let paths = described(comment.paths.iter().map(|reach| reach.describe(&root)));
+    assert_eq!(
+        paths,
+        vec![
+            "contact → ticket.contact_id → ticket_comment.ticket_id",
+            "contact → ticket_comment.contact_id",
+        ]
+    );
+    // Parents first: every entity comes after each other one it has a relation to.
+    for (index, item) in related.iter().enumerate() {
+        for relation in schema.relations_from(&item.entity) {
+            for later in &related[index + 1..] {
+                assert!(
+                    !relation.points_to(&later.entity),
+                    "{} refers to {}, which comes after it",
+                    item.entity,
+                    later.entity
+                );
+            }
+        }
+    }
+    assert!(matches!(
+        crate::related(&schema, "nobody"),
+        Err(PlanError::UnknownEntity(_))
+    ));
+}

@@ -452,6 +452,15 @@ pub fn compile_condition<DB: Dialect>(
     scope: Scope,
     now: OffsetDateTime,
 ) -> Result<Expr, StoreError> {
+    filter_condition::<DB>(filter, scope, now)
+}
+
+/// The condition on `t0` that keeps the records `filter` selects in `scope`, for `DB`.
+pub fn filter_condition<DB: Dialect>(
+    filter: &Filter,
+    scope: Scope,
+    now: OffsetDateTime,
+) -> Result<Expr, StoreError> {
     Compiler::<DB>::new(now, scope).condition(filter)
 }
 

@@ -230,6 +230,19 @@ impl Store {
         id: i64,
     ) -> Result<(crate::Record, tokio::fs::File), StoreError> {
         let record = self.get_record(entity, id).await?;
+        let file = self.open_file_of(entity, &record).await?;
+        Ok((record, file))
+    }
+
+    /// Opens the file of `record`, a record of the file-holding `entity` read before (in
+    /// the trash or not), for reading. A key that does not name a file Lethe may serve is
+    /// refused.
+    pub async fn open_file_of(
+        &self,
+        entity: &str,
+        record: &crate::Record,
+    ) -> Result<tokio::fs::File, StoreError> {
+        let id = record.id;
         let entity = self.entity(entity)?;
         if !holds_files(entity) {
             return Err(StoreError::BadRequest(format!(
@@ -263,10 +276,9 @@ impl Store {
         if !metadata.is_file() {
             return Err(gone());
         }
-        let file = tokio::fs::File::open(&path)
+        tokio::fs::File::open(&path)
             .await
-            .map_err(|error| file_error(&path, "open", &error))?;
-        Ok((record, file))
+            .map_err(|error| file_error(&path, "open", &error))
     }
 }
 

@@ -10,10 +10,14 @@
 
 mod access;
 mod bulk;
+mod due_runs;
+mod export;
 mod files;
 mod history;
+mod kept;
 mod lifecycle;
 mod monitors;
+mod names;
 mod notifications;
 mod options;
 mod passwords;
@@ -22,9 +26,11 @@ mod recycle_bin;
 mod redact;
 mod requests;
 mod retention;
+mod sealed;
 mod select;
 mod selections;
 mod sessions;
+mod set_columns;
 mod snapshots;
 mod stats;
 mod users;
@@ -38,6 +44,7 @@ pub use access::TokenInfo;
 pub use ddl::MigrationReport;
 pub use dialect::Backend;
 pub use error::{ErrorClass, StoreError};
+pub use export::{EXPORT_PAGE, Export, ExportPage, ExportSource, PersonKey};
 pub use files::{IncomingFile, STORAGE_KEY, holds_files, is_managed as is_managed_file_column};
 pub use lethe_db::DatabaseUrl;
 pub(crate) use lethe_db::Pools;
@@ -65,7 +72,9 @@ pub use notifications::Notification;
 pub use notifications::channels::{
     DeliveryChange, DeliverySettings, KindChoice, Webhook, check_email, check_webhook_url,
 };
-pub use notifications::outbox::{Channel, Delivery, DeliveryState, Outgoing, TryResult};
+pub use notifications::outbox::{
+    Channel, Delivery, DeliveryCounts, DeliveryState, Outgoing, TryResult,
+};
 pub use options::{KeySource, StoreOptions};
 pub use passwords::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
 pub use placeholder::PLACEHOLDER_ID;
@@ -158,6 +167,7 @@ impl Store {
             let report = ddl::migrate_schema(pool, &self.inner.schema, now).await?;
             placeholder::ensure_placeholders(pool, &self.inner.schema, now).await?;
             ddl::forget_trash_index_statistics(pool).await?;
+            notifications::channels::seal_stored_secrets(pool, &self.history_key()).await?;
             Ok(report)
         })
     }

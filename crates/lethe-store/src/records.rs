@@ -109,7 +109,7 @@ const SELECTED_BUILTINS: [&str; 5] = [
     builtin::TRASH_BATCH_ID,
 ];
 
-fn selected_columns(entity: &Entity) -> Vec<Alias> {
+pub(crate) fn selected_columns(entity: &Entity) -> Vec<Alias> {
     SELECTED_BUILTINS
         .iter()
         .map(|name| Alias::new(*name))
@@ -123,7 +123,7 @@ fn selected_columns(entity: &Entity) -> Vec<Alias> {
 }
 
 /// Decodes a row selected with [`selected_columns`]; returns the record and its trash batch.
-fn decode_record<DB: Dialect>(
+pub(crate) fn decode_record<DB: Dialect>(
     entity: &Entity,
     row: &DB::Row,
 ) -> Result<(Record, Option<i64>), StoreError> {

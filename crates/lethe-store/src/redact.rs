@@ -33,7 +33,7 @@ pub(crate) fn filter_tag(key: &HistoryKey, value: &str) -> String {
 /// `text` with every personal value of the records of `entity` matching `condition` (on
 /// `t0`) that it names replaced by [`ERASED`]. Values are matched as whole words or phrases
 /// (their neighbours are not letters or digits), ignoring case; values shorter than two
-/// characters are not looked for. One statement per personal text column.
+/// characters are not looked for.
 pub(crate) async fn without_values_of<DB: Dialect>(
     connection: &mut DB::Connection,
     schema: &Schema,
@@ -47,31 +47,75 @@ pub(crate) async fn without_values_of<DB: Dialect>(
     if text.trim().is_empty() {
         return Ok(text.to_owned());
     }
-    let mut values = Vec::new();
-    for column in entity
+    let columns: Vec<&str> = entity
         .personal_columns()
         .filter(|column| column.value_type == ValueType::Text)
-    {
-        let field = Expr::col((Alias::new("t0"), Alias::new(column.name.as_str())));
+        .map(|column| column.name.as_str())
+        .collect();
+    // Whether `t0.column` is a value of at least two characters found in the text.
+    let found = |column: &str| {
         // The column's name may be a reserved word (`from`): quoted.
-        let column_sql = format!("t0.{}", quoted(column.name.as_str()));
-        let position = match DB::BACKEND {
-            Backend::Sqlite => "instr(lower(?), lower({column})) > 0",
-            Backend::Postgres => "strpos(lower($1), lower({column})) > 0",
+        let column_sql = format!("t0.{}", quoted(column));
+        let (position, length) = match DB::BACKEND {
+            Backend::Sqlite => (
+                "instr(lower(?), lower({column})) > 0",
+                "length({column}) >= 2",
+            ),
+            Backend::Postgres => (
+                "strpos(lower($1), lower({column})) > 0",
+                "char_length({column}) >= 2",
+            ),
+        };
+        Expr::cust(length.replace("{column}", &column_sql)).and(Expr::cust_with_values(
+            position.replace("{column}", &column_sql),
+            [text.to_owned()],
+        ))
+    };
+    // Usually one pass over the records finds every value: the distinct combinations of
+    // found values, while there are few. Past that, one statement per column.
+    let mut combined = Query::select();
+    combined
+        .distinct()
+        .from_as(Alias::new(entity.name.as_str()), Alias::new("t0"))
+        .and_where(condition.clone())
+        .limit(MAX_VALUES + 1);
+    let mut any: Option<Expr> = None;
+    for column in &columns {
+        let field = Expr::col((Alias::new("t0"), Alias::new(*column)));
+        combined.expr(Expr::case(found(column), field).finally(Expr::null()));
+        any = Some(match any {
+            None => found(column),
+            Some(other) => other.or(found(column)),
+        });
+    }
+    let Some(any) = any else {
+        return Ok(text.to_owned());
+    };
+    combined.and_where(any);
+    let (sql, bound) = DB::build(&combined);
+    let rows = DB::fetch_all(connection, sql, bound).await?;
+    let mut values = Vec::new();
+    if rows.len() as u64 <= MAX_VALUES {
+        for row in &rows {
+            for index in 0..columns.len() {
+                if let Some(value) = crate::rows::text::<DB>(row, index)?
+                    && !values.contains(&value)
+                {
+                    values.push(value);
+                }
+            }
         }
-        .replace("{column}", &column_sql);
+        return Ok(redact_words(text, &values));
+    }
+    for column in &columns {
+        let field = Expr::col((Alias::new("t0"), Alias::new(*column)));
         let (sql, bound) = DB::build(
             Query::select()
                 .distinct()
-                .expr(field.clone())
+                .expr(field)
                 .from_as(Alias::new(entity.name.as_str()), Alias::new("t0"))
                 .and_where(condition.clone())
-                .and_where(field.clone().is_not_null())
-                .and_where(Expr::cust(match DB::BACKEND {
-                    Backend::Sqlite => format!("length({column_sql}) >= 2"),
-                    Backend::Postgres => format!("char_length({column_sql}) >= 2"),
-                }))
-                .and_where(Expr::cust_with_values(position, [text.to_owned()]))
+                .and_where(found(column))
                 .limit(MAX_VALUES),
         );
         for row in DB::fetch_all(connection, sql, bound).await? {

@@ -73,6 +73,25 @@ async fn trashed_contact(store: &Store, actor: &Actor, name: &str) -> i64 {
     job.batch_id.unwrap()
 }
 
+/// Trashes one new contact named `name` as `actor` and requests the purge of its batch: an
+/// event every admin hears of.
+async fn request_a_purge(store: &Store, actor: &Actor, name: &str) {
+    let batch = trashed_contact(store, actor, name).await;
+    store
+        .request_purge(batch, actor, None, true, None, None)
+        .await
+        .unwrap();
+}
+
+/// Writes `value` as webhook `id`'s stored secret, behind the store's back.
+async fn store_secret(database: &TestDatabase, id: i64, value: &str) {
+    database
+        .execute(&format!(
+            "UPDATE lethe_webhook SET secret = '{value}' WHERE id = {id}"
+        ))
+        .await;
+}
+
 async fn set_email(store: &Store, name: &str, email: &str, off: &[NotificationKind]) {
     let change = DeliveryChange {
         email: Some(Some(email.to_owned())),
@@ -226,6 +245,7 @@ both_backends!(
         let failed = TryResult::Failed {
             error: "the webhook at http://127.0.0.1:9/purges answered 500".to_owned(),
             permanent: false,
+            asked_wait: None,
         };
         assert!(
             store
@@ -236,6 +256,7 @@ both_backends!(
         let refused = TryResult::Failed {
             error: "the webhook answered 404 Not Found".to_owned(),
             permanent: true,
+            asked_wait: None,
         };
         // A worker that lost the lease changes nothing.
         assert!(
@@ -367,11 +388,7 @@ both_backends!(
         let (store, _) = open(&database).await;
         let (ann, _) = store.add_user("ann", Role::Admin).await.unwrap();
         set_email(&store, "ann", "ann@lethe.example", &[]).await;
-        let batch = trashed_contact(&store, &ann.actor(), "Erasable").await;
-        store
-            .request_purge(batch, &ann.actor(), None, true, None, None)
-            .await
-            .unwrap();
+        request_a_purge(&store, &ann.actor(), "Erasable").await;
 
         // Leases follow the wall clock, not the store's clock: a real short one.
         let short = Duration::from_millis(300);
@@ -510,5 +527,180 @@ both_backends!(
         let text = serde_json::to_string(entry).unwrap();
         assert!(!text.contains("ula@lethe.example"), "{text}");
         assert!(text.contains("job_failed"), "{text}");
+    }
+);
+
+both_backends!(
+    counts_follow_the_states_a_receivers_wait_is_kept_and_old_delivered_messages_leave,
+    |database: TestDatabase| async move {
+        let (store, clock) = open(&database).await;
+        let operator = Actor::operator();
+        let (ann, _) = store.add_user("ann", Role::Admin).await.unwrap();
+        store.add_user("bob", Role::Admin).await.unwrap();
+        set_email(&store, "ann", "ann@lethe.example", &[]).await;
+        set_email(&store, "bob", "bob@lethe.example", &[]).await;
+        let empty = store.delivery_counts(&operator).await.unwrap();
+        assert_eq!(empty, lethe_store::DeliveryCounts::default());
+        let (ula, _) = store.add_user("ula", Role::User).await.unwrap();
+        assert!(matches!(
+            store.delivery_counts(&ula.actor()).await,
+            Err(StoreError::Forbidden(_))
+        ));
+        // Three purge requests: an e-mail to each admin for each.
+        for name in ["One", "Two", "Three"] {
+            request_a_purge(&store, &ann.actor(), name).await;
+        }
+        let claimed = store.claim_deliveries("worker-1", 10, LEASE).await.unwrap();
+        assert_eq!(claimed.len(), 6);
+        // Two delivered, one given up, one told to wait ten minutes, two left waiting.
+        let busy = TryResult::Failed {
+            error: "the webhook answered 503 and asked to wait 600 s".to_owned(),
+            permanent: false,
+            asked_wait: Some(Duration::from_secs(600)),
+        };
+        let refused = TryResult::Failed {
+            error: "550 no such mailbox".to_owned(),
+            permanent: true,
+            asked_wait: None,
+        };
+        for (message, result) in claimed.iter().zip([
+            &TryResult::Delivered,
+            &TryResult::Delivered,
+            &refused,
+            &busy,
+        ]) {
+            assert!(
+                store
+                    .report_delivery(message, "worker-1", result, &retries())
+                    .await
+                    .unwrap()
+            );
+        }
+        assert_eq!(
+            store.delivery_counts(&operator).await.unwrap(),
+            lethe_store::DeliveryCounts {
+                waiting: 3,
+                delivered: 2,
+                given_up: 1,
+            }
+        );
+        // The receiver's ten minutes, not the rule's thirty seconds.
+        let waiting = store
+            .deliveries(Some(DeliveryState::Waiting), None, 10, &operator)
+            .await
+            .unwrap();
+        let told = waiting
+            .iter()
+            .find(|message| message.id == claimed[3].id)
+            .unwrap();
+        assert_eq!(
+            told.next_try_at.as_deref(),
+            Some("2026-03-01T12:10:00.000000Z")
+        );
+
+        // Pruning keeps what is younger than the period, and anything not delivered.
+        assert_eq!(
+            store
+                .prune_deliveries(Duration::from_secs(86_400))
+                .await
+                .unwrap(),
+            0
+        );
+        clock.set(clock.now() + time::Duration::days(31));
+        assert_eq!(
+            store
+                .prune_deliveries(Duration::from_secs(30 * 86_400))
+                .await
+                .unwrap(),
+            2
+        );
+        assert_eq!(
+            store.delivery_counts(&operator).await.unwrap(),
+            lethe_store::DeliveryCounts {
+                waiting: 3,
+                delivered: 0,
+                given_up: 1,
+            }
+        );
+        let left: Vec<i64> = store
+            .deliveries(None, None, 10, &operator)
+            .await
+            .unwrap()
+            .iter()
+            .map(|message| message.id)
+            .collect();
+        assert!(!left.contains(&claimed[0].id) && !left.contains(&claimed[1].id));
+        assert!(left.contains(&claimed[2].id) && left.contains(&claimed[3].id));
+    }
+);
+
+both_backends!(
+    webhook_secrets_are_stored_sealed_and_an_old_plain_one_is_sealed_by_migrate,
+    |database: TestDatabase| async move {
+        let (store, _) = open(&database).await;
+        let operator = Actor::operator();
+        let (ann, _) = store.add_user("ann", Role::Admin).await.unwrap();
+        let (webhook, secret) = store
+            .add_webhook("https://hooks.example.org/in", "*", &operator)
+            .await
+            .unwrap();
+        // The database holds no secret, only a sealed value.
+        let stored = database.dump("lethe_webhook", "id").await.join("\n");
+        assert!(!stored.contains(&secret), "{stored}");
+        assert!(!stored.contains("whsec_"), "{stored}");
+        assert!(stored.contains("sealed:v1:"), "{stored}");
+        // A worker gets the secret itself, to sign with.
+        request_a_purge(&store, &ann.actor(), "Sealed").await;
+        let claimed = store.claim_deliveries("worker-1", 10, LEASE).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(
+            claimed[0].channel,
+            Channel::Webhook {
+                url: "https://hooks.example.org/in".to_owned(),
+                secret: secret.clone(),
+            }
+        );
+        store
+            .report_delivery(&claimed[0], "worker-1", &TryResult::Delivered, &retries())
+            .await
+            .unwrap();
+
+        // A secret stored before Lethe sealed them is sealed by `migrate`, and still signs.
+        store_secret(&database, webhook.id, "whsec_stored_plain").await;
+        store.migrate().await.unwrap();
+        let stored = database.dump("lethe_webhook", "id").await.join("\n");
+        assert!(!stored.contains("whsec_stored_plain"), "{stored}");
+        request_a_purge(&store, &ann.actor(), "Plain").await;
+        let claimed = store.claim_deliveries("worker-1", 10, LEASE).await.unwrap();
+        assert!(
+            matches!(&claimed[0].channel, Channel::Webhook { secret, .. } if secret == "whsec_stored_plain"),
+            "{claimed:?}"
+        );
+        store
+            .report_delivery(&claimed[0], "worker-1", &TryResult::Delivered, &retries())
+            .await
+            .unwrap();
+
+        // A sealed value that does not open gives its message up, saying why, at once.
+        store_secret(&database, webhook.id, "sealed:v1:AAAA").await;
+        request_a_purge(&store, &ann.actor(), "Broken").await;
+        assert!(
+            store
+                .claim_deliveries("worker-1", 10, LEASE)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let given_up = store
+            .deliveries(Some(DeliveryState::GivenUp), None, 10, &operator)
+            .await
+            .unwrap();
+        assert_eq!(given_up.len(), 1);
+        assert!(
+            given_up[0].last_error.as_deref().is_some_and(
+                |error| error.contains("does not open with this instance's history key")
+            ),
+            "{given_up:?}"
+        );
     }
 );

@@ -43,6 +43,32 @@ fn erasure_of(email: &str) -> NewSubjectRequest {
     }
 }
 
+/// Trashes the contacts named "Gone"; returns their deletion batch.
+async fn trash_the_gone(store: &Store, by: &Actor) -> i64 {
+    let pick = MemberPick {
+        entity: "contact".to_owned(),
+        source: PickSource::Filter(
+            store
+                .parse_filter("contact", "last_name = \"Gone\"")
+                .unwrap(),
+        ),
+        all_matching: true,
+        include: Vec::new(),
+        exclude: Vec::new(),
+        scope: Scope::Active,
+    };
+    let snapshot = store.create_snapshot(&pick, "", None).await.unwrap();
+    let trash = store
+        .start_trash(snapshot.id, None, by, None)
+        .await
+        .unwrap();
+    let trash = store
+        .run_job(trash.id, &JobRunner::default(), &mut |_| {})
+        .await
+        .unwrap();
+    trash.batch_id.unwrap()
+}
+
 fn is_postgres(database: &TestDatabase) -> bool {
     database.url.starts_with("postgres")
 }
@@ -568,28 +594,7 @@ both_backends!(
             )
             .await
             .unwrap();
-        let pick = MemberPick {
-            entity: "contact".to_owned(),
-            source: PickSource::Filter(
-                store
-                    .parse_filter("contact", "last_name = \"Gone\"")
-                    .unwrap(),
-            ),
-            all_matching: true,
-            include: Vec::new(),
-            exclude: Vec::new(),
-            scope: Scope::Active,
-        };
-        let snapshot = store.create_snapshot(&pick, "", None).await.unwrap();
-        let trash = store
-            .start_trash(snapshot.id, None, &ann, None)
-            .await
-            .unwrap();
-        let trash = store
-            .run_job(trash.id, &JobRunner::default(), &mut |_| {})
-            .await
-            .unwrap();
-        let batch = trash.batch_id.unwrap();
+        let batch = trash_the_gone(&store, &ann).await;
 
         let history_before = store.history(None, 100).await.unwrap().len();
         let missing = store
@@ -682,3 +687,49 @@ both_backends!(
         assert!(closed.to_string().contains("closed"), "{closed}");
     }
 );
+
+/// An open erasure request keeps the address it was registered with, on purpose, also after
+/// a purge erased the contact that had it: the SQLite erasure receipt finds the address in
+/// `lethe_request` and explains it by the open request instead of reporting residue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_explains_an_address_an_open_request_keeps() {
+    let database = TestDatabase::sqlite();
+    let clock = lethe_store::Clock::system();
+    let store = open(&database, &clock).await;
+    let (ann, _) = store.add_user("ann", Role::Admin).await.unwrap();
+    let ann = ann.actor();
+    store
+        .create_record(
+            "contact",
+            json!({"last_name": "Gone", "email": ADDRESS})
+                .as_object()
+                .unwrap(),
+            None,
+        )
+        .await
+        .unwrap();
+    let request = store.add_request(&erasure_of(ADDRESS), &ann).await.unwrap();
+    let batch = trash_the_gone(&store, &ann).await;
+    let purge = store
+        .request_purge(batch, &ann, Some(time::Duration::ZERO), false, None, None)
+        .await
+        .unwrap();
+    let done = store
+        .run_job(purge.id, &JobRunner::default(), &mut |_| {})
+        .await
+        .unwrap();
+    let receipt = done.receipt.expect("a receipt");
+    let scan = &receipt["database"]["scan"];
+    let why = format!(
+        "lethe_request.subject_email (kept by open request {} until it is closed)",
+        request.id
+    );
+    assert_eq!(scan["explained"]["by_field"][&why], 1, "{receipt}");
+    assert_eq!(scan["residue"]["values"], 0, "{receipt}");
+    assert_eq!(scan["residue_after_remedy"]["values"], 0, "{receipt}");
+    assert_eq!(
+        rows_holding(&database, ADDRESS).await,
+        1,
+        "only the open request"
+    );
+}

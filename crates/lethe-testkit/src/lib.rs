@@ -170,6 +170,33 @@ impl TestDatabase {
         }
     }
 
+    /// The first column of every row of a query, as integers (ids in checks), sorted.
+    pub async fn integers(&self, sql: &str) -> Vec<i64> {
+        let mut found: Vec<i64> = if self.postgres_name.is_some() {
+            let mut connection = PgConnection::connect(&self.url)
+                .await
+                .expect("connect to the test database");
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+                .fetch_all(&mut connection)
+                .await
+                .unwrap_or_else(|error| panic!("{sql}: {error}"))
+                .iter()
+                .map(|row| row.get::<i64, _>(0))
+                .collect()
+        } else {
+            let mut connection = sqlite_connection(&self.url).await;
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+                .fetch_all(&mut connection)
+                .await
+                .unwrap_or_else(|error| panic!("{sql}: {error}"))
+                .iter()
+                .map(|row| row.get::<i64, _>(0))
+                .collect()
+        };
+        found.sort_unstable();
+        found
+    }
+
     /// Every row of `table` as text, ordered by `order_by`: two dumps are equal exactly when
     /// the table's content is.
     pub async fn dump(&self, table: &str, order_by: &str) -> Vec<String> {

@@ -12,7 +12,9 @@
 //! it asks the store, which asks the policy. It knows nothing of SQL or of the API's JSON.
 
 mod assets;
+pub mod export;
 mod pages;
+pub mod person;
 mod session;
 
 use axum::Router;
@@ -81,6 +83,8 @@ pub fn routes(store: Store, options: WebOptions) -> Router {
         .route("/jobs/{id}", get(pages::jobs::show))
         .route("/jobs/{id}/status", get(pages::jobs::status))
         .route("/batches/{id}/restore", post(pages::jobs::restore_batch))
+        .route("/batches/{id}/export", get(pages::export::batch))
+        .route("/snapshots/{id}/export", get(pages::export::snapshot))
         // The person's own notifications, a record, the admins' users and history pages.
         .route("/notifications", get(pages::notifications::show))
         .route("/notifications/read", post(pages::notifications::mark_read))
@@ -122,6 +126,7 @@ pub fn routes(store: Store, options: WebOptions) -> Router {
         .route("/requests/{id}", get(pages::requests::show))
         .route("/requests/{id}/change", post(pages::requests::change))
         .route("/requests/{id}/link", post(pages::requests::link))
+        .route("/requests/{id}/export", get(pages::requests::export))
         .route(
             "/monitors",
             get(pages::monitors::list).post(pages::monitors::add),

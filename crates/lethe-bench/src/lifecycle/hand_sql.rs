@@ -16,7 +16,7 @@ pub(super) enum Tally {
 }
 
 /// The cascade children of a contact, linked by `contact_id`.
-pub(super) const CONTACT_CHILDREN: [&str; 6] = [
+pub(crate) const CONTACT_CHILDREN: [&str; 6] = [
     "consent",
     "activity",
     "note",
@@ -25,9 +25,9 @@ pub(super) const CONTACT_CHILDREN: [&str; 6] = [
     "campaign_membership",
 ];
 /// The cascade children of a ticket, linked by `ticket_id`.
-pub(super) const TICKET_CHILDREN: [&str; 2] = ["ticket_comment", "survey_rating"];
+pub(crate) const TICKET_CHILDREN: [&str; 2] = ["ticket_comment", "survey_rating"];
 /// Children that restrict deleting a contact.
-const RESTRICTS: [&str; 4] = ["deal", "project", "invoice", "time_entry"];
+pub(crate) const RESTRICTS: [&str; 4] = ["deal", "project", "invoice", "time_entry"];
 
 pub(super) struct HandSql {
     pub(super) batch: i64,

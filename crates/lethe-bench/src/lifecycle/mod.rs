@@ -16,6 +16,7 @@
 mod copy;
 mod hand;
 mod hand_sql;
+pub(crate) use hand_sql::{CONTACT_CHILDREN, RESTRICTS, TICKET_CHILDREN};
 mod lethe;
 mod load;
 mod report;

@@ -44,7 +44,15 @@ pub struct Deliverer {
     lease: Duration,
     /// How many messages one claim takes (see [`claim_size`]).
     claim: u64,
+    /// How long a delivered message stays in the outbox.
+    kept: Duration,
 }
+
+/// How long a delivered message stays in the outbox, unless set otherwise.
+const KEPT: Duration = Duration::from_secs(30 * 86_400);
+
+/// How often `lethe serve` removes the delivered messages older than that.
+const PRUNE_EVERY: Duration = Duration::from_secs(3_600);
 
 /// What one pass delivered.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +109,13 @@ impl Deliverer {
                 .try_into()
                 .unwrap_or(retries.first_wait);
         }
+        let kept = match given(&settings.delivered_kept) {
+            Some(raw) => parse_duration(raw)
+                .map_err(|error| UsageError(format!("LETHE_DELIVERED_KEPT: {error}")))?
+                .try_into()
+                .unwrap_or(KEPT),
+            None => KEPT,
+        };
         let mailer = match given(&settings.smtp_host) {
             None => None,
             Some(host) => {
@@ -148,7 +163,20 @@ impl Deliverer {
             owner: lethe_store::lease_owner(),
             lease,
             claim: claim_size(lease, timeout),
+            kept,
         })
+    }
+
+    /// Removes the messages delivered longer ago than the settings keep them; says how many
+    /// in the log. A failure only waits for the next time.
+    pub async fn prune(&self, store: &Store) {
+        match store.prune_deliveries(self.kept).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "delivered notifications left the outbox"),
+            Err(error) => {
+                tracing::warn!(%error, "delivered notifications could not be removed from the outbox")
+            }
+        }
     }
 
     /// Sends everything due now, claim by claim, until nothing is due.
@@ -219,6 +247,7 @@ impl Deliverer {
             Ok(()) => TryResult::Delivered,
             Err(error) => TryResult::Failed {
                 permanent: !error.is_transient(),
+                asked_wait: error.asked_wait(),
                 error: error.message().to_owned(),
             },
         }
@@ -280,6 +309,7 @@ pub async fn deliver_once(context: &Context) -> anyhow::Result<()> {
     let store = context.open().await?;
     let deliverer = Deliverer::from_settings(context)?;
     let delivered = deliverer.deliver_due(&store).await?;
+    deliverer.prune(&store).await;
     if context.json() {
         print_json(&json!({"sent": delivered.sent, "failed": delivered.failed}));
     } else {
@@ -291,9 +321,15 @@ pub async fn deliver_once(context: &Context) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `lethe serve`'s delivery worker: a pass every second.
+/// `lethe serve`'s delivery worker: a pass every second, and old delivered messages removed
+/// every hour.
 pub async fn work_deliveries(store: Store, deliverer: Deliverer) {
+    let mut pruned: Option<std::time::Instant> = None;
     loop {
+        if pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+            deliverer.prune(&store).await;
+            pruned = Some(std::time::Instant::now());
+        }
         match deliverer.deliver_due(&store).await {
             Ok(Delivered { sent: 0, failed: 0 }) => {}
             Ok(delivered) => {
@@ -321,11 +357,16 @@ pub async fn deliveries(context: &Context, command: DeliveriesCommand) -> anyhow
                 None => None,
             };
             let list = store.deliveries(state, None, limit, &actor).await?;
+            let counts = store.delivery_counts(&actor).await?;
             if context.json() {
-                print_json(&json!({"deliveries": list}));
+                print_json(&json!({"deliveries": list, "counts": counts}));
             } else if list.is_empty() {
                 println!("The outbox is empty.");
             } else {
+                println!(
+                    "{} waiting, {} delivered, {} given up.",
+                    counts.waiting, counts.delivered, counts.given_up
+                );
                 println!(
                     "{:>6}  {:<8}  {:<16}  {:<9}  {:>5}  to / last error",
                     "id", "channel", "kind", "state", "tries"

@@ -60,6 +60,7 @@ pub async fn run(context: &Context, args: DemoArgs) -> anyhow::Result<()> {
             args.listen,
             WebOptions::default(),
             Some(greeting),
+            true,
         )
         .await;
     }
@@ -137,6 +138,7 @@ pub async fn run(context: &Context, args: DemoArgs) -> anyhow::Result<()> {
         args.listen,
         WebOptions::default(),
         Some(greeting),
+        true,
     )
     .await
 }

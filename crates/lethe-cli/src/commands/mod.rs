@@ -2,8 +2,10 @@
 
 mod deliver;
 mod demo;
+mod export;
 mod lifecycle;
 mod monitor;
+mod person;
 mod policy;
 mod record;
 mod request;
@@ -68,6 +70,8 @@ async fn dispatch(context: &Context, command: Command) -> anyhow::Result<()> {
         Command::User(command) => user::run(context, command).await,
         Command::Record(command) => record::run(context, command).await,
         Command::Select(args) => select::run(context, args).await,
+        Command::Export(args) => export::run(context, args).await,
+        Command::Person(command) => person::run(context, command).await,
         Command::Selection(command) => selection::run_selection(context, command).await,
         Command::Snapshot(command) => selection::run_snapshot(context, command).await,
         Command::Preview(args) => lifecycle::preview(context, args).await,

@@ -16,7 +16,8 @@ pub async fn run(context: &Context, args: ServeArgs) -> anyhow::Result<()> {
     let web = WebOptions {
         behind_tls: args.behind_tls,
     };
-    serve(context, store, args.listen, web, None).await
+    let deliveries = !args.no_deliveries;
+    serve(context, store, args.listen, web, None, deliveries).await
 }
 
 /// What `lethe demo` prints for its admin: the API token, and the password to sign in to
@@ -27,13 +28,15 @@ pub struct DemoAdmin {
     pub password: Option<String>,
 }
 
-/// Serves `store`, printing the URL first (tests read it from the first line of stdout).
+/// Serves `store`, printing the URL first (tests read it from the first line of stdout), and
+/// sends what waits in the outbox unless `deliveries` is false.
 pub async fn serve(
     context: &Context,
     store: Store,
     listen: SocketAddr,
     web: WebOptions,
     admin: Option<DemoAdmin>,
+    deliveries: bool,
 ) -> anyhow::Result<()> {
     // Bad delivery settings stop the start, before anything listens.
     let deliverer = super::deliver::Deliverer::from_settings(context)?;
@@ -83,12 +86,15 @@ pub async fn serve(
         println!("Stop with Ctrl-C.");
     }
     let worker = tokio::spawn(work_jobs(store.clone()));
-    let messenger = tokio::spawn(super::deliver::work_deliveries(store.clone(), deliverer));
+    let messenger =
+        deliveries.then(|| tokio::spawn(super::deliver::work_deliveries(store.clone(), deliverer)));
     let served = lethe_http::serve(listener, store.clone(), web, shutdown_signal())
         .await
         .context("serving HTTP");
     worker.abort();
-    messenger.abort();
+    if let Some(messenger) = messenger {
+        messenger.abort();
+    }
     served?;
     store.close().await;
     Ok(())

@@ -558,3 +558,63 @@ pub fn page_routes() -> std::collections::BTreeSet<(String, String)> {
     }
     found
 }
+
+/// The records an export that reaches members `m` (an SQL list of ids) must hold besides
+/// them, per entity, written out by hand for the default schema: every relation to a
+/// contact, and every relation to the records those reach. `state` is the condition each
+/// record on the way must meet (`1 = 1` for any state).
+pub fn related_sql(m: &str, state: &str) -> Vec<(&'static str, String)> {
+    let of = |table: &str, condition: &str| {
+        format!("SELECT id FROM {table} WHERE ({condition}) AND {state}")
+    };
+    let tickets = of("ticket", &format!("contact_id IN ({m})"));
+    let projects = of("project", &format!("contact_id IN ({m})"));
+    let deals = of("deal", &format!("contact_id IN ({m})"));
+    let invoices = of("invoice", &format!("contact_id IN ({m})"));
+    let direct = |table: &'static str| (table, of(table, &format!("contact_id IN ({m})")));
+    vec![
+        direct("consent"),
+        direct("deal"),
+        direct("project"),
+        direct("activity"),
+        direct("note"),
+        direct("message"),
+        direct("ticket"),
+        (
+            "ticket_comment",
+            of(
+                "ticket_comment",
+                &format!("contact_id IN ({m}) OR ticket_id IN ({tickets})"),
+            ),
+        ),
+        (
+            "survey_rating",
+            of(
+                "survey_rating",
+                &format!("contact_id IN ({m}) OR ticket_id IN ({tickets})"),
+            ),
+        ),
+        direct("invoice"),
+        (
+            "time_entry",
+            of(
+                "time_entry",
+                &format!("contact_id IN ({m}) OR project_id IN ({projects})"),
+            ),
+        ),
+        direct("campaign_membership"),
+        (
+            "attachment",
+            of(
+                "attachment",
+                &format!(
+                    "(owner_entity = 'contact' AND owner_id IN ({m})) \
+                     OR (owner_entity = 'deal' AND owner_id IN ({deals})) \
+                     OR (owner_entity = 'project' AND owner_id IN ({projects})) \
+                     OR (owner_entity = 'ticket' AND owner_id IN ({tickets})) \
+                     OR (owner_entity = 'invoice' AND owner_id IN ({invoices}))"
+                ),
+            ),
+        ),
+    ]
+}

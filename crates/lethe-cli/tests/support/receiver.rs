@@ -1,12 +1,14 @@
 //! A webhook receiver for tests: an HTTP server on 127.0.0.1 answering `/hook` with the
-//! status it is told to give, and keeping what it was sent.
+//! status it is told to give, and keeping what it was sent. A 503 says `Retry-After: 120`,
+//! as a receiver that is being maintained would.
 
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
 use axum::routing::post;
 
 /// A webhook receiver on 127.0.0.1 answering with the status it is told to give.
@@ -29,7 +31,12 @@ impl Receiver {
                 move |headers: HeaderMap, body: Bytes| async move {
                     let status = answer.load(Ordering::SeqCst);
                     received.lock().unwrap().push((headers, body, status));
-                    StatusCode::from_u16(status).unwrap()
+                    let code = StatusCode::from_u16(status).unwrap();
+                    if code == StatusCode::SERVICE_UNAVAILABLE {
+                        (code, [(header::RETRY_AFTER, "120")]).into_response()
+                    } else {
+                        code.into_response()
+                    }
                 }
             }),
         );

@@ -94,8 +94,9 @@ pub(super) fn delivery_paths(paths: &mut Map<String, Value>) {
             ],
             "responses": with_errors(success("200", "a page of the outbox", json!({"type": "object", "properties": {
                 "deliveries": {"type": "array", "items": schema_ref("Delivery")},
-                "next_before": {"type": ["integer", "null"], "format": "int64", "description": "pass as `before` for the next page; null on the last page"}
-            }, "required": ["deliveries", "next_before"]})), &["400", "401", "403", "422"])
+                "next_before": {"type": ["integer", "null"], "format": "int64", "description": "pass as `before` for the next page; null on the last page"},
+                "counts": schema_ref("DeliveryCounts")
+            }, "required": ["deliveries", "next_before", "counts"]})), &["400", "401", "403", "422"])
         }}),
     );
     paths.insert(

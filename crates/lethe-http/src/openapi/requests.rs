@@ -72,4 +72,36 @@ pub(super) fn request_paths(paths: &mut Map<String, Value>) {
             "responses": with_errors(success("201", "the request with its links", one), &["400", "401", "403", "404", "409", "422"])
         }}),
     );
+    let who = || {
+        json!([
+            {"name": "email", "in": "query", "description": "every contact with this address, ignoring case (or contact)", "schema": {"type": "string", "format": "email", "maxLength": 254}},
+            {"name": "contact", "in": "query", "description": "this contact (or email)", "schema": {"type": "integer", "format": "int64"}}
+        ])
+    };
+    paths.insert(
+        "/api/v1/person".into(),
+        json!({"get": {
+            "summary": "What is held about one person, counted per entity (admin): their contact records and every record that points at them through any relation, in the trash or not; also what erasing them reaches",
+            "operationId": "show_person",
+            "parameters": who(),
+            "responses": with_errors(success("200", "the records held, per entity", json!({"type": "object", "properties": {
+                "records": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}},
+                "total": {"type": "integer", "minimum": 0}
+            }, "required": ["records", "total"]})), &["400", "401", "403", "404", "422"])
+        }}),
+    );
+    let mut zip_ok = Map::new();
+    zip_ok.insert("200".into(), json!({
+        "description": "a zip, streamed: a JSON document per entity (a list of records with every field), the attachments' contents under files/, and README.txt; recorded in the history without the address",
+        "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}
+    }));
+    paths.insert(
+        "/api/v1/person/export".into(),
+        json!({"get": {
+            "summary": "Everything held about one person as one zip (admin), for an access request (GDPR Art. 15)",
+            "operationId": "export_person",
+            "parameters": who(),
+            "responses": with_errors(zip_ok, &["400", "401", "403", "404", "422", "429"])
+        }}),
+    );
 }

@@ -134,9 +134,18 @@ impl<DB: Dialect> JobKinds<DB> for Kinds<'_> {
         &'a self,
         connection: &'a mut DB::Connection,
         job: &'a JobRow,
-        message: &'a str,
+        _message: &'a str,
+        said: &'a str,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
+        // The notice says the error in Lethe's words only, never a database's own text,
+        // which can quote a value: the notice goes out by e-mail and webhook. The whole
+        // error is on the job's page.
+        let stop = if said.ends_with(['.', '!', '?']) {
+            ""
+        } else {
+            "."
+        };
         use crate::notifications::{Recipients, notify};
         use lethe_domain::notification::NotificationKind;
         if job.kind != JobKind::Purge {
@@ -145,12 +154,13 @@ impl<DB: Dialect> JobKinds<DB> for Kinds<'_> {
                 return Ok(());
             };
             let notice = format!(
-                "Job {} ({} of {} records) stopped after {} of {} member(s): {message} It can be resumed where it stopped (`lethe job resume {}`).",
+                "Job {} ({} of {} records) stopped after {} of {} member(s): {said}{stop} The whole error is on the job's page (`lethe job show {}`); it can be resumed where it stopped (`lethe job resume {}`).",
                 job.id,
                 job.kind.as_str(),
                 job.payload.entity,
                 job.done,
                 job.total,
+                job.id,
                 job.id,
             );
             return notify::<DB>(
@@ -166,13 +176,14 @@ impl<DB: Dialect> JobKinds<DB> for Kinds<'_> {
         // Every admin hears of it: a purge that stopped leaves erased records' files or whole
         // members waiting until someone fixes the cause and resumes it.
         let notice = format!(
-            "Purge of deletion batch {} failed (job {}) after {} of {} member(s): {message}",
+            "Purge of deletion batch {} failed (job {}) after {} of {} member(s): {said}{stop} The whole error is on the job's page (`lethe job show {}`); the purge can be resumed where it stopped once the cause is fixed.",
             job.payload
                 .deletion_batch()
                 .map_or_else(|| "?".to_owned(), |batch| batch.to_string()),
             job.id,
             job.done,
             job.total,
+            job.id,
         );
         notify::<DB>(
             connection,

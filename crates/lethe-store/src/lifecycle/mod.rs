@@ -11,7 +11,7 @@
 
 mod claims;
 mod jobs;
-mod paths;
+pub(crate) mod paths;
 mod purge;
 mod restore;
 mod trash;

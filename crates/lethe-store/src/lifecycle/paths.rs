@@ -106,10 +106,25 @@ pub(crate) fn blocking_counts(
     filter: StepFilter,
     target_filter: StepFilter,
 ) -> SelectStatement {
+    let mut query = blocking_joins(root, check, roots_condition, filter, target_filter);
+    query
+        .expr(Expr::cust("COUNT(*)"))
+        .group_by_col((Alias::new("t0"), Alias::new(builtin::ID)));
+    query
+}
+
+/// `SELECT t0.id FROM root t0 JOIN …`: the members of `roots` that `check` blocks, once per
+/// blocking record (see [`blocking_counts`]).
+pub(crate) fn blocking_joins(
+    root: &str,
+    check: &Check,
+    roots_condition: Expr,
+    filter: StepFilter,
+    target_filter: StepFilter,
+) -> SelectStatement {
     let mut query = Query::select();
     query
         .expr(qualified("t0", builtin::ID))
-        .expr(Expr::cust("COUNT(*)"))
         .from_as(Alias::new(root), Alias::new("t0"))
         .and_where(roots_condition);
     let depth = check.target.path.len();
@@ -150,7 +165,6 @@ pub(crate) fn blocking_counts(
         query.and_where(test(&precondition.when));
         query.and_where(test(&precondition.require).not());
     }
-    query.group_by_col((Alias::new("t0"), Alias::new(builtin::ID)));
     query
 }
 

@@ -10,11 +10,12 @@ use time::OffsetDateTime;
 
 use super::jobs::{Batch, JobRow, NewJob, insert_skips};
 use super::paths::{
-    StepFilter, and_all, block_reason, blocking_counts, col, qualified, reached_by,
+    StepFilter, and_all, block_reason, blocking_counts, blocking_joins, col, qualified, reached_by,
 };
 use super::{BatchState, EntityCount, JobPayload, PREVIEW_SAMPLE, Preview, Skip, Totals, Work};
 use crate::dialect::{Dialect, begin_write};
 use crate::error::StoreError;
+use crate::kept::keep_ids;
 use crate::rows;
 use crate::snapshots::Snapshot;
 use crate::value::Value;
@@ -201,56 +202,31 @@ pub(super) struct PreviewScope {
     pub target_state: Option<Expr>,
 }
 
-/// What an operation would do: the members acted on, blocked (with a sample and the
-/// reasons) or not applicable, the records reached per entity type, and the links rewritten.
-pub(super) async fn preview<DB: Dialect>(
-    pool: &Pool<DB>,
+/// The preview's temporary table of the members it would act on.
+const PREVIEW_ELIGIBLE: &str = "lethe_preview_eligible";
+/// The preview's temporary table of the blocked members.
+const PREVIEW_BLOCKED: &str = "lethe_preview_blocked";
+
+/// The lowest blocked members (in [`PREVIEW_BLOCKED`]), each with the first rule that blocks
+/// it and the number of records blocking it by that rule.
+async fn blocked_sample<DB: Dialect>(
+    connection: &mut DB::Connection,
     plan: &Plan,
-    scope: PreviewScope,
-) -> Result<Preview, StoreError> {
-    let mut connection = pool.acquire().await?;
-    let root = plan.root.as_str();
-    let in_state = and_all([
-        qualified("t0", builtin::ID).in_subquery(scope.members.clone()),
-        scope.root_state.clone(),
-    ]);
-
-    let count = |query: SelectStatement| {
-        let mut wrapped = Query::select();
-        wrapped
-            .expr(Expr::cust("COUNT(*)"))
-            .from_subquery(query, Alias::new("counted"));
-        wrapped
-    };
-    let fetch_count = async |connection: &mut DB::Connection, query: SelectStatement| {
-        let (sql, values) = DB::build(&query);
-        match DB::fetch_optional(connection, sql, values).await? {
-            Some(row) => rows::count::<DB>(&row, 0),
-            None => Ok::<u64, StoreError>(0),
-        }
-    };
-
-    // Members in the right state, and among them the blocked ones.
-    let mut applicable_members = Query::select();
-    applicable_members
-        .column((Alias::new("t0"), Alias::new(builtin::ID)))
-        .from_as(Alias::new(root), Alias::new("t0"))
-        .and_where(in_state.clone());
-    let applicable = fetch_count(&mut connection, count(applicable_members.clone())).await?;
-
-    let mut blocked_union: Option<SelectStatement> = None;
+    filter: StepFilter,
+) -> Result<Vec<Skip>, StoreError> {
+    let lowest = qualified("t0", builtin::ID).in_subquery(
+        Query::select()
+            .column(Alias::new(builtin::ID))
+            .from(Alias::new(PREVIEW_BLOCKED))
+            .order_by(Alias::new(builtin::ID), sea_query::Order::Asc)
+            .limit(PREVIEW_SAMPLE)
+            .to_owned(),
+    );
     let mut sample = Vec::new();
     for check in &plan.checks {
-        let mut ids = blocking_counts(root, check, in_state.clone(), scope.filter, scope.filter);
-        let mut limited = ids.clone();
-        limited
-            .order_by(
-                (Alias::new("t0"), Alias::new(builtin::ID)),
-                sea_query::Order::Asc,
-            )
-            .limit(PREVIEW_SAMPLE);
-        let (sql, values) = DB::build(&limited);
-        for row in DB::fetch_all(&mut connection, sql, values).await? {
+        let counts = blocking_counts(plan.root.as_str(), check, lowest.clone(), filter, filter);
+        let (sql, values) = DB::build(&counts);
+        for row in DB::fetch_all(connection, sql, values).await? {
             sample.push(Skip {
                 record_id: rows::int::<DB>(&row, 0)?.unwrap_or(0),
                 kind: "blocked".to_owned(),
@@ -259,34 +235,77 @@ pub(super) async fn preview<DB: Dialect>(
                 reason: block_reason(check),
             });
         }
-        // Keep only the id column for the union.
-        let mut only_ids = Query::select();
-        only_ids
-            .column(Alias::new(builtin::ID))
-            .from_subquery(ids.clone(), Alias::new("blocked"));
-        ids = only_ids;
-        blocked_union = Some(match blocked_union {
-            None => ids,
-            Some(mut union) => {
-                union.union(sea_query::UnionType::Distinct, ids);
-                union
-            }
-        });
     }
-    // The lowest blocked ids over all rules, each member once.
+    // Each member once, with the first rule (in the plan's order) that blocks it.
     sample.sort_by_key(|skip| skip.record_id);
     sample.dedup_by_key(|skip| skip.record_id);
-    sample.truncate(PREVIEW_SAMPLE as usize);
+    Ok(sample)
+}
 
-    let mut eligible = applicable_members.clone();
-    let blocked = match &blocked_union {
+/// What an operation would do: the members acted on, blocked (with a sample and the
+/// reasons) or not applicable, the records reached per entity type, and the links rewritten.
+pub(super) async fn preview<DB: Dialect>(
+    pool: &Pool<DB>,
+    plan: &Plan,
+    scope: PreviewScope,
+) -> Result<Preview, StoreError> {
+    // One transaction: the counts are of one moment, and the temporary table of eligible
+    // members goes with it.
+    let mut transaction = pool.begin().await?;
+    let root = plan.root.as_str();
+    let in_state = and_all([
+        qualified("t0", builtin::ID).in_subquery(scope.members.clone()),
+        scope.root_state.clone(),
+    ]);
+
+    // Members in the right state, kept once: every count below starts from them.
+    let mut applicable_members = Query::select();
+    applicable_members
+        .column((Alias::new("t0"), Alias::new(builtin::ID)))
+        .from_as(Alias::new(root), Alias::new("t0"))
+        .and_where(in_state.clone());
+    let (applicable, eligible) =
+        keep_ids::<DB>(&mut transaction, PREVIEW_ELIGIBLE, applicable_members).await?;
+    let in_eligible = qualified("t0", builtin::ID).in_subquery(eligible.clone());
+
+    // The blocked ones, each once over all rules, kept; taking them out of the applicable
+    // members leaves the eligible ones.
+    let blocked_ids = plan
+        .checks
+        .iter()
+        .map(|check| {
+            let mut ids =
+                blocking_joins(root, check, in_eligible.clone(), scope.filter, scope.filter);
+            ids.distinct();
+            ids
+        })
+        .reduce(|mut union, ids| {
+            union.union(sea_query::UnionType::Distinct, ids);
+            union
+        });
+    let (blocked, sample) = match blocked_ids {
+        None => (0, Vec::new()),
         Some(union) => {
-            let mut blocked_members = applicable_members.clone();
-            blocked_members.and_where(qualified("t0", builtin::ID).in_subquery(union.clone()));
-            eligible.and_where(qualified("t0", builtin::ID).not_in_subquery(union.clone()));
-            fetch_count(&mut connection, count(blocked_members)).await?
+            let (_, blocked_members) =
+                keep_ids::<DB>(&mut transaction, PREVIEW_BLOCKED, union).await?;
+            let (sql, values) = DB::build(
+                Query::delete()
+                    .from_table(Alias::new(PREVIEW_ELIGIBLE))
+                    .and_where(col(builtin::ID).in_subquery(blocked_members)),
+            );
+            let blocked = DB::execute(&mut transaction, sql, values).await?;
+            (
+                blocked,
+                blocked_sample::<DB>(&mut transaction, plan, scope.filter).await?,
+            )
         }
-        None => 0,
+    };
+    let count = async |connection: &mut DB::Connection, query: SelectStatement| {
+        let (sql, values) = DB::build(&query);
+        match DB::fetch_optional(connection, sql, values).await? {
+            Some(row) => rows::count::<DB>(&row, 0),
+            None => Ok::<u64, StoreError>(0),
+        }
     };
 
     let mut acted_on = vec![EntityCount {
@@ -312,7 +331,7 @@ pub(super) async fn preview<DB: Dialect>(
         if let Some(state) = &scope.target_state {
             query.and_where(state.clone());
         }
-        let records = fetch_count(&mut connection, query).await?;
+        let records = count(&mut transaction, query).await?;
         acted_on.push(EntityCount {
             entity: entity.as_str().to_owned(),
             records,
@@ -332,7 +351,7 @@ pub(super) async fn preview<DB: Dialect>(
                 last,
                 super::paths::reached_ids(before, eligible.clone(), scope.filter),
             ));
-        let records = fetch_count(&mut connection, query).await?;
+        let records = count(&mut transaction, query).await?;
         match rewritten
             .iter_mut()
             .find(|count| count.entity == last.child.as_str())
@@ -344,6 +363,8 @@ pub(super) async fn preview<DB: Dialect>(
             }),
         }
     }
+    // Nothing was changed but the temporary table, which goes with the transaction.
+    transaction.rollback().await?;
     Ok(Preview {
         operation: scope.operation.to_owned(),
         entity: root.to_owned(),

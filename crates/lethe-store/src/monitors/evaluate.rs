@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 use super::rows::{finish_run, insert_run, insert_select};
 use crate::dialect::{Backend, Dialect, begin_write};
 use crate::error::StoreError;
+use crate::kept::{forget_ids, keep_ids};
 use crate::notifications::Recipients;
 use crate::rows;
 use crate::select::Scope;
@@ -21,6 +22,9 @@ use lethe_db::{col, qualified};
 
 /// How many record ids a notification lists; the rest are one command away.
 pub(super) const LISTED_IN_NOTIFICATION: u64 = 20;
+
+/// The temporary table of the records matching a monitor's selection while it is evaluated.
+const MATCHING: &str = "lethe_monitor_matching";
 
 fn monitor_col(name: &str) -> Expr {
     qualified("m", name)
@@ -52,18 +56,9 @@ pub(super) async fn claim_due<DB: Dialect>(
     now: OffsetDateTime,
 ) -> Result<Option<i64>, StoreError> {
     let mut transaction = begin_write(pool).await?;
-    let (sql, values) = DB::build(
-        Query::update()
-            .table(Alias::new("lethe_monitor"))
-            .value(
-                Alias::new("next_run_at"),
-                Expr::val(rows::bind_opt_time::<DB>(next)),
-            )
-            .and_where(col("id").eq(monitor))
-            .and_where(col("enabled").eq(true))
-            .and_where(col("next_run_at").eq(Expr::val(rows::bind_time::<DB>(due)))),
-    );
-    if DB::execute(&mut transaction, sql, values).await? != 1 {
+    if !crate::due_runs::move_next_run::<DB>(&mut transaction, "lethe_monitor", monitor, due, next)
+        .await?
+    {
         return Ok(None);
     }
     let run = insert_run::<DB>(
@@ -231,34 +226,37 @@ pub(super) async fn evaluate<DB: Dialect>(
     };
     let hit_columns = ["run_id", "record_id", "change"];
 
-    // Entered: matching now, not a member. One pass over the selection.
+    // The selection's members now, found once (one pass over the selection) and kept in a
+    // temporary table, ids only: entering and leaving are differences with the members.
+    let mut matching = Query::select();
+    matching
+        .expr(qualified("t0", builtin::ID))
+        .from_as(Alias::new(watched.entity.as_str()), Alias::new("t0"))
+        .and_where(matches()?);
+    let (_, now_members) = keep_ids::<DB>(&mut transaction, MATCHING, matching).await?;
+
+    // Entered: matching now, not a member.
     let mut entered = Query::select();
     entered
         .expr(Expr::val(run))
         .expr(qualified("t0", builtin::ID))
         .expr(Expr::val("entered"))
-        .from_as(Alias::new(watched.entity.as_str()), Alias::new("t0"))
-        .and_where(matches()?)
+        .from_as(Alias::new(MATCHING), Alias::new("t0"))
         .and_where(Expr::exists(is_member(qualified("t0", builtin::ID))).not());
     let entered =
         insert_select::<DB>(&mut transaction, "lethe_monitor_hit", &hit_columns, entered).await?;
 
-    // Left: a member, no longer matching. The second pass, by id, from the members.
-    let mut still_matching = Query::select();
-    still_matching
-        .expr(Expr::val(1))
-        .from_as(Alias::new(watched.entity.as_str()), Alias::new("t0"))
-        .and_where(qualified("t0", builtin::ID).equals((Alias::new("mm"), Alias::new("record_id"))))
-        .and_where(matches()?);
+    // Left: a member, no longer matching.
     let mut left = Query::select();
     left.expr(Expr::val(run))
         .expr(qualified("mm", "record_id"))
         .expr(Expr::val("left"))
         .from_as(Alias::new("lethe_monitor_member"), Alias::new("mm"))
         .and_where(qualified("mm", "monitor_id").eq(watched.id))
-        .and_where(Expr::exists(still_matching).not());
+        .and_where(qualified("mm", "record_id").not_in_subquery(now_members));
     let left =
         insert_select::<DB>(&mut transaction, "lethe_monitor_hit", &hit_columns, left).await?;
+    forget_ids::<DB>(&mut transaction, MATCHING).await?;
 
     // The members follow: out with who left, in with who entered.
     let of_run = |change: &str| {

@@ -24,8 +24,9 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use self::evaluate::{claim_due, due, evaluate, pending, request_run};
-use self::rows::{Also, Checked, Set, change, hits, insert, list, one, remove, runs};
+use self::rows::{Also, Checked, change, hits, insert, list, one, remove, runs};
 use crate::error::StoreError;
+use crate::set_columns::Set;
 use crate::value::format_timestamp;
 use crate::{Pools, Store, dispatch};
 
@@ -134,27 +135,11 @@ pub struct MonitorHits {
     pub next_after: Option<i64>,
 }
 
-const NAME_LIMIT: usize = 64;
-
 /// The most hits one page lists.
 pub const MAX_HITS_PAGE: u64 = 1_000;
 
 fn check_name(name: &str) -> Result<(), StoreError> {
-    let ok = !name.is_empty()
-        && name.len() <= NAME_LIMIT
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(StoreError::invalid_option(
-            "name",
-            format!(
-                "`{name}` is not a monitor name: use 1 to {NAME_LIMIT} letters, digits, `-`, `_` or `.`"
-            ),
-        ))
-    }
+    crate::names::check_name(name, "monitor")
 }
 
 fn schedule(pattern: &str, zone: &str) -> Result<Schedule, StoreError> {

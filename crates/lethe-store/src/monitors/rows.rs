@@ -14,6 +14,7 @@ use crate::dialect::{Dialect, begin_write};
 use crate::error::StoreError;
 use crate::select::Scope;
 use crate::selections::{load_catalogue, member_condition};
+use crate::set_columns::{Set, set_columns};
 use crate::value::format_timestamp;
 use crate::{HistoryKey, rows};
 use lethe_db::{col, qualified};
@@ -52,14 +53,7 @@ fn select_monitors() -> SelectStatement {
             Alias::new("s"),
             qualified("s", "id").equals((Alias::new("m"), Alias::new("selection_id"))),
         );
-    for (alias, column) in [("o", "owner_id"), ("c", "changed_by")] {
-        query.join_as(
-            sea_query::JoinType::LeftJoin,
-            Alias::new("lethe_user"),
-            Alias::new(alias),
-            qualified(alias, "id").equals((Alias::new("m"), Alias::new(column))),
-        );
-    }
+    crate::names::join_user_names(&mut query, "m", &[("o", "owner_id"), ("c", "changed_by")]);
     query
 }
 
@@ -76,9 +70,7 @@ fn decode<DB: Dialect>(row: &DB::Row) -> Result<Row, StoreError> {
     };
     let schedule = text(4)?;
     let time_zone = text(5)?;
-    let schedule_words = Schedule::parse(&schedule, &time_zone)
-        .map(|parsed| parsed.describe())
-        .unwrap_or_else(|error| error);
+    let schedule_words = Schedule::words_of(&schedule, &time_zone);
     Ok(Row {
         monitor: Monitor {
             id: rows::int::<DB>(row, 0)?.unwrap_or_default(),
@@ -179,21 +171,13 @@ pub(super) async fn insert<DB: Dialect>(
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
     let mut transaction = begin_write(pool).await?;
-    let (sql, values) = DB::build(
-        Query::select()
-            .expr(Expr::val(1))
-            .from(Alias::new("lethe_monitor"))
-            .and_where(col("name").eq(checked.name)),
-    );
-    if DB::fetch_optional(&mut transaction, sql, values)
-        .await?
-        .is_some()
-    {
-        return Err(StoreError::Conflict(format!(
+    crate::names::refuse_taken_name::<DB>(&mut transaction, "lethe_monitor", checked.name, || {
+        format!(
             "a monitor `{}` exists already; change it with `lethe monitor edit`",
             checked.name
-        )));
-    }
+        )
+    })
+    .await?;
     let at = || Expr::val(rows::bind_time::<DB>(now));
     let (sql, values) = DB::build(
         Query::insert()
@@ -365,25 +349,6 @@ pub(super) async fn set_subscriber<DB: Dialect>(
     Ok(removed == 0)
 }
 
-/// A value to set, bound for the backend where the statement is built.
-pub(super) enum Set {
-    Text(String),
-    Flag(bool),
-    Id(Option<i64>),
-    Time(Option<OffsetDateTime>),
-}
-
-impl Set {
-    fn bound<DB: Dialect>(&self) -> Expr {
-        match self {
-            Set::Text(text) => Expr::val(text.as_str()),
-            Set::Flag(flag) => Expr::val(*flag),
-            Set::Id(id) => Expr::val(rows::bind_opt_int::<DB>(*id)),
-            Set::Time(at) => Expr::val(rows::bind_opt_time::<DB>(*at)),
-        }
-    }
-}
-
 /// What a change does besides setting columns.
 pub(super) enum Also<'a> {
     Nothing,
@@ -407,7 +372,7 @@ pub(super) async fn change<DB: Dialect>(
     schema: &lethe_schema::Schema,
     key: &HistoryKey,
     id: i64,
-    values: &[(&'static str, Set)],
+    values: &[(&str, Set)],
     also: Also<'_>,
     action: &str,
     detail: serde_json::Value,
@@ -417,23 +382,10 @@ pub(super) async fn change<DB: Dialect>(
     let mut transaction = begin_write(pool).await?;
     // A change of the monitor itself records who made it; (un)subscribing someone does not.
     if !values.is_empty() {
-        let mut update = Query::update();
-        update
-            .table(Alias::new("lethe_monitor"))
-            .and_where(col("id").eq(id));
-        for (column, value) in values {
-            update.value(Alias::new(*column), value.bound::<DB>());
-        }
-        update.value(
-            Alias::new("changed_by"),
-            Expr::val(rows::bind_opt_int::<DB>(actor.user_id)),
-        );
-        update.value(
-            Alias::new("changed_at"),
-            Expr::val(rows::bind_time::<DB>(now)),
-        );
-        let (sql, bound) = DB::build(&update);
-        DB::execute(&mut transaction, sql, bound).await?;
+        let mut values = values.to_vec();
+        values.push(("changed_by", Set::Id(actor.user_id)));
+        values.push(("changed_at", Set::Time(Some(now))));
+        set_columns::<DB>(&mut transaction, "lethe_monitor", id, &values, None).await?;
     }
     match also {
         Also::Nothing => {}

@@ -257,6 +257,47 @@ fn webhook<DB: Dialect>(row: &DB::Row) -> Result<Webhook, StoreError> {
     })
 }
 
+/// Where webhooks' secrets are kept, sealed (see [`crate::sealed`]).
+pub(crate) const WEBHOOK_SECRET: &str = "lethe_webhook.secret";
+
+/// Seals the webhook secrets stored before Lethe sealed them (a few rows: one per endpoint),
+/// each in its own statement that only changes a value still unsealed; returns how many.
+pub(crate) async fn seal_stored_secrets<DB: Dialect>(
+    pool: &Pool<DB>,
+    key: &HistoryKey,
+) -> Result<u64, StoreError> {
+    let mut connection = pool.acquire().await?;
+    let (sql, values) = DB::build(
+        Query::select()
+            .columns([Alias::new("id"), Alias::new("secret")])
+            .from(Alias::new("lethe_webhook")),
+    );
+    let plain = DB::fetch_all(&mut connection, sql, values).await?;
+    drop(connection);
+    let mut sealed = 0;
+    for row in &plain {
+        let id = rows::int::<DB>(row, 0)?.unwrap_or_default();
+        let secret = rows::text::<DB>(row, 1)?.unwrap_or_default();
+        if crate::sealed::is_sealed(&secret) {
+            continue;
+        }
+        let (sql, values) = DB::build(
+            Query::update()
+                .table(Alias::new("lethe_webhook"))
+                .value(
+                    Alias::new("secret"),
+                    crate::sealed::seal(key, WEBHOOK_SECRET, &secret)?,
+                )
+                .and_where(col("id").eq(id))
+                .and_where(col("secret").eq(secret.as_str())),
+        );
+        let mut transaction = begin_write(pool).await?;
+        sealed += DB::execute(&mut transaction, sql, values).await?;
+        transaction.commit().await?;
+    }
+    Ok(sealed)
+}
+
 async fn add_webhook<DB: Dialect>(
     pool: &Pool<DB>,
     key: &HistoryKey,
@@ -266,6 +307,7 @@ async fn add_webhook<DB: Dialect>(
     actor: &Actor,
     now: OffsetDateTime,
 ) -> Result<Webhook, StoreError> {
+    let sealed = crate::sealed::seal(key, WEBHOOK_SECRET, secret)?;
     let mut transaction = begin_write(pool).await?;
     let mut insert = Query::insert();
     insert
@@ -273,7 +315,7 @@ async fn add_webhook<DB: Dialect>(
         .columns(["url", "secret", "kinds", "created_by", "created_at"].map(Alias::new))
         .values_panic([
             Expr::val(url),
-            Expr::val(secret),
+            Expr::val(sealed),
             Expr::val(listens.stored()),
             Expr::val(rows::bind_opt_int::<DB>(actor.user_id)),
             Expr::val(rows::bind_time::<DB>(now)),

@@ -58,6 +58,14 @@ pub struct Delivery {
     pub given_up_at: Option<String>,
 }
 
+/// How many messages of the outbox are in each state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct DeliveryCounts {
+    pub waiting: u64,
+    pub delivered: u64,
+    pub given_up: u64,
+}
+
 /// Which messages a listing shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryState {
@@ -123,6 +131,8 @@ pub enum TryResult {
     Failed {
         error: String,
         permanent: bool,
+        /// How long the receiver asked to be left alone (`Retry-After`), if it did.
+        asked_wait: Option<std::time::Duration>,
     },
 }
 
@@ -392,12 +402,16 @@ async fn report<DB: Dialect>(
                 Expr::val(rows::bind_opt_text::<DB>(None)),
             );
         }
-        TryResult::Failed { error, permanent } => {
+        TryResult::Failed {
+            error,
+            permanent,
+            asked_wait,
+        } => {
             update.value(
                 Alias::new("last_error"),
                 Expr::val(rows::bind_opt_text::<DB>(Some(error))),
             );
-            match retries.after_failure(attempts, *permanent) {
+            match retries.after_failure(attempts, *permanent, *asked_wait) {
                 AfterFailure::GiveUp => {
                     update.value(Alias::new("given_up_at"), at);
                 }
@@ -517,6 +531,68 @@ async fn list<DB: Dialect>(
         .collect()
 }
 
+async fn counts<DB: Dialect>(pool: &Pool<DB>) -> Result<DeliveryCounts, StoreError> {
+    let mut connection = pool.acquire().await?;
+    let (sql, values) = DB::build(
+        Query::select()
+            .expr(Expr::cust("COUNT(*)"))
+            .expr(Expr::cust(
+                "COALESCE(SUM(CASE WHEN delivered_at IS NOT NULL THEN 1 ELSE 0 END), 0)",
+            ))
+            .expr(Expr::cust(
+                "COALESCE(SUM(CASE WHEN given_up_at IS NOT NULL THEN 1 ELSE 0 END), 0)",
+            ))
+            .from(Alias::new("lethe_outbox")),
+    );
+    let row = DB::fetch_optional(&mut connection, sql, values)
+        .await?
+        .ok_or_else(|| StoreError::Internal("counting the outbox gave no row".to_owned()))?;
+    let count = |index| -> Result<u64, StoreError> {
+        Ok(u64::try_from(rows::int::<DB>(&row, index)?.unwrap_or_default()).unwrap_or(0))
+    };
+    let (all, delivered, given_up) = (count(0)?, count(1)?, count(2)?);
+    Ok(DeliveryCounts {
+        waiting: all.saturating_sub(delivered).saturating_sub(given_up),
+        delivered,
+        given_up,
+    })
+}
+
+/// How many delivered messages one statement of [`prune`] removes at most.
+const PRUNED_AT_ONCE: u64 = 10_000;
+
+/// Removes the messages delivered before `before`, a bounded number per statement; returns
+/// how many. Waiting and given-up messages stay.
+async fn prune<DB: Dialect>(pool: &Pool<DB>, before: OffsetDateTime) -> Result<u64, StoreError> {
+    let mut removed = 0;
+    loop {
+        let (sql, values) = DB::build(
+            Query::delete()
+                .from_table(Alias::new("lethe_outbox"))
+                .and_where(
+                    col("id").in_subquery(
+                        Query::select()
+                            .column(Alias::new("id"))
+                            .from(Alias::new("lethe_outbox"))
+                            .and_where(col("delivered_at").is_not_null())
+                            .and_where(
+                                col("delivered_at").lt(Expr::val(rows::bind_time::<DB>(before))),
+                            )
+                            .limit(PRUNED_AT_ONCE)
+                            .to_owned(),
+                    ),
+                ),
+        );
+        let mut transaction = begin_write(pool).await?;
+        let gone = DB::execute(&mut transaction, sql, values).await?;
+        transaction.commit().await?;
+        removed += gone;
+        if gone < PRUNED_AT_ONCE {
+            return Ok(removed);
+        }
+    }
+}
+
 async fn one<DB: Dialect>(
     connection: &mut DB::Connection,
     id: i64,
@@ -617,7 +693,33 @@ impl Store {
             .checked_add(lease)
             .ok_or_else(|| StoreError::BadRequest(format!("a lease of {lease} is too long")))?;
         let limit = limit.clamp(1, 1_000);
-        dispatch!(self, pool => claim::<_>(pool, owner, limit, now, wall, lease_expires).await)
+        let claimed = dispatch!(self, pool => claim::<_>(pool, owner, limit, now, wall, lease_expires).await)?;
+        // A webhook's secret is stored sealed; one that does not open (another history key,
+        // a changed value) cannot sign anything: its message is given up, saying why.
+        let key = self.history_key();
+        let mut ready = Vec::with_capacity(claimed.len());
+        for mut message in claimed {
+            if let Channel::Webhook { secret, .. } = &mut message.channel {
+                match crate::sealed::open(&key, super::channels::WEBHOOK_SECRET, secret) {
+                    Ok(opened) => *secret = opened,
+                    Err(error) => {
+                        let refused = TryResult::Failed {
+                            error: match error {
+                                StoreError::Internal(why) => why,
+                                other => other.to_string(),
+                            },
+                            permanent: true,
+                            asked_wait: None,
+                        };
+                        self.report_delivery(&message, owner, &refused, &Retries::default())
+                            .await?;
+                        continue;
+                    }
+                }
+            }
+            ready.push(message);
+        }
+        Ok(ready)
     }
 
     /// Records how a try of a claimed message went. False when the lease was lost meanwhile.
@@ -644,6 +746,24 @@ impl Store {
         policy::handle_deliveries(actor)?;
         let limit = limit.clamp(1, 1_000);
         dispatch!(self, pool => list::<_>(pool, state, before, limit).await)
+    }
+
+    /// How many messages wait, were delivered, and were given up (an admin's to see).
+    pub async fn delivery_counts(&self, actor: &Actor) -> Result<DeliveryCounts, StoreError> {
+        policy::handle_deliveries(actor)?;
+        dispatch!(self, pool => counts::<_>(pool).await)
+    }
+
+    /// Removes from the outbox the messages delivered more than `kept` ago (business
+    /// clock); returns how many. The delivery worker calls it now and then.
+    pub async fn prune_deliveries(&self, kept: std::time::Duration) -> Result<u64, StoreError> {
+        let kept = time::Duration::try_from(kept)
+            .map_err(|_| StoreError::BadRequest(format!("keeping {kept:?} is too long")))?;
+        let before = self
+            .now()
+            .checked_sub(kept)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        dispatch!(self, pool => prune::<_>(pool, before).await)
     }
 
     /// Sends a message that was given up on again (an admin).

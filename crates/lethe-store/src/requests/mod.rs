@@ -18,8 +18,9 @@
 //!
 //! **Purges and the open request.** An erasure request registered by address keeps that
 //! address until it is closed, also after a purge erased the contact that had it; so a purge's
-//! erasure receipt made while such a request is open may find the address in
-//! `lethe_request` — the one copy kept on purpose, gone when the request is marked done.
+//! erasure receipt made while such a request is open finds the address in `lethe_request` —
+//! the one copy kept on purpose, gone when the request is marked done — and explains it as
+//! "kept by open request N" ([`kept_addresses`]) rather than as residue.
 //! Lethe does not close a request by itself when a linked purge has run: fulfilling an
 //! erasure often needs more than one purge and steps outside Lethe (processors, backups), so
 //! a person decides. The request then shows `ready_to_close` to prompt that decision.
@@ -33,8 +34,10 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use self::rows::{Checked, Claimed, Row, Set};
+pub(crate) use self::rows::kept_addresses;
+use self::rows::{Checked, Claimed, Row};
 use crate::error::StoreError;
+use crate::set_columns::Set;
 use crate::value::format_timestamp;
 use crate::{Pools, Store, Value, dispatch};
 
@@ -406,7 +409,7 @@ impl Store {
                 status.move_to(id, RequestStatus::InProgress)?;
                 (
                     "request.started",
-                    vec![("status", Set::Text(Some("in_progress".to_owned())))],
+                    vec![("status", Set::OptText(Some("in_progress".to_owned())))],
                 )
             }
             RequestChange::Extend { until, reason } => {
@@ -436,7 +439,7 @@ impl Store {
                     vec![
                         ("extended_until", Set::Time(Some(until))),
                         ("deadline", Set::Time(Some(until))),
-                        ("extension_reason", Set::Text(Some(reason))),
+                        ("extension_reason", Set::OptText(Some(reason))),
                         // A new deadline gets its own reminder.
                         ("reminded_at", Set::Time(None)),
                     ],
@@ -473,11 +476,11 @@ impl Store {
                         "request.refused"
                     },
                     vec![
-                        ("status", Set::Text(Some(to.as_str().to_owned()))),
-                        ("refusal_reason", Set::Text(refusal)),
+                        ("status", Set::OptText(Some(to.as_str().to_owned()))),
+                        ("refusal_reason", Set::OptText(refusal)),
                         ("closed_at", Set::Time(Some(now))),
                         // The subject goes with the close, in the same statement.
-                        ("subject_email", Set::Text(None)),
+                        ("subject_email", Set::OptText(None)),
                         ("subject_contact_id", Set::Id(None)),
                     ],
                 )

@@ -12,6 +12,7 @@ use super::{RequestLink, RequestListing, SubjectRequest};
 use crate::dialect::{Dialect, begin_write};
 use crate::error::StoreError;
 use crate::notifications::{Recipients, notify};
+use crate::set_columns::{Set, set_columns};
 use crate::value::format_timestamp;
 use crate::{HistoryKey, rows};
 use lethe_db::col;
@@ -49,15 +50,11 @@ fn select_requests() -> sea_query::SelectStatement {
         .expr(Expr::col((Alias::new("a"), Alias::new("name"))))
         .expr(Expr::col((Alias::new("c"), Alias::new("name"))))
         .from_as(Alias::new("lethe_request"), Alias::new("r"));
-    for (alias, column) in [("a", "assignee_id"), ("c", "created_by")] {
-        query.join_as(
-            sea_query::JoinType::LeftJoin,
-            Alias::new("lethe_user"),
-            Alias::new(alias),
-            Expr::col((Alias::new(alias), Alias::new("id")))
-                .equals((Alias::new("r"), Alias::new(column))),
-        );
-    }
+    crate::names::join_user_names(
+        &mut query,
+        "r",
+        &[("a", "assignee_id"), ("c", "created_by")],
+    );
     query
 }
 
@@ -306,23 +303,6 @@ pub(super) async fn insert<DB: Dialect>(
     Ok(id)
 }
 
-/// A value to set, bound for the backend where the statement is built.
-pub(super) enum Set {
-    Text(Option<String>),
-    Id(Option<i64>),
-    Time(Option<OffsetDateTime>),
-}
-
-impl Set {
-    fn bound<DB: Dialect>(&self) -> Expr {
-        match self {
-            Set::Text(text) => Expr::val(rows::bind_opt_text::<DB>(text.as_deref())),
-            Set::Id(id) => Expr::val(rows::bind_opt_int::<DB>(*id)),
-            Set::Time(at) => Expr::val(rows::bind_opt_time::<DB>(*at)),
-        }
-    }
-}
-
 /// Sets columns of request `id`, provided it is still in status `read_status`, and appends
 /// `action` to the history, in one transaction. A request changed meanwhile is a conflict.
 #[allow(clippy::too_many_arguments)]
@@ -331,23 +311,22 @@ pub(super) async fn change<DB: Dialect>(
     key: &HistoryKey,
     id: i64,
     read_status: &str,
-    values: &[(&'static str, Set)],
+    values: &[(&str, Set)],
     action: &str,
     detail: serde_json::Value,
     actor: &Actor,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
     let mut transaction = begin_write(pool).await?;
-    let mut update = Query::update();
-    update
-        .table(Alias::new("lethe_request"))
-        .and_where(col("id").eq(id))
-        .and_where(col("status").eq(read_status));
-    for (column, value) in values {
-        update.value(Alias::new(*column), value.bound::<DB>());
-    }
-    let (sql, bound) = DB::build(&update);
-    if DB::execute(&mut transaction, sql, bound).await? != 1 {
+    let changed = set_columns::<DB>(
+        &mut transaction,
+        "lethe_request",
+        id,
+        values,
+        Some(("status", read_status)),
+    )
+    .await?;
+    if changed != 1 {
         return Err(StoreError::Conflict(format!(
             "request {id} changed while this was asked (it is no longer {read_status}): look at it again with `lethe request show {id}`"
         )));
@@ -529,4 +508,32 @@ pub(super) async fn without_contact_values<DB: Dialect>(
         text,
     )
     .await
+}
+
+/// The addresses open requests keep on purpose (until they are closed), for the erasure
+/// receipt: an erased value found in `lethe_request` is explained by them, not residue.
+pub(crate) async fn kept_addresses<DB: Dialect>(
+    pool: &Pool<DB>,
+) -> Result<Vec<lethe_evidence::database::KeptOnPurpose>, StoreError> {
+    let (sql, values) = DB::build(
+        Query::select()
+            .columns([Alias::new("id"), Alias::new("subject_email")])
+            .from(Alias::new("lethe_request"))
+            .and_where(col("subject_email").is_not_null())
+            .and_where(col("status").is_in(OPEN))
+            .order_by(Alias::new("id"), Order::Asc),
+    );
+    let mut kept = Vec::new();
+    for row in DB::fetch_all(&mut *pool.acquire().await?, sql, values).await? {
+        let id = rows::int::<DB>(&row, 0)?.unwrap_or_default();
+        if let Some(value) = rows::text::<DB>(&row, 1)? {
+            kept.push(lethe_evidence::database::KeptOnPurpose {
+                value,
+                why: format!(
+                    "lethe_request.subject_email (kept by open request {id} until it is closed)"
+                ),
+            });
+        }
+    }
+    Ok(kept)
 }

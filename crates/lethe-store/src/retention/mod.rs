@@ -14,11 +14,12 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use self::rows::{
-    Checked, Notice, RunRecord, Set, change, insert, list, one, record_run, runs, take_due,
+    Checked, Notice, RunRecord, change, insert, list, one, record_run, runs, take_due,
     take_over_stale,
 };
 use crate::error::StoreError;
 use crate::notifications::Recipients;
+use crate::set_columns::Set;
 use crate::value::format_timestamp;
 use crate::{MemberPick, PickSource, Pools, Scope, Store, dispatch};
 use lethe_domain::notification::NotificationKind;
@@ -109,24 +110,8 @@ pub struct PolicyRun {
 /// it over: its instance is taken to have died.
 const CLAIM_STALE: time::Duration = time::Duration::minutes(10);
 
-const NAME_LIMIT: usize = 64;
-
 fn check_name(name: &str) -> Result<(), StoreError> {
-    let ok = !name.is_empty()
-        && name.len() <= NAME_LIMIT
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(StoreError::invalid_option(
-            "name",
-            format!(
-                "`{name}` is not a policy name: use 1 to {NAME_LIMIT} letters, digits, `-`, `_` or `.`"
-            ),
-        ))
-    }
+    crate::names::check_name(name, "policy")
 }
 
 impl Store {

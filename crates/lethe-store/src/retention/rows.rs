@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use super::{NewPolicy, PolicyRun, RetentionPolicy};
 use crate::dialect::{Dialect, begin_write};
 use crate::error::StoreError;
+use crate::set_columns::{Set, set_columns};
 use crate::value::format_timestamp;
 use crate::{HistoryKey, rows};
 use lethe_db::col;
@@ -70,15 +71,11 @@ fn select_policies() -> sea_query::SelectStatement {
         .expr(policy("changed_by"))
         .expr(policy("selection"))
         .from_as(Alias::new("lethe_retention_policy"), Alias::new("p"));
-    for (alias, column) in [("o", "owner_id"), ("a", "approved_by"), ("c", "changed_by")] {
-        query.join_as(
-            sea_query::JoinType::LeftJoin,
-            Alias::new("lethe_user"),
-            Alias::new(alias),
-            Expr::col((Alias::new(alias), Alias::new("id")))
-                .equals((Alias::new("p"), Alias::new(column))),
-        );
-    }
+    crate::names::join_user_names(
+        &mut query,
+        "p",
+        &[("o", "owner_id"), ("a", "approved_by"), ("c", "changed_by")],
+    );
     query
 }
 
@@ -97,9 +94,7 @@ pub(super) fn decode<DB: Dialect>(row: &DB::Row) -> Result<Row, StoreError> {
     };
     let schedule = text(5)?;
     let time_zone = text(6)?;
-    let schedule_words = Schedule::parse(&schedule, &time_zone)
-        .map(|parsed| parsed.describe())
-        .unwrap_or_else(|error| error);
+    let schedule_words = Schedule::words_of(&schedule, &time_zone);
     Ok(Row {
         policy: RetentionPolicy {
             id: rows::int::<DB>(row, 0)?.unwrap_or_default(),
@@ -175,21 +170,18 @@ pub(super) async fn insert<DB: Dialect>(
 ) -> Result<(), StoreError> {
     let new = checked.new;
     let mut transaction = begin_write(pool).await?;
-    let (sql, values) = DB::build(
-        Query::select()
-            .expr(Expr::val(1))
-            .from(Alias::new("lethe_retention_policy"))
-            .and_where(col("name").eq(new.name.as_str())),
-    );
-    if DB::fetch_optional(&mut transaction, sql, values)
-        .await?
-        .is_some()
-    {
-        return Err(StoreError::Conflict(format!(
-            "a retention policy `{}` exists already; change it with `lethe policy edit`",
-            new.name
-        )));
-    }
+    crate::names::refuse_taken_name::<DB>(
+        &mut transaction,
+        "lethe_retention_policy",
+        &new.name,
+        || {
+            format!(
+                "a retention policy `{}` exists already; change it with `lethe policy edit`",
+                new.name
+            )
+        },
+    )
+    .await?;
     let at = || Expr::val(rows::bind_time::<DB>(now));
     let (sql, values) = DB::build(
         Query::insert()
@@ -248,34 +240,13 @@ pub(super) async fn insert<DB: Dialect>(
     Ok(())
 }
 
-/// A value to set, bound for the backend where the statement is built.
-pub(super) enum Set {
-    Text(String),
-    OptText(Option<String>),
-    Flag(bool),
-    Id(Option<i64>),
-    Time(Option<OffsetDateTime>),
-}
-
-impl Set {
-    fn bound<DB: Dialect>(&self) -> sea_query::Expr {
-        match self {
-            Set::Text(text) => Expr::val(text.as_str()),
-            Set::OptText(text) => Expr::val(text.clone()),
-            Set::Flag(flag) => Expr::val(*flag),
-            Set::Id(id) => Expr::val(rows::bind_opt_int::<DB>(*id)),
-            Set::Time(at) => Expr::val(rows::bind_opt_time::<DB>(*at)),
-        }
-    }
-}
-
 /// Sets columns of a policy and appends `action` to the history, in one transaction.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn change<DB: Dialect>(
     pool: &Pool<DB>,
     key: &HistoryKey,
     id: i64,
-    values: &[(&'static str, Set)],
+    values: &[(&str, Set)],
     action: &str,
     detail: serde_json::Value,
     notice: Option<&Notice>,
@@ -283,15 +254,7 @@ pub(super) async fn change<DB: Dialect>(
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
     let mut transaction = begin_write(pool).await?;
-    let mut update = Query::update();
-    update
-        .table(Alias::new("lethe_retention_policy"))
-        .and_where(col("id").eq(id));
-    for (column, value) in values {
-        update.value(Alias::new(*column), value.bound::<DB>());
-    }
-    let (sql, bound) = DB::build(&update);
-    DB::execute(&mut transaction, sql, bound).await?;
+    set_columns::<DB>(&mut transaction, "lethe_retention_policy", id, values, None).await?;
     crate::history::append::<DB>(&mut transaction, key, now, actor, action, None, detail).await?;
     tell::<DB>(&mut transaction, notice, None, now).await?;
     transaction.commit().await?;
@@ -478,18 +441,15 @@ pub(super) async fn take_due<DB: Dialect>(
     now: OffsetDateTime,
 ) -> Result<Option<i64>, StoreError> {
     let mut transaction = begin_write(pool).await?;
-    let (sql, values) = DB::build(
-        Query::update()
-            .table(Alias::new("lethe_retention_policy"))
-            .value(
-                Alias::new("next_run_at"),
-                Expr::val(rows::bind_opt_time::<DB>(next)),
-            )
-            .and_where(col("id").eq(policy.id))
-            .and_where(col("enabled").eq(true))
-            .and_where(col("next_run_at").eq(Expr::val(rows::bind_time::<DB>(due)))),
-    );
-    if DB::execute(&mut transaction, sql, values).await? != 1 {
+    if !crate::due_runs::move_next_run::<DB>(
+        &mut transaction,
+        "lethe_retention_policy",
+        policy.id,
+        due,
+        next,
+    )
+    .await?
+    {
         return Ok(None);
     }
     let mut insert = Query::insert();

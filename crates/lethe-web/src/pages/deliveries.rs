@@ -22,10 +22,6 @@ use crate::session::{Rejection, SignedForm, SignedIn};
 /// How many messages one page of the outbox shows.
 const PAGE_SIZE: u64 = 50;
 
-/// How many given-up messages the count at the top goes up to (the most the store lists at
-/// once); more are said as "1,000 or more".
-const GIVEN_UP_COUNTED: u64 = 1_000;
-
 /// The value of the events box that stands for every kind, now and later.
 const EVERY_EVENT: &str = "*";
 
@@ -105,10 +101,13 @@ struct DeliveriesPage {
     /// The state the outbox is narrowed to, as in the address ("" for every message).
     state: String,
     rows: Vec<OutboxRow>,
-    /// How many messages were given up, in words ("3", "1,000 or more"); empty for none.
+    /// How many messages were given up, in words ("3", "1,204"); empty for none.
     given_up: String,
     /// Whether that is one message (for the sentence's verb).
     one_given_up: bool,
+    /// How many messages wait and were delivered, in words.
+    waiting: String,
+    delivered: String,
     older: Option<String>,
     newest: Option<String>,
     webhooks: Vec<WebhookRow>,
@@ -207,7 +206,7 @@ fn refused(signed_in: &SignedIn) -> Option<Response> {
         .map(|refusal| problem_page(Problem::Forbidden(refusal.message().to_owned())))
 }
 
-/// Gathers the page: one page of the outbox, the given-up count, the webhooks.
+/// Gathers the page: one page of the outbox, the counts per state, the webhooks.
 async fn page(
     state: &WebState,
     signed_in: &SignedIn,
@@ -222,11 +221,7 @@ async fn page(
         .await?;
     let more = deliveries.len() as u64 > PAGE_SIZE;
     deliveries.truncate(PAGE_SIZE as usize);
-    let given_up = state
-        .store
-        .deliveries(Some(DeliveryState::GivenUp), None, GIVEN_UP_COUNTED, &actor)
-        .await?
-        .len() as u64;
+    let counts = state.store.delivery_counts(&actor).await?;
     let webhooks = state.store.webhooks(&actor).await?;
     let state_name = view.state_name();
     let rows = deliveries
@@ -250,12 +245,13 @@ async fn page(
             .map(|last| outbox_address(state_name, &[("before", last.delivery.id.to_string())])),
         newest: view.before.map(|_| outbox_address(state_name, &[])),
         rows,
-        given_up: match given_up {
+        given_up: match counts.given_up {
             0 => String::new(),
-            n if n >= GIVEN_UP_COUNTED => format!("{} or more", grouped(n)),
             n => grouped(n),
         },
-        one_given_up: given_up == 1,
+        one_given_up: counts.given_up == 1,
+        waiting: grouped(counts.waiting),
+        delivered: grouped(counts.delivered),
         webhooks: webhooks
             .into_iter()
             .map(|webhook| WebhookRow {

@@ -6,6 +6,7 @@ pub mod account;
 pub mod changes;
 pub mod deletions;
 pub mod deliveries;
+pub mod export;
 pub mod history;
 pub mod home;
 pub mod jobs;

@@ -363,8 +363,8 @@ pub struct BulkFields {
     action: String,
 }
 
-/// Freezes what was ticked into a snapshot and leads to the chosen action's preview: what
-/// is confirmed later is exactly what this froze.
+/// Freezes what was ticked into a snapshot and leads to the chosen action's preview (what
+/// is confirmed later is exactly what this froze), or to its download for an export.
 pub async fn bulk(
     State(state): State<WebState>,
     Path(entity): Path<String>,
@@ -378,6 +378,10 @@ pub async fn bulk(
         "trash" => "trash",
         "update" => "update",
         "anonymize" => "anonymize",
+        "export-csv" => "export?format=csv",
+        "export-ndjson" => "export?format=ndjson",
+        "export-csv-related" => "export?format=csv&related=true",
+        "export-ndjson-related" => "export?format=ndjson&related=true",
         _ => {
             return Ok(store_problem(StoreError::BadRequest(
                 "choose an action from the bulk actions menu".to_owned(),

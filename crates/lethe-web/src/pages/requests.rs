@@ -12,12 +12,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use lethe_store::{
-    NewSubjectRequest, RequestChange, RequestListing, StoreError, SubjectRequest, policy,
+    NewSubjectRequest, PersonKey, RequestChange, RequestListing, StoreError, SubjectRequest, policy,
 };
 use serde::Deserialize;
 
 use crate::WebState;
 use crate::pages::{Frame, Problem, Section, capitalised, problem_page, render, store_problem};
+use crate::person::PersonZip;
 use crate::session::{Rejection, SignedForm, SignedIn};
 
 /// A request with what the pages say of it.
@@ -113,6 +114,65 @@ struct RequestPage {
     works: bool,
     actions: Actions,
     note: Option<String>,
+    /// For an admin, while the request is open: what is held about the person.
+    held: Held,
+}
+
+/// What is held about a request's person, counted per entity (for an erasure, also what
+/// erasing them reaches).
+enum Held {
+    /// Not shown: the request is closed, or the reader is not an admin.
+    Unseen,
+    Counts {
+        entities: Vec<(String, u64)>,
+        total: u64,
+    },
+    /// Why nothing can be counted (no contact has the address, …).
+    Problem(String),
+}
+
+/// The person a request is about, while it is open.
+fn person_of(request: &SubjectRequest) -> Option<PersonKey> {
+    match (&request.subject_email, request.subject_contact_id) {
+        (_, Some(id)) => Some(PersonKey::Contact(id)),
+        (Some(address), None) => Some(PersonKey::Email(address.clone())),
+        (None, None) => None,
+    }
+}
+
+async fn held(state: &WebState, request: &SubjectRequest, actor: &lethe_store::Actor) -> Held {
+    let key = match person_of(request) {
+        Some(key) if request.closed_at.is_none() && policy::export_person(actor).is_ok() => key,
+        _ => return Held::Unseen,
+    };
+    match PersonZip::start(&state.store, key, actor).await {
+        Ok(zip) => Held::Counts {
+            entities: zip.counts().to_vec(),
+            total: zip.counts().iter().map(|(_, count)| count).sum(),
+        },
+        Err(error) => Held::Problem(capitalised(&error.to_string())),
+    }
+}
+
+/// `GET /requests/{id}/export`: everything held about the request's person, as one zip.
+pub async fn export(
+    State(state): State<WebState>,
+    signed_in: SignedIn,
+    Path(id): Path<i64>,
+) -> Result<Response, Rejection> {
+    let actor = signed_in.actor();
+    let answer = async {
+        let request = state.store.subject_request(id, &actor).await?;
+        let key = person_of(&request).ok_or_else(|| {
+            StoreError::Conflict(format!(
+                "request {id} is closed: whom it was about is no longer kept"
+            ))
+        })?;
+        let zip = PersonZip::start(&state.store, key, &actor).await?;
+        crate::person::download(&state.store, zip, ()).await
+    }
+    .await;
+    Ok(answer.unwrap_or_else(store_problem))
 }
 
 /// An error's message as a sentence for a field.
@@ -275,6 +335,7 @@ async fn detail(
     let actor = signed_in.actor();
     let request = state.store.subject_request(id, &actor).await?;
     let open = request.closed_at.is_none();
+    let held = held(state, &request, &actor).await;
     let assignee = match &request.assignee {
         Some(name) => state.store.find_user(name).await?.map(|user| user.id),
         None => None,
@@ -287,6 +348,7 @@ async fn detail(
         row: RequestRow::of(request),
         actions,
         note,
+        held,
     })
 }
 

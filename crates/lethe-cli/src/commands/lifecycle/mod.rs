@@ -126,13 +126,29 @@ fn progress_bar(json: bool, job: &Job) -> ProgressBar {
     bar
 }
 
-/// Runs a job here with a progress bar.
+/// Runs a job here with a progress bar. When another worker has it (a `lethe serve` beside
+/// this command picked it up first), follows it there until it ends, and takes it over if
+/// that worker stops (its lease runs out).
 async fn run_with_progress(context: &Context, store: &Store, job: &Job) -> anyhow::Result<Job> {
     let bar = progress_bar(context.json(), job);
     let runner = JobRunner::default();
-    let result = store
-        .run_job(job.id, &runner, &mut |job: &Job| bar.set_position(job.done))
-        .await;
+    let mut told = false;
+    let result = loop {
+        match store
+            .run_job(job.id, &runner, &mut |job: &Job| bar.set_position(job.done))
+            .await
+        {
+            Err(lethe_store::StoreError::JobElsewhere { message, .. }) => {
+                if !told && !context.json() {
+                    bar.suspend(|| eprintln!("{message}; following it there"));
+                    told = true;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                bar.set_position(store.job(job.id).await?.done);
+            }
+            other => break other,
+        }
+    };
     bar.finish_and_clear();
     result.with_context(|| {
         format!(

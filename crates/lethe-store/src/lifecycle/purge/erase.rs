@@ -3,10 +3,11 @@
 //! overwriting personal fields by the schema's strategies (a keyed hash where asked).
 
 use lethe_schema::{Anonymize, Entity, OnDelete, Schema, ValueType, builtin};
-use sea_query::{Alias, Expr, ExprTrait, Order, Query, SelectStatement};
+use sea_query::{Alias, Expr, ExprTrait, Order, Query};
 
-use crate::dialect::{Backend, Dialect};
+use crate::dialect::Dialect;
 use crate::error::StoreError;
+use crate::kept::keep_ids;
 use crate::lifecycle::Totals;
 use crate::lifecycle::jobs::{Batch, RunContext, insert_skips};
 use crate::lifecycle::paths::{StepFilter, and_all, col, link, qualified, reached_by, reached_ids};
@@ -219,52 +220,6 @@ fn entity<'s>(schema: &'s Schema, name: &str) -> Result<&'s Entity, StoreError> 
 /// The connection's table of the members a purge batch erases.
 const ERASABLE: &str = "lethe_purge_erasable";
 
-/// Keeps the ids `erasable` yields in a temporary table of this connection and returns the
-/// statement that reads them back. The batch's erasable members are derived once (members
-/// of the batch, still in the deletion batch, not skipped or blocked) instead of again in
-/// every one of the batch's statements that needs them. On SQLite the table stays with the
-/// connection and is emptied first; on PostgreSQL it is dropped when the batch commits or
-/// rolls back.
-async fn keep_erasable<DB: Dialect>(
-    connection: &mut DB::Connection,
-    erasable: SelectStatement,
-) -> Result<SelectStatement, StoreError> {
-    match DB::BACKEND {
-        Backend::Sqlite => {
-            DB::execute_plain(
-                connection,
-                format!("CREATE TEMP TABLE IF NOT EXISTS {ERASABLE} (id INTEGER PRIMARY KEY)"),
-            )
-            .await?;
-            DB::execute_plain(connection, format!("DELETE FROM {ERASABLE}")).await?;
-        }
-        Backend::Postgres => {
-            DB::execute_plain(
-                connection,
-                format!("CREATE TEMP TABLE {ERASABLE} (id BIGINT PRIMARY KEY) ON COMMIT DROP"),
-            )
-            .await?;
-        }
-    }
-    let mut insert = Query::insert();
-    insert
-        .into_table(Alias::new(ERASABLE))
-        .columns([Alias::new(builtin::ID)])
-        .select_from(erasable)
-        .map_err(|error| StoreError::Internal(format!("building the erasable set: {error}")))?;
-    let (sql, values) = DB::build(&insert);
-    DB::execute(connection, sql, values).await?;
-    if DB::BACKEND == Backend::Postgres {
-        // A temporary table has no statistics until analysed; with them the planner joins
-        // the batch's few thousand ids instead of guessing.
-        DB::execute_plain(connection, format!("ANALYZE {ERASABLE}")).await?;
-    }
-    Ok(Query::select()
-        .column(Alias::new(builtin::ID))
-        .from(Alias::new(ERASABLE))
-        .to_owned())
-}
-
 /// One batch of a purge job.
 pub(in crate::lifecycle) async fn batch<DB: Dialect>(
     connection: &mut DB::Connection,
@@ -316,7 +271,9 @@ pub(in crate::lifecycle) async fn batch<DB: Dialect>(
         .and_where(id().in_subquery(batch.members()))
         .and_where(crate::lifecycle::paths::batch_is(None, deletion_batch))
         .and_where(id().not_in_subquery(batch.skipped()));
-    let eligible = keep_erasable::<DB>(connection, erasable).await?;
+    // Derived once (members of the batch, still in the deletion batch, not skipped or
+    // blocked) instead of again in every statement of the batch that needs them.
+    let (_, eligible) = keep_ids::<DB>(connection, ERASABLE, erasable).await?;
     probe_values::<DB>(
         connection,
         root_entity,

@@ -76,6 +76,8 @@ pub(in crate::lifecycle) async fn make_physical<DB: Dialect>(
             Rewrite::Off => not_rewritten.push(name.to_string()),
         }
     }
+    // The addresses open requests keep on purpose explain what the scans find of them.
+    let kept = crate::requests::kept_addresses::<DB>(pool).await?;
     let database = match DB::BACKEND {
         Backend::Sqlite => {
             let values = std::mem::take(&mut context.probe.values);
@@ -95,6 +97,7 @@ pub(in crate::lifecycle) async fn make_physical<DB: Dialect>(
                 values,
                 not_checked,
                 &touched,
+                &kept,
             )
             .await?
         }
@@ -146,7 +149,7 @@ pub(in crate::lifecycle) async fn make_physical<DB: Dialect>(
                 .collect();
             let values = std::mem::take(&mut context.probe.values);
             let statistics = lethe_evidence::database::postgres_statistics::<DB>(
-                pool, schema, &touched, &values,
+                pool, schema, &touched, &values, &kept,
             )
             .await?;
             serde_json::json!({
