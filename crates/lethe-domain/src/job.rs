@@ -24,15 +24,18 @@ pub enum JobKind {
     Anonymize,
     /// Sets fields on every member.
     Update,
+    /// Writes the rows of an import, staged and checked before the job was made.
+    Import,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 5] = [
+    pub const ALL: [JobKind; 6] = [
         JobKind::Trash,
         JobKind::Restore,
         JobKind::Purge,
         JobKind::Anonymize,
         JobKind::Update,
+        JobKind::Import,
     ];
 
     /// The name stored in `lethe_job.kind` and shown to users.
@@ -43,6 +46,7 @@ impl JobKind {
             JobKind::Purge => "purge",
             JobKind::Anonymize => "anonymize",
             JobKind::Update => "update",
+            JobKind::Import => "import",
         }
     }
 
@@ -73,6 +77,12 @@ pub enum Work {
     Update {
         changes: serde_json::Map<String, serde_json::Value>,
     },
+    /// Creates records from the rows staged in the table `staging` (and, for rows that
+    /// matched an existing record, sets the fields `update` on it; none: they are skipped).
+    Import {
+        staging: String,
+        update: Vec<String>,
+    },
 }
 
 impl Work {
@@ -83,6 +93,7 @@ impl Work {
             Work::Purge { .. } => JobKind::Purge,
             Work::Anonymize => JobKind::Anonymize,
             Work::Update { .. } => JobKind::Update,
+            Work::Import { .. } => JobKind::Import,
         }
     }
 
@@ -92,7 +103,7 @@ impl Work {
             Work::Trash { batch } | Work::Restore { batch } | Work::Purge { batch, .. } => {
                 Some(*batch)
             }
-            Work::Anonymize | Work::Update { .. } => None,
+            Work::Anonymize | Work::Update { .. } | Work::Import { .. } => None,
         }
     }
 }
@@ -102,8 +113,8 @@ impl Work {
 pub struct JobPayload {
     /// The entity of the members.
     pub entity: String,
-    /// The snapshot whose members the job walks.
-    pub snapshot_id: i64,
+    /// The snapshot whose members the job walks; an import walks its staged rows instead.
+    pub snapshot_id: Option<i64>,
     pub reason: Option<String>,
     /// What the members were picked from, in words.
     pub source: String,
@@ -124,7 +135,8 @@ pub struct DamagedPayload {
 #[derive(Deserialize)]
 struct Stored {
     entity: String,
-    snapshot_id: i64,
+    #[serde(default)]
+    snapshot_id: Option<i64>,
     batch_id: Option<i64>,
     reason: Option<String>,
     source: String,
@@ -133,6 +145,10 @@ struct Stored {
     grace_seconds: Option<i64>,
     #[serde(default)]
     changes: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default)]
+    staging: Option<String>,
+    #[serde(default)]
+    update: Option<Vec<String>>,
 }
 
 impl JobPayload {
@@ -150,9 +166,17 @@ impl JobPayload {
         let (grace_seconds, changes) = match &self.work {
             Work::Purge { grace_seconds, .. } => (Some(*grace_seconds), None),
             Work::Update { changes } => (None, Some(changes.clone())),
-            Work::Trash { .. } | Work::Restore { .. } | Work::Anonymize => (None, None),
+            Work::Trash { .. } | Work::Restore { .. } | Work::Anonymize | Work::Import { .. } => {
+                (None, None)
+            }
+        };
+        let (staging, update) = match &self.work {
+            Work::Import { staging, update } => (Some(staging), Some(update)),
+            _ => (None, None),
         };
         serde_json::json!({
+            "staging": staging,
+            "update": update,
             "entity": self.entity,
             "snapshot_id": self.snapshot_id,
             "batch_id": self.deletion_batch(),
@@ -191,6 +215,13 @@ impl JobPayload {
                     .clone()
                     .ok_or_else(|| damaged("holds no changes".to_owned()))?,
             },
+            JobKind::Import => Work::Import {
+                staging: stored
+                    .staging
+                    .clone()
+                    .ok_or_else(|| damaged("names no staged rows".to_owned()))?,
+                update: stored.update.clone().unwrap_or_default(),
+            },
         };
         Ok(JobPayload {
             entity: stored.entity,
@@ -211,7 +242,7 @@ mod tests {
     fn payload(work: Work) -> JobPayload {
         JobPayload {
             entity: "contact".to_owned(),
-            snapshot_id: 12,
+            snapshot_id: Some(12),
             reason: Some("clean-up".to_owned()),
             source: "filter `x = 1`".to_owned(),
             actor: Actor::user(3, "ann", true),
@@ -232,6 +263,10 @@ mod tests {
             },
             Work::Anonymize,
             Work::Update { changes },
+            Work::Import {
+                staging: "lethe_import_1".to_owned(),
+                update: vec!["phone".to_owned()],
+            },
         ] {
             let original = payload(work);
             let stored = original.to_stored();

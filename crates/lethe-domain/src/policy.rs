@@ -177,6 +177,11 @@ pub fn export_person(actor: &Actor) -> Verdict {
     admins_only(actor, "exporting everything held about a person")
 }
 
+/// Importing records from a file: an admin, as for every other bulk change.
+pub fn import_records(actor: &Actor) -> Verdict {
+    admins_only(actor, "importing records")
+}
+
 /// Reading or verifying the deletion history: an admin.
 pub fn read_history(actor: &Actor) -> Verdict {
     admins_only(actor, "reading the deletion history")

@@ -159,6 +159,49 @@ impl Value {
         }
     }
 
+    /// Parses a cell of a CSV file for a column of the given type, by the API's rules: an
+    /// empty cell is null, numbers and `true`/`false` are read from their text, JSON columns
+    /// hold JSON text, everything else is taken as the text the API would be given.
+    pub fn from_text(value_type: &ValueType, text: &str) -> Result<Value, ValueError> {
+        use serde_json::Value as J;
+        if text.is_empty() {
+            return Ok(Value::Null);
+        }
+        let json = match value_type {
+            ValueType::Integer | ValueType::Reference => match text.trim().parse::<i64>() {
+                Ok(number) => J::from(number),
+                Err(_) => {
+                    return Err(ValueError(format!(
+                        "expected a whole number, got {}",
+                        describe_json(&J::String(text.to_owned()))
+                    )));
+                }
+            },
+            ValueType::Boolean => match text.trim().to_ascii_lowercase().as_str() {
+                "true" => J::Bool(true),
+                "false" => J::Bool(false),
+                _ => {
+                    return Err(ValueError(format!(
+                        "expected true or false, got {}",
+                        describe_json(&J::String(text.to_owned()))
+                    )));
+                }
+            },
+            ValueType::Json => serde_json::from_str(text).map_err(|error| {
+                ValueError(format!(
+                    "expected JSON text, but it does not parse: {error}"
+                ))
+            })?,
+            ValueType::Decimal { .. } => J::String(text.trim().to_owned()),
+            ValueType::Text
+            | ValueType::Enum { .. }
+            | ValueType::OwnerEntity { .. }
+            | ValueType::Date
+            | ValueType::Timestamp => J::String(text.to_owned()),
+        };
+        Value::from_json(value_type, &json)
+    }
+
     /// The JSON form of the value, as the API and `--json` print it. Decimals are strings so
     /// that no precision is lost in clients that read numbers as floats.
     pub fn to_json(&self) -> serde_json::Value {
@@ -353,6 +396,68 @@ mod tests {
         };
         let error = Value::from_json(&value_type, &json!("c")).expect_err("not allowed");
         assert_eq!(error.0, "`c` is not allowed; expected one of: a, b");
+    }
+
+    #[test]
+    fn csv_cells_are_read_by_the_api_rules() {
+        let read = |value_type: &ValueType, text: &str| Value::from_text(value_type, text);
+        assert_eq!(read(&ValueType::Integer, " 42 "), Ok(Value::Integer(42)));
+        assert_eq!(read(&ValueType::Integer, ""), Ok(Value::Null));
+        assert_eq!(
+            read(&ValueType::Integer, "4x").map_err(|error| error.0),
+            Err("expected a whole number, got the text \"4x\"".to_owned())
+        );
+        assert_eq!(read(&ValueType::Boolean, "TRUE"), Ok(Value::Boolean(true)));
+        assert!(read(&ValueType::Boolean, "yes").is_err());
+        assert_eq!(
+            read(&ValueType::Decimal { scale: 2 }, "12.5").map(|v| v.to_json()),
+            Ok(json!("12.50"))
+        );
+        assert_eq!(
+            read(&ValueType::Json, "{\"a\":[1]}"),
+            Ok(Value::Json(json!({"a": [1]})))
+        );
+        assert!(read(&ValueType::Json, "{").is_err());
+        assert_eq!(
+            read(&ValueType::Text, " spaced "),
+            Ok(Value::Text(" spaced ".to_owned()))
+        );
+        assert!(read(&ValueType::Date, "31.05.2024").is_err());
+        let status = ValueType::Enum {
+            values: vec!["lead".into()],
+        };
+        assert_eq!(
+            read(&status, "leed").map_err(|error| error.0),
+            Err("`leed` is not allowed; expected one of: lead".to_owned())
+        );
+    }
+
+    proptest! {
+        /// What an export writes for a value (its JSON form, strings unquoted) reads back as
+        /// the same value.
+        #[test]
+        fn exported_cells_read_back_as_the_same_value(
+            number in any::<i64>(),
+            flag in any::<bool>(),
+            cents in -99_999_999i64..99_999_999,
+            days in 0i64..100_000,
+        ) {
+            let date = Date::from_calendar_date(1900, Month::January, 1).expect("a valid date")
+                + time::Duration::days(days);
+            let cases = [
+                (ValueType::Integer, Value::Integer(number)),
+                (ValueType::Boolean, Value::Boolean(flag)),
+                (ValueType::Decimal { scale: 2 }, Value::Decimal(Decimal::new(cents, 2))),
+                (ValueType::Date, Value::Date(date)),
+            ];
+            for (value_type, value) in cases {
+                let cell = match value.to_json() {
+                    serde_json::Value::String(text) => text,
+                    other => other.to_string(),
+                };
+                prop_assert_eq!(Value::from_text(&value_type, &cell), Ok(value));
+            }
+        }
     }
 
     #[test]

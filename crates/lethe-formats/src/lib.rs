@@ -214,5 +214,8 @@ impl Write for Chunks {
 mod writer;
 pub use writer::ExportWriter;
 
+mod reader;
+pub use reader::{CsvReadError, CsvReader, CsvRow, MAX_ROW_BYTES, RowProblem};
+
 #[cfg(test)]
 mod tests;

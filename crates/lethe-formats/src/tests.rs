@@ -245,3 +245,97 @@ fn documents_are_a_zip_of_json_arrays_and_files_of_their_own() {
     assert_eq!(read("files/attachment-7/scan.pdf"), b"%PDF-1.4 \0\x9f\xff");
     assert_eq!(read("README.txt"), b"what this is");
 }
+
+fn read_all(bytes: &[u8]) -> (Vec<String>, Vec<Result<CsvRow, RowProblem>>) {
+    let mut reader = CsvReader::new(bytes).unwrap();
+    let header = reader.header().to_vec();
+    let mut rows = Vec::new();
+    while let Some(row) = reader.next_row().unwrap() {
+        rows.push(row);
+    }
+    (header, rows)
+}
+
+#[test]
+fn rows_come_with_the_line_they_start_on_and_a_bom_is_skipped() {
+    let (header, rows) =
+        read_all(b"\xEF\xBB\xBFname , email\r\nAnn,a@x.org\r\n\"Bo\nb\",b@x.org\r\n\r\nCy,\r\n");
+    assert_eq!(header, ["name", "email"]);
+    let rows: Vec<CsvRow> = rows.into_iter().map(Result::unwrap).collect();
+    assert_eq!(rows[0].line, 2);
+    assert_eq!(rows[1].line, 3);
+    assert_eq!(rows[1].cells, ["Bo\nb", "b@x.org"]);
+    assert_eq!(rows[2].line, 6, "the blank line is passed over");
+    assert_eq!(rows[2].cells, ["Cy", ""]);
+}
+
+#[test]
+fn a_row_with_the_wrong_number_of_cells_or_bad_utf8_is_named_with_its_line() {
+    let (_, rows) = read_all(b"a,b\n1,2,3\n1,\xff\xfe\n4,5\n");
+    let problem = rows[0].clone().unwrap_err();
+    assert_eq!((problem.line, problem.column), (2, None));
+    assert!(
+        problem
+            .message
+            .starts_with("has 3 cells where the header has 2 columns")
+    );
+    let problem = rows[1].clone().unwrap_err();
+    assert_eq!((problem.line, problem.column), (3, Some(2)));
+    assert!(problem.message.contains("not UTF-8"));
+    assert_eq!(rows[2].clone().unwrap().cells, ["4", "5"]);
+}
+
+#[test]
+fn an_unclosed_quote_in_a_large_file_stops_at_the_row_limit() {
+    let mut file = b"a,b\n1,\"never closed\n".to_vec();
+    file.extend(std::iter::repeat_n(
+        b'x',
+        (MAX_ROW_BYTES + (1 << 20)) as usize,
+    ));
+    let mut reader = CsvReader::new(file.as_slice()).unwrap();
+    match reader.next_row() {
+        Err(CsvReadError::RowTooLong { line }) => assert_eq!(line, 2),
+        other => panic!("expected a too long row, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_empty_file_or_header_is_refused() {
+    assert!(matches!(
+        CsvReader::new(&b""[..]),
+        Err(CsvReadError::NoHeader)
+    ));
+    assert!(matches!(
+        CsvReader::new(&b",\n1,2\n"[..]),
+        Err(CsvReadError::NoHeader)
+    ));
+}
+
+proptest! {
+    /// What the export's CSV writer writes, the reader reads back cell for cell.
+    #[test]
+    fn written_rows_read_back(cells in proptest::collection::vec(("[^\u{0}]{0,12}", "[a-z\"\n, ]{0,8}"), 1..20)) {
+        let mut writer = CsvWriter::new(Vec::new(), &["a", "b"]).unwrap();
+        for (a, b) in &cells {
+            writer.row(&[Value::Text(a.clone()), Value::Text(b.clone())]).unwrap();
+        }
+        let bytes = writer.into_inner().unwrap();
+        let (header, rows) = read_all(&bytes);
+        prop_assert_eq!(header, vec!["a".to_owned(), "b".to_owned()]);
+        let read: Vec<(String, String)> = rows
+            .into_iter()
+            .map(|row| {
+                let row = row.unwrap();
+                (row.cells[0].clone(), row.cells[1].clone())
+            })
+            .collect();
+        let expected: Vec<(String, String)> = cells
+            .iter()
+            .map(|(a, b)| {
+                let guard = |text: &str| if looks_like_formula(text) { format!("'{text}") } else { text.to_owned() };
+                (guard(a), guard(b))
+            })
+            .collect();
+        prop_assert_eq!(read, expected);
+    }
+}

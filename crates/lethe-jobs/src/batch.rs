@@ -5,7 +5,7 @@
 use lethe_db::dialect::Dialect;
 use lethe_db::{StoreError, col, rows};
 use lethe_domain::Actor;
-use lethe_domain::job::JobPayload;
+use lethe_domain::job::{JobPayload, Work};
 use lethe_schema::Schema;
 use schemars::JsonSchema;
 use sea_query::{Alias, Expr, ExprTrait, Order, Query, SelectStatement};
@@ -51,26 +51,57 @@ impl Skip {
     }
 }
 
-/// `record_id`s of the rows of `table` whose `owner` column is `key`, with ids in `(lo, hi]`.
-fn record_ids_in(table: &str, owner: &str, key: i64, lo: i64, hi: i64) -> SelectStatement {
+/// The `column` values of the rows of `table` in `(lo, hi]` (whose `owner` column is `key`,
+/// when one is given).
+fn keys_in(
+    table: &str,
+    column: &str,
+    owner: Option<(&str, i64)>,
+    lo: i64,
+    hi: i64,
+) -> SelectStatement {
     let mut query = Query::select();
+    query.column(Alias::new(column)).from(Alias::new(table));
+    if let Some((owner, key)) = owner {
+        query.and_where(col(owner).eq(key));
+    }
     query
-        .column(Alias::new("record_id"))
-        .from(Alias::new(table))
-        .and_where(col(owner).eq(key))
-        .and_where(col("record_id").gt(lo))
-        .and_where(col("record_id").lte(hi));
+        .and_where(col(column).gt(lo))
+        .and_where(col(column).lte(hi));
     query
+}
+
+/// The column of an import's staging table that numbers its rows (their line in the file).
+pub const STAGED_LINE: &str = "_line";
+
+/// Where a job's members are: the record ids of its snapshot, or the line numbers of an
+/// import's staged rows (`table`, `column`, and the owner column and key that pick the job's
+/// rows out of a shared table).
+fn members_of(payload: &JobPayload) -> (&str, &'static str, Option<(&'static str, i64)>) {
+    match (&payload.work, payload.snapshot_id) {
+        (Work::Import { staging, .. }, _) => (staging.as_str(), STAGED_LINE, None),
+        (_, snapshot) => (
+            "lethe_snapshot_member",
+            "record_id",
+            Some(("snapshot_id", snapshot.unwrap_or_default())),
+        ),
+    }
 }
 
 /// The members of a snapshot with ids in `(lo, hi]`.
 pub fn members_in(snapshot: i64, lo: i64, hi: i64) -> SelectStatement {
-    record_ids_in("lethe_snapshot_member", "snapshot_id", snapshot, lo, hi)
+    keys_in(
+        "lethe_snapshot_member",
+        "record_id",
+        Some(("snapshot_id", snapshot)),
+        lo,
+        hi,
+    )
 }
 
 /// The members of this job in `(lo, hi]` that were skipped or blocked.
 pub fn skipped_in(job: i64, lo: i64, hi: i64) -> SelectStatement {
-    record_ids_in("lethe_job_skip", "job_id", job, lo, hi)
+    keys_in("lethe_job_skip", "record_id", Some(("job_id", job)), lo, hi)
 }
 
 /// Records skipped members: `select` yields `(record_id, count, job_id, kind, entity,
@@ -237,8 +268,10 @@ pub struct Batch<'a> {
 }
 
 impl Batch<'_> {
+    /// The batch's members: record ids of the snapshot, or an import's staged lines.
     pub fn members(&self) -> SelectStatement {
-        members_in(self.payload.snapshot_id, self.lo, self.hi)
+        let (table, column, owner) = members_of(self.payload);
+        keys_in(table, column, owner, self.lo, self.hi)
     }
 
     pub fn skipped(&self) -> SelectStatement {
@@ -250,24 +283,28 @@ impl Batch<'_> {
     }
 }
 
-/// The next batch after `cursor`: its last member id and its size.
+/// The next batch of the job's members after `cursor`: its last member id and its size.
 pub async fn next_batch<DB: Dialect>(
     connection: &mut DB::Connection,
-    snapshot: i64,
+    payload: &JobPayload,
     cursor: i64,
     size: u64,
 ) -> Result<Option<(i64, u64)>, StoreError> {
+    let (table, column, owner) = members_of(payload);
     let mut inner = Query::select();
     inner
-        .column(Alias::new("record_id"))
-        .from(Alias::new("lethe_snapshot_member"))
-        .and_where(col("snapshot_id").eq(snapshot))
-        .and_where(col("record_id").gt(cursor))
-        .order_by(Alias::new("record_id"), Order::Asc)
+        .expr_as(col(column), Alias::new("member"))
+        .from(Alias::new(table));
+    if let Some((owner, key)) = owner {
+        inner.and_where(col(owner).eq(key));
+    }
+    inner
+        .and_where(col(column).gt(cursor))
+        .order_by(Alias::new(column), Order::Asc)
         .limit(size);
     let (sql, values) = DB::build(
         Query::select()
-            .expr(Expr::cust("MAX(record_id)"))
+            .expr(Expr::cust("MAX(member)"))
             .expr(Expr::cust("COUNT(*)"))
             .from_subquery(inner, Alias::new("next_batch")),
     );

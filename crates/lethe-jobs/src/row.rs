@@ -24,8 +24,8 @@ pub struct Job {
     pub entity: String,
     /// The deletion batch the job fills (trash) or empties (restore).
     pub batch_id: Option<i64>,
-    /// The snapshot of the members.
-    pub snapshot_id: i64,
+    /// The snapshot of the members; none for an import (it writes staged rows).
+    pub snapshot_id: Option<i64>,
     /// Members handled so far (acted on, skipped or blocked).
     pub done: u64,
     /// Members in the snapshot.

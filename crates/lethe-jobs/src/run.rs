@@ -235,7 +235,7 @@ async fn step<DB: Dialect, K: JobKinds<DB>>(
     check_lease::<DB>(&mut transaction, job, with.owner).await?;
     let next = next_batch::<DB>(
         &mut transaction,
-        job.payload.snapshot_id,
+        &job.payload,
         job.cursor,
         std::cmp::Ord::max(job.batch_size, 1),
     )

@@ -14,6 +14,7 @@ mod due_runs;
 mod export;
 mod files;
 mod history;
+mod import;
 mod kept;
 mod lifecycle;
 mod monitors;
@@ -46,6 +47,10 @@ pub use dialect::Backend;
 pub use error::{ErrorClass, StoreError};
 pub use export::{EXPORT_PAGE, Export, ExportPage, ExportSource, PersonKey};
 pub use files::{IncomingFile, STORAGE_KEY, holds_files, is_managed as is_managed_file_column};
+pub use import::{
+    ImportCheck, ImportField, ImportOptions, ImportOutcome, ImportProblem, ImportRow, ImportRows,
+    MatchRule, PROBLEMS_SHOWN,
+};
 pub use lethe_db::DatabaseUrl;
 pub(crate) use lethe_db::Pools;
 pub(crate) use lethe_db::{ddl, dialect, error, placeholder, rows, statistics, system};

@@ -197,7 +197,7 @@ pub(crate) fn parse_input<'e>(
     Ok(parsed)
 }
 
-fn default_value(column: &Column) -> Option<Value> {
+pub(crate) fn default_value(column: &Column) -> Option<Value> {
     let default = column.default.as_ref()?;
     Some(match default {
         DefaultValue::Text(text) => Value::Text(text.clone()),

@@ -13,6 +13,7 @@
 
 mod assets;
 pub mod export;
+pub mod import;
 mod pages;
 pub mod person;
 mod session;

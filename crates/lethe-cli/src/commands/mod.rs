@@ -3,6 +3,7 @@
 mod deliver;
 mod demo;
 mod export;
+mod import;
 mod lifecycle;
 mod monitor;
 mod person;
@@ -71,6 +72,7 @@ async fn dispatch(context: &Context, command: Command) -> anyhow::Result<()> {
         Command::Record(command) => record::run(context, command).await,
         Command::Select(args) => select::run(context, args).await,
         Command::Export(args) => export::run(context, args).await,
+        Command::Import(args) => import::run(context, args).await,
         Command::Person(command) => person::run(context, command).await,
         Command::Selection(command) => selection::run_selection(context, command).await,
         Command::Snapshot(command) => selection::run_snapshot(context, command).await,

@@ -63,7 +63,7 @@ fn job(kind: JobKind, state: JobState, set: bool) -> Job {
         state,
         entity: "contact".to_owned(),
         batch_id: set.then_some(2),
-        snapshot_id: 9,
+        snapshot_id: Some(9),
         done: 3,
         total: 4,
         counts: per_entity.clone(),

@@ -93,6 +93,9 @@ impl<DB: Dialect> JobKinds<DB> for Kinds<'_> {
             Work::Update { changes } => {
                 super::update::batch::<DB>(connection, batch, changes).await
             }
+            Work::Import { staging, update } => {
+                crate::import::job::batch::<DB>(connection, batch, staging, update).await
+            }
         }
     }
 
@@ -125,6 +128,9 @@ impl<DB: Dialect> JobKinds<DB> for Kinds<'_> {
             }
             Work::Purge { batch, .. } => {
                 super::purge::finish::<DB>(connection, plan, job, *batch, now).await
+            }
+            Work::Import { staging, .. } => {
+                crate::import::job::finish::<DB>(connection, staging).await
             }
             Work::Anonymize | Work::Update { .. } => Ok(()),
         }

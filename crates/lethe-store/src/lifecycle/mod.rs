@@ -220,7 +220,38 @@ async fn batch_row<DB: crate::dialect::Dialect>(
     restore::load_batch::<DB>(&mut connection, id).await
 }
 
-fn check_batch_size_or(batch_size: Option<u64>, default: u64) -> Result<u64, StoreError> {
+/// Creates a job that claims nothing (an import: the staged rows it writes are its own),
+/// with its `KIND.requested` history entry, inside `connection`'s transaction.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn start_unclaimed_job<DB: crate::dialect::Dialect>(
+    connection: &mut DB::Connection,
+    history_key: &crate::HistoryKey,
+    payload: &JobPayload,
+    members: u64,
+    batch_size: u64,
+    details: serde_json::Value,
+    now: time::OffsetDateTime,
+) -> Result<i64, StoreError> {
+    jobs::start_job::<DB>(
+        connection,
+        history_key,
+        jobs::NewJob {
+            payload,
+            members,
+            batch_size,
+            not_before: None,
+            claim: None,
+            details,
+        },
+        now,
+    )
+    .await
+}
+
+pub(crate) fn check_batch_size_or(
+    batch_size: Option<u64>,
+    default: u64,
+) -> Result<u64, StoreError> {
     let size = batch_size.unwrap_or(default);
     if size == 0 || size > MAX_BATCH_SIZE {
         return Err(StoreError::invalid_option(

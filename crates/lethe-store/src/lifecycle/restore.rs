@@ -391,7 +391,7 @@ pub(super) async fn start<DB: Dialect>(
     .await?;
     let payload = JobPayload {
         entity: entity.clone(),
-        snapshot_id: snapshot.id,
+        snapshot_id: Some(snapshot.id),
         reason: batch.reason.clone(),
         source: snapshot.source.clone(),
         actor: actor.clone(),

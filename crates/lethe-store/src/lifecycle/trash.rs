@@ -436,7 +436,7 @@ pub(super) async fn start<DB: Dialect>(
     })?;
     let payload = JobPayload {
         entity: snapshot.entity.clone(),
-        snapshot_id: snapshot.id,
+        snapshot_id: Some(snapshot.id),
         reason: reason.map(str::to_owned),
         source: snapshot.source.clone(),
         actor: actor.clone(),

@@ -135,7 +135,7 @@ pub(super) async fn start<DB: Dialect>(
     crate::records::check_references::<DB>(&mut transaction, schema, entity, &values).await?;
     let payload = JobPayload {
         entity: snapshot.entity.clone(),
-        snapshot_id: snapshot.id,
+        snapshot_id: Some(snapshot.id),
         reason: None,
         source: snapshot.source.clone(),
         actor: actor.clone(),

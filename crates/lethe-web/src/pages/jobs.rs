@@ -93,6 +93,7 @@ fn title(job: &Job) -> String {
         JobKind::Purge => "Purging for good",
         JobKind::Anonymize => "Anonymising",
         JobKind::Update => "Updating",
+        JobKind::Import => "Importing",
     };
     format!("{what}: {} records, job {}", job.entity, job.id)
 }

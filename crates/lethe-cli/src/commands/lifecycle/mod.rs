@@ -129,7 +129,11 @@ fn progress_bar(json: bool, job: &Job) -> ProgressBar {
 /// Runs a job here with a progress bar. When another worker has it (a `lethe serve` beside
 /// this command picked it up first), follows it there until it ends, and takes it over if
 /// that worker stops (its lease runs out).
-async fn run_with_progress(context: &Context, store: &Store, job: &Job) -> anyhow::Result<Job> {
+pub(crate) async fn run_with_progress(
+    context: &Context,
+    store: &Store,
+    job: &Job,
+) -> anyhow::Result<Job> {
     let bar = progress_bar(context.json(), job);
     let runner = JobRunner::default();
     let mut told = false;
@@ -185,7 +189,7 @@ fn skips_json(skips: &[Skip], entity: &str) -> Vec<serde_json::Value> {
 }
 
 /// Asks once on the terminal; `--yes` skips the question.
-pub(super) fn confirm_once(question: &str, yes: bool, json: bool) -> anyhow::Result<()> {
+pub(crate) fn confirm_once(question: &str, yes: bool, json: bool) -> anyhow::Result<()> {
     if yes {
         return Ok(());
     }

@@ -152,7 +152,7 @@ pub(in crate::lifecycle) async fn request<DB: Dialect>(
     let due = now + grace;
     let payload = JobPayload {
         entity: entity.clone(),
-        snapshot_id: snapshot.id,
+        snapshot_id: Some(snapshot.id),
         reason: reason.map(str::to_owned),
         source: snapshot.source.clone(),
         actor: actor.clone(),
@@ -296,7 +296,7 @@ pub(in crate::lifecycle) async fn start_anonymize<DB: Dialect>(
     let mut transaction = begin_write(pool).await?;
     let payload = JobPayload {
         entity: snapshot.entity.clone(),
-        snapshot_id: snapshot.id,
+        snapshot_id: Some(snapshot.id),
         reason: None,
         source: snapshot.source.clone(),
         actor: actor.clone(),
