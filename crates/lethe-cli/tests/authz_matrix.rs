@@ -272,6 +272,8 @@ fn routes() -> Vec<Row> {
         row("POST",   "/api/v1/records/{entity}",           Some(new_contact),       Shared,           Writes,   [401, 401, 201, 201, 201]),
         row("GET",    "/api/v1/records/{entity}/count",     None,                    Shared,           Reads,    [401, 401, 200, 200, 200]),
         row("GET",    "/api/v1/export/{entity}",            None,                    Shared,           Writes,   [401, 401, 200, 200, 200]).note("an export of active records is anyone's, as reading them is; it is recorded in the history"),
+        // Imports: admins only, as every bulk change.
+        row("POST",   "/api/v1/import/{entity}",            Some(contacts_file),     Shared,           Writes,   [401, 401, 403, 202, 403]),
         // Everything about one person: admins only, asked before who the person is.
         row("GET",    "/api/v1/person",                     None,                    Shared,           Reads,    [401, 401, 403, 400, 403]).note("without email or contact, an admin hears what to give"),
         row("GET",    "/api/v1/person/export",              None,                    Shared,           Reads,    [401, 401, 403, 400, 403]).note("without email or contact, an admin hears what to give"),
@@ -340,6 +342,11 @@ fn new_user(ids: &Ids) -> Value {
 
 fn new_contact(ids: &Ids) -> Value {
     json!({"last_name": format!("Matrix {}", ids.unique)})
+}
+
+/// A CSV file of one contact, for an import.
+fn contacts_file(ids: &Ids) -> Value {
+    Value::String(format!("last_name\nImported {}\n", ids.unique))
 }
 
 fn changed_contact(ids: &Ids) -> Value {
@@ -861,16 +868,25 @@ async fn send(
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
-    if let Some(body) = body {
-        request = request.json(body);
-    }
+    request = match body {
+        // A text body is a file: the CSV of an import.
+        Some(Value::String(text)) => request
+            .header("content-type", "text/csv")
+            .body(text.clone()),
+        Some(body) => request.json(body),
+        None => request,
+    };
     respond(request).await
 }
 
 /// After a `202`, waits until the job has stopped moving — done, failed, or pending (a purge
 /// in its grace period) — so the next dump is not taken mid-job; answers the job then.
 async fn settle(server: &TestServer, token: &str, job: &Value) -> Value {
-    let id = job["id"].as_i64().expect("a 202 answers a job");
+    // An import answers its check beside the job.
+    let id = job["id"]
+        .as_i64()
+        .or_else(|| job["job"]["id"].as_i64())
+        .expect("a 202 answers a job");
     let started = Instant::now();
     loop {
         let (status, job) = server.get(Some(token), &format!("/api/v1/jobs/{id}")).await;
@@ -934,7 +950,7 @@ fn documented_routes(document: &Value) -> BTreeMap<(String, String), BTreeSet<u1
                 "",
                 "api",
                 "v1",
-                kind @ ("records" | "query" | "export"),
+                kind @ ("records" | "query" | "export" | "import"),
                 _entity,
                 rest @ ..,
             ] => {

@@ -4,7 +4,8 @@
 //! records field for field, a row that matches a contact by e-mail updates or skips it,
 //! unique and required fields and references (by id or by a unique field) are checked, bad
 //! files and mappings are refused clearly, the history records the import without values,
-//! no staging table outlives an import, and a killed import resumes where it stopped.
+//! no staging table outlives an import, and a killed import resumes where it stopped. The
+//! same over HTTP (`POST /api/v1/import/{entity}`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -13,7 +14,7 @@ mod support;
 use std::io::Write;
 
 use serde_json::{Value, json};
-use support::{Run, TestDatabase, add_user, both_backends, lethe, lethe_command};
+use support::{Run, TestDatabase, TestServer, add_user, both_backends, lethe, lethe_command};
 
 fn ok(run: &Run) -> &str {
     assert_eq!(
@@ -594,5 +595,131 @@ both_backends!(
             lethe(&database, &["job", "show", &job.to_string(), "--json"]).json()["job"].clone();
         assert_eq!(job_row["state"], "done");
         assert_eq!(job_row["counts"]["contact"], rows);
+    }
+);
+
+both_backends!(
+    the_http_import_checks_refuses_and_writes_as_the_command_line_does,
+    |database: TestDatabase| async move {
+        ok(&lethe(&database, &["migrate"]));
+        create(&database, "company", &["name=Acme", "org_number=ORG-1"]);
+        let (_, admin) = add_user(&database, "ann", "admin");
+        let (_, ula) = add_user(&database, "ula", "user");
+        let server = TestServer::start(&database);
+        let client = reqwest::Client::new();
+        let post = |token: &str, query: Vec<(&'static str, String)>, body: &'static str| {
+            client
+                .post(server.endpoint("/api/v1/import/contact"))
+                .bearer_auth(token)
+                .header("content-type", "text/csv")
+                .query(&query)
+                .body(body)
+                .send()
+        };
+        let file = "Name,email,company_id.org_number\nAnn,ann@example.org,ORG-1\nBob,bob@example.org,ORG-9\n";
+        let map = || ("map", r#"{"Name": "first_name"}"#.to_owned());
+
+        // A dry run: what would happen, and the problem with its line and column.
+        let answer = post(&admin, vec![map(), ("dry_run", "true".into())], file)
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        let body: Value = answer.json().await.unwrap();
+        assert_eq!(
+            (&body["check"]["create"], &body["check"]["problems"]),
+            (&json!(1), &json!(1))
+        );
+        assert_eq!(body["check"]["first_problems"][0]["line"], 3);
+        assert_eq!(
+            body["check"]["first_problems"][0]["column"],
+            "company_id.org_number"
+        );
+
+        // Refused: 422 with the check, nothing written.
+        let answer = post(&admin, vec![map()], file).await.unwrap();
+        assert_eq!(answer.status(), 422);
+        let body: Value = answer.json().await.unwrap();
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("nothing was written"),
+            "{body}"
+        );
+        assert_eq!(body["check"]["problems"], 1);
+        assert_eq!(records(&database, "contact").len(), 0);
+
+        // Bad rows skipped: 202 with the job, which writes the good row.
+        let answer = post(&admin, vec![map(), ("on_error", "skip".into())], file)
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 202);
+        let location = answer.headers()["location"].to_str().unwrap().to_owned();
+        let body: Value = answer.json().await.unwrap();
+        assert_eq!(location, format!("/api/v1/jobs/{}", body["job"]["id"]));
+        support::wait_for_count(
+            &database,
+            "the import job",
+            "SELECT COUNT(*) FROM lethe_job WHERE kind = 'import' AND state = 'done'",
+            1,
+        )
+        .await;
+        let made = records(&database, "contact");
+        assert_eq!(made.len(), 1);
+        assert_eq!(
+            (&made[0]["first_name"], &made[0]["email"]),
+            (&json!("Ann"), &json!("ann@example.org"))
+        );
+        assert_eq!(staging_tables(&database).await, 0);
+
+        // Refusals: a plain user, options that do not parse, a mapping that does not fit.
+        for (token, query, status, words) in [
+            (
+                ula.as_str(),
+                vec![],
+                403,
+                "importing records is for admins only",
+            ),
+            (
+                admin.as_str(),
+                vec![("on_error", "later".to_owned())],
+                400,
+                "on_error must be stop or skip",
+            ),
+            (
+                admin.as_str(),
+                vec![("map", "[1]".to_owned())],
+                400,
+                "map must be a JSON object",
+            ),
+            (
+                admin.as_str(),
+                vec![("on_match", "update".to_owned())],
+                400,
+                "on_match needs match",
+            ),
+            (admin.as_str(), vec![], 422, "contact has no field `Name`"),
+        ] {
+            let answer = post(token, query, file).await.unwrap();
+            assert_eq!(answer.status(), status, "{words}");
+            let body: Value = answer.json().await.unwrap();
+            assert!(
+                body["error"].as_str().unwrap().contains(words),
+                "{words:?} in {body}"
+            );
+        }
+        assert_eq!(
+            records(&database, "contact").len(),
+            1,
+            "no refusal wrote anything"
+        );
+        let unknown = client
+            .post(server.endpoint("/api/v1/import/nothing"))
+            .bearer_auth(&admin)
+            .body(file)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(unknown.status(), 404);
     }
 );

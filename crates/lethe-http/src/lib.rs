@@ -12,6 +12,7 @@ mod export;
 mod extract;
 mod files;
 mod gate;
+mod import;
 mod lifecycle;
 mod monitors;
 mod openapi;
@@ -143,6 +144,12 @@ pub fn app(store: Store, web: WebOptions) -> Router {
         )
         .route("/api/v1/records/{entity}/count", get(count_records))
         .route("/api/v1/export/{entity}", get(export::export))
+        .route(
+            "/api/v1/import/{entity}",
+            axum::routing::post(import::import).layer(axum::extract::DefaultBodyLimit::max(
+                usize::try_from(import::IMPORT_LIMIT).unwrap_or(usize::MAX),
+            )),
+        )
         .route("/api/v1/person", get(person::show))
         .route("/api/v1/person/export", get(person::export))
         .route(

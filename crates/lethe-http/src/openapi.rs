@@ -37,6 +37,7 @@ pub(crate) fn derived_components() -> Map<String, Value> {
     generator.subschema_for::<lethe_store::Snapshot>();
     generator.subschema_for::<lethe_store::Preview>();
     generator.subschema_for::<lethe_store::Job>();
+    generator.subschema_for::<lethe_store::ImportCheck>();
     generator.subschema_for::<JobSkip>();
     generator.subschema_for::<lethe_store::DeletionBatch>();
     generator.subschema_for::<lethe_store::HistoryEntry>();
@@ -292,6 +293,42 @@ pub fn document(schema: &Schema) -> Value {
                 "responses": with_errors(export_ok, &["400", "401", "403", "404", "422", "429"])
             }}),
         );
+        if !lethe_store::holds_files(entity) {
+            let answer = |dry: bool| {
+                json!({"type": "object", "properties": {
+                "dry_run": {"type": "boolean", "const": dry},
+                "check": {"$ref": "#/components/schemas/ImportCheck"},
+                "job": if dry { json!({"type": "null"}) } else { json!({"anyOf": [{"$ref": "#/components/schemas/Job"}, {"type": "null"}]}) }
+            }, "required": ["dry_run", "check", "job"]})
+            };
+            let mut import_ok = success(
+                "200",
+                "a dry run, or nothing left to write: what the import would do, with every problem's line and column; nothing was written",
+                answer(true),
+            );
+            import_ok.extend(success("202", "the rows are being written by the job (Location: the job); the check says what it does", answer(false)));
+            import_ok.insert("422".into(), json!({"description": "a row has a problem and on_error is stop: nothing was written; `check` lists the problems (or a field or mapping that does not fit)", "content": {"application/json": {"schema": {"type": "object", "properties": {
+                "error": {"type": "string"}, "code": {"type": "string"}, "field": {"type": ["string", "null"]},
+                "check": {"$ref": "#/components/schemas/ImportCheck"}
+            }, "required": ["error", "code"]}}}}));
+            paths.insert(
+                format!("/api/v1/import/{name}"),
+                json!({"post": {
+                    "summary": format!("Import {name} records from a CSV file (admins): every row is checked first; a dry run or a refused import writes nothing"),
+                    "operationId": format!("import_{name}"),
+                    "parameters": [
+                        {"name": "dry_run", "in": "query", "schema": {"type": "boolean", "default": false}},
+                        {"name": "on_error", "in": "query", "description": "stop: any row with a problem and nothing is written; skip: the good rows are written", "schema": {"type": "string", "enum": ["stop", "skip"], "default": "stop"}},
+                        {"name": "match", "in": "query", "description": "match rows with the records in use by this field (text ignoring case and surrounding spaces)", "schema": {"type": "string"}},
+                        {"name": "on_match", "in": "query", "description": "what a matching row does: skip it, or update the record (empty cells keep its values)", "schema": {"type": "string", "enum": ["skip", "update"], "default": "skip"}},
+                        {"name": "map", "in": "query", "description": "a JSON object of the file's column names to fields: FIELD, FIELD.UNIQUE_FIELD (a reference by the parent's unique field), or \"\" to leave the column out", "schema": {"type": "string"}},
+                        {"name": "batch_size", "in": "query", "schema": {"type": "integer", "minimum": 1}}
+                    ],
+                    "requestBody": {"required": true, "content": {"text/csv": {"schema": {"type": "string", "format": "binary"}}}},
+                    "responses": with_errors(import_ok, &["400", "401", "403", "404", "413"])
+                }}),
+            );
+        }
         let mut count_ok = Map::new();
         count_ok.insert("200".into(), json!({"description": "how many records match", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Count"}}}}));
         paths.insert(
