@@ -36,7 +36,10 @@ pub struct ExportArgs {
 
 /// The relations of the default schema that point at a contact, written out: for each
 /// related entity, the condition (on its table) that it points at a member kept in `m`,
-/// directly or through the records that do. `live` is each step's state.
+/// directly or through the records that do. `live` is each step's state. An entity reached
+/// by several paths takes the union of one select per path: an `OR` of `IN` subqueries is
+/// run by PostgreSQL as a subquery per row once the members outgrow `work_mem` (minutes),
+/// which is no one's fastest SQL.
 fn related_conditions(live: &str) -> Vec<(&'static str, String)> {
     let of = |table: &str, column: &str| {
         format!("SELECT id FROM {table} WHERE {column} IN (SELECT id FROM m) AND {live}")
@@ -46,6 +49,13 @@ fn related_conditions(live: &str) -> Vec<(&'static str, String)> {
     let deals = of("deal", "contact_id");
     let invoices = of("invoice", "contact_id");
     let direct = "contact_id IN (SELECT id FROM m)".to_owned();
+    let united = |table: &str, paths: &[String]| {
+        let selects: Vec<String> = paths
+            .iter()
+            .map(|path| format!("SELECT id FROM {table} WHERE {path}"))
+            .collect();
+        format!("id IN ({})", selects.join(" UNION "))
+    };
     vec![
         ("consent", direct.clone()),
         ("deal", direct.clone()),
@@ -56,26 +66,38 @@ fn related_conditions(live: &str) -> Vec<(&'static str, String)> {
         ("ticket", direct.clone()),
         (
             "ticket_comment",
-            format!("({direct} OR ticket_id IN ({tickets}))"),
+            united(
+                "ticket_comment",
+                &[direct.clone(), format!("ticket_id IN ({tickets})")],
+            ),
         ),
         (
             "survey_rating",
-            format!("({direct} OR ticket_id IN ({tickets}))"),
+            united(
+                "survey_rating",
+                &[direct.clone(), format!("ticket_id IN ({tickets})")],
+            ),
         ),
         ("invoice", direct.clone()),
         (
             "time_entry",
-            format!("({direct} OR project_id IN ({projects}))"),
+            united(
+                "time_entry",
+                &[direct.clone(), format!("project_id IN ({projects})")],
+            ),
         ),
         ("campaign_membership", direct),
         (
             "attachment",
-            format!(
-                "((owner_entity = 'contact' AND owner_id IN (SELECT id FROM m)) \
-                 OR (owner_entity = 'deal' AND owner_id IN ({deals})) \
-                 OR (owner_entity = 'project' AND owner_id IN ({projects})) \
-                 OR (owner_entity = 'ticket' AND owner_id IN ({tickets})) \
-                 OR (owner_entity = 'invoice' AND owner_id IN ({invoices})))"
+            united(
+                "attachment",
+                &[
+                    "owner_entity = 'contact' AND owner_id IN (SELECT id FROM m)".to_owned(),
+                    format!("owner_entity = 'deal' AND owner_id IN ({deals})"),
+                    format!("owner_entity = 'project' AND owner_id IN ({projects})"),
+                    format!("owner_entity = 'ticket' AND owner_id IN ({tickets})"),
+                    format!("owner_entity = 'invoice' AND owner_id IN ({invoices})"),
+                ],
             ),
         ),
     ]

@@ -9,6 +9,7 @@
 //! ```
 
 mod export;
+mod import;
 mod lifecycle;
 mod pages;
 mod retention;
@@ -97,6 +98,8 @@ enum Command {
     /// `lethe export` of a selection, with and without related records, against the
     /// database's own bulk export of the same rows (`sqlite3 -csv`, `COPY … TO STDOUT`).
     Export(export::ExportArgs),
+    /// `lethe import` of generated contacts against the database's own bulk load.
+    Import(import::ImportArgs),
 }
 
 /// One question, asked through Lethe's filter language and as hand-written SQL. The hand
@@ -559,5 +562,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Retention(args) => retention::run(args).await,
         Command::RetentionHand(args) => retention::hand_side(args).await,
         Command::Export(args) => export::run(args).await,
+        Command::Import(args) => import::run(args).await,
     }
 }

@@ -723,3 +723,47 @@ both_backends!(
         assert_eq!(unknown.status(), 404);
     }
 );
+
+both_backends!(
+    every_kind_of_value_arrives_as_the_api_would_store_it,
+    |database: TestDatabase| async move {
+        ok(&lethe(&database, &["migrate"]));
+        let ann = create(&database, "contact", &["first_name=Ann"]);
+        let deals = format!(
+            "title,amount,status,contact_id\n\
+             \"Tab\there, back\\slash\",1234.5,won,{ann}\n\
+             Plain,,open,\n"
+        );
+        let path = file(&database, "deals.csv", deals.as_bytes());
+        ok(&lethe(&database, &["import", "deal", &path]));
+        let consents = format!(
+            "contact_id,purpose,granted_at,withdrawn_at,source\n\
+             {ann},marketing,2024-05-31T16:30:00.123456+02:00,,form\n"
+        );
+        let path = file(&database, "consents.csv", consents.as_bytes());
+        ok(&lethe(&database, &["import", "consent", &path]));
+        let deals = records(&database, "deal");
+        assert_eq!(deals.len(), 2);
+        assert_eq!(
+            (
+                &deals[0]["title"],
+                &deals[0]["amount"],
+                &deals[0]["status"],
+                &deals[0]["contact_id"]
+            ),
+            (
+                &json!("Tab\there, back\\slash"),
+                &json!("1234.50"),
+                &json!("won"),
+                &json!(ann)
+            )
+        );
+        assert_eq!(
+            (&deals[1]["amount"], &deals[1]["contact_id"]),
+            (&Value::Null, &Value::Null)
+        );
+        let consents = records(&database, "consent");
+        assert_eq!(consents[0]["granted_at"], "2024-05-31T14:30:00.123456Z");
+        assert_eq!(consents[0]["withdrawn_at"], Value::Null);
+    }
+);

@@ -95,6 +95,10 @@ pub trait Dialect: sqlx::Database {
     fn unlimit_time<'c>(
         connection: &'c mut Self::Connection,
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'c;
+
+    /// The connection as a PostgreSQL one, for what only PostgreSQL has (`COPY … FROM
+    /// STDIN`); `None` on SQLite.
+    fn postgres(connection: &mut Self::Connection) -> Option<&mut sqlx::PgConnection>;
 }
 
 /// Whether a database error is a statement stopped by [`Dialect::limit_time`]: SQLite's
@@ -253,6 +257,10 @@ impl Dialect for Sqlite {
         Ok(())
     }
 
+    fn postgres(_connection: &mut sqlx::SqliteConnection) -> Option<&mut sqlx::PgConnection> {
+        None
+    }
+
     fn build<S: SqlxBinder>(statement: &S) -> (String, SqlxValues) {
         statement.build_sqlx(SqliteQueryBuilder)
     }
@@ -357,6 +365,10 @@ impl Dialect for Postgres {
             .execute(connection)
             .await?;
         Ok(())
+    }
+
+    fn postgres(connection: &mut sqlx::PgConnection) -> Option<&mut sqlx::PgConnection> {
+        Some(connection)
     }
 
     fn build<S: SqlxBinder>(statement: &S) -> (String, SqlxValues) {

@@ -133,10 +133,18 @@ pub async fn import(
     let mut rows =
         lethe_web::import::CsvRows::new(std::io::BufReader::with_capacity(1 << 16, file))?;
     let header = rows.header();
-    let outcome = state
-        .store
-        .import(&entity, &header, &mut rows, &options, &actor)
-        .await?;
+    // The import runs to its end even when the client goes away: it always drops its staging
+    // table (and a dry run's temporary one stays with no pooled connection).
+    let store = state.store.clone();
+    let outcome = tokio::spawn(async move {
+        store
+            .import(&entity, &header, &mut rows, &options, &actor)
+            .await
+    })
+    .await
+    .map_err(|error| {
+        ApiError::Store(StoreError::Internal(format!("the import stopped: {error}")))
+    })??;
     Ok(match outcome {
         ImportOutcome::Checked(check) => {
             Json(json!({"dry_run": true, "check": check, "job": null})).into_response()

@@ -73,93 +73,161 @@ fn rows_per_insert(columns: usize) -> usize {
     (30_000 / columns.max(1)).clamp(1, 1_000)
 }
 
-/// Reads every row of `rows` into the staging table, many rows a statement; returns how
-/// many rows there were. A row that cannot be read or parsed is staged with its problem.
+/// Rows one `COPY` carries on PostgreSQL.
+const ROWS_PER_COPY: usize = 10_000;
+
+/// A row as it is staged: its line, its problem (column, reason) or its values.
+struct Staged {
+    line: u64,
+    problem: Option<(String, String)>,
+    /// One value per entity column, then one per reference looked up by a unique field.
+    values: Vec<Value>,
+}
+
+/// The staging table's columns that [`stage`] fills, and their types.
+fn staged_columns(mapping: &Mapping<'_>) -> Vec<(String, ValueType)> {
+    let mut columns: Vec<(String, ValueType)> = vec![
+        (LINE.into(), ValueType::Integer),
+        (PROBLEM.into(), ValueType::Text),
+        (COLUMN.into(), ValueType::Text),
+    ];
+    columns.extend(
+        mapping
+            .entity
+            .columns
+            .iter()
+            .map(|column| (column.name.to_string(), column.value_type.clone())),
+    );
+    columns.extend(mapping.lookups().filter_map(|filled| {
+        filled.by.map(|(_, unique)| {
+            (
+                by_column(filled.column.name.as_str()),
+                unique.value_type.clone(),
+            )
+        })
+    }));
+    columns
+}
+
+/// Reads every row of `rows` into the staging table, many rows a statement (a `COPY` on
+/// PostgreSQL); returns how many rows there were. A row that cannot be read or parsed is
+/// staged with its problem.
 pub(crate) async fn stage<DB: Dialect>(
     connection: &mut DB::Connection,
     table: &str,
     mapping: &Mapping<'_>,
     rows: &mut dyn ImportRows,
 ) -> Result<u64, StoreError> {
-    let lookups: Vec<(&Column, &Column)> = mapping
-        .lookups()
-        .filter_map(|filled| filled.by.map(|(_, unique)| (filled.column, unique)))
-        .collect();
-    let mut names: Vec<String> = vec![LINE.into(), PROBLEM.into(), COLUMN.into()];
-    names.extend(mapping.entity.columns.iter().map(|c| c.name.to_string()));
-    names.extend(
-        lookups
-            .iter()
-            .map(|(column, _)| by_column(column.name.as_str())),
-    );
-    let per_insert = rows_per_insert(names.len());
-    let mut pending: Vec<Vec<SimpleExpr>> = Vec::with_capacity(per_insert);
+    let columns = staged_columns(mapping);
+    let per_flush = if DB::BACKEND == Backend::Postgres {
+        ROWS_PER_COPY
+    } else {
+        rows_per_insert(columns.len())
+    };
+    let width = columns.len() - 3;
+    let mut pending: Vec<Staged> = Vec::with_capacity(per_flush);
     let mut staged = 0u64;
-    let text_null = || Expr::val(DB::bind_value(&ValueType::Text, &Value::Null));
-    loop {
-        let next = rows.next_row()?;
-        let Some(row) = next else { break };
+    while let Some(row) = rows.next_row()? {
         staged += 1;
-        let mut values: Vec<SimpleExpr> = Vec::with_capacity(names.len());
-        let (line, parsed, problem) = match row {
+        pending.push(match row {
             ImportRow::Cells { line, cells } => match mapping.parse(&cells) {
-                Ok(parsed) => (line, Some(parsed), None),
-                Err(problem) => (line, None, Some(problem)),
+                Ok(parsed) => {
+                    let mut values = parsed.values;
+                    values.extend(parsed.lookups);
+                    Staged {
+                        line,
+                        problem: None,
+                        values,
+                    }
+                }
+                Err(problem) => Staged {
+                    line,
+                    problem: Some(problem),
+                    values: Vec::new(),
+                },
             },
             ImportRow::Problem {
                 line,
                 column,
                 message,
-            } => (line, None, Some((column.unwrap_or_default(), message))),
-        };
-        values.push(Expr::val(i64::try_from(line).unwrap_or(i64::MAX)));
-        match &problem {
-            Some((column, message)) => {
-                values.push(Expr::val(message.as_str()));
-                values.push(Expr::val(column.as_str()));
-            }
-            None => {
-                values.push(text_null());
-                values.push(text_null());
-            }
-        }
-        for (index, column) in mapping.entity.columns.iter().enumerate() {
-            let value = parsed
-                .as_ref()
-                .and_then(|parsed| parsed.values.get(index))
-                .unwrap_or(&Value::Null);
-            values.push(Expr::val(DB::bind_value(&column.value_type, value)));
-        }
-        for (index, (_, unique)) in lookups.iter().enumerate() {
-            let value = parsed
-                .as_ref()
-                .and_then(|parsed| parsed.lookups.get(index))
-                .unwrap_or(&Value::Null);
-            values.push(Expr::val(DB::bind_value(&unique.value_type, value)));
-        }
-        pending.push(values);
-        if pending.len() >= per_insert {
-            insert::<DB>(connection, table, &names, &mut pending).await?;
+            } => Staged {
+                line,
+                problem: Some((column.unwrap_or_default(), message)),
+                values: Vec::new(),
+            },
+        });
+        if pending.len() >= per_flush {
+            flush::<DB>(connection, table, &columns, width, &mut pending).await?;
         }
     }
-    insert::<DB>(connection, table, &names, &mut pending).await?;
+    flush::<DB>(connection, table, &columns, width, &mut pending).await?;
     Ok(staged)
 }
 
-async fn insert<DB: Dialect>(
+/// Writes the pending rows: a `COPY` on PostgreSQL, a multi-row insert on SQLite.
+async fn flush<DB: Dialect>(
     connection: &mut DB::Connection,
     table: &str,
-    names: &[String],
-    pending: &mut Vec<Vec<SimpleExpr>>,
+    columns: &[(String, ValueType)],
+    width: usize,
+    pending: &mut Vec<Staged>,
 ) -> Result<(), StoreError> {
     if pending.is_empty() {
+        return Ok(());
+    }
+    let null = Value::Null;
+    let cell = |row: &Staged, index: usize| -> Value {
+        match index {
+            0 => Value::Integer(i64::try_from(row.line).unwrap_or(i64::MAX)),
+            1 => row
+                .problem
+                .as_ref()
+                .map_or(Value::Null, |(_, reason)| Value::Text(reason.clone())),
+            2 => row
+                .problem
+                .as_ref()
+                .map_or(Value::Null, |(column, _)| Value::Text(column.clone())),
+            _ => row.values.get(index - 3).unwrap_or(&null).clone(),
+        }
+    };
+    debug_assert!(
+        pending
+            .iter()
+            .all(|row| row.values.is_empty() || row.values.len() == width)
+    );
+    if let Some(postgres) = DB::postgres(connection) {
+        let names: Vec<String> = columns.iter().map(|(name, _)| quoted(name)).collect();
+        let mut text = String::with_capacity(pending.len() * 64);
+        for row in pending.drain(..) {
+            for index in 0..columns.len() {
+                if index > 0 {
+                    text.push('\t');
+                }
+                copy_text(&cell(&row, index), &mut text);
+            }
+            text.push('\n');
+        }
+        let statement = format!("COPY {} ({}) FROM STDIN", quoted(table), names.join(", "));
+        let mut copy = postgres.copy_in_raw(&statement).await?;
+        if let Err(error) = copy.send(text.into_bytes()).await {
+            copy.abort("the import's rows could not be sent").await.ok();
+            return Err(error.into());
+        }
+        copy.finish().await?;
         return Ok(());
     }
     let mut insert = Query::insert();
     insert
         .into_table(Alias::new(table))
-        .columns(names.iter().map(|name| Alias::new(name.as_str())));
-    for values in pending.drain(..) {
+        .columns(columns.iter().map(|(name, _)| Alias::new(name.as_str())));
+    for row in pending.drain(..) {
+        let values: Vec<SimpleExpr> = columns
+            .iter()
+            .enumerate()
+            .map(|(index, (_, value_type))| {
+                Expr::val(DB::bind_value(value_type, &cell(&row, index)))
+            })
+            .collect();
         insert
             .values(values)
             .map_err(|error| StoreError::Internal(format!("staging import rows: {error}")))?;
@@ -167,6 +235,32 @@ async fn insert<DB: Dialect>(
     let (sql, values) = DB::build(&insert);
     DB::execute_transient(connection, sql, values).await?;
     Ok(())
+}
+
+/// A value in PostgreSQL's `COPY` text format: `\N` for null, and backslash, tab, line
+/// feed and carriage return escaped.
+fn copy_text(value: &Value, out: &mut String) {
+    let escaped = |text: &str, out: &mut String| {
+        for character in text.chars() {
+            match character {
+                '\\' => out.push_str("\\\\"),
+                '\t' => out.push_str("\\t"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                other => out.push(other),
+            }
+        }
+    };
+    match value {
+        Value::Null => out.push_str("\\N"),
+        Value::Text(text) => escaped(text, out),
+        Value::Integer(number) => out.push_str(&number.to_string()),
+        Value::Decimal(decimal) => out.push_str(&decimal.to_string()),
+        Value::Boolean(flag) => out.push(if *flag { 't' } else { 'f' }),
+        Value::Date(date) => out.push_str(&crate::value::format_date(*date)),
+        Value::Timestamp(at) => out.push_str(&crate::value::format_timestamp(*at)),
+        Value::Json(json) => escaped(&json.to_string(), out),
+    }
 }
 
 /// Marks the rows that `condition` (SQL over the staging table's columns) holds for, and
