@@ -50,17 +50,12 @@ pub async fn run(context: &Context, args: ImportArgs) -> anyhow::Result<()> {
         print_check(outcome.check(), options.matching.as_ref());
     }
     match outcome {
-        ImportOutcome::Checked(check) => {
+        ImportOutcome::Checked(ref check) | ImportOutcome::NothingToDo(ref check) => {
+            let dry_run = matches!(outcome, ImportOutcome::Checked(_));
             if context.json() {
-                print_json(&json!({"dry_run": true, "check": check, "job": null}));
-            } else {
+                print_json(&json!({"dry_run": dry_run, "check": check, "job": null}));
+            } else if dry_run {
                 println!("Dry run: nothing was written.");
-            }
-            Ok(())
-        }
-        ImportOutcome::NothingToDo(check) => {
-            if context.json() {
-                print_json(&json!({"dry_run": false, "check": check, "job": null}));
             } else {
                 println!("Nothing to write.");
             }
