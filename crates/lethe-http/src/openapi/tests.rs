@@ -28,7 +28,9 @@ use crate::ApiError;
 use crate::error::ErrorBody;
 use crate::lifecycle::{JobSkip, VerificationAnswer};
 
+mod import_samples;
 mod monitor_samples;
+use import_samples::import_samples;
 use monitor_samples::monitor_samples;
 
 /// A timestamp the way the store writes one.
@@ -581,6 +583,7 @@ async fn samples() -> BTreeMap<&'static str, Vec<Value>> {
     };
     samples.insert("SubjectRequest", to_values([open, closed]));
     monitor_samples(&mut samples);
+    import_samples(&mut samples);
     let policy = |enabled: bool, selection: Option<&str>| RetentionPolicy {
         id: 1,
         name: "prospects-3y".to_owned(),
