@@ -169,19 +169,23 @@ impl<R: Read> CsvReader<R> {
         &self.header
     }
 
-    /// The next row, a problem with it, or `None` at the end of the file. Blank lines are
-    /// passed over.
+    /// The next row, a problem with it, or `None` at the end of the file. Blank lines, and
+    /// rows of empty cells only, are passed over.
     pub fn next_row(&mut self) -> Result<Option<Result<CsvRow, RowProblem>>, CsvReadError> {
-        lock(&self.tracked).since_row = 0;
-        let began = self.reader.position().byte();
-        let line = lock(&self.tracked).line_at(began);
-        if !read_record(&mut self.reader, &mut self.record, line)? {
-            return Ok(None);
-        }
-        if self.record.len() != self.header.len() {
-            if self.record.len() == 1 && self.record.get(0).is_some_and(<[u8]>::is_empty) {
-                return self.next_row();
+        // A row of empty cells only (`,,,`, as spreadsheets leave below the data) is a blank
+        // line too.
+        let line = loop {
+            lock(&self.tracked).since_row = 0;
+            let began = self.reader.position().byte();
+            let line = lock(&self.tracked).line_at(began);
+            if !read_record(&mut self.reader, &mut self.record, line)? {
+                return Ok(None);
             }
+            if !self.record.iter().all(<[u8]>::is_empty) {
+                break line;
+            }
+        };
+        if self.record.len() != self.header.len() {
             return Ok(Some(Err(RowProblem {
                 line,
                 column: None,

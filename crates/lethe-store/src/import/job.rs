@@ -1,7 +1,8 @@
 //! An import's job: each batch of staged lines creates its records (one `INSERT … SELECT`
 //! from the staging table, in line order, defaults filled in), updates the records its
-//! rows matched (one `UPDATE`, cells left empty keep the record's value), and deletes those
-//! staged rows — all in the batch's transaction. The last step drops the staging table.
+//! rows matched (one `UPDATE … FROM` the staging table, cells left empty keep the record's
+//! value), and deletes those staged rows — all in the batch's transaction. The last step
+//! drops the staging table.
 
 use lethe_db::dialect::quoted;
 use lethe_schema::{ValueType, builtin};
@@ -14,19 +15,14 @@ use crate::lifecycle::Totals;
 use crate::value::Value;
 use lethe_jobs::Batch;
 
-/// `_line` in `(lo, hi]`, no problem, and `_target` set or not.
-fn in_batch(batch: &Batch<'_>, matched: bool) -> Vec<sea_query::SimpleExpr> {
-    let line = || Expr::col((Alias::new("s"), Alias::new(LINE)));
-    let target = Expr::col((Alias::new("s"), Alias::new(TARGET)));
+/// The batch's rows that create a record: `_line` in `(lo, hi]`, no problem, no match.
+fn to_create(batch: &Batch<'_>) -> Vec<sea_query::SimpleExpr> {
+    let column = |name: &str| Expr::col((Alias::new("s"), Alias::new(name)));
     vec![
-        line().gt(batch.lo),
-        line().lte(batch.hi),
-        Expr::col((Alias::new("s"), Alias::new(PROBLEM))).is_null(),
-        if matched {
-            target.is_not_null()
-        } else {
-            target.is_null()
-        },
+        column(LINE).gt(batch.lo),
+        column(LINE).lte(batch.hi),
+        column(PROBLEM).is_null(),
+        column(TARGET).is_null(),
     ]
 }
 
@@ -63,7 +59,7 @@ pub(crate) async fn batch<DB: Dialect>(
         };
     }
     rows.from_as(Alias::new(staging), Alias::new("s"));
-    for condition in in_batch(batch, false) {
+    for condition in to_create(batch) {
         rows.and_where(condition);
     }
     rows.order_by((Alias::new("s"), Alias::new(LINE)), sea_query::Order::Asc);
@@ -89,41 +85,38 @@ pub(crate) async fn batch<DB: Dialect>(
 
     let mut updated = 0;
     if !update.is_empty() {
-        let table = quoted(root);
-        let id = quoted(builtin::ID);
-        let mut matched = Query::select();
-        matched
-            .column((Alias::new("s"), Alias::new(TARGET)))
-            .from_as(Alias::new(staging), Alias::new("s"));
-        for condition in in_batch(batch, true) {
-            matched.and_where(condition);
-        }
+        // One join of the batch's matched rows with their records (`UPDATE … FROM`); a cell
+        // left empty keeps the record's value.
+        let staged = |column: &str| Expr::col((Alias::new(staging), Alias::new(column)));
         let mut statement = Query::update();
-        statement.table(Alias::new(root));
+        statement.table(Alias::new(root)).from(Alias::new(staging));
         for field in update {
             let Some(column) = entity.column(field) else {
                 return Err(StoreError::Internal(format!(
                     "an import job updates {root}.{field}, which the schema no longer has"
                 )));
             };
-            let name = quoted(column.name.as_str());
+            let name = column.name.as_str();
             statement.value(
-                Alias::new(column.name.as_str()),
-                Expr::cust(format!(
-                    "COALESCE((SELECT s.{name} FROM {staged} s WHERE s.{target} = {table}.{id} AND s.{line} > {lo} AND s.{line} <= {hi} AND s.{problem} IS NULL), {table}.{name})",
-                    staged = quoted(staging),
-                    target = quoted(TARGET),
-                    line = quoted(LINE),
-                    problem = quoted(PROBLEM),
-                    lo = batch.lo,
-                    hi = batch.hi,
-                )),
+                Alias::new(name),
+                Func::coalesce([
+                    staged(name),
+                    Expr::col((Alias::new(root), Alias::new(name))),
+                ]),
             );
         }
         statement
             .value(Alias::new(builtin::UPDATED_AT), Expr::val(now))
-            .and_where(Expr::col(Alias::new(builtin::ID)).in_subquery(matched))
-            .and_where(Expr::col(Alias::new(builtin::TRASH_BATCH_ID)).is_null());
+            .and_where(
+                Expr::col((Alias::new(root), Alias::new(builtin::ID)))
+                    .equals((Alias::new(staging), Alias::new(TARGET))),
+            )
+            .and_where(staged(LINE).gt(batch.lo))
+            .and_where(staged(LINE).lte(batch.hi))
+            .and_where(staged(PROBLEM).is_null())
+            .and_where(
+                Expr::col((Alias::new(root), Alias::new(builtin::TRASH_BATCH_ID))).is_null(),
+            );
         let (sql, values) = DB::build(&statement);
         updated = DB::execute(connection, sql, values)
             .await
