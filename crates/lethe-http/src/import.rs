@@ -8,7 +8,7 @@ use std::io::{Seek, Write};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use lethe_store::{ImportOptions, ImportOutcome, MatchRule, StoreError, policy};
@@ -167,14 +167,11 @@ pub async fn import(
             .into_response(),
         ImportOutcome::Started(check, job) => {
             state.store.run_job_in_background(job.id);
-            let location = HeaderValue::from_str(&format!("/api/v1/jobs/{}", job.id))
-                .unwrap_or_else(|_| HeaderValue::from_static("/api/v1/jobs"));
-            (
-                StatusCode::ACCEPTED,
-                [(header::LOCATION, location)],
-                Json(json!({"dry_run": false, "check": check, "job": job})),
+            crate::lifecycle::accepted_with(
+                job.id,
+                json!({"dry_run": false, "check": check, "job": job}),
             )
-                .into_response()
+            .into_response()
         }
     })
 }

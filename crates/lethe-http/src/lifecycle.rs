@@ -36,12 +36,17 @@ pub(crate) fn limit(raw: Option<u64>, default: u64, max: u64) -> Result<u64, Api
 
 /// `202 Accepted` with the job, and where to follow it.
 fn accepted(job: &Job) -> impl IntoResponse + use<> {
-    let location = HeaderValue::from_str(&format!("/api/v1/jobs/{}", job.id))
+    accepted_with(job.id, json!(job))
+}
+
+/// `202 Accepted` with `body`, and where to follow job `job`.
+pub(crate) fn accepted_with(job: i64, body: serde_json::Value) -> impl IntoResponse + use<> {
+    let location = HeaderValue::from_str(&format!("/api/v1/jobs/{job}"))
         .unwrap_or_else(|_| HeaderValue::from_static("/api/v1/jobs"));
     (
         StatusCode::ACCEPTED,
         [(header::LOCATION, location)],
-        Json(json!(job)),
+        Json(body),
     )
 }
 
